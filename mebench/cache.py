@@ -1,0 +1,105 @@
+"""On-disk cache for stateless features, keyed by sample content and extractor identity."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .store import atomic_write_bytes
+
+# Columns that never influence a feature (labels must not, or a cache could leak them).
+_IGNORED_COLUMNS = {"label", "emotion", "deception", "label_raw", "split", "official_fold"}
+
+
+def cache_dir() -> Path:
+    """The user cache directory; ``MEBENCH_CACHE`` overrides it."""
+    env = os.environ.get("MEBENCH_CACHE")
+    if env:
+        path = Path(env)
+    else:
+        from platformdirs import user_cache_dir
+
+        path = Path(user_cache_dir("mebench"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def frames_signature(locator) -> str:
+    """A cheap content signature of a frames location: file names, sizes and mtimes."""
+    if not isinstance(locator, str) or not locator:
+        return ""
+    path = Path(locator)
+    if path.is_dir():
+        entries = sorted(
+            (p.name, st.st_size, st.st_mtime_ns)
+            for p in path.iterdir()
+            if p.is_file() and (st := p.stat())
+        )
+        return hashlib.sha256(repr(entries).encode()).hexdigest()
+    if path.is_file():
+        st = path.stat()
+        return f"{st.st_size}:{st.st_mtime_ns}"
+    return locator  # synthetic and other schemes: the locator is the content
+
+
+def sample_key(row: dict) -> str:
+    """Content key of one sample: every non-label column plus the frames signature."""
+    items = {k: _plain(v) for k, v in row.items() if k not in _IGNORED_COLUMNS}
+    items["__frames__"] = frames_signature(row.get("frames"))
+    return hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _plain(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    try:
+        if value is None or (not isinstance(value, (list, tuple, set, dict, str)) and value != value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, set):
+        return sorted(map(str, value))
+    return value
+
+
+class FeatureCache:
+    """Stores one .npy per (extractor token, sample key); counts hits and misses."""
+
+    def __init__(self, root: Path | None = None, enabled: bool = True):
+        self.enabled = enabled
+        self.root = (root or cache_dir()) / "features"
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, token: str, key: str) -> Path:
+        digest = hashlib.sha256(f"{token}|{key}".encode()).hexdigest()
+        return self.root / digest[:2] / f"{digest}.npy"
+
+    def get(self, token: str, key: str) -> np.ndarray | None:
+        if not self.enabled:
+            return None
+        path = self._path(token, key)
+        if path.is_file():
+            try:
+                value = np.load(path, allow_pickle=False)
+            except (OSError, ValueError):
+                value = None
+            if value is not None:
+                self.hits += 1
+                return value
+        self.misses += 1
+        return None
+
+    def put(self, token: str, key: str, value: np.ndarray) -> None:
+        if not self.enabled:
+            return
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(value, dtype=np.float64), allow_pickle=False)
+        atomic_write_bytes(self._path(token, key), buf.getvalue())

@@ -1,0 +1,26 @@
+"""Lazy catalog of the core built-ins: (kind, name, "module:attr", one-line description)."""
+
+BUILTINS = [
+    ("datasets", "synthetic", "mebench.data.synthetic:SyntheticDataset",
+     "Procedural micro-expression clips (no files needed), deterministic by seed"),
+    ("extractors", "hoof", "mebench.features.hoof:HOOF",
+     "Histograms of oriented optical flow (Farneback onset->apex) per face grid cell"),
+    ("classifiers", "logreg", "mebench.classifiers.sklearn_family:make_logreg",
+     "Standardised features + L2 logistic regression"),
+    ("classifiers", "svm-linear", "mebench.classifiers.sklearn_family:make_svm_linear",
+     "Standardised features + linear SVM with Platt probabilities"),
+    ("classifiers", "svm-rbf", "mebench.classifiers.sklearn_family:make_svm_rbf",
+     "Standardised features + RBF SVM with Platt probabilities"),
+    ("classifiers", "rf", "mebench.classifiers.sklearn_family:make_rf", "Random forest"),
+    ("classifiers", "ridge", "mebench.classifiers.sklearn_family:RidgeScores",
+     "Standardised features + one-vs-rest ridge regression (a linear smoother; fast exact permutations)"),
+    ("classifiers", "majority", "mebench.classifiers.sklearn_family:make_majority",
+     "Control: always predicts the training fold's most frequent class"),
+    ("classifiers", "stratified-random", "mebench.classifiers.sklearn_family:make_stratified_random",
+     "Control: random guesses with the training fold's class frequencies"),
+    ("protocols", "loso", "mebench.protocols:LeaveOneSubjectOut", "Leave one subject out: one fold per subject"),
+    ("metrics", "accuracy", "mebench.metrics:accuracy", "Pooled accuracy"),
+    ("metrics", "uar", "mebench.metrics:uar", "Unweighted average recall (balanced accuracy)"),
+    ("metrics", "uf1", "mebench.metrics:uf1", "Unweighted (macro) F1 over the full label set"),
+    ("metrics", "auc", "mebench.metrics:auc", "ROC AUC (binary; macro one-vs-rest for more classes)"),
+]

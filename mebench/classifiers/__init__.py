@@ -1,0 +1,1 @@
+"""Classifiers: factories returning scikit-learn estimators with ``predict_proba``."""

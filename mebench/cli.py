@@ -1,0 +1,210 @@
+"""The ``mebench`` command line. Heavy libraries are imported inside commands only."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .errors import MebenchError
+from .registry import KINDS, REGISTRIES
+
+
+class MebenchGroup(click.Group):
+    """Prints mebench errors as one clear message (no traceback) with the error's exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MebenchError as exc:
+            from rich.console import Console
+
+            Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=MebenchGroup)
+@click.version_option(package_name="mebench")
+def main():
+    """mebench: honest benchmarks for micro-expression and deception-detection research."""
+
+
+@main.command("run")
+@click.option("--protocol", default=None, help="Evaluation protocol (default loso).")
+@click.option("--dataset", default=None, help="Dataset name (default synthetic).")
+@click.option("--root", type=click.Path(), default=None, help="Dataset root directory for datasets on disk.")
+@click.option("--task", default=None, help="Task, e.g. deception or emotion (default: the dataset's first).")
+@click.option("--features", default=None, help="Feature extractor name (default hoof).")
+@click.option("--classifier", default=None, help="Classifier name (default logreg).")
+@click.option("--config", "configs", multiple=True, type=click.Path(), help="YAML run config; repeatable, later wins.")
+@click.option("--plugins", multiple=True, type=click.Path(), help="Python file registering plugins; repeatable.")
+@click.option("--out", type=click.Path(), default=None, help="Run directory (must be new or empty). Default runs/<run_id>.")
+@click.option("--seed", type=int, default=None, help="Seed for every random source (default 0).")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Parallel workers (BLAS pinned to 1 thread each).")
+@click.option("--dataset-opt", multiple=True, help="KEY=VALUE passed to the dataset; repeatable.")
+@click.option("--features-opt", multiple=True, help="KEY=VALUE passed to the extractor; repeatable.")
+@click.option("--classifier-opt", multiple=True, help="KEY=VALUE passed to the classifier; repeatable.")
+@click.option("--protocol-opt", multiple=True, help="KEY=VALUE passed to the protocol; repeatable.")
+@click.option("--no-cache", is_flag=True, help="Recompute features instead of using the on-disk cache.")
+@click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
+              help="On a bad sample: stop with an error, or record a skip in the manifest.")
+@click.option("--json", "as_json", is_flag=True, help="Print the pooled metrics as JSON on stdout.")
+def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugins, out, seed, jobs,
+            dataset_opt, features_opt, classifier_opt, protocol_opt, no_cache, on_error, as_json):
+    """Evaluate a pipeline under a protocol and write a run directory."""
+    from .cli_utils import load_config, parse_options
+    from .runner import RunSpec
+
+    merged: dict = {}
+    for path in configs:
+        cfg = load_config(path)
+        for key in ("dataset_opts", "features_opts", "classifier_opts", "protocol_opts"):
+            if key in cfg:
+                merged[key] = {**merged.get(key, {}), **cfg.pop(key)}
+        merged.update(cfg)
+    merged.pop("name", None)
+    merged.pop("description", None)
+    cli_values = {"protocol": protocol, "dataset": dataset, "root": root, "task": task, "features": features,
+                  "classifier": classifier, "seed": seed}
+    merged.update({k: v for k, v in cli_values.items() if v is not None})
+    for key, pairs, flag in (("dataset_opts", dataset_opt, "--dataset-opt"), ("features_opts", features_opt, "--features-opt"),
+                             ("classifier_opts", classifier_opt, "--classifier-opt"), ("protocol_opts", protocol_opt, "--protocol-opt")):
+        merged[key] = {**merged.get(key, {}), **parse_options(pairs, flag)}
+    if "metrics" in merged:
+        merged["metrics"] = tuple(merged["metrics"])
+    spec = RunSpec(**merged, jobs=jobs, out=out, plugins=tuple(plugins), use_cache=not no_cache, on_error=on_error)
+    _run_and_report(spec, as_json)
+
+
+def _run_and_report(spec, as_json: bool) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .runner import execute
+
+    console = Console(stderr=as_json)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=as_json, disable=as_json and not console.is_terminal) as bar:
+        task_id = bar.add_task(f"{spec.pipeline} · {spec.protocol} folds", total=None)
+
+        def progress(done, total):
+            bar.update(task_id, completed=done, total=total)
+
+        result = execute(spec, progress=progress)
+    if as_json:
+        pooled = dict(result.metrics["pooled"])
+        payload = {**{k: _clean(v) for k, v in pooled.items()}, "run_id": result.run_id, "run_dir": str(result.run_dir),
+                   "n": result.metrics["n"], "classes": result.metrics["classes"],
+                   "majority": {k: _clean(v) for k, v in result.metrics.get("baselines", {}).get("majority", {}).items()},
+                   "warnings": result.manifest["warnings"], "n_skipped": result.manifest["n_skipped"]}
+        click.echo(json.dumps(payload, indent=2))
+        return
+    _print_result(console, result)
+
+
+def _clean(value):
+    return None if isinstance(value, float) and value != value else value
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and value != value) else f"{value:.3f}"
+
+
+def _print_result(console, result) -> None:
+    from rich.table import Table
+
+    m, man = result.metrics, result.manifest
+    table = Table(title=f"{man['pipeline']} on {man['dataset']['dataset']} ({man['dataset']['task']}), "
+                        f"{man['protocol']['name']}: pooled over {m['n']} held-out predictions")
+    table.add_column("metric")
+    table.add_column("pipeline", justify="right")
+    table.add_column("majority baseline", justify="right")
+    majority = m.get("baselines", {}).get("majority", {})
+    for name, value in m["pooled"].items():
+        table.add_row(name, _fmt(value), _fmt(majority.get(name)))
+    console.print(table)
+    counts = ", ".join(f"{c}: {n}" for c, n in m["class_counts"].items())
+    console.print(f"class distribution: {counts}")
+    if "per_dataset" in m:
+        for d, block in m["per_dataset"].items():
+            console.print(f"  {d}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in block.items() if k != "n") + f" (n={block['n']})")
+    feats = man["features"]
+    if "cache_hits" in feats:
+        console.print(f"feature cache: {feats['cache_hits']} hits, {feats['cache_misses']} misses"
+                      + ("" if feats.get("cache_enabled", True) else " (disabled)"))
+    if man["n_skipped"]:
+        console.print(f"[yellow]skipped {man['n_skipped']} sample(s); see manifest.json[/]")
+    for warning in man["warnings"]:
+        style = "bold red" if warning.startswith("LEAKAGE") else "yellow"
+        console.print(f"[{style}]warning:[/] {warning}", highlight=False)
+    console.print(f"run {result.run_id} written to {result.run_dir}")
+
+
+@main.command("list")
+@click.argument("kind", required=False, type=click.Choice(KINDS))
+def list_cmd(kind):
+    """Show registered names with a one-line description each."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for k in [kind] if kind else KINDS:
+        registry = REGISTRIES[k]
+        table = Table(title=k, show_header=False, title_justify="left")
+        table.add_column("name", style="bold")
+        table.add_column("description")
+        for name in registry.names():
+            table.add_row(name, registry.entries[name].description)
+        console.print(table)
+
+
+@main.group("data")
+def data():
+    """Dataset tools: synthesise, check and describe datasets."""
+
+
+@data.command("synth")
+@click.option("--out", required=True, type=click.Path(), help="Directory to write the dataset into (new or empty).")
+@click.option("--layout", type=click.Choice(["casme2"]), default="casme2", show_default=True)
+@click.option("--variant", type=click.Choice(["raw", "cropped"]), default="raw", show_default=True,
+              help="raw: CASME2_RAW_selected/.../imgN.jpg; cropped: Cropped/.../reg_imgN.jpg")
+@click.option("--task", default="emotion", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--dataset-opt", multiple=True, help="KEY=VALUE synthetic option (subjects, clips_per_subject, frames, size, effect, face).")
+def synth_cmd(out, layout, variant, task, seed, dataset_opt):
+    """Write the synthetic clips as a dataset tree on disk (CASME II layout)."""
+    from pathlib import Path
+
+    from .cli_utils import parse_options
+    from .data.synthetic import SyntheticDataset, write_casme2_layout
+    from .errors import RunStoreError
+    from .registry import check_params
+
+    opts = parse_options(dataset_opt, "--dataset-opt")
+    opts.setdefault("seed", seed)
+    check_params(SyntheticDataset, opts, "dataset 'synthetic'")
+    target = Path(out)
+    if target.exists() and any(target.iterdir()):
+        raise RunStoreError(f"--out {target} is not empty; choose a new directory.")
+    samples = SyntheticDataset(**opts).load(task)
+    written = write_casme2_layout(samples, target, variant=variant)
+    click.echo(f"wrote {written['n_clips']} clips ({written['n_frames']} frames) to {written['frames_root']} "
+               f"and the coding sheet {written['sheet']}")
+
+
+def _add_external_commands() -> None:
+    from .commands.data_check import check, info
+    from .commands.models import models
+    from .commands.stats import compare, stats
+
+    data.add_command(check)
+    data.add_command(info)
+    main.add_command(stats)
+    main.add_command(compare)
+    main.add_command(models)
+
+
+_add_external_commands()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Click sub-commands that live outside cli.py. Each module must import cheaply (no torch, no mediapipe)."""

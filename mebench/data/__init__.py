@@ -1,0 +1,1 @@
+"""Sample schema, dataset loaders and the synthetic generator."""

@@ -1,0 +1,113 @@
+"""Dataset loader base class: metadata, pinned inputs and recorded warnings."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import ClassVar
+
+import pandas as pd
+
+from ..errors import ConfigError, DataError
+from .schema import sample_list_hash, validate_samples
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Dataset:
+    """A dataset constructed from a root directory; ``load(task)`` returns the samples table.
+
+    Subclasses set the metadata class attributes and implement ``_load(task)``. They record
+    every annotation file they read with ``self.pin(path)``, every warning with
+    ``self.warn(text)`` and every dropped sample with ``self.skip(sample_id, reason)``.
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = ""
+    citation: ClassVar[str] = ""
+    license_note: ClassVar[str] = "Licensed dataset: obtain it from its authors; mebench never downloads it."
+    tasks: ClassVar[tuple[str, ...]] = ("emotion",)
+    label_sets: ClassVar[dict[str, str]] = {}
+    fps: ClassVar[float | None] = None
+    n_subjects: ClassVar[int | None] = None
+    needs_root: ClassVar[bool] = True
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else None
+        self.annotation_files: dict[str, str] = {}
+        self.sheet_versions: dict[str, str] = {}
+        self.warnings: list[str] = []
+        self.skipped: list[dict] = []
+        self.counts: dict[str, int] = {}
+        if self.needs_root:
+            if self.root is None:
+                raise ConfigError(f"dataset {self.name!r} needs --root PATH pointing at your copy of it.")
+            if not self.root.is_dir():
+                raise DataError(
+                    f"dataset root {self.root} does not exist or is not a directory",
+                    hint=f"Pass --root with the folder that holds your copy of {self.name}.",
+                )
+
+    # -- recording -------------------------------------------------------------------------
+    def pin(self, path: str | Path, known: dict[str, str] | None = None) -> str:
+        """Record the sha256 of an annotation file; name its version when ``known`` has it."""
+        digest = file_sha256(path)
+        key = str(path)
+        self.annotation_files[key] = digest
+        if known is not None:
+            if digest in known:
+                self.sheet_versions[key] = known[digest]
+            else:
+                self.sheet_versions[key] = f"unknown version (sha256 {digest})"
+                self.warn(f"{Path(path).name}: unrecognised annotation version, sha256 {digest}")
+        return digest
+
+    def warn(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+    def skip(self, sample_id: str, reason: str) -> None:
+        self.skipped.append({"sample_id": str(sample_id), "reason": reason})
+
+    # -- loading ---------------------------------------------------------------------------
+    def load(self, task: str | None = None) -> pd.DataFrame:
+        task = task or self.tasks[0]
+        if task not in self.tasks:
+            raise ConfigError(
+                f"dataset {self.name!r} has no task {task!r}; it supports {', '.join(self.tasks)}."
+            )
+        samples = validate_samples(self._load(task), source=f"dataset {self.name!r}")
+        self.samples_ = samples
+        return samples
+
+    def _load(self, task: str) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def fingerprint(self) -> dict:
+        """Dataset fingerprint for the manifest: sample-list hash and annotation sha256s."""
+        return {
+            "dataset": self.name,
+            "sample_list_sha256": sample_list_hash(self.samples_),
+            "annotation_files": dict(self.annotation_files),
+            "sheet_versions": dict(self.sheet_versions),
+            "n_samples": int(len(self.samples_)),
+            "n_subjects": int(self.samples_["subject_id"].nunique()),
+        }
+
+    @classmethod
+    def info(cls) -> dict:
+        return {
+            "name": cls.name,
+            "version": cls.version,
+            "citation": cls.citation,
+            "license": cls.license_note,
+            "tasks": list(cls.tasks),
+            "label_sets": dict(cls.label_sets),
+            "fps": cls.fps,
+            "n_subjects": cls.n_subjects,
+        }

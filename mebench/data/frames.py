@@ -1,0 +1,261 @@
+"""Lazy frame access. A sample's ``frames`` column holds a locator string:
+
+* a directory of images (frames numbered by the last integer in each file name);
+* a video file (``.mp4``, ``.avi``, ``.wmv``, ...), frames numbered from 0;
+* a single image file (one frame, numbered 0);
+* ``synthetic:<json>``, a procedurally generated clip (see :mod:`mebench.data.synthetic`).
+
+``open_clip(locator)`` returns a :class:`Clip` whose frames are read only when asked for.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..errors import DataError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".wmv", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg")
+_LAST_INT = re.compile(r"(\d+)(?!.*\d)")
+_SCHEMES: dict[str, Callable[[str], "Clip"]] = {}
+
+
+def register_scheme(prefix: str, opener: Callable[[str], "Clip"]) -> None:
+    """Let ``open_clip`` resolve locators that start with ``prefix:``."""
+    _SCHEMES[prefix] = opener
+
+
+def frame_number(name: str) -> int | None:
+    """The last integer in a file name: ``reg_img46.jpg`` -> 46, ``006_05562.jpg`` -> 5562."""
+    match = _LAST_INT.search(Path(name).stem)
+    return int(match.group(1)) if match else None
+
+
+class Clip:
+    """A sequence of frames addressed by absolute frame number."""
+
+    locator: str = ""
+
+    @property
+    def indices(self) -> list[int]:
+        raise NotImplementedError
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.indices)
+
+    def read(self, index: int, grey: bool = False, size: tuple[int, int] | None = None) -> np.ndarray:
+        """Frame ``index`` (absolute number) as uint8 HxWx3 RGB, or HxW when ``grey``.
+
+        ``size`` is (width, height). Every frame of a clip must have the size of the first frame
+        read from it; a frame that differs raises DataError naming both frames.
+        """
+        frame = self._read(index)
+        self._check_size(index, frame)
+        return _convert(frame, grey, size, where=f"{self.locator} frame {index}")
+
+    def _check_size(self, index: int, frame: np.ndarray) -> None:
+        ref = self.__dict__.get("_ref_shape")
+        shape = tuple(frame.shape[:2])
+        if ref is None:
+            self._ref_shape = (index, shape)
+        elif ref[1] != shape:
+            raise DataError(
+                f"frame {index} is {shape[1]}x{shape[0]} pixels but frame {ref[0]} is {ref[1][1]}x{ref[1][0]}; "
+                "all frames of a clip must share one size",
+                file=self.frame_file(index),
+                hint="Re-extract or resize this frame, or pass --on-error skip to record and skip the sample.",
+            )
+
+    def frame_file(self, index: int) -> str:
+        """The file that holds frame ``index`` (for error messages)."""
+        return self.locator
+
+    def require_frames(self, n: int = 2, purpose: str = "this step") -> None:
+        """Raise DataError unless the clip has at least ``n`` frames."""
+        if self.n_frames < n:
+            raise DataError(
+                f"clip has {self.n_frames} frame{'s' if self.n_frames != 1 else ''}; {purpose} needs at least {n}",
+                file=self.locator,
+                hint="Check the frame folder or video, or pass --on-error skip to record and skip the sample.",
+            )
+
+    def iter_frames(self, start: int | None = None, stop: int | None = None, grey: bool = False,
+                    size: tuple[int, int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Stream ``(index, frame)`` for absolute indices in ``[start, stop]`` (inclusive)."""
+        for idx in self.indices:
+            if (start is None or idx >= start) and (stop is None or idx <= stop):
+                yield idx, self.read(idx, grey=grey, size=size)
+
+    def _read(self, index: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+def _convert(frame: np.ndarray, grey: bool, size, where: str) -> np.ndarray:
+    import cv2
+
+    if frame.ndim == 2:
+        frame = np.repeat(frame[:, :, None], 3, axis=2)
+    if size is not None and (frame.shape[1], frame.shape[0]) != tuple(size):
+        frame = cv2.resize(frame, tuple(size), interpolation=cv2.INTER_AREA)
+    if grey:
+        frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    return np.ascontiguousarray(frame)
+
+
+class ImageSequenceClip(Clip):
+    """Frames stored as numbered image files in one folder."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.locator = str(folder)
+        if not self.folder.is_dir():
+            raise DataError("frame folder not found", file=self.folder,
+                            hint="Check --root and the dataset variant (raw or cropped).")
+        files = {}
+        for path in self.folder.iterdir():
+            if path.suffix.lower() in IMAGE_EXTENSIONS:
+                number = frame_number(path.name)
+                if number is not None:
+                    if number in files:
+                        raise DataError(f"two frame files carry number {number}: {files[number].name} and {path.name}",
+                                        file=self.folder)
+                    files[number] = path
+        if not files:
+            raise DataError("frame folder holds no numbered image files", file=self.folder,
+                            hint=f"Expected files such as img1.jpg ({', '.join(IMAGE_EXTENSIONS)}).")
+        self.files = dict(sorted(files.items()))
+
+    @property
+    def indices(self) -> list[int]:
+        return list(self.files)
+
+    def path(self, index: int) -> Path:
+        if index not in self.files:
+            raise DataError(f"frame {index} not found; frames run {min(self.files)}..{max(self.files)}", file=self.folder)
+        return self.files[index]
+
+    def frame_file(self, index: int) -> str:
+        return str(self.files.get(index, self.folder))
+
+    def _read(self, index: int) -> np.ndarray:
+        return read_image(self.path(index))
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image file to RGB uint8; a corrupt file raises DataError naming it."""
+    import cv2
+
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise DataError("cannot decode image (truncated or corrupt file)", file=path,
+                        hint="Re-extract the frame, or pass --on-error skip to record and skip this sample.")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class SingleImageClip(Clip):
+    """One image treated as a one-frame clip (a pre-extracted apex or a flow image)."""
+
+    def __init__(self, path: str | Path):
+        self.file = Path(path)
+        self.locator = str(path)
+        if not self.file.is_file():
+            raise DataError("image file not found", file=self.file)
+
+    @property
+    def indices(self) -> list[int]:
+        return [0]
+
+    def _read(self, index: int) -> np.ndarray:
+        if index != 0:
+            raise DataError(f"frame {index} requested from a single image", file=self.file)
+        return read_image(self.file)
+
+
+class VideoClip(Clip):
+    """A video file decoded with OpenCV; frames are numbered from 0."""
+
+    def __init__(self, path: str | Path):
+        import cv2
+
+        self.file = Path(path)
+        self.locator = str(path)
+        if not self.file.is_file():
+            raise DataError("video file not found", file=self.file)
+        cap = cv2.VideoCapture(str(self.file))
+        if not cap.isOpened():
+            raise DataError("OpenCV cannot open this video", file=self.file,
+                            hint="Convert it to mp4 (H.264) or extract its frames into a folder.")
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
+        if count <= 0:  # some containers (wmv, streamed avi) do not store a count: decode to count
+            count = 0
+            while cap.grab():
+                count += 1
+        cap.release()
+        self._count = count
+        self._cache: tuple[int, np.ndarray] | None = None
+        self._cap = None
+        self._pos = 0
+
+    @property
+    def indices(self) -> list[int]:
+        return list(range(self._count))
+
+    def _read(self, index: int) -> np.ndarray:
+        import cv2
+
+        if not 0 <= index < self._count:
+            raise DataError(f"frame {index} outside the video's {self._count} frames", file=self.file)
+        if self._cap is None or index < self._pos:
+            if self._cap is not None:
+                self._cap.release()
+            self._cap = cv2.VideoCapture(str(self.file))
+            self._pos = 0
+            if index > 0:
+                self._cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+                self._pos = int(self._cap.get(cv2.CAP_PROP_POS_FRAMES))
+        frame = None
+        while self._pos <= index:
+            ok, frame = self._cap.read()
+            if not ok:
+                raise DataError(f"cannot decode frame {self._pos} of {self._count} (truncated or corrupt video)",
+                                file=self.file,
+                                hint="Re-encode the video (e.g. to H.264 mp4) or pass --on-error skip.")
+            self._pos += 1
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+    def __del__(self):
+        if getattr(self, "_cap", None) is not None:
+            self._cap.release()
+
+
+def open_clip(locator: str) -> Clip:
+    """Resolve a ``frames`` locator to a lazily read :class:`Clip`."""
+    if not isinstance(locator, str) or not locator:
+        raise DataError(f"sample has no frames locator ({locator!r})",
+                        hint="This extractor needs frames; use a dataset copy that includes them.")
+    prefix = locator.split(":", 1)[0]
+    if prefix in _SCHEMES:
+        return _SCHEMES[prefix](locator)
+    if prefix == "synthetic":
+        from . import synthetic  # noqa: F401  (registers the scheme)
+
+        return _SCHEMES[prefix](locator)
+    path = Path(locator)
+    if path.is_dir():
+        return ImageSequenceClip(path)
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_EXTENSIONS:
+        return VideoClip(path)
+    if suffix in IMAGE_EXTENSIONS:
+        return SingleImageClip(path)
+    if not path.exists():
+        raise DataError("frames location not found", file=path,
+                        hint="Check --root; frames must be a folder of images, a video or an image file.")
+    raise DataError(f"unsupported frames file type {suffix!r}", file=path)
+

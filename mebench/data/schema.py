@@ -1,0 +1,67 @@
+"""The samples table: one row per clip, validated on load."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from ..errors import SchemaError
+
+REQUIRED = ("sample_id", "dataset", "subject_id", "label")
+INTEGER_COLUMNS = ("onset", "apex", "offset", "n_frames")
+STRING_COLUMNS = ("sample_id", "dataset", "subject_id", "frames", "sex", "emotion")
+
+
+def validate_samples(samples: pd.DataFrame, source: str = "samples table") -> pd.DataFrame:
+    """Check the required columns and types; return the table with a clean RangeIndex."""
+    if not isinstance(samples, pd.DataFrame):
+        raise SchemaError(f"{source}: expected a pandas DataFrame, got {type(samples).__name__}.")
+    missing = [c for c in REQUIRED if c not in samples.columns]
+    if missing:
+        raise SchemaError(
+            f"{source}: missing required column(s) {', '.join(missing)}. "
+            f"A samples table needs {', '.join(REQUIRED)}."
+        )
+    samples = samples.reset_index(drop=True)
+    for col in REQUIRED:
+        bad = samples[col].isna()
+        if bad.any():
+            raise SchemaError(f"{source}: column {col!r} is empty in row {int(np.flatnonzero(bad)[0])}.")
+    for col in STRING_COLUMNS:
+        if col in samples.columns:
+            values = samples[col].dropna()
+            wrong = values[~values.map(lambda v: isinstance(v, str))]
+            if len(wrong):
+                raise SchemaError(
+                    f"{source}: column {col!r} must hold strings; row {wrong.index[0]} holds "
+                    f"{type(wrong.iloc[0]).__name__} {wrong.iloc[0]!r}."
+                )
+    for col in INTEGER_COLUMNS:
+        if col in samples.columns:
+            values = samples[col].dropna()
+            ok = values.map(lambda v: isinstance(v, (int, np.integer)) or (isinstance(v, float) and float(v).is_integer()))
+            if not ok.all():
+                row = values.index[~ok.to_numpy()][0]
+                raise SchemaError(
+                    f"{source}: column {col!r} must hold integer frame numbers; row {row} holds {samples.at[row, col]!r}."
+                )
+            samples[col] = samples[col].astype("Int64")
+    dup = samples["sample_id"].duplicated()
+    if dup.any():
+        raise SchemaError(f"{source}: sample_id {samples.loc[dup, 'sample_id'].iloc[0]!r} occurs twice.")
+    bad_subject = ~samples["subject_id"].str.contains("/", regex=False)
+    if bad_subject.any():
+        row = int(np.flatnonzero(bad_subject)[0])
+        raise SchemaError(
+            f"{source}: subject_id {samples.at[row, 'subject_id']!r} in row {row} is not namespaced; "
+            "use 'dataset/subject' so ids from two datasets never collide."
+        )
+    return samples
+
+
+def sample_list_hash(samples: pd.DataFrame) -> str:
+    """sha256 of the sorted sample ids with their subjects and labels."""
+    rows = sorted(zip(samples["sample_id"].astype(str), samples["subject_id"].astype(str), samples["label"].astype(str)))
+    text = "\n".join("\t".join(r) for r in rows)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,431 @@
+"""Execute a run spec: dataset -> protocol -> features -> classifier per fold -> predictions -> store."""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .errors import ConfigError, DataError, MebenchError
+from .registry import CLASSIFIERS, DATASETS, EXTRACTORS, METRICS, PROTOCOLS, accepted_params, load_plugin_file
+
+DEFAULT_METRICS = ("accuracy", "uar", "uf1", "auc")
+KEY_PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "pyarrow", "statsmodels", "torch", "torchvision",
+                "opencv-contrib-python", "mediapipe", "joblib", "threadpoolctl")
+
+
+@dataclass
+class RunSpec:
+    """Everything that defines a run; CLI flags and YAML configs resolve to one of these."""
+
+    dataset: str = "synthetic"
+    root: str | None = None
+    dataset_opts: dict = field(default_factory=dict)
+    task: str | None = None
+    features: str = "hoof"
+    features_opts: dict = field(default_factory=dict)
+    classifier: str = "logreg"
+    classifier_opts: dict = field(default_factory=dict)
+    protocol: str = "loso"
+    protocol_opts: dict = field(default_factory=dict)
+    metrics: tuple = DEFAULT_METRICS
+    seed: int = 0
+    jobs: int = 1
+    out: str | None = None
+    plugins: tuple = ()
+    use_cache: bool = True
+    on_error: str = "raise"
+
+    def config(self) -> dict:
+        """The resolved configuration recorded in the manifest (no output or execution knobs)."""
+        cfg = asdict(self)
+        for key in ("out", "jobs", "plugins", "use_cache"):
+            cfg.pop(key)
+        cfg["metrics"] = list(self.metrics)
+        return cfg
+
+    @property
+    def pipeline(self) -> str:
+        return f"{self.features}+{self.classifier}"
+
+
+@dataclass
+class Prepared:
+    """A run ready to be cross-predicted (also used by permutation tests)."""
+
+    spec: RunSpec
+    dataset: Any
+    samples: pd.DataFrame
+    classes: list
+    y: np.ndarray               # integer codes into ``classes``
+    split: Any                  # protocols.SplitReport
+    X: Any                      # feature matrix (stateless extractor) or the samples table
+    estimator: Any              # classifier, or Pipeline(extractor, classifier) if stateful
+    seeds: dict
+    extraction: dict
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    run_id: str
+    metrics: dict
+    manifest: dict
+    predictions: pd.DataFrame
+
+
+def _with_seed(factory, opts: dict, seed: int, key: str = "random_state") -> tuple[dict, int | None]:
+    names, _ = accepted_params(factory)
+    opts = dict(opts)
+    if key in names:
+        opts.setdefault(key, seed)
+        return opts, opts[key]
+    return opts, None
+
+
+def build_dataset(spec: RunSpec):
+    factory = DATASETS.get(spec.dataset)
+    opts, dataset_seed = _with_seed(factory, spec.dataset_opts, spec.seed, key="seed")
+    dataset = DATASETS.create(spec.dataset, root=spec.root, **opts)
+    return dataset, dataset_seed
+
+
+def build_classifier(spec: RunSpec):
+    factory = CLASSIFIERS.get(spec.classifier)
+    opts, seed = _with_seed(factory, spec.classifier_opts, spec.seed)
+    return CLASSIFIERS.create(spec.classifier, **opts), seed
+
+
+def build_extractor(spec: RunSpec):
+    factory = EXTRACTORS.get(spec.features)
+    opts, seed = _with_seed(factory, spec.features_opts, spec.seed)
+    return EXTRACTORS.create(spec.features, **opts), seed
+
+
+def build_protocol(spec: RunSpec):
+    factory = PROTOCOLS.get(spec.protocol)
+    opts, seed = _with_seed(factory, spec.protocol_opts, spec.seed)
+    return PROTOCOLS.create(spec.protocol, **opts), seed
+
+
+def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int]):
+    """Transform rows one by one; return (features by position, errors by position, counts)."""
+    from threadpoolctl import threadpool_limits
+
+    features, errors, counts = {}, {}, {}
+    with threadpool_limits(1):
+        for pos in positions:
+            extractor.counts_ = {}
+            try:
+                features[pos] = np.asarray(extractor.transform(samples.iloc[[pos]]), dtype=np.float64)[0]
+            except DataError as exc:
+                errors[pos] = str(exc)
+            for k, v in (getattr(extractor, "counts_", None) or {}).items():
+                counts[k] = counts.get(k, 0) + int(v)
+    return features, errors, counts
+
+
+def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs: int, on_error: str,
+                     progress: Callable | None = None) -> tuple[np.ndarray, list[dict], dict]:
+    """Stateless features for every sample, through the on-disk cache; returns (X, skipped, stats)."""
+    from joblib import Parallel, delayed
+
+    from .cache import FeatureCache, sample_key
+
+    extractor.fit(samples.iloc[:0] if len(samples) else samples)
+    cache = FeatureCache(enabled=use_cache)
+    token = extractor.cache_token()
+    keys = [sample_key(r) for r in samples.to_dict("records")]
+    features: dict[int, np.ndarray] = {}
+    for pos, key in enumerate(keys):
+        cached = cache.get(token, key)
+        if cached is not None:
+            features[pos] = cached
+    todo = [p for p in range(len(samples)) if p not in features]
+    errors, counts = {}, {}
+    t0 = time.perf_counter()
+    if todo:
+        n_chunks = max(1, min(len(todo), jobs * 4)) if jobs > 1 else 1
+        chunks = [list(c) for c in np.array_split(todo, n_chunks) if len(c)]
+        if jobs > 1:
+            from sklearn.base import clone
+
+            results = Parallel(n_jobs=jobs, backend="loky")(
+                delayed(_extract_rows)(clone(extractor).fit(samples.iloc[:0]), samples, c) for c in chunks)
+        else:
+            results = [_extract_rows(extractor, samples, c) for c in chunks]
+        for feats, errs, cnts in results:
+            for pos, value in feats.items():
+                features[pos] = value
+                cache.put(token, keys[pos], value)
+            errors.update(errs)
+            for k, v in cnts.items():
+                counts[k] = counts.get(k, 0) + v
+    skipped = []
+    if errors:
+        if on_error != "skip":
+            pos = min(errors)
+            raise DataError(f"sample {samples.iloc[pos]['sample_id']}: {errors[pos]}",
+                            hint="Fix the input, or pass --on-error skip to record and skip bad samples.")
+        skipped = [{"sample_id": str(samples.iloc[p]["sample_id"]), "reason": errors[p], "stage": "features"}
+                   for p in sorted(errors)]
+    kept = [p for p in range(len(samples)) if p in features]
+    widths = {features[p].shape for p in kept}
+    if len(widths) > 1:
+        raise MebenchError(f"extractor {type(extractor).__name__} returned features of different shapes {sorted(widths)}.")
+    X = np.vstack([features[p] for p in kept]) if kept else np.zeros((0, 0))
+    stats = {"cache_token": token, "cache_hits": cache.hits, "cache_misses": cache.misses, "cache_enabled": use_cache,
+             "seconds": round(time.perf_counter() - t0, 3), "counts": counts, "kept_positions": kept}
+    return X, skipped, stats
+
+
+def prepare(spec: RunSpec, progress: Callable | None = None) -> Prepared:
+    """Load the dataset, split it, and compute stateless features."""
+    from sklearn.pipeline import Pipeline
+
+    for plugin in spec.plugins:
+        load_plugin_file(plugin)
+    if spec.on_error not in ("raise", "skip"):
+        raise ConfigError(f"--on-error must be 'raise' or 'skip', not {spec.on_error!r}.")
+    for name in spec.metrics:
+        METRICS.entry(name)
+    dataset, dataset_seed = build_dataset(spec)
+    samples = dataset.load(spec.task)
+    if len(samples) == 0:
+        raise DataError(f"dataset {spec.dataset!r} has no samples.", hint="Check --root and the dataset options.")
+    extractor, extractor_seed = build_extractor(spec)
+    classifier, classifier_seed = build_classifier(spec)
+    protocol, protocol_seed = build_protocol(spec)
+    skipped_features: list[dict] = []
+    if getattr(extractor, "stateless", True):
+        X, skipped_features, extraction = extract_features(
+            extractor, samples, use_cache=spec.use_cache, jobs=spec.jobs, on_error=spec.on_error, progress=progress)
+        samples = samples.iloc[extraction.pop("kept_positions")].reset_index(drop=True)
+        estimator = classifier
+    else:
+        X, extraction = samples, {"stateful": True}
+        estimator = Pipeline([("features", extractor), ("classifier", classifier)])
+    if samples["subject_id"].nunique() < 2:
+        raise MebenchError(
+            f"dataset {spec.dataset!r} has {samples['subject_id'].nunique()} subject(s) left; subject-wise "
+            "evaluation needs at least two. Add subjects (synthetic: --dataset-opt subjects=N)."
+        )
+    split = protocol.run(samples, identities=getattr(dataset, "identities", True))
+    classes = sorted(samples["label"].astype(str).unique())
+    if len(classes) < 2:
+        raise MebenchError(f"dataset {spec.dataset!r} has a single class ({classes[0]!r}); nothing to classify.")
+    y = np.searchsorted(classes, samples["label"].astype(str).to_numpy())
+    seeds = {"run": spec.seed, "dataset": dataset_seed, "features": extractor_seed,
+             "classifier": classifier_seed, "protocol": protocol_seed}
+    extraction["skipped"] = skipped_features
+    return Prepared(spec, dataset, samples, classes, y, split, X, estimator, seeds, extraction)
+
+
+def _fit_predict_fold(estimator, X, y, train, test, n_classes: int) -> tuple[np.ndarray, str | None]:
+    from sklearn.base import clone
+    from threadpoolctl import threadpool_limits
+
+    Xtr = X.iloc[train] if isinstance(X, pd.DataFrame) else X[train]
+    Xte = X.iloc[test] if isinstance(X, pd.DataFrame) else X[test]
+    present = np.unique(y[train])
+    scores = np.zeros((len(test), n_classes))
+    if len(present) == 1:
+        scores[:, present[0]] = 1.0
+        return scores, "training fold has a single class; predicted it for every test sample"
+    with threadpool_limits(1):
+        model = clone(estimator).fit(Xtr, y[train])
+        proba = np.asarray(model.predict_proba(Xte), dtype=np.float64)
+    scores[:, np.asarray(model.classes_, dtype=int)] = proba
+    note = None
+    if len(present) < n_classes:
+        note = f"training fold lacks {n_classes - len(present)} class(es); their scores are 0"
+    return scores, note
+
+
+def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=None, jobs: int = 1,
+                  progress: Callable | None = None) -> tuple[np.ndarray, list[str | None]]:
+    """Held-out class scores (n, k) for every sample, one fit per fold; optionally with other labels."""
+    from joblib import Parallel, delayed
+
+    y = prepared.y if y is None else np.asarray(y)
+    estimator = prepared.estimator if estimator is None else estimator
+    k = len(prepared.classes)
+    folds = prepared.split.folds
+    scores = np.full((len(prepared.samples), k), np.nan)
+    notes: list[str | None] = [None] * len(folds)
+    if jobs > 1:
+        results = Parallel(n_jobs=jobs, backend="loky")(
+            delayed(_fit_predict_fold)(estimator, prepared.X, y, f.train, f.test, k) for f in folds)
+        for i, (fold, (s, note)) in enumerate(zip(folds, results)):
+            scores[fold.test], notes[i] = s, note
+            if progress:
+                progress(i + 1, len(folds))
+    else:
+        for i, fold in enumerate(folds):
+            scores[fold.test], notes[i] = _fit_predict_fold(estimator, prepared.X, y, fold.train, fold.test, k)
+            if progress:
+                progress(i + 1, len(folds))
+    return scores, notes
+
+
+def predict_labels(scores: np.ndarray) -> np.ndarray:
+    """Class codes from scores (first class wins ties)."""
+    return np.argmax(scores, axis=1)
+
+
+def compute_metrics(prepared: Prepared, scores: np.ndarray, metric_names=None) -> dict:
+    """Pooled headline metrics plus per-fold and per-dataset diagnostics."""
+    from .metrics import confusion, per_class
+
+    metric_names = list(metric_names or prepared.spec.metrics)
+    classes = prepared.classes
+    y_true = np.asarray(classes)[prepared.y]
+    y_pred = np.asarray(classes)[predict_labels(scores)]
+    metric_fns = {m: METRICS.get(m) for m in metric_names}
+
+    def block(mask) -> dict:
+        return {m: fn(y_true[mask], y_pred[mask], scores[mask], classes) for m, fn in metric_fns.items()}
+
+    everything = np.ones(len(y_true), bool)
+    result = {
+        "pooled": block(everything),
+        "classes": list(classes),
+        "n": int(len(y_true)),
+        "class_counts": {c: int(np.sum(y_true == c)) for c in classes},
+        "confusion_matrix": confusion(y_true, y_pred, classes),
+        "per_class": per_class(y_true, y_pred, classes),
+        "level": "pooled over all held-out predictions (MEGC convention)",
+    }
+    per_fold = []
+    for fold in prepared.split.folds:
+        mask = np.zeros(len(y_true), bool)
+        mask[fold.test] = True
+        entry = {"fold": fold.name, "n": int(mask.sum()), "n_classes_present": int(len(set(y_true[mask])))}
+        entry.update(block(mask))
+        per_fold.append(entry)
+    result["per_fold"] = per_fold
+    result["per_fold_note"] = "diagnostics only; never averaged into a headline (NaN where undefined)"
+    datasets = prepared.samples["dataset"].to_numpy()
+    if len(set(datasets)) > 1:
+        result["per_dataset"] = {d: block(datasets == d) | {"n": int(np.sum(datasets == d))} for d in sorted(set(datasets))}
+    return result
+
+
+def _git_hash() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions() -> dict:
+    versions = {"mebench": __version__, "python": platform.python_version()}
+    for name in KEY_PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def run_identity(spec: RunSpec, fingerprint: dict, fold_hash: str) -> str:
+    blob = json.dumps({"config": spec.config(), "fingerprint": fingerprint, "folds": fold_hash}, sort_keys=True, default=str)
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:10]
+    task = spec.task or "default"
+    return f"{spec.dataset}-{task}-{spec.features}-{spec.classifier}-{spec.protocol}-{digest}"
+
+
+def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool = True) -> RunResult:
+    """Run the spec end to end and write the run directory."""
+    from .store import prepare_run_dir, write_json, write_predictions
+
+    t0 = time.time()
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0))
+    prepared = prepare(spec)
+    scores, notes = cross_predict(prepared, jobs=spec.jobs, progress=progress)
+    metrics = compute_metrics(prepared, scores)
+    warnings = list(getattr(prepared.dataset, "warnings", [])) + list(prepared.split.warnings)
+    for fold, note in zip(prepared.split.folds, notes):
+        if note:
+            warnings.append(f"fold {fold.name}: {note}")
+    if with_majority and spec.classifier != "majority":
+        majority, _ = cross_predict(prepared, estimator=CLASSIFIERS.create("majority"), jobs=1)
+        metrics["baselines"] = {"majority": compute_metrics(prepared, majority)["pooled"]}
+    fingerprint = prepared.dataset.fingerprint()
+    fingerprint["sample_list_sha256_after_skips"] = _sample_hash(prepared.samples)
+    run_id = run_identity(spec, fingerprint, prepared.split.fold_hash)
+    metrics["run_id"] = run_id
+
+    classes = prepared.classes
+    fold_of = np.empty(len(prepared.samples), dtype=object)
+    order = []
+    for fold in prepared.split.folds:
+        fold_of[fold.test] = fold.name
+        order.extend(fold.test.tolist())
+    s = prepared.samples
+    y_pred = predict_labels(scores)
+    predictions = pd.DataFrame({
+        "run_id": run_id,
+        "dataset": s["dataset"].astype(str).to_numpy(),
+        "protocol": spec.protocol,
+        "pipeline": spec.pipeline,
+        "fold": fold_of.astype(str),
+        "subject_id": s["subject_id"].astype(str).to_numpy(),
+        "sample_id": s["sample_id"].astype(str).to_numpy(),
+        "y_true": np.asarray(classes)[prepared.y],
+        "y_pred": np.asarray(classes)[y_pred],
+    })
+    for j, c in enumerate(classes):
+        predictions[f"score_{c}"] = scores[:, j]
+    predictions = predictions.iloc[order].reset_index(drop=True)
+
+    skipped = list(getattr(prepared.dataset, "skipped", [])) + prepared.extraction.get("skipped", [])
+    extraction = {k: v for k, v in prepared.extraction.items() if k != "skipped"}
+    manifest = {
+        "run_id": run_id,
+        "mebench_version": __version__,
+        "versions": package_versions(),
+        "git_hash": _git_hash(),
+        "config": spec.config(),
+        "pipeline": spec.pipeline,
+        "seeds": prepared.seeds,
+        "dataset": {**fingerprint, "task": spec.task or prepared.dataset.tasks[0],
+                    "identities": getattr(prepared.dataset, "identities", True),
+                    "counts": dict(getattr(prepared.dataset, "counts", {})),
+                    "info": type(prepared.dataset).info()},
+        "protocol": {"name": spec.protocol, "n_folds": len(prepared.split.folds),
+                     "fold_hash": prepared.split.fold_hash,
+                     "subject_wise": getattr(build_protocol(spec)[0], "subject_wise", None),
+                     "shared_subjects": prepared.split.shared_subjects},
+        "features": {"name": spec.features, **extraction},
+        "skipped": skipped,
+        "n_skipped": len(skipped),
+        "warnings": warnings,
+        "started": started,
+        "duration_s": round(time.time() - t0, 3),
+        "platform": {"system": platform.platform(), "python": sys.version.split()[0],
+                     "jobs": spec.jobs, "blas_threads_per_worker": 1},
+    }
+    run_dir = prepare_run_dir(spec.out, run_id)
+    write_predictions(run_dir / "predictions.parquet", predictions)
+    write_json(run_dir / "metrics.json", metrics)
+    write_json(run_dir / "manifest.json", manifest)
+    return RunResult(run_dir, run_id, metrics, manifest, predictions)
+
+
+def _sample_hash(samples: pd.DataFrame) -> str:
+    from .data.schema import sample_list_hash
+
+    return sample_list_hash(samples)
