@@ -80,8 +80,9 @@ def _run_and_report(spec, as_json: bool) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .runner import execute
+    from .runner import check_spec, execute
 
+    check_spec(spec)
     console = Console(stderr=as_json)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=as_json, disable=as_json and not console.is_terminal) as bar:

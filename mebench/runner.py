@@ -189,16 +189,24 @@ def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs:
     return X, skipped, stats
 
 
-def prepare(spec: RunSpec, progress: Callable | None = None) -> Prepared:
-    """Load the dataset, split it, and compute stateless features."""
-    from sklearn.pipeline import Pipeline
-
+def check_spec(spec: RunSpec) -> None:
+    """Load plugin files and resolve every name, so mistakes surface before any work starts."""
     for plugin in spec.plugins:
         load_plugin_file(plugin)
     if spec.on_error not in ("raise", "skip"):
         raise ConfigError(f"--on-error must be 'raise' or 'skip', not {spec.on_error!r}.")
+    for registry, name in ((DATASETS, spec.dataset), (EXTRACTORS, spec.features),
+                           (CLASSIFIERS, spec.classifier), (PROTOCOLS, spec.protocol)):
+        registry.entry(name)
     for name in spec.metrics:
         METRICS.entry(name)
+
+
+def prepare(spec: RunSpec, progress: Callable | None = None) -> Prepared:
+    """Load the dataset, split it, and compute stateless features."""
+    from sklearn.pipeline import Pipeline
+
+    check_spec(spec)
     dataset, dataset_seed = build_dataset(spec)
     samples = dataset.load(spec.task)
     if len(samples) == 0:

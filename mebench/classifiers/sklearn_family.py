@@ -27,12 +27,57 @@ def make_logreg(C: float = 0.1, class_weight: str | None = "balanced", max_iter:
 
 def make_svm_linear(C: float = 0.01, class_weight: str | None = "balanced", random_state: int = 0):
     """Standardised features + linear SVM with Platt probabilities."""
-    return _scaled(SVC(kernel="linear", C=C, class_weight=class_weight, probability=True, random_state=random_state))
+    return _scaled(PlattSVC(kernel="linear", C=C, class_weight=class_weight, random_state=random_state))
 
 
 def make_svm_rbf(C: float = 1.0, gamma: str | float = "scale", class_weight: str | None = "balanced", random_state: int = 0):
     """Standardised features + RBF SVM with Platt probabilities."""
-    return _scaled(SVC(kernel="rbf", C=C, gamma=gamma, class_weight=class_weight, probability=True, random_state=random_state))
+    return _scaled(PlattSVC(kernel="rbf", C=C, gamma=gamma, class_weight=class_weight, random_state=random_state))
+
+
+class PlattSVC(ClassifierMixin, BaseEstimator):
+    """SVC with sigmoid (Platt) probabilities fit on cross-validated decision values of the training set.
+
+    Uses up to 3 stratified inner folds, seeded; when a class has a single training sample the
+    sigmoid is fit on in-sample decision values instead (recorded in ``calibration_``).
+    """
+
+    def __init__(self, kernel: str = "rbf", C: float = 1.0, gamma="scale", class_weight=None, random_state: int = 0):
+        self.kernel = kernel
+        self.C = C
+        self.gamma = gamma
+        self.class_weight = class_weight
+        self.random_state = random_state
+
+    def _svc(self):
+        return SVC(kernel=self.kernel, C=self.C, gamma=self.gamma, class_weight=self.class_weight,
+                   random_state=self.random_state)
+
+    def fit(self, X, y):
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.frozen import FrozenEstimator
+        from sklearn.model_selection import StratifiedKFold
+
+        y = np.asarray(y)
+        self.classes_, counts = np.unique(y, return_counts=True)
+        folds = int(min(3, counts.min()))
+        if folds >= 2:
+            cv = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
+            self.model_ = CalibratedClassifierCV(self._svc(), method="sigmoid", cv=cv, ensemble=False).fit(X, y)
+            self.calibration_ = f"{folds}-fold cross-validated"
+        else:
+            svc = self._svc().fit(X, y)
+            self.model_ = CalibratedClassifierCV(FrozenEstimator(svc), method="sigmoid").fit(X, y)
+            self.calibration_ = "in-sample (a class has one training sample)"
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "model_")
+        return self.model_.predict_proba(X)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
 def make_rf(n_estimators: int = 300, max_depth: int | None = None, class_weight: str | None = "balanced",

@@ -219,28 +219,30 @@ def _read_raw(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str | None]:
     if not path.is_file():
         raise DataError("annotation file not found", file=path,
                         hint="Check --root, or name the file with --dataset-opt sheet=PATH.")
-    if suffix in (".xlsx", ".xlsm", ".xls"):
+    if suffix in (".xlsx", ".xlsm"):
+        import openpyxl
+
         try:
-            import openpyxl  # noqa: F401
-        except ImportError as exc:  # pragma: no cover - openpyxl is a dependency
-            raise DataError(f"reading {suffix} needs openpyxl ({exc})", file=path) from exc
-        try:
-            book = pd.ExcelFile(path, engine="openpyxl")
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # zip errors, corrupt workbook
             raise DataError(f"cannot open the workbook ({type(exc).__name__}: {exc})", file=path,
                             hint="Re-download or re-export the sheet; it must be a valid .xlsx file.") from None
-        names = book.sheet_names
-        if sheet is None:
-            sheet = names[0]
-        elif sheet not in names:
-            folded = {n.strip().casefold(): n for n in names}
-            if sheet.strip().casefold() in folded:
+        try:
+            names = book.sheetnames
+            if sheet is None:
+                sheet = names[0]
+            elif sheet not in names:
+                folded = {n.strip().casefold(): n for n in names}
+                if sheet.strip().casefold() not in folded:
+                    raise DataError(f"the workbook has no sheet {sheet!r}; it has {', '.join(map(repr, names))}",
+                                    file=path, hint="Use the sheet as distributed by the dataset's authors.")
                 sheet = folded[sheet.strip().casefold()]
-            else:
-                raise DataError(f"the workbook has no sheet {sheet!r}; it has {', '.join(map(repr, names))}",
-                                file=path, hint="Use the sheet as distributed by the dataset's authors.")
-        frame = book.parse(sheet, header=None, dtype=object)
-        book.close()
+            # Row 1 and column A always come first, so row numbers match what Excel shows.
+            rows = [list(r) for r in book[sheet].iter_rows(min_row=1, min_col=1, values_only=True)]
+        finally:
+            book.close()
+        width = max((len(r) for r in rows), default=0)
+        frame = pd.DataFrame([r + [None] * (width - len(r)) for r in rows], dtype=object)
         return frame, sheet
     if suffix in (".csv", ".txt", ".tsv"):
         sep = "\t" if suffix == ".tsv" else ","

@@ -229,7 +229,7 @@ class SyntheticDataset(Dataset):
 
     def __init__(self, root=None, subjects: int = 12, clips_per_subject: int = 10, frames: int = 16,
                  size: int = 64, effect: float = 0.9, seed: int = 0, face: str = "procedural",
-                 intensity: float = 1.0, noise: float = 2.0, jitter: float = 0.15, blink_rate: float = 0.3):
+                 intensity: float = 1.0, noise: float = 2.0, jitter: float = 0.15, blink_rate: float = 0.3, drift: float = 0.08):
         super().__init__(root)
         from ..errors import ConfigError
 
@@ -244,6 +244,7 @@ class SyntheticDataset(Dataset):
         self.subjects, self.clips_per_subject, self.frames = int(subjects), int(clips_per_subject), int(frames)
         self.size, self.effect, self.seed, self.face = int(size), float(effect), int(seed), face
         self.intensity, self.noise, self.jitter, self.blink_rate = float(intensity), float(noise), float(jitter), float(blink_rate)
+        self.drift = float(drift)
 
     def _load(self, task: str) -> pd.DataFrame:
         rng = np.random.default_rng([self.seed, 1])
@@ -272,7 +273,7 @@ class SyntheticDataset(Dataset):
                     "n_frames": n, "onset": onset, "apex": apex, "offset": offset,
                     "aus": {f"AU{a}": round(peak, 4) for a in aus}, "blinks": blinks,
                     "jitter": self.jitter, "clip_seed": int(rng.integers(2**31)),
-                    "drift": round(float(rng.uniform(-0.08, 0.08)), 4), "noise": self.noise,
+                    "drift": round(float(rng.uniform(-1, 1)) * self.drift, 4), "noise": self.noise,
                 }
                 subject = f"sub{s + 1:02d}"
                 rows.append({

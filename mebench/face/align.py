@@ -1,0 +1,468 @@
+"""Face alignment: a similarity transform from eye and nose landmarks to a canonical template.
+
+``align_clip(clip, onset, stop, size, mode)`` returns an :class:`AlignedClip`, itself a
+:class:`~mebench.data.frames.Clip` whose frames are warped on demand (streamed, never all held in
+memory), so every tool that reads a Clip (flow, spotting, features) reads aligned frames as well.
+
+* ``mode="per-clip"`` (default; short ME clips): the transform is estimated on the onset frame and
+  reused for every frame, so facial motion is not aligned away.
+* ``mode="tracked"`` (long videos with head motion): landmarks on every frame (MediaPipe VIDEO
+  mode), per-frame similarity parameters smoothed over ``smooth`` frames; frames without a face
+  take the interpolated transform of their neighbours.
+
+When MediaPipe finds no face on the onset frame, ``on_no_face`` decides: ``"haar"`` (default)
+estimates the transform from an OpenCV Haar box (and, failing that, maps the whole frame onto the
+crop), ``"skip"`` raises :class:`NoFaceSkip` and ``"error"`` raises :class:`NoFaceError`; both are
+:class:`~mebench.errors.DataError` naming the frame's file. Fallbacks are counted in
+``AlignedClip.counts`` for the manifest.
+
+The alignment (transforms, landmarks, counts) is cached on disk by content hash under
+``cache_dir()/aligned``; pixels are re-warped on read (a warp costs far less than a JPEG decode,
+and caching pixels would take ~3 MB per 64-frame clip).
+"""
+from __future__ import annotations
+
+import atexit
+import hashlib
+import io
+import json
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ..data.frames import Clip
+from ..errors import DataError, ModelFetchError
+from .landmarks import LEFT_EYE, NOSE_TIP, RIGHT_EYE, FaceResult, HaarFaceDetector, Landmarker
+
+ALIGN_VERSION = "1"
+
+# Canonical template, as fractions of the crop side: subject's right eye centre, left eye centre,
+# nose tip. Inter-ocular distance 0.34 S leaves brows and chin inside the crop.
+TEMPLATE = np.array([[0.33, 0.36], [0.67, 0.36], [0.50, 0.585]], dtype=np.float64)
+# Where those three points sit inside an OpenCV frontal-face Haar box (fractions of its sides).
+HAAR_POINTS = np.array([[0.30, 0.38], [0.70, 0.38], [0.50, 0.66]], dtype=np.float64)
+MODES = ("per-clip", "tracked")
+NO_FACE_POLICIES = ("haar", "skip", "error")
+
+
+class NoFaceError(DataError):
+    """No face was found on the frame that alignment needs (``on_no_face="error"``)."""
+
+    skip = False
+
+
+class NoFaceSkip(NoFaceError):
+    """No face was found and the policy is ``on_no_face="skip"``: record the sample as skipped."""
+
+    skip = True
+
+
+# --------------------------------------------------------------------------------------------
+# geometry
+def key_points(points: np.ndarray) -> np.ndarray:
+    """(3, 2) right-eye centre, left-eye centre and nose tip from 478 landmarks."""
+    pts = np.asarray(points, dtype=np.float64)
+    return np.stack([pts[RIGHT_EYE, :2].mean(0), pts[LEFT_EYE, :2].mean(0), pts[NOSE_TIP, :2]])
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation; no reflection), 2x3 float64.
+
+    Umeyama's closed form: maps points ``src`` (n, 2) onto ``dst`` (n, 2).
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s0, d0 = src - mu_s, dst - mu_d
+    var_s = (s0 ** 2).sum() / len(src)
+    if var_s <= 1e-12:
+        raise ValueError("degenerate landmarks: all source points coincide")
+    cov = d0.T @ s0 / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    d = np.eye(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        d[1, 1] = -1
+    rot = u @ d @ vt
+    scale = np.trace(np.diag(sig) @ d) / var_s
+    m = np.zeros((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - m[:, :2] @ mu_s
+    return m
+
+
+def apply_transform(m: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a 2x3 transform to (n, 2) or (n, 3) points (z is scaled by the transform's scale)."""
+    pts = np.asarray(points, dtype=np.float64)
+    out = pts.copy()
+    out[:, :2] = pts[:, :2] @ m[:, :2].T + m[:, 2]
+    if pts.shape[1] > 2:
+        out[:, 2] = pts[:, 2] * np.sqrt(abs(np.linalg.det(m[:, :2])))
+    return out
+
+
+def template_points(size: int) -> np.ndarray:
+    return TEMPLATE * float(size)
+
+
+def transform_from_face(face: FaceResult, size: int) -> np.ndarray:
+    return similarity_transform(key_points(face.points), template_points(size))
+
+
+def transform_from_box(box, size: int) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    src = np.array([x0, y0]) + HAAR_POINTS * np.array([x1 - x0, y1 - y0])
+    return similarity_transform(src, template_points(size))
+
+
+def transform_full_frame(shape, size: int) -> np.ndarray:
+    """Map the whole frame onto the crop (for frames that are already face crops)."""
+    h, w = shape[:2]
+    return np.array([[size / w, 0.0, 0.0], [0.0, size / h, 0.0]])
+
+
+def _params(m: np.ndarray) -> np.ndarray:
+    return np.array([m[0, 0], m[1, 0], m[0, 2], m[1, 2]])
+
+
+def _from_params(p: np.ndarray) -> np.ndarray:
+    a, b, tx, ty = p
+    return np.array([[a, -b, tx], [b, a, ty]])
+
+
+# --------------------------------------------------------------------------------------------
+# shared landmarkers (creating one costs ~40 ms; closed at exit so mediapipe stays quiet)
+_shared: dict = {}
+_shared_lock = threading.Lock()
+
+
+def shared_landmarker(mode: str = "image", blendshapes: bool = True) -> Landmarker:
+    """A process-wide :class:`Landmarker` per (thread, mode, blendshapes), closed at exit."""
+    key = (threading.get_ident(), mode, bool(blendshapes))
+    with _shared_lock:
+        lm = _shared.get(key)
+        if lm is None or lm._task is None:
+            lm = _shared[key] = Landmarker(mode=mode, blendshapes=blendshapes)
+    return lm
+
+
+@atexit.register
+def close_shared_landmarkers() -> None:
+    with _shared_lock:
+        for lm in _shared.values():
+            lm.close()
+        _shared.clear()
+
+
+_haar: dict = {}
+
+
+def _haar_detector() -> HaarFaceDetector:
+    key = threading.get_ident()
+    if key not in _haar:
+        _haar[key] = HaarFaceDetector()
+    return _haar[key]
+
+
+# --------------------------------------------------------------------------------------------
+class AlignedFrames(Mapping):
+    """Lazy mapping absolute frame number -> aligned RGB frame (warped when accessed)."""
+
+    def __init__(self, clip: "AlignedClip"):
+        self._clip = clip
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if index not in self._clip.transforms:
+            raise KeyError(index)
+        return self._clip.read(index)
+
+    def __iter__(self):
+        return iter(self._clip.indices)
+
+    def __len__(self) -> int:
+        return len(self._clip.transforms)
+
+
+class AlignedClip(Clip):
+    """A clip seen through alignment transforms; frames are warped from the source on read.
+
+    Attributes: ``source`` (the Clip), ``size`` (crop side), ``mode``, ``onset``,
+    ``transform`` (2x3, source pixels -> crop pixels, estimated on the onset frame),
+    ``transforms`` (frame -> 2x3), ``landmarks`` ((478, 3) onset landmarks in crop coordinates, or
+    the canonical mean face when no landmarks were found; see ``landmarks_source``),
+    ``blendshapes`` (onset blendshapes or {}), ``frame_landmarks`` / ``frame_blendshapes``
+    (frame -> value, for every frame where landmarks were detected), ``fallback`` ("none",
+    "haar" or "full-frame"), ``counts`` (events for the manifest) and ``frames`` (lazy mapping).
+    """
+
+    def __init__(self, source: Clip, size: int, mode: str, onset: int, transforms: dict[int, np.ndarray],
+                 landmarks: np.ndarray, landmarks_source: str, blendshapes: dict, fallback: str, counts: dict,
+                 frame_landmarks: dict | None = None, frame_blendshapes: dict | None = None, from_cache: bool = False):
+        self.source = source
+        self.locator = source.locator
+        self.size = int(size)
+        self.mode = mode
+        self.onset = int(onset)
+        self.transforms = dict(sorted(transforms.items()))
+        self.transform = self.transforms[self.onset]
+        self.landmarks = landmarks
+        self.landmarks_source = landmarks_source
+        self.blendshapes = blendshapes
+        self.frame_landmarks = frame_landmarks or {}
+        self.frame_blendshapes = frame_blendshapes or {}
+        self.fallback = fallback
+        self.counts = counts
+        self.from_cache = from_cache
+        self.frames = AlignedFrames(self)
+
+    @property
+    def indices(self) -> list[int]:
+        return list(self.transforms)
+
+    def frame_file(self, index: int) -> str:
+        return self.source.frame_file(index)
+
+    def read(self, index: int, grey: bool = False, size=None) -> np.ndarray:
+        import cv2
+
+        if index not in self.transforms:
+            raise DataError(f"frame {index} is outside the aligned range {self.indices[0]}..{self.indices[-1]}",
+                            file=self.locator)
+        raw = self.source.read(index, grey=grey)
+        out = cv2.warpAffine(raw, self.transforms[index], (self.size, self.size), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE)
+        if size is not None:
+            wh = (int(size), int(size)) if np.isscalar(size) else tuple(int(s) for s in size)
+            if wh != (self.size, self.size):
+                out = cv2.resize(out, wh, interpolation=cv2.INTER_AREA)
+        return out
+
+    def array(self, grey: bool = False, size=None) -> np.ndarray:
+        """All aligned frames stacked (T, S, S[, 3]) uint8; for short clips."""
+        return np.stack([self.read(i, grey=grey, size=size) for i in self.indices])
+
+
+# --------------------------------------------------------------------------------------------
+def _cache_key(clip: Clip, parts: dict) -> str | None:
+    from ..cache import frames_signature
+    from .io import ArrayClip
+
+    if isinstance(clip, ArrayClip):
+        content = hashlib.sha256(clip.frames.tobytes()).hexdigest() + repr(clip.frames.shape) + str(clip.first)
+    elif isinstance(clip, AlignedClip) or not clip.locator or clip.locator.startswith("<"):
+        return None
+    else:
+        content = f"{clip.locator}|{frames_signature(clip.locator)}"
+    parts = dict(parts, content=content, version=ALIGN_VERSION)
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _cache_path(key: str) -> Path:
+    from ..cache import cache_dir
+
+    return cache_dir() / "aligned" / key[:2] / f"{key}.npz"
+
+
+def _save(path: Path, a: dict) -> None:
+    from ..store import atomic_write_bytes
+
+    idx = np.array(list(a["transforms"]), dtype=np.int64)
+    fl_idx = np.array(list(a["frame_landmarks"]), dtype=np.int64)
+    meta = {k: a[k] for k in ("mode", "onset", "size", "landmarks_source", "blendshapes", "fallback", "counts")}
+    meta["frame_blendshapes"] = {str(k): v for k, v in a["frame_blendshapes"].items()}
+    buf = io.BytesIO()
+    np.savez(buf, indices=idx, transforms=np.stack(list(a["transforms"].values())),
+             landmarks=a["landmarks"].astype(np.float32), fl_indices=fl_idx,
+             frame_landmarks=(np.stack(list(a["frame_landmarks"].values())).astype(np.float32)
+                              if len(fl_idx) else np.zeros((0, 478, 3), np.float32)),
+             meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load(path: Path) -> dict | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(z["meta"].tobytes().decode())
+            a = dict(meta)
+            a["transforms"] = {int(i): m for i, m in zip(z["indices"], z["transforms"])}
+            a["landmarks"] = z["landmarks"].astype(np.float64)
+            a["frame_landmarks"] = {int(i): p for i, p in zip(z["fl_indices"], z["frame_landmarks"])}
+            a["frame_blendshapes"] = {int(k): v for k, v in meta["frame_blendshapes"].items()}
+        return a
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+def _resolve_landmarker(landmarker, mode: str):
+    """(landmarker or None, owned) from the ``landmarker`` argument."""
+    if landmarker is False:
+        return None
+    if landmarker is None or landmarker is True:
+        return shared_landmarker("video" if mode == "tracked" else "image")
+    return landmarker
+
+
+def _detect(landmarker, frame, counts) -> FaceResult | None:
+    if landmarker is None:
+        return None
+    return landmarker.detect(frame)
+
+
+def _fallback_transform(frame: np.ndarray, size: int, counts: dict) -> tuple[np.ndarray, str]:
+    box = _haar_detector().detect(frame)
+    if box is not None:
+        counts["haar_fallback"] = counts.get("haar_fallback", 0) + 1
+        return transform_from_box(box, size), "haar"
+    counts["full_frame_fallback"] = counts.get("full_frame_fallback", 0) + 1
+    return transform_full_frame(frame.shape, size), "full-frame"
+
+
+def _no_face(policy: str, clip: Clip, index: int, why: str):
+    where = clip.frame_file(index)
+    if policy == "skip":
+        raise NoFaceSkip(f"no face found on onset frame {index} ({why}); sample skipped (on_no_face='skip')",
+                         file=where, hint="Use on_no_face='haar' to fall back to a Haar box instead.")
+    raise NoFaceError(f"no face found on onset frame {index} ({why})", file=where,
+                      hint="Use on_no_face='haar' (Haar-box fallback) or 'skip' (record and skip the sample).")
+
+
+def _smooth_params(params: dict[int, np.ndarray | None], window: int) -> dict[int, np.ndarray]:
+    idx = list(params)
+    have = [i for i in idx if params[i] is not None]
+    arr = np.array([params[i] for i in have])
+    filled = np.stack([np.interp(idx, have, arr[:, c]) for c in range(4)], axis=1)
+    if window > 1 and len(idx) > 2:
+        half = window // 2
+        padded = np.pad(filled, ((half, half), (0, 0)), mode="edge")
+        kernel = np.ones(2 * half + 1) / (2 * half + 1)
+        filled = np.stack([np.convolve(padded[:, c], kernel, mode="valid") for c in range(4)], axis=1)
+    return {i: filled[k] for k, i in enumerate(idx)}
+
+
+def align_clip(clip, onset: int | None = None, stop: int | None = None, size: int = 128, mode: str = "per-clip",
+               landmarker=None, on_no_face: str = "haar", smooth: int = 5, landmark_frames=(),
+               cache: bool = True) -> AlignedClip:
+    """Align frames ``onset..stop`` (inclusive; defaults: first..last) of ``clip`` to a ``size`` crop.
+
+    ``clip`` is a Clip, a frames locator or a (T, H, W[, 3]) uint8 array. ``landmarker``: None uses
+    a shared MediaPipe :class:`Landmarker`; pass one to reuse it, or ``False`` to align from the
+    Haar box only (no model needed). ``landmark_frames``: extra frames (per-clip mode) whose
+    landmarks and blendshapes are also detected and stored, in crop coordinates, in
+    ``frame_landmarks``/``frame_blendshapes`` (e.g. the apex). See the module doc for the rest.
+    """
+    from .io import as_clip, frame_range
+
+    if mode not in MODES:
+        raise ValueError(f"alignment mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if on_no_face not in NO_FACE_POLICIES:
+        raise ValueError(f"on_no_face must be one of {', '.join(NO_FACE_POLICIES)}, not {on_no_face!r}")
+    size = int(size)
+    if size < 16:
+        raise ValueError(f"crop size must be at least 16 pixels, not {size}")
+    clip = as_clip(clip)
+    indices = frame_range(clip, onset, stop)
+    onset = indices[0] if onset is None else int(onset)
+    if onset not in indices:
+        raise DataError(f"onset frame {onset} does not exist; frames run {clip.indices[0]}..{clip.indices[-1]}",
+                        file=clip.locator, hint="Check the onset column against the frame numbers on disk.")
+    extra = sorted({int(i) for i in landmark_frames} - {onset}) if mode == "per-clip" else []
+    for i in extra:
+        if i not in indices:
+            raise DataError(f"landmark frame {i} is outside the aligned range {indices[0]}..{indices[-1]}",
+                            file=clip.locator)
+
+    lm = _resolve_landmarker(landmarker, mode)
+    key = None
+    if cache:
+        model = getattr(lm, "model_path", None)
+        key = _cache_key(clip, dict(indices=[indices[0], indices[-1], len(indices)], onset=onset, size=size, mode=mode,
+                                    on_no_face=on_no_face, smooth=smooth if mode == "tracked" else None, extra=extra,
+                                    landmarker=(None if lm is None else
+                                                [lm.blendshapes, lm.min_confidence, model and Path(model).stat().st_size])))
+        if key is not None:
+            hit = _load(_cache_path(key))
+            if hit is not None and list(hit["transforms"]) == indices:
+                return AlignedClip(clip, from_cache=True, **hit)
+
+    counts: dict[str, int] = {"aligned_clips": 1}
+    frame_landmarks: dict[int, np.ndarray] = {}
+    frame_blendshapes: dict[int, dict] = {}
+    onset_frame = clip.read(onset)
+    if mode == "per-clip":
+        face = _detect(lm, onset_frame, counts)
+        if face is None:
+            counts["no_face_onset"] = 1
+            if on_no_face != "haar":
+                _no_face(on_no_face, clip, onset, "MediaPipe" if lm is not None else "no landmarker")
+            m, fallback = _fallback_transform(onset_frame, size, counts)
+        else:
+            m, fallback = transform_from_face(face, size), "none"
+        transforms = {i: m for i in indices}
+        for i in extra:
+            f = _detect(lm, clip.read(i), counts)
+            if f is not None:
+                frame_landmarks[i] = apply_transform(m, f.points)
+                frame_blendshapes[i] = f.blendshapes
+            else:
+                counts["no_face_frames"] = counts.get("no_face_frames", 0) + 1
+    else:
+        faces: dict[int, FaceResult | None] = {}
+        if lm is not None and getattr(lm, "mode", "image") == "video" and lm is not landmarker:
+            lm.reset()
+        for i in indices:
+            frame = onset_frame if i == onset else clip.read(i)
+            faces[i] = _detect(lm, frame, counts)
+        missing = sum(f is None for f in faces.values())
+        counts["no_face_frames"] = missing
+        if faces[onset] is None:
+            counts["no_face_onset"] = 1
+        if missing == len(indices):
+            if on_no_face != "haar":
+                _no_face(on_no_face, clip, onset, "on any frame of the tracked range")
+            m, fallback = _fallback_transform(onset_frame, size, counts)
+            transforms = {i: m for i in indices}
+        else:
+            params = {i: (_params(transform_from_face(f, size)) if f is not None else None) for i, f in faces.items()}
+            transforms = {i: _from_params(p) for i, p in _smooth_params(params, int(smooth)).items()}
+            fallback = "none" if faces[onset] is not None else "tracked-interpolated"
+            for i, f in faces.items():
+                if f is not None:
+                    frame_landmarks[i] = apply_transform(transforms[i], f.points)
+                    frame_blendshapes[i] = f.blendshapes
+        face = faces[onset]
+        m = transforms[onset]
+    if face is not None:
+        landmarks, source, shapes = apply_transform(m, face.points), "mediapipe", face.blendshapes
+    else:
+        from ._canonical import canonical_landmarks
+
+        landmarks, source, shapes = canonical_landmarks(size), "canonical", {}
+    a = dict(size=size, mode=mode, onset=onset, transforms=transforms, landmarks=landmarks,
+             landmarks_source=source, blendshapes=shapes, fallback=fallback, counts=counts,
+             frame_landmarks=frame_landmarks, frame_blendshapes=frame_blendshapes)
+    if key is not None:
+        _save(_cache_path(key), a)
+    return AlignedClip(clip, **a)
+
+
+def align_frame(frame: np.ndarray, size: int = 128, landmarker=None) -> tuple[np.ndarray, np.ndarray, FaceResult | None]:
+    """Align one RGB frame: (crop, 2x3 transform, face or None); Haar/full-frame fallback."""
+    import cv2
+
+    lm = _resolve_landmarker(landmarker, "per-clip")
+    face = lm.detect(frame) if lm is not None else None
+    counts: dict = {}
+    m = transform_from_face(face, size) if face is not None else _fallback_transform(frame, size, counts)[0]
+    crop = cv2.warpAffine(np.ascontiguousarray(frame), m, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+    return crop, m, face
+
+
+def landmarker_or_none(verbose: bool = False):
+    """A shared image-mode Landmarker, or None when the model cannot be obtained (fallback paths)."""
+    try:
+        return shared_landmarker("image")
+    except ModelFetchError:
+        return None

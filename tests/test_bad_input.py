@@ -1,0 +1,132 @@
+"""Bad input never ends in a traceback: each case gets a clear message and a non-zero exit."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+SMALL = ("--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10")
+
+
+def _fails(result, code, *phrases):
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    for phrase in phrases:
+        assert phrase in result.output, result.output
+
+
+def test_unknown_names(cli):
+    _fails(cli("run", "--features", "hooof"), 2, "Did you mean 'hoof'")
+    _fails(cli("run", "--protocol", "lso"), 2, "unknown protocol 'lso'")
+    _fails(cli("run", "--dataset", "nope-dataset"), 2, "unknown dataset")
+
+
+def test_unknown_plugin_option_is_named(cli):
+    _fails(cli("run", "--dataset-opt", "subjcts=3"), 1, "'subjcts'", "Did you mean subjects")
+    _fails(cli("run", "--classifier-opt", "X"), 2, "KEY=VALUE")
+
+
+def test_malformed_yaml_and_unknown_key(cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("features: hoof\nclassifier: [logreg\n")
+    _fails(cli("run", "--config", bad), 1, "bad.yaml", "not valid YAML", "line")
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("features: hoof\nclasifier: logreg\n")
+    _fails(cli("run", "--config", unknown), 1, "'clasifier'", "did you mean 'classifier'")
+
+
+def test_fewer_than_two_subjects(cli, tmp_path):
+    _fails(cli("run", "--dataset-opt", "subjects=1", "--out", tmp_path / "x"), 1, "at least two")
+
+
+def test_out_dir_holding_another_run_is_refused(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli("run", *SMALL, "--out", out, "--json").exit_code == 0
+    before = (out / "predictions.parquet").read_bytes()
+    _fails(cli("run", *SMALL, "--seed", 9, "--out", out), 1, "already holds", "never overwrites")
+    assert (out / "predictions.parquet").read_bytes() == before
+
+
+def test_default_out_never_overwrites(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        assert cli("run", *SMALL, "--json").exit_code == 0
+    dirs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert len(dirs) == 2 and dirs[1] == dirs[0] + "-2"
+
+
+def test_training_fold_lacking_a_class_completes_with_full_label_set(cli, tmp_path):
+    plugin = tmp_path / "rare.py"
+    plugin.write_text('''
+import pandas as pd
+from mebench.registry import DATASETS
+from mebench.data.synthetic import SyntheticDataset
+
+@DATASETS.register("test-rare-class")
+class RareClass(SyntheticDataset):
+    """Synthetic emotion data where one subject alone carries the class 'rare'."""
+    name = "test-rare-class"
+
+    def _load(self, task):
+        samples = super()._load(task)
+        first = samples["subject_id"] == samples["subject_id"].iloc[0]
+        samples.loc[first, "label"] = ["rare"] * int(first.sum())
+        samples.loc[~first, "label"] = ["common", "other"] * int((~first).sum() // 2)
+        return samples
+''')
+    result = cli("run", "--plugins", plugin, "--dataset", "test-rare-class", "--task", "emotion", *SMALL,
+                 "--out", tmp_path / "r", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output[result.output.index("{"):])
+    assert payload["classes"] == ["common", "other", "rare"]
+    assert any("lacks 1 class" in w for w in payload["warnings"])
+    predictions = pd.read_parquet(tmp_path / "r" / "predictions.parquet")
+    assert {"score_common", "score_other", "score_rare"} <= set(predictions.columns)
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert len(metrics["confusion_matrix"]) == 3 and metrics["per_class"]["rare"]["recall"] == 0.0
+
+
+def test_single_class_training_fold_predicts_constant(cli, tmp_path):
+    plugin = tmp_path / "single.py"
+    plugin.write_text('''
+from mebench.registry import DATASETS
+from mebench.data.synthetic import SyntheticDataset
+
+@DATASETS.register("test-two-subject-classes")
+class PerSubjectLabel(SyntheticDataset):
+    """Each of two subjects has its own single label."""
+    name = "test-two-subject-classes"
+
+    def _load(self, task):
+        samples = super()._load(task)
+        samples["label"] = ["a" if s.endswith("01") else "b" for s in samples["subject_id"]]
+        return samples
+''')
+    result = cli("run", "--plugins", plugin, "--dataset", "test-two-subject-classes", "--dataset-opt", "subjects=2",
+                 "--dataset-opt", "clips_per_subject=3", "--out", tmp_path / "s", "--json")
+    assert result.exit_code == 0, result.output
+    assert "single class" in result.output
+
+
+def test_leakage_guard_refuses_overlapping_subjects():
+    import numpy as np
+    import pytest
+
+    from mebench.data.synthetic import SyntheticDataset
+    from mebench.errors import LeakageError
+    from mebench.protocols import Fold, Protocol
+
+    class Leaky(Protocol):
+        name = "leaky"
+
+        def split(self, samples):
+            idx = np.arange(len(samples))
+            return [Fold("0", idx[: len(idx) // 2 + 1], idx[len(idx) // 2:])]
+
+    samples = SyntheticDataset(subjects=2, clips_per_subject=4).load("deception")
+    with pytest.raises(LeakageError, match="both train and test"):
+        Leaky().run(samples)
+    with pytest.raises(LeakageError, match="identities"):
+        from mebench.protocols import LeaveOneSubjectOut
+
+        LeaveOneSubjectOut().run(samples, identities=False)

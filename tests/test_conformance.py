@@ -1,0 +1,51 @@
+"""Conformance: every registered extractor and classifier honours the estimator contract.
+
+Parametrised over the registries, so a plugin is tested the moment it is registered.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+
+from mebench.registry import CLASSIFIERS, EXTRACTORS
+
+
+@pytest.mark.parametrize("name", EXTRACTORS.names())
+def test_extractor_contract(name):
+    factory = EXTRACTORS.get(name)
+    extractor = EXTRACTORS.create(name)
+    samples = factory.example_samples(seed=0)
+    assert len(samples) >= 2
+    params = extractor.get_params()
+    twin = clone(extractor)
+    assert twin.get_params() == params, "clone must reproduce the constructor parameters"
+    first = np.asarray(twin.fit(samples).transform(samples))
+    second = np.asarray(clone(extractor).fit(samples).transform(samples))
+    assert first.ndim == 2 and first.shape[0] == len(samples) and first.shape[1] > 0
+    assert np.isfinite(first).all(), "features must be finite"
+    np.testing.assert_array_equal(first, second, err_msg="same input and seed must give identical features")
+    assert isinstance(type(extractor).stateless, bool)
+    assert isinstance(type(extractor).version, str)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("name", CLASSIFIERS.names())
+def test_classifier_contract(name, n_classes):
+    X, y = make_classification(n_samples=90, n_features=12, n_informative=6, n_classes=n_classes,
+                               random_state=3)
+    labels = np.array(["a", "b", "c"])[y]
+    estimator = CLASSIFIERS.create(name)
+    twin = clone(estimator)
+    assert twin.get_params().keys() == estimator.get_params().keys()
+    if "random_state" in twin.get_params():
+        twin.set_params(random_state=7)
+    model = clone(twin).fit(X[:60], labels[:60])
+    assert hasattr(model, "classes_") and list(model.classes_) == sorted(set(labels[:60]))
+    proba = model.predict_proba(X[60:])
+    assert proba.shape == (30, n_classes)
+    assert np.all(proba >= 0) and np.allclose(proba.sum(axis=1), 1.0)
+    again = clone(twin).fit(X[:60], labels[:60]).predict_proba(X[60:])
+    np.testing.assert_array_equal(proba, again, err_msg="same seed must give identical probabilities")
+    assert set(model.predict(X[60:])) <= set(model.classes_)
