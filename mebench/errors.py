@@ -46,7 +46,7 @@ class DataError(MebenchError):
             parts.append("(" + ", ".join(where) + ")")
         text = " ".join(parts)
         if hint:
-            text += f". {hint}"
+            text = f"{text.rstrip().rstrip('.')}. {hint}"
         super().__init__(text)
         self.file, self.row, self.column, self.hint = file, row, column, hint
 

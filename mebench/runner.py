@@ -408,6 +408,7 @@ def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool
         "git_hash": _git_hash(),
         "config": spec.config(),
         "pipeline": spec.pipeline,
+        "resolved_params": _resolved_params(prepared),
         "seeds": prepared.seeds,
         "dataset": {**fingerprint, "task": spec.task or prepared.dataset.tasks[0],
                     "identities": getattr(prepared.dataset, "identities", True),
@@ -416,7 +417,8 @@ def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool
         "protocol": {"name": spec.protocol, "n_folds": len(prepared.split.folds),
                      "fold_hash": prepared.split.fold_hash,
                      "subject_wise": getattr(build_protocol(spec)[0], "subject_wise", None),
-                     "shared_subjects": prepared.split.shared_subjects},
+                     "shared_subjects": prepared.split.shared_subjects,
+                     "audit": list(prepared.split.warnings)},
         "features": {"name": spec.features, **extraction},
         "skipped": skipped,
         "n_skipped": len(skipped),
@@ -431,6 +433,21 @@ def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool
     write_json(run_dir / "metrics.json", metrics)
     write_json(run_dir / "manifest.json", manifest)
     return RunResult(run_dir, run_id, metrics, manifest, predictions)
+
+
+def _plain_params(estimator) -> dict:
+    params = estimator.get_params(deep=True) if hasattr(estimator, "get_params") else {}
+    return {k: v for k, v in sorted(params.items()) if isinstance(v, (int, float, str, bool, type(None)))}
+
+
+def _resolved_params(prepared: Prepared) -> dict:
+    """Every scalar parameter of the extractor and classifier actually used, defaults included."""
+    estimator = prepared.estimator
+    if hasattr(estimator, "named_steps") and "features" in getattr(estimator, "named_steps", {}):
+        return {"features": _plain_params(estimator.named_steps["features"]),
+                "classifier": _plain_params(estimator.named_steps["classifier"])}
+    extractor = build_extractor(prepared.spec)[0]
+    return {"features": _plain_params(extractor), "classifier": _plain_params(estimator)}
 
 
 def _sample_hash(samples: pd.DataFrame) -> str:

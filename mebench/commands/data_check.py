@@ -1,14 +1,207 @@
-"""`mebench data check` and `mebench data info` (dataset validation summaries)."""
+"""`mebench data check` and `mebench data info`: validate a dataset copy, describe a loader.
+
+``check`` loads the dataset with the same options as ``mebench run`` but collects every problem
+(missing frame folders, onsets outside the frames, unreadable cells, missing apexes) instead of
+stopping at the first, then prints a summary: samples, subjects, label counts per label set,
+missing frames, apex problems and the sheet versions recognised. It exits 1 when the copy has a
+problem that would stop a run.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+
 import click
+
+LIST_LIMIT = 15
+
+
+def _accepts(factory, name: str) -> bool:
+    from ..registry import accepted_params
+
+    names, var_kw = accepted_params(factory)
+    return name in names or var_kw
+
+
+def _default(factory, name: str):
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    param = inspect.signature(target).parameters.get(name)
+    return None if param is None or param.default is inspect.Parameter.empty else param.default
+
+
+def _load(name: str, root, opts: dict, task: str | None):
+    from ..registry import DATASETS
+
+    loader = DATASETS.create(name, root=root, **opts)
+    if hasattr(loader, "collect_problems"):
+        loader.collect_problems = True
+    samples = loader.load(task)
+    return loader, samples
+
+
+def check_dataset(name: str, root=None, opts: dict | None = None, task: str | None = None) -> dict:
+    """Load ``name`` collecting every problem; return the summary printed by ``mebench data check``."""
+    from ..errors import MebenchError
+    from ..registry import DATASETS
+
+    opts = dict(opts or {})
+    factory = DATASETS.get(name)
+    loader, samples = _load(name, root, opts, task)
+    problems = list(getattr(loader, "problems", []))
+    label_sets = dict(getattr(factory, "label_sets", {}) or {})
+    label_counts: dict[str, dict | None] = {}
+    notes: list[str] = []
+    current = opts.get("labels", _default(factory, "labels"))
+    loaded_task = task or factory.tasks[0]
+    for set_name in label_sets or {"label": ""}:
+        other = None
+        if _accepts(factory, "labels"):
+            if set_name != current:
+                other = (dict(opts, labels=set_name), task)
+        elif set_name in factory.tasks and set_name != loaded_task:
+            other = (dict(opts), set_name)  # label sets that are tasks (synthetic: deception / emotion)
+        if other is None:
+            counts = samples["label"].astype(str).value_counts()
+            label_counts[set_name] = {str(k): int(v) for k, v in sorted(counts.items())}
+            continue
+        other_opts, other_task = other
+        if _accepts(factory, "apex"):
+            other_opts["apex"] = "annotated"  # labels do not depend on the apex; avoid re-spotting
+        try:
+            _, alt = _load(name, root, other_opts, other_task)
+            counts = alt["label"].astype(str).value_counts()
+            label_counts[set_name] = {str(k): int(v) for k, v in sorted(counts.items())}
+        except MebenchError as exc:
+            label_counts[set_name] = None
+            notes.append(f"label set {set_name!r} is not available for this copy: {exc}")
+    fatal = [p["message"] for p in problems if p["fatal"]]
+    frames = [p["message"] for p in problems if p["kind"] == "frames"]
+    apex = [p["message"] for p in problems if p["kind"] == "apex"]
+    summary = {
+        "dataset": name,
+        "root": None if root is None else str(root),
+        "options": opts,
+        "task": task or factory.tasks[0],
+        "ok": not fatal,
+        "n_samples": int(len(samples)),
+        "n_subjects": int(samples["subject_id"].nunique()),
+        "identities": bool(getattr(loader, "identities", True)),
+        "label_counts": label_counts,
+        "sheet": dict(getattr(loader, "sheet_versions", {})),
+        "annotation_files": dict(getattr(loader, "annotation_files", {})),
+        "sample_list_sha256": loader.fingerprint()["sample_list_sha256"],
+        "errors": fatal,
+        "missing_frames": frames,
+        "apex_problems": apex,
+        "counts": dict(getattr(loader, "counts", {})),
+        "skipped": list(getattr(loader, "skipped", [])),
+        "warnings": list(getattr(loader, "warnings", [])) + notes,
+    }
+    return summary
+
+
+def _print_list(title: str, items: list[str]) -> None:
+    if not items:
+        click.echo(f"  {title}: none")
+        return
+    click.echo(f"  {title}: {len(items)}")
+    for item in items[:LIST_LIMIT]:
+        click.echo(f"    - {item}")
+    if len(items) > LIST_LIMIT:
+        click.echo(f"    ... and {len(items) - LIST_LIMIT} more (use --json for the full list)")
+
+
+def print_summary(s: dict) -> None:
+    opts = ", ".join(f"{k}={v}" for k, v in s["options"].items()) or "defaults"
+    click.echo(f"{s['dataset']} at {s['root']} (task {s['task']}; options: {opts})")
+    click.echo(f"  samples: {s['n_samples']}   subjects: {s['n_subjects']}   "
+               f"speaker identities: {'yes' if s['identities'] else 'NO (subject-wise protocols refuse)'}")
+    if s["sheet"]:
+        for path, version in s["sheet"].items():
+            click.echo(f"  sheet: {path}: {version}")
+    else:
+        click.echo("  sheet: no versioned annotation sheet")
+    click.echo("  label counts:")
+    for set_name, counts in s["label_counts"].items():
+        text = "unavailable" if counts is None else ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+        total = "" if counts is None else f" (total {sum(counts.values())})"
+        click.echo(f"    {set_name}: {text}{total}")
+    _print_list("missing frames / frame problems", s["missing_frames"])
+    _print_list("apex problems", s["apex_problems"])
+    other_errors = [e for e in s["errors"] if e not in s["missing_frames"]]
+    _print_list("sheet errors", other_errors)
+    click.echo(f"  skipped samples: {len(s['skipped'])}" + (" (listed with --json)" if s["skipped"] else ""))
+    if s["counts"]:
+        click.echo("  counts: " + ", ".join(f"{k}={v}" for k, v in sorted(s["counts"].items())))
+    _print_list("warnings", s["warnings"])
+    click.echo(f"  sample list sha256: {s['sample_list_sha256']}")
+    if s["ok"]:
+        click.echo("OK: no problem that would stop a run.")
+    else:
+        click.echo(f"FAILED: {len(s['errors'])} problem(s) would stop a run "
+                   "(fix them, or pass --dataset-opt bad_frames=skip to record and skip those samples).")
+
+
+def _parse(pairs) -> dict:
+    from ..cli_utils import parse_options
+
+    return parse_options(pairs, "--dataset-opt")
 
 
 @click.command("check")
-def check():
-    """Validate a dataset copy and print a summary."""
-    raise click.ClickException("not implemented yet")
+@click.argument("name")
+@click.option("--root", type=click.Path(), default=None, help="Dataset root directory (your copy).")
+@click.option("--dataset-opt", "dataset_opts", multiple=True, metavar="KEY=VALUE",
+              help="Dataset option, as for `mebench run`; repeatable.")
+@click.option("--task", default=None, help="Task to load (default: the dataset's first).")
+@click.option("--plugins", multiple=True, type=click.Path(), help="Python file registering plugins; repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def check(name, root, dataset_opts, task, plugins, as_json):
+    """Validate a dataset copy and print a summary (samples, subjects, labels, frames, apexes, sheet)."""
+    from ..registry import load_plugin_file
+
+    for plugin in plugins:
+        load_plugin_file(plugin)
+    summary = check_dataset(name, root, _parse(dataset_opts), task)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    else:
+        print_summary(summary)
+    if not summary["ok"]:
+        raise SystemExit(1)
 
 
 @click.command("info")
-def info():
-    """Show a dataset's metadata and label sets."""
-    raise click.ClickException("not implemented yet")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the metadata as one JSON object.")
+def info(name, as_json):
+    """Show a dataset's metadata, label sets, options and apex policy."""
+    from ..registry import DATASETS
+
+    entry = DATASETS.entry(name)
+    factory = DATASETS.get(name)
+    meta = factory.info() if hasattr(factory, "info") else {"name": name}
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    options = {}
+    for p in inspect.signature(target).parameters.values():
+        if p.name in ("self", "root") or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        options[p.name] = None if p.default is inspect.Parameter.empty else p.default
+    meta = dict(meta, options=options, description=entry.description, origin=entry.origin)
+    policy = getattr(factory, "apex_policy", None)
+    if policy:
+        meta["apex_policy"] = policy
+    if as_json:
+        click.echo(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        return
+    click.echo(f"{meta.get('name', name)}: {entry.description}")
+    for key in ("version", "citation", "license", "fps", "n_subjects"):
+        if meta.get(key) not in (None, ""):
+            click.echo(f"  {key}: {meta[key]}")
+    click.echo(f"  tasks: {', '.join(meta.get('tasks', []))}")
+    click.echo("  label sets (--dataset-opt labels=NAME):")
+    for set_name, desc in (meta.get("label_sets") or {}).items():
+        click.echo(f"    {set_name}: {desc}")
+    click.echo("  options (--dataset-opt KEY=VALUE): " + (", ".join(f"{k}={v}" for k, v in options.items()) or "none"))
+    if policy:
+        click.echo(f"  apex policy: {policy}")

@@ -1,14 +1,259 @@
-"""`mebench stats` and `mebench compare`."""
+"""`mebench stats` and `mebench compare`: intervals and tests for stored runs.
+
+Heavy libraries are imported inside the commands, so ``mebench --help`` stays fast.
+"""
+from __future__ import annotations
+
+import json
+
 import click
 
 
+def _fmt(v, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "n/a"
+    return f"{v:.{digits}f}"
+
+
+def _fmt_p(p) -> str:
+    if p is None:
+        return "n/a"
+    return f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
+
+
+def _console(as_json: bool):
+    from rich.console import Console
+
+    return Console(stderr=as_json)
+
+
+def _clean(obj):
+    """JSON-safe copy (NaN -> null, numpy -> Python)."""
+    from ..store import _json_default, _nan_to_none
+
+    return json.loads(json.dumps(_nan_to_none(obj), default=_json_default, allow_nan=True).replace("NaN", "null"))
+
+
 @click.command("stats")
-def stats():
-    """Bootstrap CIs and permutation tests for a stored run."""
-    raise click.ClickException("not implemented yet")
+@click.argument("run", type=click.Path())
+@click.option("--permutations", type=int, default=1000, show_default=True,
+              help="Permutations for the test against chance (0 skips it; it refits the pipeline).")
+@click.option("--bootstrap", "bootstrap", type=int, default=2000, show_default=True,
+              help="Subject-cluster bootstrap resamples.")
+@click.option("--jobs", type=int, default=1, show_default=True,
+              help="Parallel workers for the generic permutation path (BLAS pinned to 1 thread each).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resamples and permutations.")
+@click.option("--method", type=click.Choice(["auto", "exact", "generic"]), default="auto", show_default=True,
+              help="Permutation path: exact linear (ridge on stateless features) or generic refit.")
+@click.option("--scheme", type=click.Choice(["auto", "subject", "within-subject", "dataset"]), default="auto",
+              show_default=True, help="How labels are permuted (auto: from how labels vary within subjects).")
+@click.option("--ci", type=click.Choice(["bca", "percentile"]), default="bca", show_default=True,
+              help="Interval reported as ci_low/ci_high (both are always stored).")
+@click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level.")
+@click.option("--metric", "metrics", multiple=True, help="Metric(s) to analyse (default: the run's metrics).")
+@click.option("--plugins", multiple=True, type=click.Path(), help="Plugin file(s) the run used; repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, metrics, plugins, as_json):
+    """Bootstrap CIs and permutation tests for a stored run (written into the run directory)."""
+    from ..stats.runs import STATS_FILE, run_stats
+
+    console = _console(as_json)
+    progress_cb = None
+    if not as_json and permutations > 0:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("[bold]permutations"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       console=console, transient=True)
+        task = bar.add_task("perm", total=permutations)
+
+        def progress_cb(done, total):
+            bar.update(task, completed=done, total=total)
+        with bar:
+            result = run_stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level,
+                               list(metrics) or None, tuple(plugins), progress_cb)
+    else:
+        result = run_stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level,
+                           list(metrics) or None, tuple(plugins))
+    if as_json:
+        payload = {
+            "run_id": result["run_id"], "run_dir": result["run_dir"], "pipeline": result["pipeline"],
+            "n": result["n"], "n_subjects": result["n_subjects"],
+            "metrics": {m: {"value": e["value"], "ci_low": e["ci_low"], "ci_high": e["ci_high"],
+                            "p_value": e["p_value"], "ci_method": e["ci_method"], "p_value_test": e["p_value_test"],
+                            "percentile": e["bootstrap"]["percentile"], "bca": e["bootstrap"]["bca"],
+                            "n_resamples": e["bootstrap"]["n_resamples"],
+                            "n_undefined_resamples": e["bootstrap"]["n_undefined"], "notes": e["notes"]}
+                        for m, e in result["metrics"].items()},
+            "bootstrap": result["bootstrap"],
+            "permutation": {k: v for k, v in result["permutation"].items() if k != "metrics"},
+            "per_subject_undefined": result["per_subject"]["n_undefined"],
+            "notes": result["notes"], "stats_file": f"{result['run_dir']}/{STATS_FILE}",
+        }
+        click.echo(json.dumps(_clean(payload), indent=2))
+        return
+    _print_stats(console, result)
+
+
+def _print_stats(console, result) -> None:
+    from rich.table import Table
+
+    level = result["bootstrap"]["level"]
+    perm = result["permutation"]
+    table = Table(title=f"{result['pipeline']} ({result['run_id']}): pooled over {result['n']} held-out predictions "
+                        f"of {result['n_subjects']} subjects")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column(f"{level:.0%} CI", justify="right")
+    table.add_column("p vs chance", justify="right")
+    for m, e in result["metrics"].items():
+        ci = f"[{_fmt(e['ci_low'])}, {_fmt(e['ci_high'])}]" if e["ci_low"] is not None else "n/a"
+        table.add_row(m, _fmt(e["value"]), ci, _fmt_p(e["p_value"]))
+    console.print(table)
+    b = result["bootstrap"]
+    first = next(iter(result["metrics"].values()))
+    console.print(f"CI: {first['ci_method']}; {b['description']}; seed {b['seed']}.", highlight=False)
+    if not perm.get("skipped"):
+        console.print(
+            f"p: permutation test against chance, whole pipeline refit per permutation ({perm['method']} path: "
+            f"{perm['method_reason']}); {perm['n_permutations']} permutations, scheme '{perm['scheme']}' "
+            f"({perm['scheme_reason']}); one-sided; p = (C + 1) / (N + 1), C = permutations scoring at least the "
+            f"observed value; seed {perm['seed']}; {perm['seconds']:.2f} s"
+            + (f", {perm['resumed_from_checkpoint']} resumed from checkpoint" if perm.get("resumed_from_checkpoint") else "")
+            + ".", highlight=False)
+    else:
+        console.print("p: permutation test skipped (--permutations 0).")
+    for m, e in result["metrics"].items():
+        for note in e["notes"]:
+            console.print(f"[yellow]note ({m}):[/] {note}", highlight=False)
+    for note in result["notes"]:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    und = {k: v for k, v in result["per_subject"]["n_undefined"].items() if v}
+    if und:
+        console.print("per-subject diagnostics: undefined for " + ", ".join(f"{k}: {v} subject(s)" for k, v in und.items())
+                      + " (see stats.json)", highlight=False)
+    console.print(f"written to {result['run_dir']}/stats.json (metrics.json updated with the CI method)")
 
 
 @click.command("compare")
-def compare():
-    """Compare pipelines run on the same samples and folds."""
-    raise click.ClickException("not implemented yet")
+@click.argument("runs", nargs=-1, required=True, type=click.Path())
+@click.option("--metric", "metrics", multiple=True, help="Metric(s) to compare (default: the runs' metrics).")
+@click.option("--permutations", type=int, default=10000, show_default=True,
+              help="Random swap patterns of the paired subject-level randomisation test.")
+@click.option("--bootstrap", "bootstrap", type=int, default=2000, show_default=True,
+              help="Subject-cluster bootstrap resamples for the CI of the difference.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--ci", type=click.Choice(["bca", "percentile"]), default="bca", show_default=True)
+@click.option("--level", type=float, default=0.95, show_default=True)
+@click.option("--across-datasets", is_flag=True,
+              help="Rank pipelines over blocks (dataset x protocol): Friedman, pairwise Wilcoxon with Holm.")
+@click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level (across datasets).")
+@click.option("--cd-diagram", "cd_path", type=click.Path(), default=None,
+              help="With --across-datasets: write a critical-difference diagram (png/svg/pdf).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def compare(runs, metrics, permutations, bootstrap, seed, ci, level, across_datasets, alpha, cd_path, as_json):
+    """Compare pipelines run on the same samples and folds (paired tests, Holm-corrected)."""
+    from ..errors import UsageError
+    from ..stats.runs import compare_across_datasets, compare_runs
+
+    if len(runs) < 2:
+        raise UsageError("compare needs at least two run directories.")
+    if cd_path and not across_datasets:
+        raise UsageError("--cd-diagram needs --across-datasets (a CD diagram ranks pipelines over several blocks).")
+    if permutations < 1 or bootstrap < 1:
+        raise UsageError("--permutations and --bootstrap must be positive.")
+    console = _console(as_json)
+    if across_datasets:
+        result = compare_across_datasets(runs, list(metrics) or None, alpha, cd_path)
+        if as_json:
+            click.echo(json.dumps(_clean(result), indent=2))
+            return
+        _print_across(console, result)
+        return
+    result = compare_runs(runs, list(metrics) or None, permutations, bootstrap, seed, ci, level)
+    if as_json:
+        click.echo(json.dumps(_clean(result), indent=2))
+        return
+    _print_compare(console, result, level)
+
+
+def _print_compare(console, result, level) -> None:
+    from rich.table import Table
+
+    two = len(result["runs"]) == 2
+    title = (f"{result['runs'][0]['pipeline']} (A) vs {result['runs'][1]['pipeline']} (B)" if two
+             else f"{len(result['runs'])} pipelines, each against the best")
+    table = Table(title=f"{title}: {result['n']} samples, {result['n_subjects']} subjects")
+    table.add_column("metric")
+    if not two:
+        table.add_column("pipeline")
+    table.add_column("A" if two else "value", justify="right")
+    table.add_column("B" if two else "best", justify="right")
+    table.add_column("Δ (A−B)" if two else "Δ (−best)", justify="right")
+    table.add_column(f"{level:.0%} CI of Δ", justify="right")
+    table.add_column("p (paired)", justify="right")
+    table.add_column("p Holm", justify="right")
+    table.add_column("McNemar p*", justify="right")
+    table.add_column("DeLong p*", justify="right")
+    for m, entry in result["metrics"].items():
+        for c in entry["comparisons"]:
+            ci = f"[{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]" if c["ci_low"] is not None else "n/a"
+            mc = c["tests"].get("mcnemar", {}).get("p_value") if "mcnemar" in c["tests"] else None
+            dl = c["tests"].get("delong", {})
+            cells = [m] + ([] if two else [c["a"].split(" (")[0]]) + [
+                _fmt(c["value_a"]), _fmt(c["value_b"]), _fmt(c["delta"], 4), ci, _fmt_p(c["p_value"]),
+                _fmt_p(c.get("p_holm")), _fmt_p(mc) if "mcnemar" in c["tests"] else "–",
+                _fmt_p(dl.get("p_value")) if dl else "–"]
+            table.add_row(*cells)
+    console.print(table)
+    if not two:
+        for m, entry in result["metrics"].items():
+            console.print(f"{m}: best = {entry['best']}", highlight=False)
+    first = next(iter(result["metrics"].values()))["comparisons"][0]
+    pr = first["tests"]["paired_randomisation"]
+    console.print(f"p (paired): {pr['test']}; {pr['assumptions']}; {pr['p_value_definition'].split('; C =')[0]}; "
+                  f"seed {result['seed']}.", highlight=False)
+    console.print(f"p Holm: {result['correction']}.", highlight=False)
+    console.print(f"CI: {first['ci_method']} of the difference (both pipelines scored on each resample).",
+                  highlight=False)
+    console.print("* McNemar: exact test on correct/incorrect discordant pairs (accuracy); DeLong: Sun & Xu (2014) "
+                  "fast algorithm (binary AUC). Both assume independent samples, which clips of one subject are not; "
+                  "they are secondary.", highlight=False)
+    for m, entry in result["metrics"].items():
+        for c in entry["comparisons"]:
+            for t in c["tests"].values():
+                if t.get("note"):
+                    console.print(f"[yellow]note ({m}):[/] {t['note']}", highlight=False)
+            if c.get("note"):
+                console.print(f"[yellow]note ({m}):[/] {c['note']}", highlight=False)
+            for n in c["ci"].get("notes", []):
+                console.print(f"[yellow]note ({m}, CI):[/] {n}", highlight=False)
+
+
+def _print_across(console, result) -> None:
+    from rich.table import Table
+
+    for m, res in result["metrics"].items():
+        table = Table(title=f"{m}: mean rank over {res['n_blocks']} block(s) (1 = best)")
+        table.add_column("pipeline")
+        table.add_column("mean rank", justify="right")
+        for p, r in sorted(res["mean_ranks"].items(), key=lambda kv: kv[1]):
+            table.add_row(p, f"{r:.2f}")
+        console.print(table)
+        om = res["omnibus"]
+        if om.get("skipped"):
+            console.print(f"Friedman: skipped. {om['reason']}", highlight=False)
+        else:
+            console.print(f"Friedman: chi2 = {_fmt(om['statistic'])}, df = {om['df']}, p = {_fmt_p(om['p_value'])} "
+                          f"({om['test']}; {om['assumptions']})" + (f". {om['note']}" if om.get("note") else ""),
+                          highlight=False)
+        pt = Table(title=f"{m}: pairwise Wilcoxon signed-rank over blocks")
+        for col in ("A", "B", "p", "p Holm", "significant"):
+            pt.add_column(col)
+        for row in res["pairwise"]:
+            pt.add_row(row["a"], row["b"], _fmt_p(row["p_value"]), _fmt_p(row["p_holm"]),
+                       "yes" if row["significant"] else "no")
+        console.print(pt)
+        console.print(f"{res['pairwise_correction']}; Wilcoxon: exact signed-rank distribution for n ≤ 50 blocks.",
+                      highlight=False)
+        if res.get("cd_diagram"):
+            console.print(f"critical-difference diagram: {res['cd_diagram']}")

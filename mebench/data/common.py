@@ -284,7 +284,7 @@ class FrameDataset(LoaderBase):
             ok = self.check_frames(rec)
             fatal_here = len(self.fatal_problems()) > before
             if not ok or fatal_here:
-                if self.bad_frames == "skip" and not self.collect_problems:
+                if self.bad_frames == "skip":
                     message = self.problems[-1]["message"]
                     self.problems = [p for p in self.problems if not (p["fatal"] and p["sample_id"] == rec["sample_id"])]
                     self.skip(rec["sample_id"], message)
@@ -312,7 +312,7 @@ class FrameDataset(LoaderBase):
         frame = pd.DataFrame(rows, columns=columns)
         for col in ("onset", "apex", "offset", "n_frames"):
             if col in frame.columns:
-                frame[col] = pd.array([None if v is None else int(v) for v in frame[col]], dtype="Int64")
+                frame[col] = pd.array([None if pd.isna(v) else int(v) for v in frame[col]], dtype="Int64")
         return frame
 
 

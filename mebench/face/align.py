@@ -144,15 +144,38 @@ def shared_landmarker(mode: str = "image", blendshapes: bool = True) -> Landmark
         lm = _shared.get(key)
         if lm is None or lm._task is None:
             lm = _shared[key] = Landmarker(mode=mode, blendshapes=blendshapes)
+            _register_exit_close()
     return lm
 
 
-@atexit.register
 def close_shared_landmarkers() -> None:
+    """Close every shared landmarker (also run automatically at interpreter exit)."""
     with _shared_lock:
         for lm in _shared.values():
-            lm.close()
+            try:
+                lm.close()
+            except Exception:  # noqa: BLE001 - mediapipe already torn down
+                pass
         _shared.clear()
+
+
+_exit_hook = {"registered": False}
+
+
+def _register_exit_close() -> None:
+    # mediapipe closes tasks through a thread pool that concurrent.futures shuts down in
+    # threading's exit hooks, before atexit runs; registering here (after mediapipe was imported)
+    # makes our hook run first (those hooks run last-registered first).
+    if _exit_hook["registered"]:
+        return
+    _exit_hook["registered"] = True
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is None:
+            raise RuntimeError
+        register(close_shared_landmarkers)
+    except RuntimeError:
+        atexit.register(close_shared_landmarkers)
 
 
 _haar: dict = {}
@@ -362,6 +385,10 @@ def align_clip(clip, onset: int | None = None, stop: int | None = None, size: in
     if size < 16:
         raise ValueError(f"crop size must be at least 16 pixels, not {size}")
     clip = as_clip(clip)
+    if onset is not None and int(onset) not in set(clip.indices):
+        raise DataError(f"onset frame {onset} does not exist; frames run "
+                        f"{clip.indices[0] if clip.indices else '?'}..{clip.indices[-1] if clip.indices else '?'}",
+                        file=clip.locator, hint="Check the onset column against the frame numbers on disk.")
     indices = frame_range(clip, onset, stop)
     onset = indices[0] if onset is None else int(onset)
     if onset not in indices:

@@ -16,10 +16,9 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from ..data.frames import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Clip, ImageSequenceClip, SingleImageClip,  # noqa: F401
-                           VideoClip, _convert, frame_number, open_clip, read_image)
+                           VideoClip, frame_number, open_clip, read_image)
 from ..errors import DataError
 
-Size = "int | tuple[int, int] | None"
 
 
 def size_wh(size) -> tuple[int, int] | None:

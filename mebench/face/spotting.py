@@ -1,5 +1,5 @@
 """Micro-expression spotting: the apex of an annotated clip, and (onset, apex, offset) intervals in
-long clips, plus MEGC-style evaluation and a clip-level extractor built on them.
+long clips, plus MEGC-style evaluation.
 
 * :func:`spot_apex` -- the ``apex=spot`` policy: the frame of maximal motion relative to onset,
   measured by optical flow inside face regions that exclude the eyes (blinks must not win), with
@@ -10,12 +10,12 @@ long clips, plus MEGC-style evaluation and a clip-level extractor built on them.
   its neighbours is thresholded at ``mean + p * (max - mean)``, and every peak gives the interval
   ``[peak - k, peak + k]``.
 * :func:`evaluate_spotting` -- precision, recall and F1 under the MEGC criterion IoU >= 0.5.
-* :class:`SpottedFeatures` -- a registered extractor (``spotted``) that spots intervals in each
-  sample's clip, runs an ME extractor on each interval and aggregates (max, mean, count).
+
+The clip-level step built on :func:`spot_intervals` (an ME extractor run on every spotted interval,
+aggregated per clip) is the ``spotted`` extractor, :class:`mebench.features.spotted.SpottedFeatures`.
 """
 from __future__ import annotations
 
-from typing import Iterable
 
 import numpy as np
 
@@ -157,22 +157,30 @@ def lbp_image(grey: np.ndarray) -> np.ndarray:
     return _LUT[code]
 
 
-def block_lbp_histograms(grey: np.ndarray, blocks: int, keep: np.ndarray | None = None) -> np.ndarray:
-    """(n_blocks, 59) L1-normalised uniform-LBP histograms over a ``blocks`` x ``blocks`` grid."""
-    codes = lbp_image(grey)
-    h, w = codes.shape
+def _block_ids(h: int, w: int, blocks: int) -> np.ndarray:
     ys = np.linspace(0, h, blocks + 1).astype(int)
     xs = np.linspace(0, w, blocks + 1).astype(int)
     by = np.searchsorted(ys, np.arange(h), side="right") - 1
     bx = np.searchsorted(xs, np.arange(w), side="right") - 1
-    block = (by[:, None] * blocks + bx[None, :]).ravel()
-    hist = np.bincount(block * 59 + codes.ravel(), minlength=blocks * blocks * 59).reshape(blocks * blocks, 59)
+    return by[:, None] * blocks + bx[None, :]
+
+
+def block_lbp_histograms(grey: np.ndarray, blocks: int, keep: np.ndarray | None = None,
+                         mask: np.ndarray | None = None) -> np.ndarray:
+    """(n_blocks, 59) L1-normalised uniform-LBP histograms over a ``blocks`` x ``blocks`` grid
+    (of the image's pixels, or only of those inside ``mask`` when given)."""
+    codes = lbp_image(grey)
+    h, w = codes.shape
+    block = _block_ids(grey.shape[0], grey.shape[1], blocks)[1:-1, 1:-1].ravel()
+    weights = None if mask is None else mask[1:-1, 1:-1].ravel().astype(np.float64)
+    hist = np.bincount(block * 59 + codes.ravel(), weights=weights,
+                       minlength=blocks * blocks * 59).reshape(blocks * blocks, 59)
     hist = hist.astype(np.float64)
     hist /= np.maximum(hist.sum(axis=1, keepdims=True), 1)
     return hist if keep is None else hist[keep]
 
 
-def _block_keep(mask: np.ndarray, blocks: int, min_fraction: float = 0.5) -> np.ndarray:
+def _block_keep(mask: np.ndarray, blocks: int, min_fraction: float = 0.25) -> np.ndarray:
     size = mask.shape[0]
     edges = np.linspace(0, size, blocks + 1).astype(int)
     keep = []
@@ -185,12 +193,15 @@ def _block_keep(mask: np.ndarray, blocks: int, min_fraction: float = 0.5) -> np.
 
 def feature_difference(clip, k: int, start: int | None = None, stop: int | None = None, size: int = 128,
                        blocks: int = 6, feature: str = "lbp", exclude_eyes: bool = True, landmarker=None,
-                       align: str = "per-clip", top_fraction: float = 1 / 3, method: str = "dis") -> dict[int, float]:
+                       align: str = "per-clip", top_fraction: float = 1 / 3, method: str = "dis",
+                       eye_scores: dict | None = None) -> dict[int, float]:
     """Frame -> feature difference F(i) against the average of frames i-k and i+k (MEGC baseline).
 
     ``feature="lbp"``: chi-squared distance of block uniform-LBP histograms; ``feature="flow"``:
     mean residual flow magnitude per block from frames i-k and i+k to i. F(i) is the mean of the
     ``top_fraction`` largest block differences. Frames within k of either end get no score.
+    With ``feature="flow"``, a dict passed as ``eye_scores`` receives the same difference measured
+    inside the eyes (mean residual flow there), used to recognise blinks.
     """
     from .flow import compute_flow
     from .io import as_clip
@@ -214,14 +225,18 @@ def feature_difference(clip, k: int, start: int | None = None, stop: int | None 
     if feature == "lbp":
         feats = {}
         for i in idx:  # stream: each frame decoded once, only its histograms kept
-            feats[i] = block_lbp_histograms(aligned.read(i, grey=True), blocks, keep)
+            feats[i] = block_lbp_histograms(aligned.read(i, grey=True), blocks, keep, mask=mask)
         for n in range(k, len(idx) - k):
             cur = feats[idx[n]]
             aff = 0.5 * (feats[idx[n - k]] + feats[idx[n + k]])
             chi = ((cur - aff) ** 2 / np.maximum(cur + aff, 1e-12)).sum(axis=1)
             out[idx[n]] = float(np.sort(chi)[-n_top:].mean())
     else:
-        edges = np.linspace(0, size, blocks + 1).astype(int)
+        eyes = region_mask(aligned.landmarks, (size, size), EYE_REGIONS, dilate=max(1, int(round(0.02 * size))))
+        if not eyes.any():
+            eyes = None
+        ids = _block_ids(size, size, blocks)[mask]
+        per_block_n = np.maximum(np.bincount(ids, minlength=blocks * blocks), 1)
         greys = {}
         for n, i in enumerate(idx):
             greys[i] = aligned.read(i, grey=True)
@@ -236,16 +251,18 @@ def feature_difference(clip, k: int, start: int | None = None, stop: int | None 
                 flow = compute_flow(greys[other], greys[centre], method=method)
                 mags.append(_residual_magnitude(flow, mask))
             mag = 0.5 * (mags[0] + mags[1])
-            per_block = np.array([mag[edges[r]:edges[r + 1], edges[c]:edges[c + 1]].mean()
-                                  for r in range(blocks) for c in range(blocks)])[keep]
+            # block means over the expression mask only: eye pixels never count
+            per_block = (np.bincount(ids, weights=mag[mask], minlength=blocks * blocks) / per_block_n)[keep]
             out[centre] = float(np.sort(per_block)[-n_top:].mean())
+            if eye_scores is not None and eyes is not None:
+                eye_scores[centre] = float(mag[eyes].mean())
     return out
 
 
-def spot_intervals(clip, k: int = 6, threshold: float = 0.3, start: int | None = None, stop: int | None = None,
+def spot_intervals(clip, k: int = 6, threshold: float = 0.2, start: int | None = None, stop: int | None = None,
                    size: int = 128, blocks: int = 6, feature: str = "flow", exclude_eyes: bool = True,
                    landmarker=None, align: str = "per-clip", min_distance: int | None = None,
-                   return_scores: bool = False):
+                   blink_ratio: float | None = 2.0, top_fraction: float = 1 / 3, return_scores: bool = False):
     """Spot micro-expression intervals in a (long) clip: a list of (onset, apex, offset).
 
     ``k`` is about half the expected ME length in frames (MEGC: ``k = (L + 1) / 2`` with L the
@@ -254,16 +271,22 @@ def spot_intervals(clip, k: int = 6, threshold: float = 0.3, start: int | None =
     ``C(i) = F(i) - (F(i-k) + F(i+k)) / 2`` (negative values set to 0). Peaks closer than
     ``min_distance`` (default k) keep the larger one. ``feature`` is ``flow`` (default; residual
     optical flow, robust to sensor noise) or ``lbp`` (the MEGC LBP-chi-squared baseline).
+
+    Blinks: the eyes are excluded from the expression mask, but flow spreads a few pixels beyond
+    a moving eyelid. With ``feature="flow"`` a peak whose contrast measured inside the eyes is more
+    than ``blink_ratio`` times its face contrast is taken for a blink and dropped (``None`` keeps
+    every peak); ``return_scores=True`` reports the dropped apexes under ``"blinks"``.
     """
     k = int(k)
+    eye: dict[int, float] = {}
     scores = feature_difference(clip, k, start=start, stop=stop, size=size, blocks=blocks, feature=feature,
-                                exclude_eyes=exclude_eyes, landmarker=landmarker, align=align)
+                                exclude_eyes=exclude_eyes, landmarker=landmarker, align=align,
+                                top_fraction=top_fraction, eye_scores=eye if blink_ratio is not None else None)
     idx = sorted(scores)
     f = np.array([scores[i] for i in idx])
-    contrast = np.zeros_like(f)
-    for n in range(len(f)):
-        lo, hi = f[max(0, n - k)], f[min(len(f) - 1, n + k)]
-        contrast[n] = max(0.0, f[n] - 0.5 * (lo + hi))
+    contrast = _contrast(f, k)
+    eye_contrast = _contrast(np.array([eye[i] for i in idx]), k) if len(eye) == len(idx) and eye else None
+    blinks: list[int] = []
     intervals: list[tuple[int, int, int]] = []
     if len(f) and contrast.max() > 0:
         thr = contrast.mean() + float(threshold) * (contrast.max() - contrast.mean())
@@ -275,6 +298,9 @@ def spot_intervals(clip, k: int = 6, threshold: float = 0.3, start: int | None =
                 break
             if n > 0 and contrast[n - 1] > contrast[n] or n + 1 < len(f) and contrast[n + 1] > contrast[n]:
                 continue  # not a local maximum
+            if eye_contrast is not None and eye_contrast[n] > float(blink_ratio) * contrast[n]:
+                blinks.append(idx[n])
+                continue
             if all(abs(idx[n] - idx[c]) > dist for c in chosen):
                 chosen.append(n)
         src_idx = _all_indices(clip, start, stop)
@@ -283,8 +309,19 @@ def spot_intervals(clip, k: int = 6, threshold: float = 0.3, start: int | None =
             apex = idx[n]
             intervals.append((max(lo_i, apex - k), apex, min(hi_i, apex + k)))
     if return_scores:
-        return intervals, {"frames": idx, "difference": f.tolist(), "contrast": contrast.tolist()}
+        return intervals, {"frames": idx, "difference": f.tolist(), "contrast": contrast.tolist(),
+                           "eye_contrast": None if eye_contrast is None else eye_contrast.tolist(),
+                           "blinks": sorted(blinks)}
     return intervals
+
+
+def _contrast(f: np.ndarray, k: int) -> np.ndarray:
+    """C(i) = F(i) - (F(i-k) + F(i+k)) / 2, clipped at 0 (ends use the nearest available frame)."""
+    out = np.zeros_like(f)
+    for n in range(len(f)):
+        lo, hi = f[max(0, n - k)], f[min(len(f) - 1, n + k)]
+        out[n] = max(0.0, f[n] - 0.5 * (lo + hi))
+    return out
 
 
 def _all_indices(clip, start, stop) -> list[int]:

@@ -13,9 +13,9 @@ Frame ``t`` is a pure, deterministic function of ``(params, t)``; per-subject wo
 
 Parameters read from ``params`` (frame numbers start at 1):
 ``subject_seed``, ``size``, ``n_frames``, ``onset``, ``apex``, ``offset``, ``aus`` (AU -> peak
-intensity), ``blinks`` (frame numbers), ``jitter`` (px amplitude), ``clip_seed``, ``drift``
-(relative brightness change from first to last frame, e.g. 0.05), ``noise`` (Gaussian sensor noise
-std in grey levels; values below 1 are read as fractions of 255), and optionally ``amplitude`` (px of
+intensity), ``blinks`` (frame numbers), ``jitter`` (std of the per-frame head shift, px), ``clip_seed``,
+``drift`` (relative brightness change from first to last frame, e.g. 0.05), ``noise`` (Gaussian
+sensor noise std in grey levels), as in :mod:`mebench.data.synthetic`, and optionally ``amplitude`` (px of
 displacement at intensity 1), ``variation`` (0 = the unmodified photo, 1 = default spread) and
 ``events`` (a list of {onset, apex, offset, aus}: several micro-expressions in one long clip).
 """
@@ -161,7 +161,8 @@ class _Subject:
         for up, low in _BLINK:
             gap = float(np.linalg.norm(self.points[low] - self.points[up]))
             lid.append((self.points[up], (0.0, 1.0), gap))
-        self.blink = self._field(lid, sigma=0.04 * s)
+        # a blink stays on the eyelids: narrow vertically so brows and cheeks do not move
+        self.blink = self._field(lid, sigma=(0.045 * s, 0.02 * s))
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
         self.grid_x, self.grid_y = xx, yy
 
@@ -176,13 +177,15 @@ class _Subject:
             out = (astro_pts - ex - self.centre_astro) @ inv.T + self.centre_out
         return out
 
-    def _field(self, items, sigma: float) -> np.ndarray:
+    def _field(self, items, sigma) -> np.ndarray:
+        """Sum of Gaussian bumps (sigma, or (sigma_x, sigma_y)) moving along unit directions."""
         size = self.size
+        sx, sy = (sigma, sigma) if np.isscalar(sigma) else sigma
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
         field = np.zeros((size, size, 2), np.float32)
         for (px, py), (dx, dy), w in items:
             n = np.hypot(dx, dy) or 1.0
-            g = np.exp(-((xx - px) ** 2 + (yy - py) ** 2) / (2 * sigma * sigma)).astype(np.float32) * w
+            g = np.exp(-0.5 * ((xx - px) ** 2 / (sx * sx) + (yy - py) ** 2 / (sy * sy))).astype(np.float32) * w
             field[..., 0] += g * (dx / n)
             field[..., 1] += g * (dy / n)
         return field
@@ -223,7 +226,7 @@ def render_photo_frame(params: dict, t: int) -> np.ndarray:
         disp += subj.blink * np.float32(closure)
     rng = np.random.default_rng([int(params.get("clip_seed", 0)), int(t), 104729])
     jitter = float(params.get("jitter", 0.0) or 0.0)
-    jx, jy = rng.uniform(-jitter, jitter, 2) if jitter else (0.0, 0.0)
+    jx, jy = rng.normal(0.0, jitter, 2) if jitter else (0.0, 0.0)
     # backward map: out(x) = base(x - d(x) - j); d is smooth, so d(x - d) ~ d(x) at these amplitudes
     map_x = subj.grid_x - disp[..., 0] - np.float32(jx)
     map_y = subj.grid_y - disp[..., 1] - np.float32(jy)
@@ -234,8 +237,7 @@ def render_photo_frame(params: dict, t: int) -> np.ndarray:
         frame *= np.float32(1.0 + drift * (int(t) - 1) / n)
     noise = float(params.get("noise", 0.0) or 0.0)
     if noise:
-        std = noise * 255.0 if noise < 1.0 else noise
-        frame += rng.normal(0.0, std, frame.shape).astype(np.float32)
+        frame += rng.normal(0.0, noise, frame.shape).astype(np.float32)
     return np.clip(frame + 0.5, 0, 255).astype(np.uint8)
 
 

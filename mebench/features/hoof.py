@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .base import FeatureExtractor
 
 
@@ -34,24 +34,35 @@ class HOOF(FeatureExtractor):
     """Histograms of oriented optical flow (Farneback onset->apex) per face grid cell.
 
     Parameters: ``grid`` cells per side, ``bins`` orientation bins, ``size`` the side the frames
-    are resized to, ``subtract_median`` removes global (head) motion before binning.
+    are resized to, ``subtract_median`` removes global (head) motion before binning, ``method``
+    the flow: ``farneback`` (default; this module's Farneback parameters), ``dis`` or ``tvl1``
+    (:func:`mebench.face.flow.compute_flow`), ``align`` None (frames as given) or ``per-clip``
+    (face crops aligned on the onset frame by :mod:`mebench.face.align`, ``size`` pixels).
     """
 
     stateless = True
     version = "1"
     requires = ("frames", "onset", "apex")
 
-    def __init__(self, grid: int = 6, bins: int = 8, size: int = 64, subtract_median: bool = True):
+    def __init__(self, grid: int = 6, bins: int = 8, size: int = 64, subtract_median: bool = True,
+                 method: str = "farneback", align: str | None = None):
         self.grid = grid
         self.bins = bins
         self.size = size
         self.subtract_median = subtract_median
+        self.method = method
+        self.align = align
 
     def extract_one(self, row) -> np.ndarray:
         from ..data.frames import open_clip
+        from ._util import frame_field
 
-        onset, apex = row.onset, row.apex
-        if onset is None or apex is None or onset != onset or apex != apex:
+        if self.method not in ("farneback", "dis", "tvl1"):
+            raise ConfigError(f"hoof: method must be farneback, dis or tvl1, not {self.method!r}")
+        if self.align not in (None, "per-clip"):
+            raise ConfigError(f"hoof: align must be None or 'per-clip', not {self.align!r}")
+        onset, apex = frame_field(row, "onset"), frame_field(row, "apex")
+        if onset is None or apex is None:
             raise DataError(f"sample {row.sample_id} has no onset/apex; hoof compares the onset and apex frames",
                             hint="Use a dataset apex policy (--dataset-opt apex=spot|middle).")
         clip = open_clip(row.frames)
@@ -59,9 +70,26 @@ class HOOF(FeatureExtractor):
             raise DataError(f"sample {row.sample_id} has {clip.n_frames} frame(s); hoof needs an onset and an apex frame",
                             file=row.frames)
         size = (int(self.size), int(self.size))
-        first = clip.read(int(onset), grey=True, size=size)
-        second = clip.read(int(apex), grey=True, size=size)
-        flow = farneback(first, second)
+        if self.align:
+            from ..face.align import align_clip
+
+            clip = align_clip(clip, min(onset, apex), max(onset, apex), size=int(self.size), mode="per-clip")
+            counts = getattr(self, "counts_", None)
+            if counts is not None:
+                for k, v in clip.counts.items():
+                    counts[f"align_{k}"] = counts.get(f"align_{k}", 0) + v
+        first = clip.read(onset, grey=True, size=size)
+        second = clip.read(apex, grey=True, size=size)
+        if self.method == "farneback":
+            flow = farneback(first, second)
+        else:
+            from ..face.flow import compute_flow
+
+            flow = compute_flow(first, second, method=self.method)
         if self.subtract_median:
             flow = flow - np.median(flow.reshape(-1, 2), axis=0)
         return oriented_histograms(flow, int(self.grid), int(self.bins))
+
+    def transform(self, X):
+        self.counts_ = {}
+        return super().transform(X)

@@ -30,13 +30,12 @@ scikit-image reference.
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ._util import aligned_clip, merge_counts, open_row_clip, read_volume, sample_name, segment_indices, thread_map
 from .base import FeatureExtractor
 
 PATTERNS = ("u2", "riu2")
@@ -311,6 +310,115 @@ def lbptop_histograms(volume: np.ndarray, radii=(1, 1, 1), neighbours=(8, 8, 8),
             seg /= np.where(total > 0, total, 1.0)
             start += k
     return hist.ravel()
+
+
+# ----------------------------------------------------------------------------------------------
+# the extractor
+class LBPTOP(FeatureExtractor):
+    """LBP-TOP (Zhao & Pietikainen 2007): uniform-pattern histograms on XY, XT, YT per block.
+
+    Parameters:
+      ``radii``       (R_x, R_y, R_t) sampling radii in pixels / frames (default (1, 1, 1));
+      ``neighbours``  (P_xy, P_xt, P_yt) points per plane (default (8, 8, 8); up to 16);
+      ``grid``        (rows, cols) spatial blocks (default (5, 5));
+      ``t_blocks``    temporal blocks (default 1);
+      ``patterns``    ``"u2"`` (uniform, P(P-1)+3 bins per plane) or ``"riu2"`` (rotation-invariant, P+2);
+      ``size``        side the frames are resized to (None keeps their size; then the crops of
+                      one clip must share a size);
+      ``segment``     ``"onset-offset"`` (the annotated range when there is one) or ``"all"``;
+      ``align``       None (frames used as given, e.g. CASME II's cropped faces), ``"per-clip"``
+                      or ``"tracked"`` face alignment (``mebench.face.align``) to a ``size`` crop;
+      ``n_jobs``      threads over clips (-1: every core); it does not change the output.
+
+    Output: ``t_blocks * rows * cols * (bins_xy + bins_xt + bins_yt)`` values, each block's
+    plane histogram normalised to sum 1 (4425 with the defaults).
+    """
+
+    stateless = True
+    version = "1"
+    requires = ("frames",)
+
+    def __init__(self, radii=(1, 1, 1), neighbours=(8, 8, 8), grid=(5, 5), t_blocks: int = 1, patterns: str = "u2",
+                 size: int | None = None, segment: str = "onset-offset", align: str | None = None, n_jobs: int = -1):
+        self.radii = radii
+        self.neighbours = neighbours
+        self.grid = grid
+        self.t_blocks = t_blocks
+        self.patterns = patterns
+        self.size = size
+        self.segment = segment
+        self.align = align
+        self.n_jobs = n_jobs
+
+    def _checked(self):
+        radii = tuple(float(r) for r in _triple(self.radii, "radii"))
+        neighbours = tuple(int(p) for p in _triple(self.neighbours, "neighbours"))
+        if any(r < 0 for r in radii):
+            raise ConfigError(f"lbptop: radii must be >= 0, got {self.radii}")
+        if any(not 1 <= p <= 16 for p in neighbours):
+            raise ConfigError(f"lbptop: neighbours must lie in 1..16, got {self.neighbours}")
+        grid = _pair(self.grid, "grid")
+        if self.patterns not in PATTERNS:
+            raise ConfigError(f"lbptop: patterns must be one of {', '.join(PATTERNS)}, not {self.patterns!r}")
+        if int(self.t_blocks) < 1 or min(grid) < 1:
+            raise ConfigError("lbptop: grid and t_blocks must be positive")
+        return radii, neighbours, grid
+
+    def n_features(self) -> int:
+        _, neighbours, grid = self._checked()
+        return int(self.t_blocks) * grid[0] * grid[1] * sum(n_bins(p, self.patterns) for p in neighbours)
+
+    def transform(self, X):
+        self.check_columns(X)
+        radii, neighbours, grid = self._checked()
+        self.counts_ = {}
+        rows = list(X.itertuples(index=False))
+        results = thread_map(lambda row: self._one(row, radii, neighbours, grid), rows, self.n_jobs)
+        for _, counts in results:
+            merge_counts(self.counts_, counts)
+        if not results:
+            return np.zeros((0, self.n_features()))
+        return np.vstack([r for r, _ in results])
+
+    def extract_one(self, row) -> np.ndarray:
+        radii, neighbours, grid = self._checked()
+        return self._one(row, radii, neighbours, grid)[0]
+
+    def _one(self, row, radii, neighbours, grid):
+        counts: dict = {}
+        need = 2 * math.ceil(radii[2]) + 1
+        clip = open_row_clip(row, "lbptop", min_frames=need)
+        idx = segment_indices(clip, row, self.segment)
+        if len(idx) < need:
+            raise DataError(f"sample {sample_name(row)}: {len(idx)} frame(s) in its segment; lbptop with "
+                            f"R_t={radii[2]:g} needs at least {need}", file=clip.locator,
+                            hint="Use segment='all' or a smaller R_t, or --on-error skip.")
+        clip = aligned_clip(clip, row, self.align, self.size, idx[0], idx[-1], counts)
+        volume = read_volume(clip, idx, self.size if not self.align else None, row)
+        try:
+            return lbptop_histograms(volume, radii, neighbours, grid, int(self.t_blocks), self.patterns), counts
+        except ValueError as exc:
+            raise DataError(f"sample {sample_name(row)}: frames of {volume.shape[2]}x{volume.shape[1]} pixels are "
+                            f"too small for lbptop radii {radii} ({exc})", file=clip.locator,
+                            hint="Use larger frames (size=...) or smaller radii.") from None
+
+    def cache_token(self) -> str:
+        params = sorted((k, repr(v)) for k, v in self.get_params(deep=False).items() if k != "n_jobs")
+        return f"{type(self).__module__}.{type(self).__qualname__}/v{self.version}/{params}"
+
+
+def _triple(value, name):
+    values = [value] * 3 if np.isscalar(value) else list(value)
+    if len(values) != 3:
+        raise ConfigError(f"lbptop: {name} needs 3 values (or one for all), got {value!r}")
+    return values
+
+
+def _pair(value, name):
+    values = [value] * 2 if np.isscalar(value) else list(value)
+    if len(values) != 2:
+        raise ConfigError(f"lbptop: {name} needs 2 values (rows, cols) or one, got {value!r}")
+    return int(values[0]), int(values[1])
 
 
 # ----------------------------------------------------------------------------------------------

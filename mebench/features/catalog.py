@@ -1,0 +1,20 @@
+"""Lazy catalog of the handcrafted feature extractors: (kind, name, "module:attr", description).
+
+Imports nothing: the modules load only when an extractor is used (``hoof`` is listed in
+``mebench.catalog``; the clip-level ``spotted`` wrapper in ``mebench.face.catalog``).
+"""
+
+BUILTINS = [
+    ("extractors", "lbptop", "mebench.features.lbptop:LBPTOP",
+     "LBP-TOP uniform-pattern histograms on XY/XT/YT planes per block (Zhao & Pietikainen 2007)"),
+    ("extractors", "mdmo", "mebench.features.flow_features:MDMO",
+     "Main Directional Mean Optical flow over landmark-defined ROIs (Liu et al. 2016)"),
+    ("extractors", "biwoof", "mebench.features.flow_features:BiWOOF",
+     "Bi-Weighted Oriented Optical Flow from the onset and apex frames (Liong et al. 2018)"),
+    ("extractors", "au-mediapipe", "mebench.features.au:AUMediaPipe",
+     "AU intensity estimates from MediaPipe blendshapes: onset->apex change and time-series statistics"),
+    ("extractors", "landmark-motion", "mebench.features.landmark_motion:LandmarkMotion",
+     "Landmark displacement onset->apex per face region, normalised by inter-ocular distance"),
+    ("extractors", "openface", "mebench.features.openface:OpenFaceAUs",
+     "Import OpenFace 2.x per-frame AU CSVs found beside the clips, aggregated per clip"),
+]

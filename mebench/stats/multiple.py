@@ -1,0 +1,272 @@
+"""Many pipelines: Holm-corrected comparisons, Friedman + pairwise Wilcoxon, critical-difference diagrams.
+
+* Within one dataset every pipeline is compared with the best one (paired subject-level
+  randomisation test, :mod:`mebench.stats.paired`) and the p-values are Holm-corrected with
+  statsmodels ``multipletests(method="holm")`` (its default ``"hs"`` is Holm-Sidak, not Holm).
+* Across datasets (blocks = dataset x protocol) the pipelines' pooled metric values form a
+  blocks x pipelines table: the Friedman test first (skipped, with the reason, for fewer than
+  ``MIN_BLOCKS`` blocks), then pairwise Wilcoxon signed-rank tests with Holm correction
+  (Benavoli, Corani & Mangili 2016, JMLR 17), and a critical-difference diagram drawn from that
+  significance matrix: pipelines at their average rank, joined by a bar when no pair among them
+  differs significantly.
+
+The Friedman and Wilcoxon statistics are computed here (checked against scipy in the tests):
+Friedman with the tie correction; Wilcoxon by the exact permutation distribution of the signed
+(mid-)ranks for up to ``EXACT_MAX`` non-zero differences, else the normal approximation with the
+tie correction. Zero differences are dropped (Wilcoxon's convention).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import chi2, norm
+
+from ..errors import MebenchError
+
+MIN_BLOCKS = 5
+EXACT_MAX = 50
+
+
+def holm(p_values) -> list[float | None]:
+    """Holm step-down adjusted p-values (statsmodels ``multipletests(method="holm")``); None kept."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = [None if v is None or not np.isfinite(v) else float(v) for v in p_values]
+    idx = [i for i, v in enumerate(p) if v is not None]
+    out: list[float | None] = [None] * len(p)
+    if idx:
+        adj = multipletests([p[i] for i in idx], method="holm")[1]
+        for i, v in zip(idx, adj):
+            out[i] = float(v)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Friedman
+# --------------------------------------------------------------------------------------------
+def _rank_rows(table: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
+    """Mid-ranks within each block (row); rank 1 is the best pipeline."""
+    from .paired import midranks
+
+    t = -table if higher_is_better else table
+    return np.vstack([midranks(row) for row in t])
+
+
+def friedman(table, higher_is_better: bool = True) -> dict:
+    """Friedman test on a blocks x pipelines table, with the tie correction.
+
+    Q = 12 N / (k (k + 1)) sum_j (R_j - (k + 1) / 2)^2, divided by
+    1 - sum over blocks of sum(t^3 - t) / (N k (k^2 - 1)) for tie groups of size t; chi^2, k-1 df.
+    """
+    table = np.asarray(table, float)
+    N, k = table.shape
+    if k < 3:
+        raise MebenchError(f"the Friedman test needs at least 3 pipelines; got {k}.")
+    ranks = _rank_rows(table, higher_is_better)
+    mean_ranks = ranks.mean(axis=0)
+    q = 12.0 * N / (k * (k + 1)) * np.sum((mean_ranks - (k + 1) / 2.0) ** 2)
+    ties = 0.0
+    for row in table:
+        _, counts = np.unique(row, return_counts=True)
+        ties += np.sum(counts ** 3 - counts)
+    c = 1.0 - ties / (N * k * (k * k - 1))
+    stat = q / c if c > 0 else np.nan
+    p = float(chi2.sf(stat, k - 1)) if np.isfinite(stat) else 1.0
+    return {"statistic": float(stat) if np.isfinite(stat) else None, "df": k - 1, "p_value": p,
+            "mean_ranks": mean_ranks.tolist(), "n_blocks": N, "n_pipelines": k,
+            "test": "Friedman test (chi-squared approximation, tie-corrected)",
+            "assumptions": "blocks (dataset x protocol) independent; within a block the pipelines are ranked"}
+
+
+# --------------------------------------------------------------------------------------------
+# Wilcoxon signed-rank
+# --------------------------------------------------------------------------------------------
+def _exact_signed_rank_distribution(doubled_ranks: np.ndarray) -> np.ndarray:
+    """P(T+ = t) over t = 0..sum for integer (doubled) ranks, every sign equally likely."""
+    total = int(doubled_ranks.sum())
+    counts = np.zeros(total + 1)
+    counts[0] = 1.0
+    for r in doubled_ranks.astype(int):
+        shifted = np.zeros_like(counts)
+        shifted[r:] = counts[:total + 1 - r]
+        counts = counts + shifted
+    return counts / counts.sum()
+
+
+def wilcoxon(x, y=None, method: str = "auto", correction: bool = False) -> dict:
+    """Two-sided Wilcoxon signed-rank test of paired samples (or of ``x`` as differences).
+
+    ``method``: ``exact`` (permutation distribution of the signed mid-ranks, valid with ties),
+    ``approx`` (normal with tie correction, optional continuity ``correction``), or ``auto``
+    (exact for at most ``EXACT_MAX`` non-zero differences). The statistic is T+ (sum of ranks of
+    positive differences); zero differences are dropped.
+    """
+    d = np.asarray(x, float) - (0.0 if y is None else np.asarray(y, float))
+    d = d[d != 0]
+    n = len(d)
+    base = {"test": "Wilcoxon signed-rank test, two-sided (zero differences dropped)",
+            "assumptions": "paired differences symmetric about 0 under H0; pairs (blocks) independent", "n": n}
+    if n == 0:
+        return {**base, "statistic": 0.0, "p_value": 1.0, "method": "none",
+                "note": "all differences are zero: no evidence of a difference (p = 1)"}
+    from .paired import midranks
+
+    ranks = midranks(np.abs(d))
+    t_plus = float(ranks[d > 0].sum())
+    if method == "auto":
+        method = "exact" if n <= EXACT_MAX else "approx"
+    if method == "exact":
+        doubled = np.round(2 * ranks).astype(int)  # mid-ranks are multiples of 1/2
+        dist = _exact_signed_rank_distribution(doubled)
+        t2 = int(round(2 * t_plus))
+        lower, upper = dist[:t2 + 1].sum(), dist[t2:].sum()
+        p = float(min(1.0, 2 * min(lower, upper)))
+    elif method == "approx":
+        mean = n * (n + 1) / 4.0
+        _, counts = np.unique(np.abs(d), return_counts=True)
+        var = n * (n + 1) * (2 * n + 1) / 24.0 - np.sum(counts ** 3 - counts) / 48.0
+        diff = t_plus - mean
+        if correction:
+            diff = np.sign(diff) * max(abs(diff) - 0.5, 0.0)
+        z = diff / np.sqrt(var) if var > 0 else 0.0
+        p = float(2 * norm.sf(abs(z)))
+        base["z"] = float(z)
+    else:
+        raise MebenchError(f"unknown Wilcoxon method {method!r}; choose auto, exact or approx.")
+    return {**base, "statistic": t_plus, "p_value": p, "method": method}
+
+
+# --------------------------------------------------------------------------------------------
+# across datasets
+# --------------------------------------------------------------------------------------------
+def friedman_wilcoxon(table, pipelines, blocks=None, higher_is_better: bool = True, alpha: float = 0.05) -> dict:
+    """Friedman, then pairwise Wilcoxon with Holm, over a blocks x pipelines table of a metric.
+
+    With fewer than ``MIN_BLOCKS`` blocks the omnibus test is skipped and the result says why;
+    the pairwise tests are still listed (descriptive). When the omnibus test runs and does not
+    reject at ``alpha``, no pair is marked significant.
+    """
+    table = np.asarray(table, float)
+    pipelines = list(pipelines)
+    N, k = table.shape
+    if k != len(pipelines):
+        raise MebenchError("the table needs one column per pipeline.")
+    if not np.all(np.isfinite(table)):
+        raise MebenchError("the metric is undefined (NaN) for some pipeline in some block; ranks need every value.")
+    ranks = _rank_rows(table, higher_is_better)
+    out = {"pipelines": pipelines, "blocks": list(blocks) if blocks is not None else list(range(N)),
+           "n_blocks": N, "mean_ranks": dict(zip(pipelines, ranks.mean(axis=0).tolist())), "alpha": alpha}
+    gate_open = True
+    if N < MIN_BLOCKS:
+        out["omnibus"] = {"skipped": True, "reason": (
+            f"only {N} block(s) (dataset x protocol); the Friedman test is skipped below {MIN_BLOCKS} blocks "
+            "because its chi-squared approximation is unreliable and it has almost no power there. "
+            "Pairwise results below are descriptive.")}
+    elif k < 3:
+        out["omnibus"] = {"skipped": True, "reason": "the Friedman test needs at least 3 pipelines; "
+                                                     "with 2 the pairwise Wilcoxon test is the test."}
+    else:
+        out["omnibus"] = friedman(table, higher_is_better)
+        gate_open = out["omnibus"]["p_value"] <= alpha
+        if not gate_open:
+            out["omnibus"]["note"] = (f"not significant at alpha = {alpha}: no pairwise difference is declared "
+                                      "(pairwise p-values listed for reference)")
+    pairs, raw = [], []
+    for i in range(k):
+        for j in range(i + 1, k):
+            w = wilcoxon(table[:, i], table[:, j])
+            pairs.append((i, j, w))
+            raw.append(w["p_value"])
+    adjusted = holm(raw)
+    sig = np.zeros((k, k), bool)
+    rows = []
+    for (i, j, w), p_adj in zip(pairs, adjusted):
+        significant = bool(gate_open and N >= 1 and p_adj is not None and p_adj <= alpha)
+        sig[i, j] = sig[j, i] = significant
+        rows.append({"a": pipelines[i], "b": pipelines[j], "p_value": w["p_value"], "p_holm": p_adj,
+                     "significant": significant, "statistic": w["statistic"], "method": w["method"],
+                     "n": w["n"], "test": w["test"], "assumptions": w["assumptions"]})
+    out["pairwise"] = rows
+    out["pairwise_correction"] = f"Holm over the {len(rows)} pairwise tests (statsmodels multipletests, method='holm')"
+    out["significance"] = sig.tolist()
+    out["cliques"] = [[pipelines[i] for i in c] for c in cd_cliques(ranks.mean(axis=0), sig)]
+    return out
+
+
+def cd_cliques(mean_ranks, significant) -> list[list[int]]:
+    """Maximal runs of pipelines (ordered by mean rank) with no significant pair among them.
+
+    Returns index lists of length >= 2; a pipeline that differs from all its neighbours is in none.
+    """
+    mean_ranks = np.asarray(mean_ranks, float)
+    sig = np.asarray(significant, bool)
+    order = list(np.argsort(mean_ranks, kind="stable"))
+    k = len(order)
+    runs = []
+    for start in range(k):
+        end = start
+        while end + 1 < k and not any(sig[order[end + 1], order[m]] for m in range(start, end + 1)):
+            end += 1
+        if end > start:
+            runs.append((start, end))
+    maximal = [r for r in runs if not any(o != r and o[0] <= r[0] and r[1] <= o[1] for o in runs)]
+    return [[int(order[m]) for m in range(s, e + 1)] for s, e in maximal]
+
+
+def cd_diagram(mean_ranks: dict, cliques: list, path, title: str | None = None) -> str:
+    """Draw a critical-difference diagram (matplotlib, Agg backend) and save it to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    names = list(mean_ranks)
+    ranks = np.array([mean_ranks[n] for n in names], float)
+    k = len(names)
+    order = np.argsort(ranks, kind="stable")
+    lo, hi = 1, max(k, 2)
+    fig_h = 1.6 + 0.32 * k + 0.15 * len(cliques)
+    fig, ax = plt.subplots(figsize=(7.5, fig_h))
+    ax.set_xlim(lo - 0.3, hi + 0.3)
+    base = 0.6 + 0.22 * len(cliques)  # labels start below the clique bars
+    ax.set_ylim(-(base + 0.9 * ((k + 1) // 2) + 0.4), 1.0)
+    ax.axis("off")
+    ax.hlines(0, lo, hi, color="black", lw=1)
+    for r in range(lo, hi + 1):
+        ax.vlines(r, 0, 0.15, color="black", lw=1)
+        ax.text(r, 0.3, str(r), ha="center", va="bottom", fontsize=9)
+    half = (k + 1) // 2
+    for pos, idx in enumerate(order):
+        x = ranks[idx]
+        left = pos < half
+        depth = -(base + (pos if left else k - 1 - pos) * 0.9)
+        text_x = lo - 0.2 if left else hi + 0.2
+        ax.plot([x, x, text_x], [0, depth, depth], color="black", lw=0.8)
+        ax.text(text_x + (-0.05 if left else 0.05), depth, f"{names[idx]} ({x:.2f})",
+                ha="right" if left else "left", va="center", fontsize=9)
+    for c_i, clique in enumerate(cliques):
+        xs = [mean_ranks[n] for n in clique]
+        y = -0.3 - 0.22 * c_i
+        ax.hlines(y, min(xs) - 0.03, max(xs) + 0.03, color="black", lw=3)
+    ax.set_title(title or "Critical-difference diagram (mean rank; bars join pipelines not significantly different)",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path)
+
+
+def vs_best(values: dict, p_values: dict, higher_is_better: bool = True) -> dict:
+    """Holm-correct the p-values of "every pipeline vs the best" for one metric.
+
+    ``values``: pipeline -> pooled metric value; ``p_values``: pipeline -> p-value of its test
+    against the best (the best itself absent). Returns the best and the corrected p-values.
+    """
+    finite = {k: v for k, v in values.items() if v is not None and np.isfinite(v)}
+    if not finite:
+        raise MebenchError("no pipeline has a defined value of this metric; nothing to compare.")
+    best = (max if higher_is_better else min)(finite, key=finite.get)
+    others = [k for k in values if k != best]
+    adjusted = holm([p_values.get(k) for k in others])
+    return {"best": best, "p_holm": dict(zip(others, adjusted)),
+            "correction": f"Holm over the {len(others)} comparisons with the best "
+                          "(statsmodels multipletests, method='holm')"}

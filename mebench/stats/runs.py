@@ -1,0 +1,351 @@
+"""Statistics over stored run directories: ``mebench stats`` and ``mebench compare``.
+
+Everything is recomputed from ``predictions.parquet`` (the unit of truth); the permutation test
+also replays the run's configuration (``manifest.json``) to refit the pipeline, and refuses when
+the replayed samples, labels or folds differ from the stored run.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MebenchError
+
+STATS_FILE = "stats.json"
+
+
+@dataclass
+class RunArrays:
+    run: dict
+    classes: list
+    y: np.ndarray          # class codes
+    pred: np.ndarray       # class codes
+    scores: np.ndarray     # (n, k)
+    subjects: np.ndarray
+    sample_ids: np.ndarray
+
+    @property
+    def run_id(self) -> str:
+        return str(self.run["manifest"].get("run_id") or self.run["metrics"].get("run_id") or self.run["dir"])
+
+    @property
+    def pipeline(self) -> str:
+        man = self.run["manifest"]
+        label = str(man.get("pipeline") or self.run_id)
+        cfg = man.get("config", {})
+        opts = {**{f"f.{k}": v for k, v in (cfg.get("features_opts") or {}).items()},
+                **{f"c.{k}": v for k, v in (cfg.get("classifier_opts") or {}).items()}}
+        if opts:
+            label += "[" + ",".join(f"{k}={v}" for k, v in sorted(opts.items())) + "]"
+        return label
+
+
+def run_arrays(run: dict) -> RunArrays:
+    """Codes, scores and subjects from a loaded run (``mebench.store.load_run``)."""
+    from ..store import classes_of, score_columns
+
+    preds = run["predictions"]
+    classes = classes_of(preds)
+    if not classes:
+        raise MebenchError(f"{run['dir']}: predictions.parquet has no score_<class> columns.")
+    lookup = {c: i for i, c in enumerate(classes)}
+    for col in ("y_true", "y_pred"):
+        unknown = sorted(set(preds[col].astype(str)) - set(lookup))
+        if unknown:
+            raise MebenchError(f"{run['dir']}: column {col} holds label(s) {unknown[:3]} without a score column; "
+                               "the predictions file is inconsistent.")
+    y = preds["y_true"].astype(str).map(lookup).to_numpy(np.int64)
+    pred = preds["y_pred"].astype(str).map(lookup).to_numpy(np.int64)
+    scores = preds[score_columns(preds)].to_numpy(float)
+    return RunArrays(run, classes, y, pred, scores, preds["subject_id"].astype(str).to_numpy(),
+                     preds["sample_id"].astype(str).to_numpy())
+
+
+def _metric_names(run: dict, metrics=None) -> list[str]:
+    from ..registry import METRICS
+
+    if metrics:
+        names = list(metrics)
+    else:
+        pooled = list(run["metrics"].get("pooled", {}))
+        configured = list(run["manifest"].get("config", {}).get("metrics", []))
+        names = [m for m in configured if m in pooled or not pooled] or pooled
+    for n in names:
+        METRICS.entry(n)  # unknown names: UnknownNameError with suggestions
+    if not names:
+        raise MebenchError(f"{run['dir']}: no metrics to test; pass --metric.")
+    return names
+
+
+# --------------------------------------------------------------------------------------------
+# mebench stats
+# --------------------------------------------------------------------------------------------
+def run_stats(run_dir, n_permutations: int = 1000, n_resamples: int = 2000, jobs: int = 1, seed: int = 0,
+              method: str = "auto", scheme: str = "auto", ci: str = "bca", level: float = 0.95, metrics=None,
+              plugins=(), progress=None, write: bool = True) -> dict:
+    """Bootstrap intervals, per-subject diagnostics and the permutation test for one run.
+
+    Writes ``stats.json`` into the run directory and adds the interval method and bounds to
+    ``metrics.json`` (rewritten atomically). Returns the ``stats.json`` content.
+    """
+    from ..store import load_run, write_json
+    from .batch import batch_metrics
+    from .bootstrap import cluster_bootstrap
+    from .diagnostics import per_subject_from_predictions
+    from .permutation import permutation_test, prepared_from_run
+
+    t0 = time.perf_counter()
+    if n_resamples < 1:
+        raise MebenchError(f"--bootstrap must be at least 1, got {n_resamples}.")
+    if n_permutations < 0:
+        raise MebenchError(f"--permutations must be 0 (skip) or positive, got {n_permutations}.")
+    if not 0 < level < 1:
+        raise MebenchError(f"the confidence level must lie in (0, 1), got {level}.")
+    run = load_run(run_dir)
+    arr = run_arrays(run)
+    names = _metric_names(run, metrics)
+    values = batch_metrics(names, arr.classes, arr.y[None], arr.pred[None], arr.scores[None])[0]
+    boot = cluster_bootstrap(arr.y, arr.pred, arr.scores, arr.subjects, arr.classes, names, n_resamples, seed,
+                             level, ci)
+    notes: list[str] = []
+    stored = run["metrics"].get("pooled", {})
+    for name, v in zip(names, values):
+        s = stored.get(name)
+        if s is not None and np.isfinite(v) and abs(float(s) - v) > 1e-9:
+            notes.append(f"{name}: metrics.json says {s}, the stored predictions give {v}; the predictions are used.")
+    perm = None
+    if n_permutations > 0:
+        prepared, _ = prepared_from_run(run, plugins=plugins)
+        perm = permutation_test(prepared, n_permutations=n_permutations, metrics=names, seed=seed, jobs=jobs,
+                                method=method, scheme=scheme, checkpoint_dir=run["dir"], progress=progress)
+        for name, v in zip(names, values):
+            o = perm.observed.get(name)
+            if o is not None and np.isfinite(o) and np.isfinite(v) and abs(o - v) > 1e-9:
+                notes.append(f"{name}: refitting the pipeline gives {o:.6g}, the stored predictions {v:.6g}; the run "
+                             "is not bit-for-bit reproducible, so its permutation p-value refers to the refit.")
+        notes.extend(perm.notes)
+    per_subject = per_subject_from_predictions(run["predictions"], names)
+    out_metrics = {}
+    for j, name in enumerate(names):
+        iv = boot[name]
+        entry = {"value": iv.value, "ci_low": iv.ci_low, "ci_high": iv.ci_high, "ci_method": iv.method_label(),
+                 "p_value": perm.p_values[name] if perm else None, "bootstrap": iv.to_dict(), "notes": list(iv.notes)}
+        if perm:
+            entry["p_value_test"] = perm.describe(name)
+            entry["permutation_observed"] = perm.observed[name]
+        else:
+            entry["p_value_test"] = {"test": "none: the permutation test was skipped (--permutations 0)"}
+        out_metrics[name] = entry
+    result = {
+        "run_id": arr.run_id,
+        "run_dir": str(run["dir"]),
+        "pipeline": arr.pipeline,
+        "n": int(len(arr.y)),
+        "n_subjects": int(len(np.unique(arr.subjects))),
+        "classes": arr.classes,
+        "metrics": out_metrics,
+        "bootstrap": {"method": ci, "level": level, "n_resamples": n_resamples, "seed": seed,
+                      "unit": "subject (all held-out predictions of a drawn subject are kept)",
+                      "description": ("subject-cluster bootstrap: subjects resampled with replacement, pooled metric "
+                                      "recomputed; percentile and BCa intervals (BCa acceleration from the "
+                                      "leave-one-subject-out jackknife)")},
+        "permutation": perm.to_dict() if perm else {"skipped": True, "reason": "--permutations 0"},
+        "per_subject": per_subject,
+        "notes": notes,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    if write:
+        write_json(Path(run["dir"]) / STATS_FILE, result)
+        metrics_json = dict(run["metrics"])
+        metrics_json["ci_method"] = boot[names[0]].method_label() if names else None
+        metrics_json["ci"] = {name: {"low": boot[name].ci_low, "high": boot[name].ci_high,
+                                     "method": boot[name].method_label(), "level": level,
+                                     "percentile": list(boot[name].percentile), "bca": list(boot[name].bca),
+                                     "n_resamples": n_resamples, "n_undefined": boot[name].n_undefined,
+                                     "seed": seed} for name in names}
+        if perm:
+            metrics_json["permutation_p"] = {name: {"p_value": perm.p_values[name], "n_permutations": n_permutations,
+                                                    "scheme": perm.scheme, "method": perm.method}
+                                             for name in names}
+        metrics_json.setdefault("per_subject", per_subject["subjects"])
+        metrics_json.setdefault("per_subject_note", per_subject["note"])
+        metrics_json["stats_file"] = STATS_FILE
+        write_json(Path(run["dir"]) / "metrics.json", metrics_json)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# mebench compare
+# --------------------------------------------------------------------------------------------
+def _fingerprint(run: dict) -> dict:
+    man = run["manifest"]
+    ds = man.get("dataset", {})
+    return {
+        "dataset": ds.get("dataset"),
+        "task": ds.get("task"),
+        "samples (sample_list_sha256_after_skips)": ds.get("sample_list_sha256_after_skips") or ds.get("sample_list_sha256"),
+        "annotation files (sha256)": sorted((ds.get("annotation_files") or {}).values()),
+        "protocol": man.get("protocol", {}).get("name"),
+        "folds (fold_hash)": man.get("protocol", {}).get("fold_hash"),
+    }
+
+
+def check_comparable(runs: list) -> None:
+    """Refuse (MebenchError) unless every run shares the first run's dataset fingerprint and folds."""
+    ref = _fingerprint(runs[0])
+    for r in runs[1:]:
+        fp = _fingerprint(r)
+        diff = [k for k in ref if ref[k] != fp[k]]
+        if diff:
+            detail = "; ".join(f"{k}: {_short(ref[k])} vs {_short(fp[k])}" for k in diff)
+            raise MebenchError(
+                f"cannot compare {runs[0]['dir']} with {r['dir']}: they differ in {', '.join(diff)} ({detail}). "
+                "A paired comparison needs the same samples, labels and folds in both runs; otherwise a difference "
+                "in scores could come from the data or the split rather than the pipelines. Re-run both pipelines "
+                "on the same dataset version and protocol, or rank pipelines across datasets with --across-datasets.")
+
+
+def _short(v) -> str:
+    if isinstance(v, str) and len(v) > 16:
+        return v[:12] + "…"
+    if isinstance(v, list):
+        return "[" + ", ".join(_short(x) for x in v) + "]" if v else "none"
+    return repr(v)
+
+
+def _align(base: RunArrays, other: RunArrays) -> np.ndarray:
+    """Row order of ``other`` matching ``base`` by sample id; refuses on any mismatch."""
+    index = {s: i for i, s in enumerate(other.sample_ids)}
+    missing = [s for s in base.sample_ids if s not in index]
+    if missing or len(other.sample_ids) != len(base.sample_ids):
+        raise MebenchError(f"runs {base.run_id} and {other.run_id} hold different samples "
+                           f"(e.g. {missing[0] if missing else 'extra samples'}); they cannot be compared pairwise.")
+    order = np.array([index[s] for s in base.sample_ids])
+    if base.classes != other.classes:
+        raise MebenchError(f"runs {base.run_id} and {other.run_id} have different class sets "
+                           f"({base.classes} vs {other.classes}).")
+    if np.any(other.y[order] != base.y) or np.any(other.subjects[order] != base.subjects):
+        raise MebenchError(f"runs {base.run_id} and {other.run_id} disagree on labels or subjects of the same samples.")
+    return order
+
+
+def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resamples: int = 2000, seed: int = 0,
+                 ci: str = "bca", level: float = 0.95) -> dict:
+    """Paired comparisons of pipelines run on the same samples and folds.
+
+    Two runs: A vs B. More: every run against the best one for each metric. The primary p-values
+    of every row of the table (comparisons x metrics) are Holm-corrected together.
+    """
+    from ..registry import METRICS
+    from ..store import load_run
+    from .multiple import holm
+    from .paired import compare_predictions
+
+    if len(run_dirs) < 2:
+        raise MebenchError("compare needs at least two run directories.")
+    runs = [load_run(d) for d in run_dirs]
+    check_comparable(runs)
+    arrs = [run_arrays(r) for r in runs]
+    names = metrics or [m for m in _metric_names(runs[0]) if all(m in r["metrics"].get("pooled", {}) for r in runs)]
+    names = _metric_names(runs[0], names)
+    base = arrs[0]
+    aligned = []
+    for a in arrs:
+        order = _align(base, a)
+        aligned.append((a.pred[order], a.scores[order]))
+    labels = [f"{a.pipeline} ({a.run_id})" for a in arrs]
+    out = {"mode": "same-dataset", "runs": [{"run_id": a.run_id, "pipeline": a.pipeline, "run_dir": str(a.run["dir"])}
+                                            for a in arrs],
+           "n": int(len(base.y)), "n_subjects": int(len(np.unique(base.subjects))), "metrics": {}}
+    rows = []
+    for name in names:
+        hib = bool(getattr(METRICS.get(name), "higher_is_better", True))
+        if len(arrs) == 2:
+            pairs, best = [(0, 1)], None
+        else:
+            from .batch import batch_metrics
+
+            vals = [batch_metrics([name], base.classes, base.y[None], p[None], s[None])[0, 0] for p, s in aligned]
+            finite = [i for i, v in enumerate(vals) if np.isfinite(v)]
+            if not finite:
+                raise MebenchError(f"{name} is undefined for every run; nothing to compare.")
+            best = (max if hib else min)(finite, key=lambda i: vals[i])
+            pairs = [(i, best) for i in range(len(arrs)) if i != best]
+        comps = []
+        for i, j in pairs:
+            res = compare_predictions(base.y, aligned[i], aligned[j], base.subjects, base.classes, [name],
+                                      n_permutations, n_resamples, seed, level, ci)[name]
+            res = {"a": labels[i], "b": labels[j], "run_a": arrs[i].run_id, "run_b": arrs[j].run_id, **res,
+                   "p_values": {t: v.get("p_value") for t, v in res["tests"].items()}}
+            comps.append(res)
+            rows.append(res)
+        entry = {"higher_is_better": hib, "comparisons": comps}
+        if best is not None:
+            entry["best"] = labels[best]
+            entry["best_note"] = ("the best run is chosen on these same data, so the comparisons with it are post hoc; "
+                                  "the Holm correction covers them")
+        else:  # two runs: the single comparison's fields at the metric level too
+            entry.update({k: comps[0][k] for k in ("value_a", "value_b", "delta", "ci_low", "ci_high", "ci_method",
+                                                   "p_value", "p_values")})
+            entry["value"] = comps[0]["value_a"]
+        out["metrics"][name] = entry
+    adjusted = holm([r["p_value"] for r in rows])
+    for r, p in zip(rows, adjusted):
+        r["p_holm"] = p
+    for name, entry in out["metrics"].items():
+        if "delta" in entry:
+            entry["p_holm"] = entry["comparisons"][0]["p_holm"]
+    out["correction"] = (f"Holm over all {len(rows)} primary (paired randomisation) p-values in this table "
+                         "(statsmodels multipletests, method='holm'); secondary tests are not corrected")
+    out["seed"] = seed
+    out["n_permutations"] = n_permutations
+    out["n_resamples"] = n_resamples
+    return out
+
+
+def compare_across_datasets(run_dirs, metrics=None, alpha: float = 0.05, cd_path=None) -> dict:
+    """Friedman + pairwise Wilcoxon (Holm) over blocks (dataset x protocol) and a CD diagram."""
+    from ..registry import METRICS
+    from ..store import load_run
+    from .batch import batch_metrics
+    from .multiple import cd_diagram, friedman_wilcoxon
+
+    runs = [load_run(d) for d in run_dirs]
+    arrs = [run_arrays(r) for r in runs]
+    blocks: dict = {}
+    for a in arrs:
+        fp = _fingerprint(a.run)
+        key = (fp["dataset"], fp["task"], fp["protocol"], fp["samples (sample_list_sha256_after_skips)"],
+               fp["folds (fold_hash)"])
+        block = blocks.setdefault(key, {})
+        if a.pipeline in block:
+            raise MebenchError(f"pipeline {a.pipeline} appears twice in block {key[0]}/{key[1]}/{key[2]} "
+                               f"(runs {block[a.pipeline].run_id} and {a.run_id}); keep one run per pipeline and block.")
+        block[a.pipeline] = a
+    pipelines = sorted({p for b in blocks.values() for p in b})
+    for key, block in blocks.items():
+        missing = [p for p in pipelines if p not in block]
+        if missing:
+            raise MebenchError(f"block {key[0]}/{key[1]}/{key[2]} lacks run(s) of {', '.join(missing)}; every "
+                               "pipeline must be run in every block for a Friedman/Wilcoxon ranking.")
+    names = metrics or _metric_names(runs[0])
+    block_names = [f"{k[0]}/{k[1]}/{k[2]}#{str(k[4])[:8]}" for k in blocks]
+    out = {"mode": "across-datasets", "blocks": block_names, "pipelines": pipelines, "metrics": {}}
+    for name in names:
+        hib = bool(getattr(METRICS.get(name), "higher_is_better", True))
+        table = np.array([[batch_metrics([name], b[p].classes, b[p].y[None], b[p].pred[None], b[p].scores[None])[0, 0]
+                           for p in pipelines] for b in blocks.values()])
+        res = friedman_wilcoxon(table, pipelines, block_names, hib, alpha)
+        res["table"] = table.tolist()
+        if cd_path is not None and len(pipelines) >= 2:
+            path = Path(cd_path)
+            if len(names) > 1:
+                path = path.with_name(f"{path.stem}-{name}{path.suffix or '.png'}")
+            res["cd_diagram"] = cd_diagram(res["mean_ranks"], res["cliques"], path,
+                                           title=f"{name}: mean rank over {len(blocks)} block(s); bars join pipelines "
+                                                 f"not significantly different (Wilcoxon, Holm)")
+        out["metrics"][name] = res
+    return out
