@@ -128,8 +128,8 @@ def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int]):
             extractor.counts_ = {}
             try:
                 features[pos] = np.asarray(extractor.transform(samples.iloc[[pos]]), dtype=np.float64)[0]
-            except DataError as exc:
-                errors[pos] = str(exc)
+            except DataError as exc:  # a policy-driven skip (e.g. no face, on_no_face="skip") carries .skip
+                errors[pos] = (str(exc), bool(getattr(exc, "skip", False)))
             for k, v in (getattr(extractor, "counts_", None) or {}).items():
                 counts[k] = counts.get(k, 0) + int(v)
     return features, errors, counts
@@ -171,14 +171,13 @@ def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs:
             errors.update(errs)
             for k, v in cnts.items():
                 counts[k] = counts.get(k, 0) + v
-    skipped = []
-    if errors:
-        if on_error != "skip":
-            pos = min(errors)
-            raise DataError(f"sample {samples.iloc[pos]['sample_id']}: {errors[pos]}",
-                            hint="Fix the input, or pass --on-error skip to record and skip bad samples.")
-        skipped = [{"sample_id": str(samples.iloc[p]["sample_id"]), "reason": errors[p], "stage": "features"}
-                   for p in sorted(errors)]
+    fatal = [p for p, (_, policy_skip) in errors.items() if not policy_skip]
+    if fatal and on_error != "skip":
+        pos = min(fatal)
+        raise DataError(f"sample {samples.iloc[pos]['sample_id']}: {errors[pos][0]}",
+                        hint="Fix the input, or pass --on-error skip to record and skip bad samples.")
+    skipped = [{"sample_id": str(samples.iloc[p]["sample_id"]), "reason": errors[p][0], "stage": "features",
+                "policy": "extractor policy" if errors[p][1] else "--on-error skip"} for p in sorted(errors)]
     kept = [p for p in range(len(samples)) if p in features]
     widths = {features[p].shape for p in kept}
     if len(widths) > 1:

