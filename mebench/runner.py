@@ -118,19 +118,33 @@ def build_protocol(spec: RunSpec):
     return PROTOCOLS.create(spec.protocol, **opts), seed
 
 
-def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int]):
-    """Transform rows one by one; return (features by position, errors by position, counts)."""
+def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int], threads_inside: bool = True):
+    """Transform rows as one batch (so extractors can vectorise or thread); if any row fails,
+    redo the batch row by row. Returns (features by position, errors by position, counts)."""
     from threadpoolctl import threadpool_limits
+
+    def counted(rows):
+        extractor.counts_ = {}
+        out = np.asarray(extractor.transform(samples.iloc[rows]), dtype=np.float64)
+        return out, dict(getattr(extractor, "counts_", None) or {})
 
     features, errors, counts = {}, {}, {}
     with threadpool_limits(1):
+        if not threads_inside and "n_jobs" in extractor.get_params(deep=False):
+            extractor.set_params(n_jobs=1)
+        try:
+            batch, batch_counts = counted(positions)
+            return dict(zip(positions, batch)), {}, batch_counts
+        except DataError:
+            pass
         for pos in positions:
-            extractor.counts_ = {}
             try:
-                features[pos] = np.asarray(extractor.transform(samples.iloc[[pos]]), dtype=np.float64)[0]
+                row, row_counts = counted([pos])
+                features[pos] = row[0]
             except DataError as exc:  # a policy-driven skip (e.g. no face, on_no_face="skip") carries .skip
                 errors[pos] = (str(exc), bool(getattr(exc, "skip", False)))
-            for k, v in (getattr(extractor, "counts_", None) or {}).items():
+                row_counts = dict(getattr(extractor, "counts_", None) or {})
+            for k, v in row_counts.items():
                 counts[k] = counts.get(k, 0) + int(v)
     return features, errors, counts
 
@@ -155,13 +169,13 @@ def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs:
     errors, counts = {}, {}
     t0 = time.perf_counter()
     if todo:
-        n_chunks = max(1, min(len(todo), jobs * 4)) if jobs > 1 else 1
-        chunks = [list(c) for c in np.array_split(todo, n_chunks) if len(c)]
-        if jobs > 1:
+        chunk = 32 if jobs <= 1 else max(1, min(32, -(-len(todo) // (jobs * 4))))
+        chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
+        if jobs > 1:  # processes over chunks; extractors' own threads off to avoid oversubscription
             from sklearn.base import clone
 
             results = Parallel(n_jobs=jobs, backend="loky")(
-                delayed(_extract_rows)(clone(extractor).fit(samples.iloc[:0]), samples, c) for c in chunks)
+                delayed(_extract_rows)(clone(extractor).fit(samples.iloc[:0]), samples, c, False) for c in chunks)
         else:
             results = [_extract_rows(extractor, samples, c) for c in chunks]
         for feats, errs, cnts in results:

@@ -130,3 +130,38 @@ def test_leakage_guard_refuses_overlapping_subjects():
         from mebench.protocols import LeaveOneSubjectOut
 
         LeaveOneSubjectOut().run(samples, identities=False)
+
+
+def test_bad_sample_stops_the_run_or_is_recorded_as_a_skip(cli, tmp_path):
+    plugin = tmp_path / "flaky.py"
+    plugin.write_text('''
+import numpy as np
+from mebench.errors import DataError
+from mebench.registry import EXTRACTORS
+from mebench.features import FeatureExtractor
+
+@EXTRACTORS.register("test-flaky")
+class Flaky(FeatureExtractor):
+    """Fails on one sample (a corrupt frame) and policy-skips another (no face)."""
+
+    def extract_one(self, row):
+        if row.sample_id.endswith("sub01/EP01_01"):
+            raise DataError("cannot decode image (truncated or corrupt file)", file="sub01/EP01_01/img3.jpg")
+        if row.sample_id.endswith("sub02/EP02_01"):
+            err = DataError("no face found on the onset frame", file="sub02/EP02_01/img1.jpg")
+            err.skip = True
+            raise err
+        return np.array([float(row.onset), float(row.apex)])
+''')
+    stopped = cli("run", "--plugins", plugin, "--features", "test-flaky", *SMALL, "--out", tmp_path / "a")
+    _fails(stopped, 1, "synthetic/sub01/EP01_01", "img3.jpg", "--on-error skip")
+    ok = cli("run", "--plugins", plugin, "--features", "test-flaky", *SMALL, "--on-error", "skip",
+             "--out", tmp_path / "b", "--json")
+    assert ok.exit_code == 0, ok.output
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["n_skipped"] == 2
+    reasons = {s["sample_id"]: s for s in manifest["skipped"]}
+    assert "corrupt" in reasons["synthetic/sub01/EP01_01"]["reason"]
+    assert reasons["synthetic/sub02/EP02_01"]["policy"] == "extractor policy"
+    predictions = pd.read_parquet(tmp_path / "b" / "predictions.parquet")
+    assert len(predictions) == 10 and "synthetic/sub01/EP01_01" not in set(predictions.sample_id)

@@ -19,6 +19,8 @@ from ..errors import DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".wmv", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg")
+# Bump when decoding changes pixel values; the feature cache keys on it.
+FRAMES_VERSION = "2"
 _LAST_INT = re.compile(r"(\d+)(?!.*\d)")
 _SCHEMES: dict[str, Callable[[str], "Clip"]] = {}
 
@@ -53,7 +55,7 @@ class Clip:
         ``size`` is (width, height). Every frame of a clip must have the size of the first frame
         read from it; a frame that differs raises DataError naming both frames.
         """
-        frame = self._read(index)
+        frame = self._read_grey(index) if grey else self._read(index)
         self._check_size(index, frame)
         return _convert(frame, grey, size, where=f"{self.locator} frame {index}")
 
@@ -93,16 +95,20 @@ class Clip:
     def _read(self, index: int) -> np.ndarray:
         raise NotImplementedError
 
+    def _read_grey(self, index: int) -> np.ndarray:
+        """Frame ``index`` as grey, or RGB for ``_convert`` to turn grey; readers may decode grey directly."""
+        return self._read(index)
+
 
 def _convert(frame: np.ndarray, grey: bool, size, where: str) -> np.ndarray:
     import cv2
 
-    if frame.ndim == 2:
+    if frame.ndim == 2 and not grey:
         frame = np.repeat(frame[:, :, None], 3, axis=2)
+    if grey and frame.ndim == 3:
+        frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
     if size is not None and (frame.shape[1], frame.shape[0]) != tuple(size):
         frame = cv2.resize(frame, tuple(size), interpolation=cv2.INTER_AREA)
-    if grey:
-        frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
     return np.ascontiguousarray(frame)
 
 
@@ -144,17 +150,21 @@ class ImageSequenceClip(Clip):
     def _read(self, index: int) -> np.ndarray:
         return read_image(self.path(index))
 
+    def _read_grey(self, index: int) -> np.ndarray:
+        return read_image(self.path(index), grey=True)
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode an image file to RGB uint8; a corrupt file raises DataError naming it."""
+
+def read_image(path: str | Path, grey: bool = False) -> np.ndarray:
+    """Decode an image file to RGB (or grey) uint8; a corrupt file raises DataError naming it."""
     import cv2
 
     data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    flag = cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR
+    image = cv2.imdecode(data, flag) if data.size else None
     if image is None:
         raise DataError("cannot decode image (truncated or corrupt file)", file=path,
                         hint="Re-extract the frame, or pass --on-error skip to record and skip this sample.")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image if grey else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 class SingleImageClip(Clip):

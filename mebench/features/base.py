@@ -58,8 +58,11 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
 
     def cache_token(self) -> str:
         """Identity of this extractor configuration for the feature cache."""
-        params = sorted((k, repr(v)) for k, v in self.get_params(deep=False).items())
-        return f"{type(self).__module__}.{type(self).__qualname__}/v{self.version}/{params}"
+        from ..data.frames import FRAMES_VERSION
+
+        # n_jobs never changes the output, so it stays out of the key
+        params = sorted((k, repr(v)) for k, v in self.get_params(deep=False).items() if k != "n_jobs")
+        return f"{type(self).__module__}.{type(self).__qualname__}/v{self.version}/frames{FRAMES_VERSION}/{params}"
 
     @classmethod
     def example_samples(cls, seed: int = 0) -> pd.DataFrame:

@@ -12,9 +12,12 @@ Plane conventions (they fix the bit order, hence the ``u2`` bin numbering):
 Neighbour ``i`` of ``P`` in a plane with row radius ``Ra`` and column radius ``Rb`` sits at
 ``(-Ra sin(2 pi i / P), +Rb cos(2 pi i / P))`` (offsets rounded to 5 decimals) and carries bit
 ``2**i``; off-grid neighbours are bilinearly interpolated. This is scikit-image's
-``local_binary_pattern`` geometry, so with equal radii in a plane our codes are bit-identical to
-it; ``patterns="u2"`` equals its ``nri_uniform`` labels (``P (P - 1) + 3`` bins) and
-``patterns="riu2"`` its ``uniform`` labels (``P + 2`` bins).
+``local_binary_pattern`` geometry, so with equal radii in a plane our codes equal its codes;
+``patterns="u2"`` equals its ``nri_uniform`` labels (``P (P - 1) + 3`` bins) and
+``patterns="riu2"`` its ``uniform`` labels (``P + 2`` bins). The one difference: scikit-image
+interpolates absolute values, so where the interpolated neighbour exactly equals the centre it
+can round just below it (bit 0); we test ``sum_k w_k (I_k - I_c) >= 0``, exact there (bit 1).
+Without interpolation (e.g. P = 4, R = 1) the two agree bit for bit.
 
 Centre voxels are the volume interior (``ceil(R)`` away from every border on every axis), the
 same set for the three planes.
@@ -401,10 +404,6 @@ class LBPTOP(FeatureExtractor):
             raise DataError(f"sample {sample_name(row)}: frames of {volume.shape[2]}x{volume.shape[1]} pixels are "
                             f"too small for lbptop radii {radii} ({exc})", file=clip.locator,
                             hint="Use larger frames (size=...) or smaller radii.") from None
-
-    def cache_token(self) -> str:
-        params = sorted((k, repr(v)) for k, v in self.get_params(deep=False).items() if k != "n_jobs")
-        return f"{type(self).__module__}.{type(self).__qualname__}/v{self.version}/{params}"
 
 
 def _triple(value, name):

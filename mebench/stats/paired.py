@@ -55,7 +55,8 @@ class PairedResult:
                f"p = C / {self.n_permutations}" if self.exact else
                f"{self.n_permutations} random swap patterns; p = (C + 1) / (N + 1)")
         return {
-            "test": "paired subject-level randomisation test of the difference in the pooled metric; two-sided",
+            "test": ("paired subject-level randomisation test of the difference in the pooled metric (A's and B's "
+                     "predictions swapped for all samples of each swapped subject); two-sided"),
             "assumptions": ("under H0 the two pipelines' predictions are exchangeable within each subject "
                             "(all of a subject's predictions are swapped together); subjects independent"),
             "p_value_definition": f"{how}; C = {self.count} patterns with |difference| at least the observed",
@@ -78,6 +79,9 @@ def paired_randomisation(y, a: tuple, b: tuple, subjects, classes, metrics, n_pe
     """Paired subject-level randomisation test of metric(A) - metric(B) for each metric.
 
     ``a`` and ``b`` are ``(pred_codes, scores)`` aligned with ``y`` (class codes) and ``subjects``.
+
+    A swap exchanges A's and B's predictions (labels and scores) for all samples of the swapped
+    subjects; the pooled metric is recomputed for both and the difference is the statistic.
     """
     classes = list(classes)
     metrics = list(metrics)
