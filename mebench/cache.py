@@ -33,11 +33,12 @@ def frames_signature(locator) -> str:
         return ""
     path = Path(locator)
     if path.is_dir():
-        entries = sorted(
-            (p.name, st.st_size, st.st_mtime_ns)
-            for p in path.iterdir()
-            if p.is_file() and (st := p.stat())
-        )
+        with os.scandir(path) as it:
+            entries = sorted(
+                (e.name, st.st_size, st.st_mtime_ns)
+                for e in it
+                if e.is_file() and (st := e.stat())
+            )
         return hashlib.sha256(repr(entries).encode()).hexdigest()
     if path.is_file():
         st = path.stat()

@@ -132,7 +132,7 @@ def _auc_rows(pos: np.ndarray, s: np.ndarray) -> np.ndarray:
     order = np.argsort(s, axis=1)
     ss = np.take_along_axis(s, order, axis=1)
     ps = np.take_along_axis(pos, order, axis=1)
-    rank_sum = ps @ np.arange(1, n + 1, dtype=float)
+    rank_sum = (ps.astype(np.int64) @ np.arange(1, n + 1, dtype=np.int64)).astype(float)  # exact
     tied = (ss[:, 1:] == ss[:, :-1]).any(axis=1)
     if tied.any():
         ranks = _midranks_rows(s[tied])
