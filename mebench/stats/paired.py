@@ -25,7 +25,7 @@ import numpy as np
 from scipy.stats import norm
 
 from ..errors import MebenchError
-from .batch import batch_metrics, resolve_metric
+from .batch import batch_metrics, metric_kind, resolve_metric
 from .bootstrap import subject_codes
 
 _SEED_TAG = 0x50414952  # "PAIR"
@@ -243,9 +243,10 @@ def compare_predictions(y, a: tuple, b: tuple, subjects, classes, metrics, n_per
     for name in metrics:
         pr, iv = primary[name], boot[name]
         tests = {"paired_randomisation": {"p_value": pr.p_value, **pr.describe()}}
-        if resolve_metric(name) is resolve_metric("accuracy"):
+        kind = metric_kind(resolve_metric(name))
+        if kind == "accuracy":
             tests["mcnemar"] = mcnemar_exact(y, a[0], b[0])
-        if resolve_metric(name) is resolve_metric("auc"):
+        if kind == "auc":
             if len(classes) == 2 and len(np.unique(y)) == 2:
                 tests["delong"] = delong_test(y == 1, np.asarray(a[1])[:, 1], np.asarray(b[1])[:, 1])
             else:
