@@ -149,8 +149,8 @@ def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int], thread
     return features, errors, counts
 
 
-def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs: int, on_error: str,
-                     progress: Callable | None = None) -> tuple[np.ndarray, list[dict], dict]:
+def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs: int,
+                     on_error: str) -> tuple[np.ndarray, list[dict], dict]:
     """Stateless features for every sample, through the on-disk cache; returns (X, skipped, stats)."""
     from joblib import Parallel, delayed
 
@@ -215,7 +215,7 @@ def check_spec(spec: RunSpec) -> None:
         METRICS.entry(name)
 
 
-def prepare(spec: RunSpec, progress: Callable | None = None) -> Prepared:
+def prepare(spec: RunSpec) -> Prepared:
     """Load the dataset, split it, and compute stateless features."""
     from sklearn.pipeline import Pipeline
 
@@ -230,7 +230,7 @@ def prepare(spec: RunSpec, progress: Callable | None = None) -> Prepared:
     skipped_features: list[dict] = []
     if getattr(extractor, "stateless", True):
         X, skipped_features, extraction = extract_features(
-            extractor, samples, use_cache=spec.use_cache, jobs=spec.jobs, on_error=spec.on_error, progress=progress)
+            extractor, samples, use_cache=spec.use_cache, jobs=spec.jobs, on_error=spec.on_error)
         samples = samples.iloc[extraction.pop("kept_positions")].reset_index(drop=True)
         estimator = classifier
     else:
@@ -254,7 +254,6 @@ def prepare(spec: RunSpec, progress: Callable | None = None) -> Prepared:
 
 def _fit_predict_fold(estimator, X, y, train, test, n_classes: int) -> tuple[np.ndarray, str | None]:
     from sklearn.base import clone
-    from threadpoolctl import threadpool_limits
 
     Xtr = X.iloc[train] if isinstance(X, pd.DataFrame) else X[train]
     Xte = X.iloc[test] if isinstance(X, pd.DataFrame) else X[test]
@@ -263,9 +262,8 @@ def _fit_predict_fold(estimator, X, y, train, test, n_classes: int) -> tuple[np.
     if len(present) == 1:
         scores[:, present[0]] = 1.0
         return scores, "training fold has a single class; predicted it for every test sample"
-    with threadpool_limits(1):
-        model = clone(estimator).fit(Xtr, y[train])
-        proba = np.asarray(model.predict_proba(Xte), dtype=np.float64)
+    model = clone(estimator).fit(Xtr, y[train])  # callers pin BLAS to one thread
+    proba = np.asarray(model.predict_proba(Xte), dtype=np.float64)
     scores[:, np.asarray(model.classes_, dtype=int)] = proba
     note = None
     if len(present) < n_classes:
@@ -276,7 +274,8 @@ def _fit_predict_fold(estimator, X, y, train, test, n_classes: int) -> tuple[np.
 def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=None, jobs: int = 1,
                   progress: Callable | None = None) -> tuple[np.ndarray, list[str | None]]:
     """Held-out class scores (n, k) for every sample, one fit per fold; optionally with other labels."""
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, parallel_config
+    from threadpoolctl import threadpool_limits
 
     y = prepared.y if y is None else np.asarray(y)
     estimator = prepared.estimator if estimator is None else estimator
@@ -284,18 +283,20 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
     folds = prepared.split.folds
     scores = np.full((len(prepared.samples), k), np.nan)
     notes: list[str | None] = [None] * len(folds)
-    if jobs > 1:
-        results = Parallel(n_jobs=jobs, backend="loky")(
-            delayed(_fit_predict_fold)(estimator, prepared.X, y, f.train, f.test, k) for f in folds)
+    if jobs > 1:  # one BLAS thread inside each worker
+        with parallel_config(backend="loky", inner_max_num_threads=1):
+            results = Parallel(n_jobs=jobs)(
+                delayed(_fit_predict_fold)(estimator, prepared.X, y, f.train, f.test, k) for f in folds)
         for i, (fold, (s, note)) in enumerate(zip(folds, results)):
             scores[fold.test], notes[i] = s, note
             if progress:
                 progress(i + 1, len(folds))
     else:
-        for i, fold in enumerate(folds):
-            scores[fold.test], notes[i] = _fit_predict_fold(estimator, prepared.X, y, fold.train, fold.test, k)
-            if progress:
-                progress(i + 1, len(folds))
+        with threadpool_limits(1):
+            for i, fold in enumerate(folds):
+                scores[fold.test], notes[i] = _fit_predict_fold(estimator, prepared.X, y, fold.train, fold.test, k)
+                if progress:
+                    progress(i + 1, len(folds))
     return scores, notes
 
 
@@ -307,6 +308,7 @@ def predict_labels(scores: np.ndarray) -> np.ndarray:
 def compute_metrics(prepared: Prepared, scores: np.ndarray, metric_names=None) -> dict:
     """Pooled headline metrics plus per-fold and per-dataset diagnostics."""
     from .metrics import confusion, per_class
+    from .stats.diagnostics import PER_SUBJECT_NOTE, per_subject
 
     metric_names = list(metric_names or prepared.spec.metrics)
     classes = prepared.classes
@@ -336,6 +338,9 @@ def compute_metrics(prepared: Prepared, scores: np.ndarray, metric_names=None) -
         per_fold.append(entry)
     result["per_fold"] = per_fold
     result["per_fold_note"] = "diagnostics only; never averaged into a headline (NaN where undefined)"
+    result["per_subject"] = per_subject(y_true, y_pred, scores, classes, prepared.samples["subject_id"].to_numpy(),
+                                        metric_names)
+    result["per_subject_note"] = PER_SUBJECT_NOTE
     datasets = prepared.samples["dataset"].to_numpy()
     if len(set(datasets)) > 1:
         result["per_dataset"] = {d: block(datasets == d) | {"n": int(np.sum(datasets == d))} for d in sorted(set(datasets))}

@@ -82,14 +82,14 @@ def test_linear_path_handles_training_folds_missing_classes():
     X = rng.normal(size=(18, 5))
     prepared = prepared_from_arrays(X, y, subjects)
     op = ridge_operator(prepared)
-    Y = permuted_codes(prepared.y, subjects, "dataset", 1, 0, 200)
+    Y = permuted_codes(prepared.y, subjects, "dataset", 1, 0, 80)
     S = linear_scores(op, Y, 3)
     missing = 0
     for row, yy in enumerate(Y):
         ref, notes = cross_predict(prepared, y=yy)
         missing += any(notes)
         np.testing.assert_allclose(S[row], ref, rtol=0, atol=1e-10)
-    assert missing > 50  # the special cases were exercised
+    assert missing > 20  # the special cases were exercised
 
 
 def test_exact_path_equals_generic_refit_path():
@@ -168,7 +168,10 @@ def test_generic_path_resumes_from_checkpoint(tmp_path):
     assert resumed.resumed == 8 and resumed.computed == 16
     for m in full.metrics:
         np.testing.assert_array_equal(resumed.null[m], full.null[m])
-    # another seed does not reuse it
+    # fewer permutations reuse a prefix and keep the rest on disk; another seed does not reuse it
+    fewer = permutation_test(prepared, 10, seed=1, method="generic", checkpoint_dir=tmp_path)
+    assert fewer.resumed == 10 and fewer.computed == 0
+    assert len(json.loads(files[0].read_text())["indices"]) == 24
     other = permutation_test(prepared, 4, seed=2, method="generic", checkpoint_dir=tmp_path)
     assert other.resumed == 0
 

@@ -101,8 +101,9 @@ class RidgeScores(ClassifierMixin, BaseEstimator):
     """Standardised features + one-vs-rest ridge regression on centred one-hot targets.
 
     A linear smoother: held-out scores are a fixed linear map of the training targets, which the
-    fast exact permutation test exploits. ``predict_proba`` is a softmax of the ridge scores
-    (monotone per class, so rankings and AUC equal those of the raw scores).
+    fast exact permutation test exploits. ``predict_proba`` is a softmax of the ridge scores; with
+    two classes it is monotone in the score difference, so binary AUC equals that of the raw scores
+    (with more classes the softmax couples the columns).
     """
 
     def __init__(self, alpha: float = 1.0, temperature: float = 0.1):

@@ -31,10 +31,26 @@ def _console(as_json: bool):
 
 
 def _clean(obj):
-    """JSON-safe copy (NaN -> null, numpy -> Python)."""
-    from ..store import _json_default, _nan_to_none
+    """JSON-safe copy: numpy scalars and arrays to Python, NaN and infinities to null."""
+    import math
 
-    return json.loads(json.dumps(_nan_to_none(obj), default=_json_default, allow_nan=True).replace("NaN", "null"))
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_clean(v) for v in obj.tolist()]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, str):
+        return obj
+    return str(obj)
 
 
 @click.command("stats")

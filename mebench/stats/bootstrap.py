@@ -124,6 +124,9 @@ def interval(value: float, boot: np.ndarray, jack: np.ndarray | None, level: flo
     out["se"] = float(np.std(valid, ddof=1)) if len(valid) > 1 else 0.0
     lo, hi = np.quantile(valid, [alpha / 2, 1 - alpha / 2])
     out["percentile"] = (float(lo), float(hi))
+    if np.ptp(valid) == 0:
+        out["notes"].append("the bootstrap distribution is degenerate: every resample gives the same value "
+                            f"({valid[0]:.6g}), so the interval has zero width")
     # BCa
     below = np.mean(valid < value) + 0.5 * np.mean(valid == value)
     why = None

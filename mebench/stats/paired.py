@@ -8,6 +8,18 @@ of ``metric(A*) - metric(B*)`` over random swaps gives a two-sided p-value,
 (or the exact share when all 2^S swap patterns are enumerated). Reported with a
 subject-cluster bootstrap interval of the difference.
 
+What it tests, and its limits (measured in tests/test_stats_calibration.py and the report):
+it compares the two pipelines' held-out predictions on these subjects. It is exact when the two
+pipelines' predictions are exchangeable within subjects (calibrated in simulation, and a
+clip-level swap is shown to over-reject there). Two *different* LOSO pipelines that are both at
+chance are not exactly exchangeable: each pipeline's predictions are correlated across subjects
+through the shared training data (Bengio & Grandvalet 2004). On null synthetic data, accuracy and
+UAR (sums of per-clip terms) stayed within the binomial band, but the pooled AUC and UF1, which
+mix the two pipelines' score scales or prediction rates across subjects, rejected in about
+10-12% of null datasets at alpha = 0.05. Treat a pooled-AUC difference between unlike pipelines
+with that caution; it is not a test that the two learning algorithms are equally good over
+datasets (for that, repeated cross-validation with a corrected test is needed).
+
 Secondary tests, each labelled "assumes independent samples" (clips of a subject are not):
 
 * exact McNemar on the discordant correct/incorrect pairs (statsmodels);
@@ -58,7 +70,8 @@ class PairedResult:
             "test": ("paired subject-level randomisation test of the difference in the pooled metric (A's and B's "
                      "predictions swapped for all samples of each swapped subject); two-sided"),
             "assumptions": ("under H0 the two pipelines' predictions are exchangeable within each subject "
-                            "(all of a subject's predictions are swapped together); subjects independent"),
+                            "(all of a subject's predictions are swapped together); subjects independent; compares "
+                            "these held-out predictions, not the learning algorithms over datasets"),
             "p_value_definition": f"{how}; C = {self.count} patterns with |difference| at least the observed",
             "n_permutations": self.n_permutations,
             "n_undefined": self.n_undefined,

@@ -43,13 +43,19 @@ from typing import Callable
 import numpy as np
 
 from ..errors import MebenchError
-from .batch import batch_metric, batch_metrics, resolve_metric
+from .batch import batch_metrics, resolve_metric
 
 SCHEMES = ("subject", "within-subject", "dataset")
 BLOCK = 256            # permutations are generated in blocks of this many rows (stable across n)
 _SEED_TAG = 0x5045524D  # "PERM": separates the permutation stream from other uses of the seed
 _TOL = 1e-10           # a permuted statistic within this of the observed one counts as "at least"
 CHECKPOINT_FORMAT = "mebench-permutations-1"
+SCHEME_NULL = {
+    "subject": "H0: subjects' labels are exchangeable across subjects (scheme 'subject')",
+    "within-subject": ("H0: within each subject, labels are exchangeable among its clips, i.e. the clips carry no "
+                       "label information beyond each subject's label counts (scheme 'within-subject')"),
+    "dataset": "H0: labels are exchangeable across all clips of the dataset (scheme 'dataset')",
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -67,13 +73,16 @@ def choose_scheme(y, subjects) -> tuple[str, str]:
 
     Why not ``dataset`` (permuting across the whole dataset) when labels vary within subjects:
     under a subject-wise protocol a dataset-wide permutation changes the class balance of every
-    training fold in a way that anti-correlates with its test subject's, so permuted pipelines
-    score *below* chance and the test rejects far too often on null data whose labels were
-    assigned within subjects (e.g. deception data balanced per subject). Measured on null
-    synthetic deception data (tests/test_stats_calibration.py) its false-positive rate at
-    alpha = 0.05 is far outside the binomial band, while ``within-subject`` is calibrated.
-    Permuting within subjects is valid whenever labels are exchangeable within subjects, which
-    is implied by the dataset-wide null as well.
+    training fold in a way that anti-correlates with its test subject's, so for models whose
+    predictions lean on the training class balance the permuted pipelines score *below* chance
+    and the test rejects far too often on null data whose labels were assigned within subjects
+    (deception data balanced per subject). tests/test_stats_calibration.py shows it on null
+    synthetic deception data with a strongly regularised ridge: the dataset-wide scheme rejects
+    far more often than alpha allows while the within-subject scheme stays in the binomial band.
+    Permuting within subjects is valid whenever labels are exchangeable within subjects, which the
+    dataset-wide null implies too. Its null is "the clips carry no label information beyond each
+    subject's label counts", which also keeps a between-subject shortcut (who the person is) from
+    counting as evidence.
     """
     y = np.asarray(y)
     _, sc = _codes(subjects)
@@ -349,8 +358,7 @@ class PermutationResult:
         return {
             "test": (f"permutation test against chance with refit of the whole pipeline on every permutation "
                      f"({self.method} path); one-sided"),
-            "assumptions": (f"labels exchangeable under the {self.scheme!r} scheme when they carry no information "
-                            f"({self.scheme_reason}); folds, features and seeds fixed"),
+            "assumptions": f"{SCHEME_NULL[self.scheme]} ({self.scheme_reason}); folds, features and seeds fixed",
             "p_value_definition": f"p = (C + 1) / (N + 1); C = {self.counts[metric]} of N = {n_valid} permutations "
                                   f"scored {direction} the observed value",
             "n_permutations": self.n_permutations,
@@ -465,14 +473,14 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
         from joblib import Parallel, delayed
 
         slim = _slim(prepared)
-        _, obs = _generic_chunk(slim, 0, y[None, :], metric_objs)
-        observed = dict(zip(metric_names, obs[0].tolist()))
         done: dict[int, np.ndarray] = {}
+        stored: dict[int, np.ndarray] = {}
         key = None
         if checkpoint_dir is not None:
             key = _checkpoint_key(prepared, scheme, seed, metric_names, y)
             ckpt = checkpoint_path(checkpoint_dir, key)
-            done = {i: v for i, v in _load_checkpoint(ckpt, key, m_count).items() if i < n_permutations}
+            stored = _load_checkpoint(ckpt, key, m_count)   # may hold more permutations than asked for
+            done = {i: v for i, v in stored.items() if i < n_permutations}
             resumed = len(done)
         todo = [i for i in range(n_permutations) if i not in done]
         # contiguous runs of missing permutations, cut into chunks (a chunk is checkpointed when it finishes)
@@ -485,20 +493,26 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
             run.append(i)
         if run:
             chunks.append(run)
-        tasks = [(c[0], permuted_codes(y, subjects, scheme, seed, c[0], c[-1] + 1)) for c in chunks]
+        # the observed labels are one more task (start -1), so that the refits all run in parallel
+        tasks = [(-1, y[None, :])] + [(c[0], permuted_codes(y, subjects, scheme, seed, c[0], c[-1] + 1))
+                                      for c in chunks]
         finished = len(done)
+        observed = {}
         if jobs > 1 and len(tasks) > 1:
             results = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")(
                 delayed(_generic_chunk)(slim, start, Y, metric_objs) for start, Y in tasks)
         else:
             results = (_generic_chunk(slim, start, Y, metric_objs) for start, Y in tasks)
         for start, values in results:
+            if start < 0:
+                observed = dict(zip(metric_names, values[0].tolist()))
+                continue
             for i, row in enumerate(values):
                 done[start + i] = row
             computed += len(values)
             finished += len(values)
             if ckpt is not None:
-                _save_checkpoint(ckpt, key, done)
+                _save_checkpoint(ckpt, key, {**stored, **done})
             if progress:
                 progress(finished, n_permutations)
         for i, row in done.items():

@@ -118,7 +118,14 @@ def run_stats(run_dir, n_permutations: int = 1000, n_resamples: int = 2000, jobs
             notes.append(f"{name}: metrics.json says {s}, the stored predictions give {v}; the predictions are used.")
     perm = None
     if n_permutations > 0:
-        prepared, _ = prepared_from_run(run, plugins=plugins)
+        try:
+            prepared, _ = prepared_from_run(run, plugins=plugins)
+        except MebenchError as exc:
+            if "--permutations 0" in str(exc):
+                raise
+            raise type(exc)(f"{exc} (The permutation test refits the pipeline, so it needs the run's dataset and "
+                            "plugins: pass --plugins for plugin components, or --permutations 0 for bootstrap "
+                            "intervals only.)") from None
         perm = permutation_test(prepared, n_permutations=n_permutations, metrics=names, seed=seed, jobs=jobs,
                                 method=method, scheme=scheme, checkpoint_dir=run["dir"], progress=progress)
         for name, v in zip(names, values):
@@ -151,7 +158,10 @@ def run_stats(run_dir, n_permutations: int = 1000, n_resamples: int = 2000, jobs
                       "unit": "subject (all held-out predictions of a drawn subject are kept)",
                       "description": ("subject-cluster bootstrap: subjects resampled with replacement, pooled metric "
                                       "recomputed; percentile and BCa intervals (BCa acceleration from the "
-                                      "leave-one-subject-out jackknife)")},
+                                      "leave-one-subject-out jackknife)"),
+                      "assumptions": ("subjects independent; the held-out predictions are taken as given, so the "
+                                      "interval covers the sampling of test subjects, not the variability of "
+                                      "training sets across cross-validation folds (Bengio & Grandvalet 2004)")},
         "permutation": perm.to_dict() if perm else {"skipped": True, "reason": "--permutations 0"},
         "per_subject": per_subject,
         "notes": notes,

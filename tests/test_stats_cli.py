@@ -1,0 +1,171 @@
+"""`mebench stats` and `mebench compare` end to end on small synthetic runs."""
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from mebench.cli import main
+
+SMALL = ["--dataset-opt", "subjects=5", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=8",
+         "--dataset-opt", "size=32", "--features-opt", "size=32", "--features-opt", "grid=4"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    old = os.environ.get("MEBENCH_CACHE")
+    os.environ["MEBENCH_CACHE"] = str(base / "cache")
+    cli = CliRunner()
+    made = {}
+    for name, extra in {"ridge": ["--classifier", "ridge"],
+                        "ridge100": ["--classifier", "ridge", "--classifier-opt", "alpha=100"],
+                        "logreg": ["--classifier", "logreg"],
+                        "other": ["--classifier", "ridge", "--dataset-opt", "seed=3"],
+                        "other100": ["--classifier", "ridge", "--classifier-opt", "alpha=100", "--dataset-opt", "seed=3"],
+                        "other_logreg": ["--classifier", "logreg", "--dataset-opt", "seed=3"]}.items():
+        out = base / name
+        res = cli.invoke(main, ["run", "--out", str(out), "--json", *SMALL, *extra])
+        assert res.exit_code == 0, res.output
+        made[name] = out
+    yield made
+    if old is None:
+        os.environ.pop("MEBENCH_CACHE", None)
+    else:
+        os.environ["MEBENCH_CACHE"] = old
+
+
+def _json(result):
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_stats_json_and_files(runs):
+    res = CliRunner().invoke(main, ["stats", str(runs["ridge"]), "--permutations", "99", "--bootstrap", "300", "--json"])
+    out = _json(res)
+    assert set(out["metrics"]) == {"accuracy", "uar", "uf1", "auc"}
+    for m in out["metrics"].values():
+        assert {"value", "ci_low", "ci_high", "p_value"} <= set(m)
+        assert m["ci_low"] <= m["value"] <= m["ci_high"] and 0 < m["p_value"] <= 1
+        t = m["p_value_test"]
+        assert t["n_permutations"] == 99 and "refit" in t["test"] and t["assumptions"]
+        assert "within-subject" in t["assumptions"]
+    assert out["permutation"]["method"] == "exact"
+    stats_json = json.loads((runs["ridge"] / "stats.json").read_text())
+    assert stats_json["metrics"]["auc"]["p_value"] == out["metrics"]["auc"]["p_value"]
+    assert len(stats_json["per_subject"]["subjects"]) == 5
+    assert all({"n", "n_classes_present", "auc"} <= set(e) for e in stats_json["per_subject"]["subjects"])
+    metrics_json = json.loads((runs["ridge"] / "metrics.json").read_text())
+    assert metrics_json["ci_method"].startswith("subject-cluster bootstrap, BCa, 95% (300 resamples of 5 subjects)")
+    assert metrics_json["ci"]["auc"]["low"] == out["metrics"]["auc"]["ci_low"]
+    assert metrics_json["pooled"]["auc"] == pytest.approx(out["metrics"]["auc"]["value"])
+
+
+def test_stats_text_output_states_tests(runs):
+    res = CliRunner().invoke(main, ["stats", str(runs["ridge100"]), "--permutations", "49", "--bootstrap", "200"])
+    assert res.exit_code == 0, res.output
+    assert "p vs chance" in res.output and "95% CI" in res.output
+    assert "p = (C + 1) / (N + 1)" in res.output and "49 permutations" in res.output
+    assert "subject-cluster bootstrap, BCa" in res.output
+
+
+def test_stats_generic_path_is_resumable(runs):
+    args = ["stats", str(runs["logreg"]), "--permutations", "6", "--bootstrap", "100", "--json"]
+    first = _json(CliRunner().invoke(main, args))
+    assert first["permutation"]["method"] == "generic" and first["permutation"]["computed"] == 6
+    assert list((runs["logreg"] / "permutations").glob("*.json"))
+    again = _json(CliRunner().invoke(main, args))
+    assert again["permutation"]["resumed_from_checkpoint"] == 6 and again["permutation"]["computed"] == 0
+    assert again["metrics"]["auc"]["p_value"] == first["metrics"]["auc"]["p_value"]
+    res = CliRunner().invoke(main, ["stats", str(runs["logreg"]), "--method", "exact", "--permutations", "5"])
+    assert res.exit_code == 1 and "exact linear path needs the 'ridge'" in res.output and "Traceback" not in res.output
+
+
+def test_compare_two_runs_json(runs):
+    res = CliRunner().invoke(main, ["compare", str(runs["ridge"]), str(runs["ridge100"]), "--permutations", "500",
+                                    "--bootstrap", "300", "--json"])
+    out = _json(res)
+    assert out["mode"] == "same-dataset" and len(out["runs"]) == 2
+    for name, m in out["metrics"].items():
+        assert {"value", "delta", "ci_low", "ci_high", "p_value", "p_holm", "p_values"} <= set(m)
+        assert m["delta"] == pytest.approx(m["value_a"] - m["value_b"])
+        assert "paired_randomisation" in m["p_values"] and m["p_holm"] >= m["p_value"]
+    assert "mcnemar" in out["metrics"]["accuracy"]["p_values"] and "delong" in out["metrics"]["auc"]["p_values"]
+    assert "Holm over all 4" in out["correction"]
+
+
+def test_compare_many_runs_against_the_best(runs):
+    res = CliRunner().invoke(main, ["compare", str(runs["ridge"]), str(runs["ridge100"]), str(runs["logreg"]),
+                                    "--metric", "auc", "--permutations", "300", "--bootstrap", "200"])
+    assert res.exit_code == 0, res.output
+    assert "each against the best" in res.output and "auc: best =" in res.output
+    assert "assume independent samples" in res.output and "Holm over all 2" in res.output
+
+
+def test_compare_refuses_runs_on_different_data(runs):
+    res = CliRunner().invoke(main, ["compare", str(runs["ridge"]), str(runs["other"])])
+    assert res.exit_code == 1
+    assert "cannot compare" in res.output and "sample_list_sha256_after_skips" in res.output
+    assert "same samples, labels and folds" in res.output and "Traceback" not in res.output
+
+
+def test_compare_refuses_different_folds(runs, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(runs["ridge100"], copy)
+    man = json.loads((copy / "manifest.json").read_text())
+    man["protocol"]["fold_hash"] = "0" * 64
+    (copy / "manifest.json").write_text(json.dumps(man))
+    res = CliRunner().invoke(main, ["compare", str(runs["ridge"]), str(copy)])
+    assert res.exit_code == 1 and "fold_hash" in res.output
+
+
+def test_stats_refuses_when_the_replayed_folds_differ(runs, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(runs["ridge"], copy)
+    man = json.loads((copy / "manifest.json").read_text())
+    man["protocol"]["fold_hash"] = "f" * 64
+    (copy / "manifest.json").write_text(json.dumps(man))
+    res = CliRunner().invoke(main, ["stats", str(copy), "--permutations", "5", "--bootstrap", "50"])
+    assert res.exit_code == 1 and "different folds" in res.output and "--permutations 0" in res.output
+
+
+def test_compare_across_datasets(runs, tmp_path):
+    cd = tmp_path / "cd.png"
+    res = CliRunner().invoke(main, ["compare", "--across-datasets", "--metric", "auc", "--cd-diagram", str(cd),
+                                    str(runs["ridge"]), str(runs["ridge100"]), str(runs["logreg"]),
+                                    str(runs["other"]), str(runs["other100"]), str(runs["other_logreg"]), "--json"])
+    out = _json(res)
+    auc = out["metrics"]["auc"]
+    assert auc["n_blocks"] == 2 and auc["omnibus"]["skipped"] and "only 2 block(s)" in auc["omnibus"]["reason"]
+    assert len(auc["pairwise"]) == 3 and cd.stat().st_size > 1000
+    res = CliRunner().invoke(main, ["compare", "--across-datasets", str(runs["ridge"]), str(runs["other"]),
+                                    str(runs["ridge100"])])
+    assert res.exit_code == 1 and "lacks run(s)" in res.output
+
+
+def test_single_class_pooled_set_is_explained(tmp_path):
+    from mebench.store import write_json, write_predictions
+
+    run = tmp_path / "one-class"
+    n = 12
+    preds = pd.DataFrame({"run_id": "x", "dataset": "d", "protocol": "loso", "pipeline": "p", "fold": "f",
+                          "subject_id": np.repeat(["d/a", "d/b", "d/c"], 4), "sample_id": [f"s{i}" for i in range(n)],
+                          "y_true": "neg", "y_pred": np.where(np.arange(n) % 3, "neg", "pos"),
+                          "score_neg": np.linspace(0.2, 0.9, n), "score_pos": np.linspace(0.8, 0.1, n)})
+    write_predictions(run / "predictions.parquet", preds)
+    write_json(run / "metrics.json", {"pooled": {"accuracy": 2 / 3, "auc": None}})
+    write_json(run / "manifest.json", {"run_id": "x", "pipeline": "p", "config": {"metrics": ["accuracy", "auc"]},
+                                       "dataset": {}, "protocol": {}})
+    out = _json(CliRunner().invoke(main, ["stats", str(run), "--permutations", "0", "--bootstrap", "100", "--json"]))
+    auc = out["metrics"]["auc"]
+    assert auc["value"] is None and auc["ci_low"] is None and auc["p_value"] is None
+    assert any("ROC AUC is undefined" in n and "only 'neg'" in n for n in auc["notes"])
+    assert out["metrics"]["accuracy"]["value"] == pytest.approx(2 / 3)
+    text = CliRunner().invoke(main, ["stats", str(run), "--permutations", "0", "--bootstrap", "100"])
+    assert text.exit_code == 0 and "ROC AUC is undefined" in text.output
