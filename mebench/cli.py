@@ -133,6 +133,8 @@ def _print_result(console, result) -> None:
     if "cache_hits" in feats:
         console.print(f"feature cache: {feats['cache_hits']} hits, {feats['cache_misses']} misses"
                       + ("" if feats.get("cache_enabled", True) else " (disabled)"))
+    if feats.get("counts"):
+        console.print("extractor counts: " + ", ".join(f"{k}={v}" for k, v in sorted(feats["counts"].items())))
     if man["n_skipped"]:
         console.print(f"[yellow]skipped {man['n_skipped']} sample(s); see manifest.json[/]")
     for warning in man["warnings"]:

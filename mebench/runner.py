@@ -188,8 +188,11 @@ def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs:
     fatal = [p for p, (_, policy_skip) in errors.items() if not policy_skip]
     if fatal and on_error != "skip":
         pos = min(fatal)
-        raise DataError(f"sample {samples.iloc[pos]['sample_id']}: {errors[pos][0]}",
-                        hint="Fix the input, or pass --on-error skip to record and skip bad samples.")
+        sample_id, message = str(samples.iloc[pos]["sample_id"]), errors[pos][0]
+        if sample_id not in message:
+            message = f"sample {sample_id}: {message}"
+        hint = None if "--on-error" in message else "Fix the input, or pass --on-error skip to record and skip bad samples."
+        raise DataError(message, hint=hint)
     skipped = [{"sample_id": str(samples.iloc[p]["sample_id"]), "reason": errors[p][0], "stage": "features",
                 "policy": "extractor policy" if errors[p][1] else "--on-error skip"} for p in sorted(errors)]
     kept = [p for p in range(len(samples)) if p in features]
