@@ -74,6 +74,14 @@ class Prepared:
     seeds: dict
     extraction: dict
 
+    @property
+    def evaluated(self) -> np.ndarray:
+        """Mask of samples held out in some fold (others only train)."""
+        mask = np.zeros(len(self.samples), bool)
+        for fold in self.split.folds:
+            mask[fold.test] = True
+        return mask
+
 
 @dataclass
 class RunResult:
@@ -245,6 +253,19 @@ def prepare(spec: RunSpec) -> Prepared:
             "evaluation needs at least two. Add subjects (synthetic: --dataset-opt subjects=N)."
         )
     split = protocol.run(samples, identities=getattr(dataset, "identities", True))
+    times_tested = np.zeros(len(samples), int)
+    for fold in split.folds:
+        times_tested[fold.test] += 1
+    if (times_tested > 1).any():
+        first = int(np.flatnonzero(times_tested > 1)[0])
+        raise MebenchError(
+            f"protocol {spec.protocol!r} puts sample {samples['sample_id'].iloc[first]!r} in the test set of "
+            f"{times_tested[first]} folds; mebench keeps one held-out prediction per sample. Use test folds that "
+            "partition the samples."
+        )
+    if (times_tested == 0).any():
+        split.warnings.append(f"{int((times_tested == 0).sum())} sample(s) are in no test fold: used for training "
+                              "only, never evaluated")
     classes = sorted(samples["label"].astype(str).unique())
     if len(classes) < 2:
         raise MebenchError(f"dataset {spec.dataset!r} has a single class ({classes[0]!r}); nothing to classify.")
@@ -319,17 +340,19 @@ def compute_metrics(prepared: Prepared, scores: np.ndarray, metric_names=None) -
     y_pred = np.asarray(classes)[predict_labels(scores)]
     metric_fns = {m: METRICS.get(m) for m in metric_names}
 
+    evaluated = prepared.evaluated  # samples held out in some fold; training-only ones carry no score
+
     def block(mask) -> dict:
+        mask = mask & evaluated
         return {m: fn(y_true[mask], y_pred[mask], scores[mask], classes) for m, fn in metric_fns.items()}
 
-    everything = np.ones(len(y_true), bool)
     result = {
-        "pooled": block(everything),
+        "pooled": block(evaluated),
         "classes": list(classes),
-        "n": int(len(y_true)),
-        "class_counts": {c: int(np.sum(y_true == c)) for c in classes},
-        "confusion_matrix": confusion(y_true, y_pred, classes),
-        "per_class": per_class(y_true, y_pred, classes),
+        "n": int(evaluated.sum()),
+        "class_counts": {c: int(np.sum(y_true[evaluated] == c)) for c in classes},
+        "confusion_matrix": confusion(y_true[evaluated], y_pred[evaluated], classes),
+        "per_class": per_class(y_true[evaluated], y_pred[evaluated], classes),
         "level": "pooled over all held-out predictions (MEGC convention)",
     }
     per_fold = []
@@ -341,12 +364,13 @@ def compute_metrics(prepared: Prepared, scores: np.ndarray, metric_names=None) -
         per_fold.append(entry)
     result["per_fold"] = per_fold
     result["per_fold_note"] = "diagnostics only; never averaged into a headline (NaN where undefined)"
-    result["per_subject"] = per_subject(y_true, y_pred, scores, classes, prepared.samples["subject_id"].to_numpy(),
-                                        metric_names)
+    result["per_subject"] = per_subject(y_true[evaluated], y_pred[evaluated], scores[evaluated], classes,
+                                        prepared.samples["subject_id"].to_numpy()[evaluated], metric_names)
     result["per_subject_note"] = PER_SUBJECT_NOTE
     datasets = prepared.samples["dataset"].to_numpy()
     if len(set(datasets)) > 1:
-        result["per_dataset"] = {d: block(datasets == d) | {"n": int(np.sum(datasets == d))} for d in sorted(set(datasets))}
+        result["per_dataset"] = {d: block(datasets == d) | {"n": int(np.sum((datasets == d) & evaluated))}
+                                 for d in sorted(set(datasets[evaluated]))}
     return result
 
 

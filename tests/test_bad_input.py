@@ -165,3 +165,40 @@ class Flaky(FeatureExtractor):
     assert reasons["synthetic/sub02/EP02_01"]["policy"] == "extractor policy"
     predictions = pd.read_parquet(tmp_path / "b" / "predictions.parquet")
     assert len(predictions) == 10 and "synthetic/sub01/EP01_01" not in set(predictions.sample_id)
+
+
+def test_training_only_samples_are_not_scored_and_overlapping_tests_refused(cli, tmp_path):
+    plugin = tmp_path / "protos.py"
+    plugin.write_text('''
+import numpy as np
+from mebench.protocols import Fold, Protocol
+from mebench.registry import PROTOCOLS
+
+@PROTOCOLS.register("test-train-only")
+class TrainOnlyFirstSubject(Protocol):
+    """LOSO over all subjects but the first, which is only ever used for training."""
+    name = "test-train-only"
+
+    def split(self, samples):
+        subjects = samples["subject_id"].to_numpy()
+        first = sorted(set(subjects))[0]
+        return [Fold(s, np.flatnonzero(subjects != s), np.flatnonzero(subjects == s))
+                for s in sorted(set(subjects)) if s != first]
+
+@PROTOCOLS.register("test-double-test")
+class DoubleTest(Protocol):
+    """Tests every subject twice."""
+    name = "test-double-test"
+
+    def split(self, samples):
+        subjects = samples["subject_id"].to_numpy()
+        return [Fold(f"{s}-{r}", np.flatnonzero(subjects != s), np.flatnonzero(subjects == s))
+                for s in sorted(set(subjects)) for r in (1, 2)]
+''')
+    ok = cli("run", "--plugins", plugin, "--protocol", "test-train-only", *SMALL, "--out", tmp_path / "a", "--json")
+    assert ok.exit_code == 0, ok.output
+    payload = json.loads(ok.output[ok.output.index("{"):])
+    assert payload["n"] == 8 and any("in no test fold" in w for w in payload["warnings"])
+    assert len(pd.read_parquet(tmp_path / "a" / "predictions.parquet")) == 8
+    _fails(cli("run", "--plugins", plugin, "--protocol", "test-double-test", *SMALL, "--out", tmp_path / "b"), 1,
+           "test set of 2 folds")
