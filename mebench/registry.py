@@ -200,11 +200,3 @@ def load_plugin_file(path: str | Path) -> None:
         if isinstance(exc, (DuplicateNameError, ConfigError)):
             raise
         raise ConfigError(f"plugin file {path} failed to import: {type(exc).__name__}: {exc}") from exc
-
-
-def reset_discovery() -> None:
-    """Forget discovered entries (used by tests that install plugins at run time)."""
-    _state["discovered"] = False
-    for registry in REGISTRIES.values():
-        for name in [n for n, e in registry.entries.items() if e.target and e.obj is None]:
-            del registry.entries[name]
