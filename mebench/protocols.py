@@ -267,9 +267,10 @@ class OfficialSplit(Protocol):
                 f"none. Use {self.dataset_hint}."
             )
         roles: dict[str, dict[str, list[int]]] = {}
-        both = 0
+        both = unused = 0
         for pos, value in enumerate(samples[self.column].tolist()):
             if not isinstance(value, str) or not value.strip():
+                unused += 1
                 continue
             for part in value.split(";"):
                 fold, _, role = part.partition("=")
@@ -285,7 +286,6 @@ class OfficialSplit(Protocol):
         if both:
             self.notes_.append(f"{self.name}: {both} clip-fold pair(s) are listed in both train and test; they are "
                                "tested only")
-        unused = int(samples[self.column].isna().sum())
         if unused:
             self.notes_.append(f"{self.name}: {unused} sample(s) are in no official fold and are never tested")
         return [Fold(f, np.array(sorted(r["train"]), dtype=int), np.array(sorted(r["test"]), dtype=int))
@@ -298,9 +298,10 @@ class OfficialSplit(Protocol):
             test_subjects = set(subjects[fold.test])
             shared = test_subjects & set(subjects[fold.train])
             parts.append(f"{fold.name}: {len(shared)} of {len(test_subjects)} test subjects also in training")
+        verdict = ("The official folds are not person-disjoint, so their scores are optimistic; compare with loso "
+                   "or group-kfold." if total else "No test subject appears in training.")
         return (f"LEAKAGE AUDIT of the official folds ({self.name}): " + "; ".join(parts)
-                + f" ({total} subject(s) in all). The official folds are not person-disjoint, so their scores are "
-                "optimistic; compare with loso or group-kfold.")
+                + f" ({total} subject(s) in all). " + verdict)
 
 
 class DolosOfficial(OfficialSplit):

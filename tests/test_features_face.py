@@ -174,6 +174,10 @@ def test_flow_features_refuse_unusable_samples(tmp_path, face_cache):  # noqa: F
     with pytest.raises(DataError, match="no apex"):
         BiWOOF(align=None).transform(no_apex)
     assert BiWOOF(align=None, apex="middle").transform(no_apex).shape == (1, 200)
+    with pytest.raises(DataError, match="no frame lies in onset..offset 7..3"):
+        BiWOOF(align=None, apex="middle").transform(no_apex.assign(onset=7))
+    with pytest.raises(DataError, match="no apex frame; mdmo"):
+        MDMO(segment="onset-apex").transform(no_apex)
 
 
 def test_hoof_flow_method_and_alignment_options(clips, face_model, face_cache):  # noqa: F811

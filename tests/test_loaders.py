@@ -311,6 +311,15 @@ def test_samm_notes_rows_padding_and_au_notation(tmp_path):
     assert str(info["sheet"]) in ds.annotation_files
 
 
+def test_samm_uncoded_offsets_give_one_warning(tmp_path):
+    rows = list(F.SAMM_ROWS)
+    rows[0] = rows[0][:5] + (-1,) + rows[0][6:]
+    F.write_samm(tmp_path, rows=rows)
+    ds, _ = load("samm", tmp_path)
+    offset_warnings = [w for w in ds.warnings if "no coded offset" in w]
+    assert ds.counts["offset_uncoded"] == 2 and len(offset_warnings) == 1 and "2 sample(s)" in offset_warnings[0]
+
+
 def test_samm_label_sets(tmp_path):
     F.write_samm(tmp_path)
     _, s = load("samm", tmp_path, labels="5class")
@@ -349,6 +358,20 @@ def test_smic_sheet_sets_onset_offset(tmp_path):
     row = s.set_index("sample_id").loc["smic/s2/s2_sur_01"]
     assert (row["onset"], row["offset"]) == (301, 308)
     assert str(info["sheet"]) in ds.annotation_files
+
+
+def test_smic_duplicate_sheet_row_and_unreadable_subject_folder(tmp_path):
+    info = F.write_smic(tmp_path, sheet=True)
+    lines = info["sheet"].read_text().splitlines()
+    info["sheet"].write_text("\n".join(lines + [lines[1]]) + "\n")
+    with pytest.raises(DataError, match="second sheet row") as err:
+        load("smic", tmp_path, sheet="smic_onsets.csv")
+    assert "smic_onsets.csv" in str(err.value) and "row 8" in str(err.value)
+    F.write_frames(tmp_path / "HS" / "subjectX" / "micro" / "negative" / "x_01", range(1, 5),
+                   lambda n: f"image{n:06d}.bmp", ext=".bmp")
+    ds, s = load("smic", tmp_path)
+    assert len(s) == len(F.SMIC_CLIPS) and ds.counts["folders_ignored"] == 1
+    assert any("subjectX" in w for w in ds.warnings)
 
 
 def test_smic_without_hs_folder(tmp_path):
@@ -626,6 +649,17 @@ def test_manifest_path_rules(tmp_path):
         load("manifest", tmp_path / "d")
 
 
+def test_manifest_header_case_and_bad_frames_skip(tmp_path):
+    F.write_manifest(tmp_path, extra_rows=[["s6", "p3", "sad", "data/missing", "", "", "", "", ""]])
+    path = tmp_path / "manifest.csv"
+    path.write_text(path.read_text().replace("sample_id,subject,label,path", "Sample_ID,Subject,Label,Path", 1))
+    ds, s = load("manifest", tmp_path, bad_frames="skip")
+    assert [c for c in s.columns if c.casefold() in ("sample_id", "subject", "label", "path")] == ["sample_id", "label"]
+    assert "session" in s.columns and len(s) == 5
+    assert ds.skipped[0]["sample_id"] == "s6" and "not found" in ds.skipped[0]["reason"]
+    assert ds.counts["skipped_bad_frames"] == 1 and any("skipped for frame problems" in w for w in ds.warnings)
+
+
 def test_manifest_csv_option_chooses(tmp_path):
     F.write_manifest(tmp_path, name="train.csv")
     F.write_csv(tmp_path / "other.csv", [["sample_id", "subject", "label", "path"], ["z", "p", "x", "data/clipA"]])
@@ -657,6 +691,8 @@ def test_mumin_and_sex_only_extractors(tmp_path):
         EXTRACTORS.create("sex-only").transform(bad)
     ext = EXTRACTORS.create("sex-only", allow_missing=True)
     assert ext.transform(bad)[3].tolist() == [0.0, 0.0, 1.0] and ext.counts_["sex_missing"] == 1
+    ext.transform(bad)
+    assert ext.counts_["sex_missing"] == 1  # counts_ is set fresh by each transform call
     with pytest.raises(DataError, match="no MUMIN annotation columns"):
         EXTRACTORS.create("mumin").transform(s.drop(columns=[c for c in s.columns if c.startswith("mumin_")]))
     missing = s.copy()

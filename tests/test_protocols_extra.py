@@ -110,7 +110,8 @@ def test_official_split_audit():
     clean = table(n_subjects=4, clips=1)
     clean["official_fold"] = ["fold1=test" if i < 2 else "fold1=train" for i in range(4)]
     report = DolosOfficial().run(clean)
-    assert any("fold1: 0 of 2 test subjects also in training" in w for w in report.warnings)
+    audit = next(w for w in report.warnings if w.startswith("LEAKAGE AUDIT"))
+    assert "fold1: 0 of 2 test subjects also in training" in audit and "not person-disjoint" not in audit
     with pytest.raises(MebenchError, match="needs the column 'official_fold'.*--dataset dolos"):
         DolosOfficial().run(table(n_subjects=3))
     bad = clean.assign(official_fold="fold1=dev")

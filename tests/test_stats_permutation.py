@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from mebench import metrics as M
 from mebench.classifiers.sklearn_family import RidgeScores, make_logreg
 from mebench.errors import MebenchError
 from mebench.runner import cross_predict
@@ -102,6 +103,26 @@ def test_exact_path_equals_generic_refit_path():
         np.testing.assert_allclose(exact.null[m], generic.null[m], rtol=0, atol=1e-12)
         assert exact.p_values[m] == generic.p_values[m]
         assert exact.observed[m] == pytest.approx(generic.observed[m], abs=1e-12)
+
+
+def test_training_only_samples_are_not_scored():
+    """A protocol may leave samples in no test fold (training only): both paths score the held-out ones only."""
+    from dataclasses import replace
+
+    X, labels, subjects = _gaussian(seed=7, n_subjects=5, per_subject=4, d=6, shift=0.5)
+    prepared = prepared_from_arrays(X, labels, subjects)
+    folds = prepared.split.folds[:-1]                     # the last subject only trains
+    prepared = replace(prepared, split=replace(prepared.split, folds=folds))
+    assert (~prepared.evaluated).sum() == 4
+    exact = permutation_test(prepared, 30, seed=2, method="exact")
+    generic = permutation_test(prepared, 30, seed=2, method="generic")
+    scores, _ = cross_predict(prepared)
+    ev = prepared.evaluated
+    assert exact.observed["auc"] == pytest.approx(M.auc(np.asarray(prepared.classes)[prepared.y[ev]], None,
+                                                        scores[ev], prepared.classes), abs=1e-12)
+    for m in exact.metrics:
+        assert np.isfinite(exact.null[m]).all()
+        np.testing.assert_allclose(exact.null[m], generic.null[m], rtol=0, atol=1e-12)
 
 
 def test_exact_path_refuses_non_linear_pipelines():

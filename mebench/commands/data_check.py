@@ -81,7 +81,7 @@ def check_dataset(name: str, root=None, opts: dict | None = None, task: str | No
         "dataset": name,
         "root": None if root is None else str(root),
         "options": opts,
-        "task": task or factory.tasks[0],
+        "task": loaded_task,
         "ok": not fatal,
         "n_samples": int(len(samples)),
         "n_subjects": int(samples["subject_id"].nunique()),

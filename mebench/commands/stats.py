@@ -61,7 +61,8 @@ def _clean(obj):
               help="Subject-cluster bootstrap resamples.")
 @click.option("--jobs", type=int, default=1, show_default=True,
               help="Parallel workers for the generic permutation path (BLAS pinned to 1 thread each).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resamples and permutations.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the resamples and permutations.")
 @click.option("--method", type=click.Choice(["auto", "exact", "generic"]), default="auto", show_default=True,
               help="Permutation path: exact linear (ridge on stateless features) or generic refit.")
 @click.option("--scheme", type=click.Choice(["auto", "subject", "within-subject", "dataset"]), default="auto",
@@ -136,7 +137,7 @@ def _print_stats(console, result) -> None:
             f"p: permutation test against chance, whole pipeline refit per permutation ({perm['method']} path: "
             f"{perm['method_reason']}); {perm['n_permutations']} permutations, scheme '{perm['scheme']}' "
             f"({perm['scheme_reason']}); one-sided; p = (C + 1) / (N + 1), C = permutations scoring at least the "
-            f"observed value; seed {perm['seed']}; {perm['seconds']:.2f} s"
+            f"observed value (at most, for lower-is-better metrics); seed {perm['seed']}; {perm['seconds']:.2f} s"
             + (f", {perm['resumed_from_checkpoint']} resumed from checkpoint" if perm.get("resumed_from_checkpoint") else "")
             + ".", highlight=False)
     else:
@@ -160,7 +161,7 @@ def _print_stats(console, result) -> None:
               help="Random swap patterns of the paired subject-level randomisation test.")
 @click.option("--bootstrap", "bootstrap", type=int, default=2000, show_default=True,
               help="Subject-cluster bootstrap resamples for the CI of the difference.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--ci", type=click.Choice(["bca", "percentile"]), default="bca", show_default=True)
 @click.option("--level", type=float, default=0.95, show_default=True)
 @click.option("--across-datasets", is_flag=True,
@@ -180,6 +181,8 @@ def compare(runs, metrics, permutations, bootstrap, seed, ci, level, across_data
         raise UsageError("--cd-diagram needs --across-datasets (a CD diagram ranks pipelines over several blocks).")
     if permutations < 1 or bootstrap < 1:
         raise UsageError("--permutations and --bootstrap must be positive.")
+    if not 0 < alpha < 1:
+        raise UsageError(f"--alpha must lie in (0, 1), got {alpha}.")
     console = _console(as_json)
     if across_datasets:
         result = compare_across_datasets(runs, list(metrics) or None, alpha, cd_path)

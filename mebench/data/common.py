@@ -78,14 +78,9 @@ class LoaderBase(Dataset):
         """Raise one DataError for the fatal problems found (unless collecting for data check)."""
         fatal = self.fatal_problems()
         if fatal and not self.collect_problems:
-            more = f" ({len(fatal) - 1} more problem(s) of this kind; run `mebench data check {self.name} " \
+            more = f" ({len(fatal) - 1} more problem(s); run `mebench data check {self.name} " \
                    f"--root ...` to list them all)" if len(fatal) > 1 else ""
             raise DataError(fatal[0]["message"] + more)
-
-    def record_skips_summary(self, reason_key: str, n: int, text: str) -> None:
-        if n:
-            self.count(reason_key, n)
-            self.warn(text)
 
 
 def list_frame_numbers(folder: Path) -> list[int] | None:

@@ -457,14 +457,16 @@ class DOLOS(DeceptionDataset):
             where = table.where(i)
             clip = re.sub(r"\.mp4$", "", clean_text(row["file_name"]), flags=re.IGNORECASE)
             label = deception_label(row["label"])
-            self._spellings.add(str(row["label"]) if str(row["label"]) == str(row["label"]).strip() else repr(str(row["label"])))
             if not clip or label is None:
-                self.problem("sheet", clip or None, f"unreadable file name or label {clean_text(row['label'])!r}",
+                self.problem("sheet", f"{self.name}/{clip}" if clip else None,
+                             f"unreadable file name or label {clean_text(row['label'])!r}",
                              **table.where(i, "label" if clip else "file_name"))
                 continue
+            label_raw = str(row["label"])
+            self._spellings.add(label_raw if label_raw == label_raw.strip() else repr(label_raw))
             s, e = (self._times(row["start"], row["end"], clip, where) if "start" in table.data.columns
                     else (None, None))
-            rows.append({"clip": clip, "label": label, "label_raw": str(row["label"]), "start_s": s,
+            rows.append({"clip": clip, "label": label, "label_raw": label_raw, "start_s": s,
                          "end_s": e, "url": clean_text(row.get("yt")) or None, "sheet_row": where["row"],
                          "_file": path.name, "_where": where, "features": {}})
         return rows
@@ -548,8 +550,7 @@ class DOLOS(DeceptionDataset):
                 continue
             if r.get("start_s") is None and s["start_s"] is not None:
                 r["start_s"], r["end_s"] = s["start_s"], s["end_s"]
-                if "sheet_row" in r and r.get("_file") != s["_file"]:
-                    self.count("times_from_timestamps_csv")
+                self.count("times_from_timestamps_csv")
             if not r.get("url") and s.get("url"):
                 r["url"] = s["url"]
             if s["label"] != r["label"]:

@@ -114,6 +114,9 @@ class Manifest(FrameDataset):
                 continue
             if self._locate(rec, target, table, i):
                 records.append(rec)
+            elif self.bad_frames == "skip" and self.problems[-1]["kind"] == "frames":
+                self.skip(sid, self.problems.pop()["message"])
+                self.count("skipped_bad_frames")
         kept = []
         for rec in records:
             before = len(self.fatal_problems())
@@ -124,12 +127,16 @@ class Manifest(FrameDataset):
                     self.skip(rec["sample_id"], self.problems[-1]["message"])
                     self.problems = [p for p in self.problems
                                      if not (p["fatal"] and p["sample_id"] == rec["sample_id"])]
+                    self.count("skipped_bad_frames")
                 continue
             if rec.get("frames_kind") == "image":
                 rec["apex_source"] = None
             else:
                 self.resolve_apex(rec)
             kept.append(rec)
+        if self.counts.get("skipped_bad_frames"):
+            self.warn(f"{self.name}: {self.counts['skipped_bad_frames']} sample(s) skipped for frame problems "
+                      "(bad_frames=skip); see 'skipped' in the manifest")
         self.raise_if_fatal()
         self.summarise_apex()
         images = sum(1 for r in kept if r.get("frames_kind") == "image")
@@ -142,9 +149,10 @@ class Manifest(FrameDataset):
     def _extra_columns(self, path: Path, table) -> dict[str, int]:
         raw, _ = read_raw_rows(path)
         header = [clean_header(v) for v in raw.iloc[table.header_row - 1].tolist()]
+        matched = set(table.headers.values())  # e.g. "Sample_ID", matched to sample_id case-insensitively
         extra = {}
         for j, name in enumerate(header):
-            if name and name not in RESERVED and name not in extra:
+            if name and name not in RESERVED and name not in matched and name not in extra:
                 table.data[name] = [raw.iat[r - 1, j] for r in table.rows]
                 extra[name] = j
             elif name in ("subject_id", "frames", "n_frames", "frames_kind", "apex_source", "label_raw"):

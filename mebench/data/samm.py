@@ -13,6 +13,7 @@ import re
 
 import pandas as pd
 
+from ..errors import DataError
 from .casme2 import read_onset_offset
 from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, aus_columns, describe, resolve_base
 from .sheets import clean_text, find_file, objective_class, parse_aus, parse_int, read_table
@@ -97,6 +98,9 @@ class SAMM(FrameDataset):
         base = resolve_base(self.root, FRAME_DIRS[self.variant] + [""], self.frames_dir, "SAMM")
         records, seen = [], {}
         has = set(table.data.columns)
+        if self.labels == "objective" and "objective" not in has:
+            raise DataError("label set 'objective' needs an 'Objective Classes' column, which this sheet lacks",
+                            file=path, hint="Use another label set.")
         for i in range(len(table.data)):
             row = table.data.iloc[i]
             where = table.where(i)
@@ -130,8 +134,6 @@ class SAMM(FrameDataset):
                     continue
                 offset_unclear = True
                 self.count("offset_uncoded")
-                self.warn(f"{self.name}: {self.counts['offset_uncoded']} sample(s) have no coded offset "
-                          "('?', '-1' or blank); their offset is the clip's last frame")
             elif offset_unclear:
                 self.count("offset_unclear")
             try:
@@ -152,13 +154,11 @@ class SAMM(FrameDataset):
                 "aus_alternatives": "+".join(code.alternatives), "aus_uncertain": bool(code.uncertain),
                 **aus_columns(code),
             })
+        if self.counts.get("offset_uncoded"):
+            self.warn(f"{self.name}: {self.counts['offset_uncoded']} sample(s) have no coded offset "
+                      "('?', '-1' or blank); their offset is the clip's last frame")
         # Apex cells of -1 mean "not coded".
         for rec in records:
             if rec["apex"] is not None and rec["apex"] < 0:
                 rec["apex"] = None
-        if self.labels == "objective" and "objective" not in has:
-            from ..errors import DataError
-
-            raise DataError("label set 'objective' needs an 'Objective Classes' column, which this sheet lacks",
-                            file=path)
         return self.finish(records, OUTPUT)

@@ -246,17 +246,17 @@ def _read_raw(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str | None]:
         return frame, sheet
     if suffix in (".csv", ".txt", ".tsv"):
         sep = "\t" if suffix == ".tsv" else ","
-        try:
-            frame = pd.read_csv(path, header=None, dtype=object, sep=sep, encoding="utf-8-sig",
-                                skip_blank_lines=False, keep_default_na=False, na_values=[""])
-        except UnicodeDecodeError:
-            frame = pd.read_csv(path, header=None, dtype=object, sep=sep, encoding="latin-1",
-                                skip_blank_lines=False, keep_default_na=False, na_values=[""])
-        except pd.errors.EmptyDataError:
-            raise DataError("the file is empty", file=path) from None
-        except pd.errors.ParserError as exc:
-            raise DataError(f"cannot parse the CSV ({exc})", file=path) from None
-        return frame, None
+        for encoding in ("utf-8-sig", "latin-1"):  # latin-1 decodes any byte, so the loop always returns
+            try:
+                frame = pd.read_csv(path, header=None, dtype=object, sep=sep, encoding=encoding,
+                                    skip_blank_lines=False, keep_default_na=False, na_values=[""])
+            except UnicodeDecodeError:
+                continue
+            except pd.errors.EmptyDataError:
+                raise DataError("the file is empty", file=path) from None
+            except pd.errors.ParserError as exc:
+                raise DataError(f"cannot parse the CSV ({exc})", file=path) from None
+            return frame, None
     raise DataError(f"unsupported annotation file type {suffix!r}", file=path,
                     hint="Expected .xlsx or .csv as distributed by the dataset's authors.")
 

@@ -82,7 +82,12 @@ class SMIC(FrameDataset):
         for subject_dir in sorted(p for p in hs.iterdir() if p.is_dir()):
             subject = subject_name(subject_dir.name)
             micro = subject_dir / "micro"
-            if subject is None or not micro.is_dir():
+            if not micro.is_dir():
+                continue
+            if subject is None:
+                self.warn(f"{self.name}: folder {subject_dir} holds micro/ but its name is not a subject such as s1; "
+                          "ignored")
+                self.count("folders_ignored")
                 continue
             for emotion_dir in sorted(p for p in micro.iterdir() if p.is_dir()):
                 emotion = EMOTION_ALIASES.get(label_key(emotion_dir.name))
@@ -136,6 +141,10 @@ class SMIC(FrameDataset):
             if rec is None:
                 self.problem("sheet", None, f"sheet row for subject {clean_text(row['subject'])!r}, material "
                              f"{material!r} matches no clip folder", hint="Check the sheet against HS/.", **where)
+                continue
+            if rec["sample_id"] in matched:
+                self.problem("sheet", rec["sample_id"], f"{rec['sample_id']} has a second sheet row "
+                             f"(first: row {rec['sheet_row']})", hint="Remove the duplicate row.", **where)
                 continue
             onset, offset = parse_int(row["onset"]), parse_int(row["offset"])
             if onset is None or offset is None:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.frames import Clip
-from ..errors import DataError, ModelFetchError
+from ..errors import DataError
 from .landmarks import LEFT_EYE, NOSE_TIP, RIGHT_EYE, FaceResult, HaarFaceDetector, Landmarker
 
 ALIGN_VERSION = "1"
@@ -138,11 +138,21 @@ _shared_lock = threading.Lock()
 
 
 def shared_landmarker(mode: str = "image", blendshapes: bool = True) -> Landmarker:
-    """A process-wide :class:`Landmarker` per (thread, mode, blendshapes), closed at exit."""
+    """A process-wide :class:`Landmarker` per (thread, mode, blendshapes), closed at exit.
+
+    Extractors run clips on short-lived worker threads; the landmarkers of threads that have
+    ended are closed whenever a new one is made, so they do not pile up over a run.
+    """
     key = (threading.get_ident(), mode, bool(blendshapes))
     with _shared_lock:
         lm = _shared.get(key)
         if lm is None or lm._task is None:
+            alive = {t.ident for t in threading.enumerate()}
+            for old in [k for k in _shared if k[0] not in alive]:
+                try:
+                    _shared.pop(old).close()
+                except Exception:  # noqa: BLE001 - closing must not fail the new detection
+                    pass
             lm = _shared[key] = Landmarker(mode=mode, blendshapes=blendshapes)
             _register_exit_close()
     return lm
@@ -319,7 +329,7 @@ def _load(path: Path) -> dict | None:
 
 # --------------------------------------------------------------------------------------------
 def _resolve_landmarker(landmarker, mode: str):
-    """(landmarker or None, owned) from the ``landmarker`` argument."""
+    """The landmarker to use: None for ``False`` (Haar only), the shared one for None/True, else the argument."""
     if landmarker is False:
         return None
     if landmarker is None or landmarker is True:
@@ -327,7 +337,7 @@ def _resolve_landmarker(landmarker, mode: str):
     return landmarker
 
 
-def _detect(landmarker, frame, counts) -> FaceResult | None:
+def _detect(landmarker, frame) -> FaceResult | None:
     if landmarker is None:
         return None
     return landmarker.detect(frame)
@@ -418,7 +428,7 @@ def align_clip(clip, onset: int | None = None, stop: int | None = None, size: in
     frame_blendshapes: dict[int, dict] = {}
     onset_frame = clip.read(onset)
     if mode == "per-clip":
-        face = _detect(lm, onset_frame, counts)
+        face = _detect(lm, onset_frame)
         if face is None:
             counts["no_face_onset"] = 1
             if on_no_face != "haar":
@@ -428,7 +438,7 @@ def align_clip(clip, onset: int | None = None, stop: int | None = None, size: in
             m, fallback = transform_from_face(face, size), "none"
         transforms = {i: m for i in indices}
         for i in extra:
-            f = _detect(lm, clip.read(i), counts)
+            f = _detect(lm, clip.read(i))
             if f is not None:
                 frame_landmarks[i] = apply_transform(m, f.points)
                 frame_blendshapes[i] = f.blendshapes
@@ -440,7 +450,7 @@ def align_clip(clip, onset: int | None = None, stop: int | None = None, size: in
             lm.reset()
         for i in indices:
             frame = onset_frame if i == onset else clip.read(i)
-            faces[i] = _detect(lm, frame, counts)
+            faces[i] = _detect(lm, frame)
         missing = sum(f is None for f in faces.values())
         counts["no_face_frames"] = missing
         if faces[onset] is None:
@@ -485,11 +495,3 @@ def align_frame(frame: np.ndarray, size: int = 128, landmarker=None) -> tuple[np
     crop = cv2.warpAffine(np.ascontiguousarray(frame), m, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
     return crop, m, face
-
-
-def landmarker_or_none(verbose: bool = False):
-    """A shared image-mode Landmarker, or None when the model cannot be obtained (fallback paths)."""
-    try:
-        return shared_landmarker("image")
-    except ModelFetchError:
-        return None

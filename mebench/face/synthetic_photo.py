@@ -48,17 +48,8 @@ _AU_POINTS: dict[str, list[tuple[int, tuple[float, float], float]]] = {
 _BLINK = [(159, 145), (386, 374)]
 
 
-def _envelope_local(params: dict, t: int) -> float:
-    on, ap, off = int(params["onset"]), int(params["apex"]), int(params["offset"])
-    if t < on or t > off:
-        return 0.0
-    if t <= ap:
-        return 1.0 if ap == on else float(0.5 - 0.5 * np.cos(np.pi * (t - on) / (ap - on)))
-    return 1.0 if off == ap else float(0.5 + 0.5 * np.cos(np.pi * (t - ap) / (off - ap)))
-
-
 def au_intensities(params: dict, t: int) -> dict[str, float]:
-    """AU -> intensity at frame ``t``: the synthetic dataset's own function when it provides one.
+    """AU -> intensity at frame ``t``: the synthetic dataset's own envelope (:mod:`mebench.data.synthetic`).
 
     A ``params["events"]`` list of {onset, apex, offset, aus} (long clips with several planted
     micro-expressions) adds the intensities of every event.
@@ -69,13 +60,9 @@ def au_intensities(params: dict, t: int) -> dict[str, float]:
             for au, value in au_intensities({**params, **event, "events": None}, t).items():
                 total[au] = total.get(au, 0.0) + value
         return total
-    try:
-        from ..data.synthetic import au_intensities as lead
+    from ..data.synthetic import au_intensities as lead
 
-        return {k: float(v) for k, v in lead(params, t).items()}
-    except (ImportError, AttributeError):
-        env = _envelope_local(params, t)
-        return {au: float(peak) * env for au, peak in (params.get("aus") or {}).items()}
+    return {k: float(v) for k, v in lead(params, t).items()}
 
 
 @lru_cache(maxsize=1)

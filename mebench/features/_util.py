@@ -32,6 +32,14 @@ def sample_name(row) -> str:
     return str(field(row, "sample_id", "?"))
 
 
+def pair(value, name: str, owner: str) -> tuple[int, int]:
+    """A (rows, cols) option given as one positive int or two; a ConfigError naming ``owner`` otherwise."""
+    values = [value] * 2 if np.isscalar(value) else list(value)
+    if len(values) != 2 or min(int(x) for x in values) < 1:
+        raise ConfigError(f"{owner}: {name} needs 2 positive values (rows, cols) or one, got {value!r}")
+    return int(values[0]), int(values[1])
+
+
 def n_workers(n_jobs) -> int:
     """Threads to use: ``n_jobs`` >= 1 literally, -1 (or None) for every core this process may use."""
     try:

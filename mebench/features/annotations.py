@@ -14,10 +14,9 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from ..data.deception import MUMIN_PREFIX, mumin_column
 from ..errors import ConfigError, DataError
 from .base import FeatureExtractor
-
-MUMIN_PREFIX = "mumin_"
 
 
 def _fields(row) -> list[str]:
@@ -51,10 +50,7 @@ class MUMIN(FeatureExtractor):
                                 hint="The mumin features work on reallife-trial and dolos.")
             return cols
         wanted = [c.strip() for c in self.columns.split(",")] if isinstance(self.columns, str) else list(self.columns)
-        from ..data.sheets import sanitise_name
-
-        wanted = [MUMIN_PREFIX + sanitise_name(c[len(MUMIN_PREFIX):] if c.startswith(MUMIN_PREFIX) else c)
-                  for c in wanted]
+        wanted = [mumin_column(c[len(MUMIN_PREFIX):] if c.startswith(MUMIN_PREFIX) else c) for c in wanted]
         missing = [c for c in wanted if c not in names]
         if missing:
             available = ", ".join(n[len(MUMIN_PREFIX):] for n in names if n.startswith(MUMIN_PREFIX))
@@ -82,7 +78,7 @@ class MUMIN(FeatureExtractor):
 
     @classmethod
     def example_samples(cls, seed: int = 0) -> pd.DataFrame:
-        from ..data.deception import RLT_GESTURES, mumin_column
+        from ..data.deception import RLT_GESTURES
 
         rng = np.random.default_rng(seed)
         rows = []
@@ -114,7 +110,7 @@ class SexOnly(FeatureExtractor):
             vec = [1.0, 0.0] if text == "F" else [0.0, 1.0]
             return np.asarray(vec + ([0.0] if self.allow_missing else []))
         if self.allow_missing:
-            self.counts_ = dict(getattr(self, "counts_", None) or {})
+            self.counts_ = getattr(self, "counts_", None) or {}
             self.counts_["sex_missing"] = self.counts_.get("sex_missing", 0) + 1
             return np.asarray([0.0, 0.0, 1.0])
         raise DataError(f"sample {_get(row, 'sample_id')!r} has no sex recorded (found {sex!r})",
@@ -123,6 +119,7 @@ class SexOnly(FeatureExtractor):
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         self.check_columns(X)
+        self.counts_ = {}  # set fresh by each call (ARCHITECTURE: extractors' counts_)
         width = 3 if self.allow_missing else 2
         if len(X) == 0:
             return np.zeros((0, width))

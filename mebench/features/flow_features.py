@@ -5,15 +5,15 @@ on face crops aligned per clip by :mod:`mebench.face.align` (the onset-frame tra
 every frame, so facial motion is not aligned away). Global (head) motion left after alignment is
 removed by subtracting the median flow vector of the face before any statistic.
 
-Shared helpers: :func:`orientation_bins` and :func:`block_histograms` (magnitude-weighted
-orientation histograms per grid cell).
+Shared helpers: :func:`orientation_bins`, :func:`block_histograms` (magnitude-weighted
+orientation histograms per grid cell) and :func:`cell_means`.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ._util import frame_field, merge_counts, open_row_clip, sample_name, thread_map
+from ._util import aligned_clip, frame_field, merge_counts, open_row_clip, pair, sample_name, thread_map
 from .base import FeatureExtractor
 
 FLOW_METHODS = ("farneback", "tvl1", "dis")
@@ -56,33 +56,27 @@ def orientation_bins(u: np.ndarray, v: np.ndarray, bins: int) -> np.ndarray:
     return np.minimum((angle * (bins / (2 * np.pi))).astype(np.intp), bins - 1)
 
 
-def block_histograms(u: np.ndarray, v: np.ndarray, grid, bins: int, weights: np.ndarray) -> np.ndarray:
-    """(rows*cols, bins) orientation histograms per grid cell, each vector adding its ``weights``."""
-    h, w = u.shape
+def _cell_index(shape, grid) -> np.ndarray:
+    """Flat grid-cell number (row-major) of every pixel of an (H, W) image, raveled."""
+    h, w = shape
     rows, cols = grid
     r = np.minimum(np.arange(h) * rows // h, rows - 1)
     c = np.minimum(np.arange(w) * cols // w, cols - 1)
-    cell = (r[:, None] * cols + c[None, :]).ravel()
-    key = cell * bins + orientation_bins(u, v, bins).ravel()
-    return np.bincount(key, weights=weights.ravel(), minlength=rows * cols * bins).reshape(rows * cols, bins)
+    return (r[:, None] * cols + c[None, :]).ravel()
+
+
+def block_histograms(u: np.ndarray, v: np.ndarray, grid, bins: int, weights: np.ndarray) -> np.ndarray:
+    """(rows*cols, bins) orientation histograms per grid cell, each vector adding its ``weights``."""
+    n_cells = grid[0] * grid[1]
+    key = _cell_index(u.shape, grid) * bins + orientation_bins(u, v, bins).ravel()
+    return np.bincount(key, weights=weights.ravel(), minlength=n_cells * bins).reshape(n_cells, bins)
 
 
 def cell_means(values: np.ndarray, grid) -> np.ndarray:
     """Mean of ``values`` (H, W) per grid cell, (rows*cols,)."""
-    h, w = values.shape
-    rows, cols = grid
-    r = np.minimum(np.arange(h) * rows // h, rows - 1)
-    c = np.minimum(np.arange(w) * cols // w, cols - 1)
-    cell = (r[:, None] * cols + c[None, :]).ravel()
-    total = np.bincount(cell, weights=values.ravel(), minlength=rows * cols)
-    return total / np.bincount(cell, minlength=rows * cols)
-
-
-def _pair(value, name, owner):
-    values = [value] * 2 if np.isscalar(value) else list(value)
-    if len(values) != 2 or min(int(x) for x in values) < 1:
-        raise ConfigError(f"{owner}: {name} needs 2 positive values (rows, cols) or one, got {value!r}")
-    return int(values[0]), int(values[1])
+    cell = _cell_index(values.shape, grid)
+    n_cells = grid[0] * grid[1]
+    return np.bincount(cell, weights=values.ravel(), minlength=n_cells) / np.bincount(cell, minlength=n_cells)
 
 
 def _check_method(method, owner):
@@ -107,6 +101,9 @@ def apex_frame(row, clip, how: str, onset: int, offset: int | None) -> int:
     last = offset if offset is not None else clip.indices[-1]
     if how == "middle":
         inside = [i for i in clip.indices if onset <= i <= last]
+        if not inside:
+            raise DataError(f"sample {sample_name(row)}: no frame lies in onset..offset {onset}..{last}",
+                            file=clip.locator, hint="Check the onset/offset columns against the frame numbers.")
         return inside[len(inside) // 2]
     if how == "spot":
         if apex is not None:
@@ -153,12 +150,16 @@ class BiWOOF(FeatureExtractor):
         self.apex = apex
         self.n_jobs = n_jobs
 
-    def transform(self, X):
-        self.check_columns(X)
-        grid = _pair(self.grid, "grid", "biwoof")
+    def _checked_grid(self):
+        grid = pair(self.grid, "grid", "biwoof")
         _check_method(self.method, "biwoof")
         if int(self.bins) < 2:
             raise ConfigError("biwoof: bins must be at least 2")
+        return grid
+
+    def transform(self, X):
+        self.check_columns(X)
+        grid = self._checked_grid()
         self.counts_ = {}
         results = thread_map(lambda row: self._one(row, grid), list(X.itertuples(index=False)), self.n_jobs)
         for _, counts in results:
@@ -168,7 +169,7 @@ class BiWOOF(FeatureExtractor):
         return np.vstack([r for r, _ in results])
 
     def extract_one(self, row):
-        return self._one(row, _pair(self.grid, "grid", "biwoof"))[0]
+        return self._one(row, self._checked_grid())[0]
 
     def _one(self, row, grid):
         from ..face.flow import compute_flow, optical_strain
@@ -182,8 +183,6 @@ class BiWOOF(FeatureExtractor):
                             file=clip.locator, hint="Check the apex column or use apex='spot'.")
         size = int(self.size)
         if self.align:
-            from ._util import aligned_clip
-
             clip = aligned_clip(clip, row, self.align, size, min(onset, apex), max(onset, apex), counts)
         first = clip.read(onset, grey=True, size=(size, size))
         second = clip.read(apex, grey=True, size=(size, size))
@@ -274,6 +273,9 @@ class MDMO(FeatureExtractor):
         clip = open_row_clip(row, "mdmo", min_frames=2)
         onset = _onset(row, clip)
         last = frame_field(row, "apex" if self.segment == "onset-apex" else "offset")
+        if last is None and self.segment == "onset-apex":
+            raise DataError(f"sample {sample_name(row)} has no apex frame; mdmo with segment='onset-apex' needs one",
+                            hint="Use segment='onset-offset', or a dataset apex policy (--dataset-opt apex=spot).")
         idx = [i for i in clip.indices if i >= onset and (last is None or i <= last)]
         if len(idx) < 2:
             raise DataError(f"sample {sample_name(row)}: {len(idx)} frame(s) from onset {onset} to {last}; "

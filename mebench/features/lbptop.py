@@ -38,7 +38,8 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ._util import aligned_clip, merge_counts, open_row_clip, read_volume, sample_name, segment_indices, thread_map
+from ._util import (aligned_clip, merge_counts, open_row_clip, pair, read_volume, sample_name, segment_indices,
+                    thread_map)
 from .base import FeatureExtractor
 
 PATTERNS = ("u2", "riu2")
@@ -360,11 +361,11 @@ class LBPTOP(FeatureExtractor):
             raise ConfigError(f"lbptop: radii must be >= 0, got {self.radii}")
         if any(not 1 <= p <= 16 for p in neighbours):
             raise ConfigError(f"lbptop: neighbours must lie in 1..16, got {self.neighbours}")
-        grid = _pair(self.grid, "grid")
+        grid = pair(self.grid, "grid", "lbptop")
         if self.patterns not in PATTERNS:
             raise ConfigError(f"lbptop: patterns must be one of {', '.join(PATTERNS)}, not {self.patterns!r}")
-        if int(self.t_blocks) < 1 or min(grid) < 1:
-            raise ConfigError("lbptop: grid and t_blocks must be positive")
+        if int(self.t_blocks) < 1:
+            raise ConfigError("lbptop: t_blocks must be positive")
         return radii, neighbours, grid
 
     def n_features(self) -> int:
@@ -411,13 +412,6 @@ def _triple(value, name):
     if len(values) != 3:
         raise ConfigError(f"lbptop: {name} needs 3 values (or one for all), got {value!r}")
     return values
-
-
-def _pair(value, name):
-    values = [value] * 2 if np.isscalar(value) else list(value)
-    if len(values) != 2:
-        raise ConfigError(f"lbptop: {name} needs 2 values (rows, cols) or one, got {value!r}")
-    return int(values[0]), int(values[1])
 
 
 # ----------------------------------------------------------------------------------------------

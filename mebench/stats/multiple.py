@@ -142,7 +142,7 @@ def friedman_wilcoxon(table, pipelines, blocks=None, higher_is_better: bool = Tr
     """Friedman, then pairwise Wilcoxon with Holm, over a blocks x pipelines table of a metric.
 
     With fewer than ``MIN_BLOCKS`` blocks the omnibus test is skipped and the result says why;
-    the pairwise tests are still listed (descriptive). When the omnibus test runs and does not
+    the pairwise tests are still listed, descriptive only (no pair is marked significant). When the omnibus test runs and does not
     reject at ``alpha``, no pair is marked significant.
     """
     table = np.asarray(table, float)
@@ -157,6 +157,7 @@ def friedman_wilcoxon(table, pipelines, blocks=None, higher_is_better: bool = Tr
            "n_blocks": N, "mean_ranks": dict(zip(pipelines, ranks.mean(axis=0).tolist())), "alpha": alpha}
     gate_open = True
     if N < MIN_BLOCKS:
+        gate_open = False  # descriptive only: no pair is declared significant
         out["omnibus"] = {"skipped": True, "reason": (
             f"only {N} block(s) (dataset x protocol); the Friedman test is skipped below {MIN_BLOCKS} blocks "
             "because its chi-squared approximation is unreliable and it has almost no power there. "
@@ -180,7 +181,7 @@ def friedman_wilcoxon(table, pipelines, blocks=None, higher_is_better: bool = Tr
     sig = np.zeros((k, k), bool)
     rows = []
     for (i, j, w), p_adj in zip(pairs, adjusted):
-        significant = bool(gate_open and N >= 1 and p_adj is not None and p_adj <= alpha)
+        significant = bool(gate_open and p_adj is not None and p_adj <= alpha)
         sig[i, j] = sig[j, i] = significant
         rows.append({"a": pipelines[i], "b": pipelines[j], "p_value": w["p_value"], "p_holm": p_adj,
                      "significant": significant, "statistic": w["statistic"], "method": w["method"],

@@ -155,9 +155,9 @@ def linear_path_available(prepared) -> tuple[bool, str]:
 class LinearOperator:
     """Held-out decision scores of every sample as ``M @ onehot(y)``; one row block per fold."""
 
-    M: np.ndarray            # (n, n)
+    M: np.ndarray            # (n, n); rows of training-only samples are zero (never scored)
     train_masks: np.ndarray  # (F, n) training membership per fold
-    fold_of: np.ndarray      # (n,) index of the fold that predicts each sample (last one wins)
+    fold_of: np.ndarray      # (n,) index of the fold that predicts each sample (-1: training only)
     temperature: float
     seconds: float
 
@@ -187,7 +187,8 @@ def ridge_operator(prepared) -> LinearOperator:
     ridge on centred one-hot targets: decision = Z_te W (Y - 1 ybar) + 1 ybar with
     W = (Z'Z + aI)^-1 Z' = Z'(ZZ' + aI)^-1. Hence decision = H Y with
     H = A - (A 1) 1'/n_tr + 1 1'/n_tr and A = Z_te Z'(ZZ' + aI)^-1 (dual) or its primal form.
-    None of it depends on the labels, so it is computed once per fold.
+    None of it depends on the labels, so it is computed once per fold. Samples in no test fold
+    (training only) keep zero rows; like the runner, the test never scores them.
     """
     from scipy import linalg
     from threadpoolctl import threadpool_limits
@@ -199,7 +200,6 @@ def ridge_operator(prepared) -> LinearOperator:
     n = X.shape[0]
     folds = prepared.split.folds
     M = np.zeros((n, n))
-    covered = np.zeros(n, bool)
     fold_of = np.full(n, -1)
     train_masks = np.zeros((len(folds), n))
     with threadpool_limits(1):
@@ -217,13 +217,8 @@ def ridge_operator(prepared) -> LinearOperator:
                 G[np.diag_indices_from(G)] += alpha
                 A = linalg.solve(G, Ztr @ Zte.T, assume_a="pos", check_finite=False).T
             H = A - A.sum(axis=1, keepdims=True) / n_tr + 1.0 / n_tr
-            M[te] = 0.0
             M[np.ix_(te, tr)] = H
-            covered[te] = True
             fold_of[te] = f
-    if not covered.all():
-        raise MebenchError(f"{int((~covered).sum())} sample(s) are never held out by the protocol; the permutation "
-                           "test needs a held-out prediction for every sample.")
     return LinearOperator(M, train_masks, fold_of, float(est.temperature), time.perf_counter() - t0)
 
 
@@ -273,11 +268,13 @@ def _generic_chunk(prepared, start: int, Y: np.ndarray, metrics: list) -> tuple[
 
     from ..runner import cross_predict, predict_labels
 
+    ev = prepared.evaluated  # training-only samples carry no held-out score
     out = np.empty((len(Y), len(metrics)))
     with threadpool_limits(1):
         for i, y in enumerate(Y):
             scores, _ = cross_predict(prepared, y=y, jobs=1)
-            out[i] = batch_metrics(metrics, prepared.classes, y, predict_labels(scores), scores)[0]
+            scores = scores[ev]
+            out[i] = batch_metrics(metrics, prepared.classes, y[ev], predict_labels(scores), scores)[0]
     return start, out
 
 
@@ -451,16 +448,19 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
         from threadpoolctl import threadpool_limits
 
         op = ridge_operator(prepared)
+        ev = prepared.evaluated  # training-only samples carry no held-out score
         n = len(y)
         step = max(1, min(n_permutations, int(4e6 // max(n * k, 1))))  # ~32 MB of scores per chunk
         with threadpool_limits(1):
-            obs_scores = linear_scores(op, y[None, :], k)
-            obs = batch_metrics(metric_objs, prepared.classes, y[None, :], obs_scores.argmax(axis=2), obs_scores)[0]
+            obs_scores = linear_scores(op, y[None, :], k)[:, ev]
+            obs = batch_metrics(metric_objs, prepared.classes, y[None, ev], obs_scores.argmax(axis=2), obs_scores)[0]
             observed = dict(zip(metric_names, obs.tolist()))
             for start in range(0, n_permutations, step):
                 stop = min(n_permutations, start + step)
                 Y = permuted_codes(y, subjects, scheme, seed, start, stop)
                 S = linear_scores(op, Y, k)
+                if not ev.all():
+                    Y, S = Y[:, ev], S[:, ev]
                 null[start:stop] = batch_metrics(metric_objs, prepared.classes, Y, S.argmax(axis=2), S)
                 if progress:
                     progress(stop, n_permutations)
@@ -567,8 +567,9 @@ def prepared_from_arrays(X, labels, subjects, estimator=None, protocol: str = "l
 def prepared_from_run(run: dict, plugins=(), use_cache: bool = True):
     """Rebuild a stored run's prepared pipeline from its manifest and check it matches the run.
 
-    Returns ``(prepared, order)`` where ``order`` maps prepared sample positions to rows of the
-    stored predictions. Raises a MebenchError naming what changed (samples, labels or folds).
+    Returns ``(prepared, order)`` where ``order`` maps the prepared run's held-out samples (in
+    sample order) to rows of the stored predictions. Raises a MebenchError naming what changed
+    (samples, labels or folds).
     """
     from ..runner import RunSpec, prepare
 
@@ -588,16 +589,17 @@ def prepared_from_run(run: dict, plugins=(), use_cache: bool = True):
             "would not test this run. Re-run the pipeline, or use --permutations 0 for bootstrap intervals only.")
     preds = run["predictions"]
     index = {sid: i for i, sid in enumerate(preds["sample_id"].astype(str))}
-    ids = prepared.samples["sample_id"].astype(str).tolist()
+    ev = prepared.evaluated  # the stored predictions hold the held-out samples only
+    ids = prepared.samples["sample_id"].astype(str).to_numpy()[ev].tolist()
     missing = [s for s in ids if s not in index]
     if missing or len(ids) != len(preds):
         raise MebenchError(
-            f"refitting run {manifest.get('run_id')} yields {len(ids)} samples, the stored predictions hold {len(preds)}"
-            + (f" (e.g. {missing[0]} is not among them)" if missing else "")
+            f"refitting run {manifest.get('run_id')} yields {len(ids)} held-out samples, the stored predictions hold "
+            f"{len(preds)}" + (f" (e.g. {missing[0]} is not among them)" if missing else "")
             + "; the dataset changed since the run.")
     order = np.array([index[s] for s in ids])
     stored_labels = preds["y_true"].astype(str).to_numpy()[order]
-    if np.any(stored_labels != np.asarray(prepared.classes)[prepared.y]):
+    if np.any(stored_labels != np.asarray(prepared.classes)[prepared.y[ev]]):
         raise MebenchError(f"refitting run {manifest.get('run_id')}: the labels differ from the stored predictions; "
                            "the annotations changed since the run.")
     return prepared, order

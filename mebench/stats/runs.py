@@ -104,6 +104,8 @@ def run_stats(run_dir, n_permutations: int = 1000, n_resamples: int = 2000, jobs
         raise MebenchError(f"--permutations must be 0 (skip) or positive, got {n_permutations}.")
     if not 0 < level < 1:
         raise MebenchError(f"the confidence level must lie in (0, 1), got {level}.")
+    if seed < 0:
+        raise MebenchError(f"the seed must be non-negative, got {seed}.")
     run = load_run(run_dir)
     arr = run_arrays(run)
     names = _metric_names(run, metrics)
@@ -256,6 +258,10 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resample
 
     if len(run_dirs) < 2:
         raise MebenchError("compare needs at least two run directories.")
+    if not 0 < level < 1:
+        raise MebenchError(f"the confidence level must lie in (0, 1), got {level}.")
+    if seed < 0:
+        raise MebenchError(f"the seed must be non-negative, got {seed}.")
     runs = [load_run(d) for d in run_dirs]
     check_comparable(runs)
     arrs = [run_arrays(r) for r in runs]
