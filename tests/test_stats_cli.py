@@ -104,6 +104,16 @@ def test_compare_many_runs_against_the_best(runs):
     assert "assume independent samples" in res.output and "Holm over all 2" in res.output
 
 
+def test_bad_seed_level_alpha_are_refused_without_traceback(runs):
+    for args in (["stats", str(runs["ridge"]), "--seed", "-1"],
+                 ["compare", str(runs["ridge"]), str(runs["ridge100"]), "--seed", "-1"],
+                 ["compare", str(runs["ridge"]), str(runs["ridge100"]), "--level", "1.5"],
+                 ["compare", str(runs["ridge"]), str(runs["ridge100"]), "--across-datasets", "--alpha", "0"]):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code in (1, 2) and "Traceback" not in res.output, (args, res.output)
+        assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+
+
 def test_compare_refuses_runs_on_different_data(runs):
     res = CliRunner().invoke(main, ["compare", str(runs["ridge"]), str(runs["other"])])
     assert res.exit_code == 1

@@ -77,6 +77,11 @@ def test_too_few_blocks_skip_the_omnibus_test_and_say_why():
     res = friedman_wilcoxon(np.random.default_rng(2).random((4, 3)), ["a", "b", "c"])
     assert res["omnibus"]["skipped"] and "only 4 block(s)" in res["omnibus"]["reason"]
     assert len(res["pairwise"]) == 3 and "descriptive" in res["omnibus"]["reason"]
+    # descriptive means no pair is declared significant, even at a lenient alpha that raw p-values meet
+    ordered = np.array([[0.9, 0.8, 0.7], [0.8, 0.7, 0.6], [0.95, 0.5, 0.4], [0.7, 0.6, 0.3]])
+    res = friedman_wilcoxon(ordered, ["a", "b", "c"], alpha=0.5)
+    assert min(r["p_holm"] for r in res["pairwise"]) <= 0.5
+    assert not any(r["significant"] for r in res["pairwise"]) and res["cliques"] == [["a", "b", "c"]]
 
 
 def test_omnibus_gate_blocks_pairwise_significance():

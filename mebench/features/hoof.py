@@ -8,7 +8,8 @@ from .base import FeatureExtractor
 
 
 def farneback(prev_grey: np.ndarray, next_grey: np.ndarray) -> np.ndarray:
-    """Dense Farneback flow (H, W, 2) in pixels, with OpenCV's standard parameters."""
+    """Dense Farneback flow (H, W, 2) in pixels with a 9-pixel window, suited to HOOF's small (64 px)
+    frames; :func:`mebench.face.flow.compute_flow` uses a 15-pixel window for aligned 128 px crops."""
     import cv2
 
     return cv2.calcOpticalFlowFarneback(prev_grey, next_grey, None, 0.5, 3, 9, 3, 5, 1.1, 0)

@@ -142,8 +142,8 @@ def friedman_wilcoxon(table, pipelines, blocks=None, higher_is_better: bool = Tr
     """Friedman, then pairwise Wilcoxon with Holm, over a blocks x pipelines table of a metric.
 
     With fewer than ``MIN_BLOCKS`` blocks the omnibus test is skipped and the result says why;
-    the pairwise tests are still listed, descriptive only (no pair is marked significant). When the omnibus test runs and does not
-    reject at ``alpha``, no pair is marked significant.
+    the pairwise tests are still listed, descriptive only (no pair is marked significant). When
+    the omnibus test runs and does not reject at ``alpha``, no pair is marked significant either.
     """
     table = np.asarray(table, float)
     pipelines = list(pipelines)
