@@ -8,42 +8,44 @@ import pandas as pd
 SMALL = ("--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10")
 
 
-def _fails(result, code, *phrases):
+def _fails(result, code, *phrases) -> bool:
+    """True when the command exited with ``code``, without a traceback, and printed every phrase."""
     assert result.exit_code == code, result.output
     assert "Traceback" not in result.output
-    for phrase in phrases:
-        assert phrase in result.output, result.output
+    missing = [p for p in phrases if p not in result.output]
+    assert not missing, f"{missing} not in: {result.output}"
+    return True
 
 
 def test_unknown_names(cli):
-    _fails(cli("run", "--features", "hooof"), 2, "Did you mean 'hoof'")
-    _fails(cli("run", "--protocol", "lso"), 2, "unknown protocol 'lso'")
-    _fails(cli("run", "--dataset", "nope-dataset"), 2, "unknown dataset")
+    assert _fails(cli("run", "--features", "hooof"), 2, "Did you mean 'hoof'")
+    assert _fails(cli("run", "--protocol", "lso"), 2, "unknown protocol 'lso'")
+    assert _fails(cli("run", "--dataset", "nope-dataset"), 2, "unknown dataset")
 
 
 def test_unknown_plugin_option_is_named(cli):
-    _fails(cli("run", "--dataset-opt", "subjcts=3"), 1, "'subjcts'", "Did you mean subjects")
-    _fails(cli("run", "--classifier-opt", "X"), 2, "KEY=VALUE")
+    assert _fails(cli("run", "--dataset-opt", "subjcts=3"), 1, "'subjcts'", "Did you mean subjects")
+    assert _fails(cli("run", "--classifier-opt", "X"), 2, "KEY=VALUE")
 
 
 def test_malformed_yaml_and_unknown_key(cli, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("features: hoof\nclassifier: [logreg\n")
-    _fails(cli("run", "--config", bad), 1, "bad.yaml", "not valid YAML", "line")
+    assert _fails(cli("run", "--config", bad), 1, "bad.yaml", "not valid YAML", "line")
     unknown = tmp_path / "unknown.yaml"
     unknown.write_text("features: hoof\nclasifier: logreg\n")
-    _fails(cli("run", "--config", unknown), 1, "'clasifier'", "did you mean 'classifier'")
+    assert _fails(cli("run", "--config", unknown), 1, "'clasifier'", "did you mean 'classifier'")
 
 
 def test_fewer_than_two_subjects(cli, tmp_path):
-    _fails(cli("run", "--dataset-opt", "subjects=1", "--out", tmp_path / "x"), 1, "at least two")
+    assert _fails(cli("run", "--dataset-opt", "subjects=1", "--out", tmp_path / "x"), 1, "at least two")
 
 
 def test_out_dir_holding_another_run_is_refused(cli, tmp_path):
     out = tmp_path / "run"
     assert cli("run", *SMALL, "--out", out, "--json").exit_code == 0
     before = (out / "predictions.parquet").read_bytes()
-    _fails(cli("run", *SMALL, "--seed", 9, "--out", out), 1, "already holds", "never overwrites")
+    assert _fails(cli("run", *SMALL, "--seed", 9, "--out", out), 1, "already holds", "never overwrites")
     assert (out / "predictions.parquet").read_bytes() == before
 
 
@@ -154,7 +156,7 @@ class Flaky(FeatureExtractor):
         return np.array([float(row.onset), float(row.apex)])
 ''')
     stopped = cli("run", "--plugins", plugin, "--features", "test-flaky", *SMALL, "--out", tmp_path / "a")
-    _fails(stopped, 1, "synthetic/sub01/EP01_01", "img3.jpg", "--on-error skip")
+    assert _fails(stopped, 1, "synthetic/sub01/EP01_01", "img3.jpg", "--on-error skip")
     ok = cli("run", "--plugins", plugin, "--features", "test-flaky", *SMALL, "--on-error", "skip",
              "--out", tmp_path / "b", "--json")
     assert ok.exit_code == 0, ok.output
@@ -200,5 +202,5 @@ class DoubleTest(Protocol):
     payload = json.loads(ok.output[ok.output.index("{"):])
     assert payload["n"] == 8 and any("in no test fold" in w for w in payload["warnings"])
     assert len(pd.read_parquet(tmp_path / "a" / "predictions.parquet")) == 8
-    _fails(cli("run", "--plugins", plugin, "--protocol", "test-double-test", *SMALL, "--out", tmp_path / "b"), 1,
+    assert _fails(cli("run", "--plugins", plugin, "--protocol", "test-double-test", *SMALL, "--out", tmp_path / "b"), 1,
            "test set of 2 folds")

@@ -197,6 +197,16 @@ def cluster_bootstrap(y, pred, scores, subjects, classes, metrics, n_resamples: 
     def stat(w):
         return batch_metrics(objs, classes, y, pred, scores, weights=w)
 
+    def undefined_note(name, n_undefined):
+        return (f"{name} is undefined on {n_undefined} of {n_resamples} resamples "
+                f"({n_undefined / n_resamples:.1%}; e.g. a resample without one of the classes); "
+                "the interval uses the resamples where it is defined")
+
+    return _intervals(stat, metrics, y, classes, sc, n_resamples, seed, level, method, undefined_note)
+
+
+def _intervals(stat, metrics, y, classes, sc, n_resamples, seed, level, method, undefined_note) -> dict:
+    """Observed value, bootstrap and jackknife of ``stat`` turned into one Interval per metric."""
     observed = stat(np.ones((1, len(y))))[0]
     boot = bootstrap_distribution(stat, sc, n_resamples, seed)
     jack = jackknife(stat, sc)
@@ -207,9 +217,7 @@ def cluster_bootstrap(y, pred, scores, subjects, classes, metrics, n_resamples: 
         if not np.isfinite(observed[j]):
             notes.insert(0, undefined_reason(name, y, classes))
         elif iv["n_undefined"]:
-            notes.insert(0, f"{name} is undefined on {iv['n_undefined']} of {n_resamples} resamples "
-                            f"({iv['n_undefined'] / n_resamples:.1%}; e.g. a resample without one of the classes); "
-                            "the interval uses the resamples where it is defined")
+            notes.insert(0, undefined_note(name, iv["n_undefined"]))
         out[name] = _make_interval(observed[j], iv, level, n_resamples, int(sc.max()) + 1, seed, notes)
     return out
 
@@ -240,17 +248,7 @@ def cluster_bootstrap_difference(y, a: tuple, b: tuple, subjects, classes, metri
         return (batch_metrics(objs, classes, y, pa, sa, weights=w)
                 - batch_metrics(objs, classes, y, pb, sb, weights=w))
 
-    observed = stat(np.ones((1, len(y))))[0]
-    boot = bootstrap_distribution(stat, sc, n_resamples, seed)
-    jack = jackknife(stat, sc)
-    out = {}
-    for j, name in enumerate(metrics):
-        iv = interval(observed[j], boot[:, j], jack[:, j], level, method)
-        notes = list(iv["notes"])
-        if not np.isfinite(observed[j]):
-            notes.insert(0, undefined_reason(name, y, classes))
-        elif iv["n_undefined"]:
-            notes.insert(0, f"the difference in {name} is undefined on {iv['n_undefined']} of {n_resamples} "
-                            "resamples; the interval uses the others")
-        out[name] = _make_interval(observed[j], iv, level, n_resamples, int(sc.max()) + 1, seed, notes)
-    return out
+    def undefined_note(name, n_undefined):
+        return f"the difference in {name} is undefined on {n_undefined} of {n_resamples} resamples; the interval uses the others"
+
+    return _intervals(stat, metrics, y, classes, sc, n_resamples, seed, level, method, undefined_note)
