@@ -150,16 +150,20 @@ def _fold_name(i: int, k: int) -> str:
     return f"fold{i + 1:0{len(str(k))}d}"
 
 
-class GroupKFold(Protocol):
-    """Subject-disjoint k-fold (k=10 by default), stratified by label where possible."""
-
-    name = "group-kfold"
+class _SeededKFold(Protocol):
+    """Shared options of the k-fold protocols: ``k``, and a seed (``seed`` wins over ``random_state``)."""
 
     def __init__(self, k: int = 10, random_state: int | None = 0, seed: int | None = None, shuffle: bool = True):
         self.k = _check_k(k, self.name)
         self.random_state = _effective_seed(random_state, seed, self.name)
         self.seed = seed
         self.shuffle = bool(shuffle)
+
+
+class GroupKFold(_SeededKFold):
+    """Subject-disjoint k-fold (k=10 by default), stratified by label where possible."""
+
+    name = "group-kfold"
 
     def split(self, samples: pd.DataFrame) -> list[Fold]:
         import warnings
@@ -196,17 +200,11 @@ class GroupKFold(Protocol):
                 for i, (train, test) in enumerate(splits)]
 
 
-class KFold(Protocol):
+class KFold(_SeededKFold):
     """Stratified k-fold over clips, NOT subject-aware (only for comparison with papers that use it)."""
 
     name = "kfold"
     subject_wise = False
-
-    def __init__(self, k: int = 10, random_state: int | None = 0, seed: int | None = None, shuffle: bool = True):
-        self.k = _check_k(k, self.name)
-        self.random_state = _effective_seed(random_state, seed, self.name)
-        self.seed = seed
-        self.shuffle = bool(shuffle)
 
     def split(self, samples: pd.DataFrame) -> list[Fold]:
         import warnings

@@ -73,6 +73,8 @@ class Prepared:
     estimator: Any              # classifier, or Pipeline(extractor, classifier) if stateful
     seeds: dict
     extraction: dict
+    extractor: Any = None       # the extractor as configured (unfitted)
+    protocol: Any = None        # the protocol object that made ``split``
 
     @property
     def evaluated(self) -> np.ndarray:
@@ -273,7 +275,7 @@ def prepare(spec: RunSpec) -> Prepared:
     seeds = {"run": spec.seed, "dataset": dataset_seed, "features": extractor_seed,
              "classifier": classifier_seed, "protocol": protocol_seed}
     extraction["skipped"] = skipped_features
-    return Prepared(spec, dataset, samples, classes, y, split, X, estimator, seeds, extraction)
+    return Prepared(spec, dataset, samples, classes, y, split, X, estimator, seeds, extraction, extractor, protocol)
 
 
 def _fit_predict_fold(estimator, X, y, train, test, n_classes: int) -> tuple[np.ndarray, str | None]:
@@ -461,7 +463,7 @@ def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool
                     "info": type(prepared.dataset).info()},
         "protocol": {"name": spec.protocol, "n_folds": len(prepared.split.folds),
                      "fold_hash": prepared.split.fold_hash,
-                     "subject_wise": getattr(build_protocol(spec)[0], "subject_wise", None),
+                     "subject_wise": getattr(prepared.protocol, "subject_wise", None),
                      "shared_subjects": prepared.split.shared_subjects,
                      "audit": list(prepared.split.warnings)},
         "features": {"name": spec.features, **extraction},
@@ -488,11 +490,8 @@ def _plain_params(estimator) -> dict:
 def _resolved_params(prepared: Prepared) -> dict:
     """Every scalar parameter of the extractor and classifier actually used, defaults included."""
     estimator = prepared.estimator
-    if hasattr(estimator, "named_steps") and "features" in getattr(estimator, "named_steps", {}):
-        return {"features": _plain_params(estimator.named_steps["features"]),
-                "classifier": _plain_params(estimator.named_steps["classifier"])}
-    extractor = build_extractor(prepared.spec)[0]
-    return {"features": _plain_params(extractor), "classifier": _plain_params(estimator)}
+    classifier = estimator.named_steps["classifier"] if "features" in getattr(estimator, "named_steps", {}) else estimator
+    return {"features": _plain_params(prepared.extractor), "classifier": _plain_params(classifier)}
 
 
 def _sample_hash(samples: pd.DataFrame) -> str:

@@ -280,22 +280,30 @@ class FrameDataset(LoaderBase):
             fatal_here = len(self.fatal_problems()) > before
             if not ok or fatal_here:
                 if self.bad_frames == "skip":
-                    message = self.problems[-1]["message"]
-                    self.problems = [p for p in self.problems if not (p["fatal"] and p["sample_id"] == rec["sample_id"])]
-                    self.skip(rec["sample_id"], message)
-                    self.count("skipped_bad_frames")
+                    self.skip_bad_frames(rec)
                     continue
                 if self.collect_problems:
                     kept.append(rec)
                 continue
             self.resolve_apex(rec)
             kept.append(rec)
+        self.close_frame_checks()
+        return self.to_frame(kept, columns)
+
+    def skip_bad_frames(self, rec: dict) -> None:
+        """``bad_frames=skip``: turn the sample's fatal frame problems into one recorded skip."""
+        message = self.problems[-1]["message"]
+        self.problems = [p for p in self.problems if not (p["fatal"] and p["sample_id"] == rec["sample_id"])]
+        self.skip(rec["sample_id"], message)
+        self.count("skipped_bad_frames")
+
+    def close_frame_checks(self) -> None:
+        """Warn about frame skips, stop on any remaining fatal problem, and report apex resolution."""
         if self.counts.get("skipped_bad_frames"):
             self.warn(f"{self.name}: {self.counts['skipped_bad_frames']} sample(s) skipped for frame problems "
                       "(bad_frames=skip); see 'skipped' in the manifest")
         self.raise_if_fatal()
         self.summarise_apex()
-        return self.to_frame(kept, columns)
 
     def to_frame(self, records: list[dict], columns: list[str]) -> pd.DataFrame:
         rows = []

@@ -124,21 +124,14 @@ class Manifest(FrameDataset):
                 self._check_interval(rec)
             if len(self.fatal_problems()) > before:
                 if self.bad_frames == "skip":
-                    self.skip(rec["sample_id"], self.problems[-1]["message"])
-                    self.problems = [p for p in self.problems
-                                     if not (p["fatal"] and p["sample_id"] == rec["sample_id"])]
-                    self.count("skipped_bad_frames")
+                    self.skip_bad_frames(rec)
                 continue
             if rec.get("frames_kind") == "image":
                 rec["apex_source"] = None
             else:
                 self.resolve_apex(rec)
             kept.append(rec)
-        if self.counts.get("skipped_bad_frames"):
-            self.warn(f"{self.name}: {self.counts['skipped_bad_frames']} sample(s) skipped for frame problems "
-                      "(bad_frames=skip); see 'skipped' in the manifest")
-        self.raise_if_fatal()
-        self.summarise_apex()
+        self.close_frame_checks()
         images = sum(1 for r in kept if r.get("frames_kind") == "image")
         if images:
             self.counts["single_image_samples"] = images
