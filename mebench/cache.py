@@ -8,23 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .store import atomic_write_bytes
+from .fsutil import atomic_write_bytes, cache_dir
 
 # Columns that never influence a feature (labels must not, or a cache could leak them).
 _IGNORED_COLUMNS = {"label", "emotion", "deception", "label_raw", "split", "official_fold"}
-
-
-def cache_dir() -> Path:
-    """The user cache directory; ``MEBENCH_CACHE`` overrides it."""
-    env = os.environ.get("MEBENCH_CACHE")
-    if env:
-        path = Path(env)
-    else:
-        from platformdirs import user_cache_dir
-
-        path = Path(user_cache_dir("mebench"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def frames_signature(locator) -> str:

@@ -80,6 +80,7 @@ def _run_and_report(spec, as_json: bool) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from .fsutil import json_safe
     from .runner import check_spec, execute
 
     check_spec(spec)
@@ -94,17 +95,13 @@ def _run_and_report(spec, as_json: bool) -> None:
         result = execute(spec, progress=progress)
     if as_json:
         pooled = dict(result.metrics["pooled"])
-        payload = {**{k: _clean(v) for k, v in pooled.items()}, "run_id": result.run_id, "run_dir": str(result.run_dir),
+        payload = {**json_safe(pooled), "run_id": result.run_id, "run_dir": str(result.run_dir),
                    "n": result.metrics["n"], "classes": result.metrics["classes"],
-                   "majority": {k: _clean(v) for k, v in result.metrics.get("baselines", {}).get("majority", {}).items()},
+                   "majority": json_safe(result.metrics.get("baselines", {}).get("majority", {})),
                    "warnings": result.manifest["warnings"], "n_skipped": result.manifest["n_skipped"]}
         click.echo(json.dumps(payload, indent=2))
         return
     _print_result(console, result)
-
-
-def _clean(value):
-    return None if isinstance(value, float) and value != value else value
 
 
 def _fmt(value) -> str:

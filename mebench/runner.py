@@ -404,7 +404,8 @@ def run_identity(spec: RunSpec, fingerprint: dict, fold_hash: str) -> str:
 
 def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool = True) -> RunResult:
     """Run the spec end to end and write the run directory."""
-    from .store import prepare_run_dir, write_json, write_predictions
+    from .fsutil import write_json
+    from .store import prepare_run_dir, write_predictions
 
     t0 = time.time()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0))

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from _face_helpers import face_model  # noqa: F401  (fixture)
 from mebench.errors import ModelFetchError
-from mebench.face import models
-from mebench.face.models import FACE_LANDMARKER, ensure_face_landmarker, fetch_face_landmarker
+from mebench import models
+from mebench.models import FACE_LANDMARKER, ensure_face_landmarker, fetch_face_landmarker
 
 
 @pytest.fixture

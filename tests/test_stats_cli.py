@@ -160,7 +160,8 @@ def test_compare_across_datasets(runs, tmp_path):
 
 
 def test_single_class_pooled_set_is_explained(tmp_path):
-    from mebench.store import write_json, write_predictions
+    from mebench.fsutil import write_json
+    from mebench.store import write_predictions
 
     run = tmp_path / "one-class"
     n = 12

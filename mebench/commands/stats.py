@@ -8,6 +8,8 @@ import json
 
 import click
 
+from ..fsutil import json_safe
+
 
 def _fmt(v, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and v != v):
@@ -28,29 +30,6 @@ def _console(as_json: bool):
     if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
         console = Console(stderr=as_json, width=160)
     return console
-
-
-def _clean(obj):
-    """JSON-safe copy: numpy scalars and arrays to Python, NaN and infinities to null."""
-    import math
-
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [_clean(v) for v in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    return str(obj)
 
 
 @click.command("stats")
@@ -109,7 +88,7 @@ def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, m
             "per_subject_undefined": result["per_subject"]["n_undefined"],
             "notes": result["notes"], "stats_file": f"{result['run_dir']}/{STATS_FILE}",
         }
-        click.echo(json.dumps(_clean(payload), indent=2))
+        click.echo(json.dumps(json_safe(payload), indent=2))
         return
     _print_stats(console, result)
 
@@ -187,13 +166,13 @@ def compare(runs, metrics, permutations, bootstrap, seed, ci, level, across_data
     if across_datasets:
         result = compare_across_datasets(runs, list(metrics) or None, alpha, cd_path)
         if as_json:
-            click.echo(json.dumps(_clean(result), indent=2))
+            click.echo(json.dumps(json_safe(result), indent=2))
             return
         _print_across(console, result)
         return
     result = compare_runs(runs, list(metrics) or None, permutations, bootstrap, seed, ci, level)
     if as_json:
-        click.echo(json.dumps(_clean(result), indent=2))
+        click.echo(json.dumps(json_safe(result), indent=2))
         return
     _print_compare(console, result, level)
 

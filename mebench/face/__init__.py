@@ -3,7 +3,6 @@
 Submodules import OpenCV and MediaPipe lazily; importing :mod:`mebench.face` itself is cheap.
 
 * :mod:`mebench.face.io`          streamed frames from image sequences and videos
-* :mod:`mebench.face.models`      ``ensure_face_landmarker()``: the sha256-verified model file
 * :mod:`mebench.face.landmarks`   ``Landmarker`` (478 points, 52 blendshapes), ``HaarFaceDetector``, ``REGIONS``
 * :mod:`mebench.face.align`       ``align_clip()``: similarity alignment, per-clip or tracked
 * :mod:`mebench.face.flow`        ``compute_flow()``, ``optical_strain()``, ``flow_image()``, ``onset_apex_flow()``

@@ -292,13 +292,13 @@ def _cache_key(clip: Clip, parts: dict) -> str | None:
 
 
 def _cache_path(key: str) -> Path:
-    from ..cache import cache_dir
+    from ..fsutil import cache_dir
 
     return cache_dir() / "aligned" / key[:2] / f"{key}.npz"
 
 
 def _save(path: Path, a: dict) -> None:
-    from ..store import atomic_write_bytes
+    from ..fsutil import atomic_write_bytes
 
     idx = np.array(list(a["transforms"]), dtype=np.int64)
     fl_idx = np.array(list(a["frame_landmarks"]), dtype=np.int64)

@@ -316,7 +316,7 @@ def _load_checkpoint(path: Path, key: dict, n_metrics: int) -> dict[int, np.ndar
 
 
 def _save_checkpoint(path: Path, key: dict, done: dict[int, np.ndarray]) -> None:
-    from ..store import write_json
+    from ..fsutil import write_json
 
     idx = sorted(done)
     write_json(path, {"key": key, "indices": idx, "values": [done[i].tolist() for i in idx],

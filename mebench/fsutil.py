@@ -1,0 +1,83 @@
+"""Base file services: atomic writes that respect the umask, JSON with NaN as null, the cache folder."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+_umask_lock = threading.Lock()
+
+
+def _current_umask() -> int:
+    with _umask_lock:
+        mask = os.umask(0)
+        os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, then rename over it.
+
+    The file gets the permissions a plain ``open(path, "w")`` would (0666 minus the umask), so a
+    lab's shared results or cache folder stays readable; ``mkstemp`` alone would give 0600.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o666 & ~_current_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def json_safe(obj):
+    """A JSON-safe copy: numpy scalars and arrays to Python values, NaN and infinities to null."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [json_safe(v) for v in (sorted(obj, key=str) if isinstance(obj, set) else obj)]
+    if isinstance(obj, np.ndarray):
+        return [json_safe(v) for v in obj.tolist()]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def json_text(obj) -> str:
+    """Deterministic JSON text (sorted keys, NaN as null, trailing newline)."""
+    return json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def write_json(path: str | Path, obj) -> None:
+    atomic_write_bytes(path, json_text(obj).encode())
+
+
+def cache_dir() -> Path:
+    """The user cache directory; ``MEBENCH_CACHE`` overrides it."""
+    env = os.environ.get("MEBENCH_CACHE")
+    if env:
+        path = Path(env)
+    else:
+        from platformdirs import user_cache_dir
+
+        path = Path(user_cache_dir("mebench"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
