@@ -84,7 +84,7 @@ def environment() -> dict:
 
 
 def make_frames(n: int, size: int) -> list[np.ndarray]:
-    from mebench.face.synthetic_photo import photo_params, render_photo_frame
+    from mebench.data.synthetic_photo import photo_params, render_photo_frame
 
     frames = []
     clip_len = 30
@@ -139,8 +139,9 @@ def bench_landmarks(frames, repeats) -> dict:
 
 
 def bench_align(frames, repeats, size) -> dict:
-    from mebench.face.align import align_clip, shared_landmarker
-    from mebench.face.io import ArrayClip
+    from mebench.face.align import align_clip
+    from mebench.face.landmarker_pool import shared_landmarker
+    from mebench.io import ArrayClip
 
     clips = [ArrayClip(np.stack(frames[i:i + 30]), first=1) for i in range(0, len(frames) - 29, 30)]
     shared_landmarker("image"), shared_landmarker("video")
@@ -164,8 +165,8 @@ def bench_flow(frames, pairs, repeats, tmp: Path) -> dict:
     import cv2
 
     from mebench.face.flow import FARNEBACK, compute_flow, onset_apex_flow
-    from mebench.face.io import write_frames
-    from mebench.data.frames import open_clip
+    from mebench.io import write_frames
+    from mebench.io import open_clip
 
     greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
     idx = [(i % len(greys), (i + 7) % len(greys)) for i in range(pairs)]
@@ -253,7 +254,7 @@ def main(argv=None):
     print(f"TV-L1 (orientation only): {fl['tvl1_pairs_per_s']:.1f} pairs/s")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
-    from mebench.face.align import close_shared_landmarkers
+    from mebench.face.landmarker_pool import close_shared_landmarkers
 
     close_shared_landmarkers()
 

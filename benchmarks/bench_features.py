@@ -79,7 +79,7 @@ def main() -> None:
     import pandas as pd
     from threadpoolctl import threadpool_limits
 
-    from mebench.data.frames import open_clip
+    from mebench.io import open_clip
     from mebench.features._util import read_volume, thread_map
     from mebench.features.lbptop import LBPTOP, lbptop_histograms, reference_lbptop_histograms
 

@@ -3,6 +3,8 @@
 BUILTINS = [
     ("datasets", "synthetic", "mebench.data.synthetic:SyntheticDataset",
      "Procedural micro-expression clips (no files needed), deterministic by seed"),
+    ("schemes", "synthetic", "mebench.data.synthetic:SyntheticClip",
+     "Frames locator synthetic:<json>: a procedurally rendered clip"),
     ("extractors", "hoof", "mebench.features.hoof:HOOF",
      "Histograms of oriented optical flow (Farneback onset->apex) per face grid cell"),
     ("classifiers", "logreg", "mebench.classifiers.sklearn_family:make_logreg",

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from .errors import ConfigError, DuplicateNameError, UnknownNameError
 
-KINDS = ("datasets", "extractors", "classifiers", "protocols", "metrics")
+KINDS = ("datasets", "extractors", "classifiers", "protocols", "metrics")  # what `mebench list` shows
 
 
 @dataclass
@@ -143,7 +143,8 @@ EXTRACTORS = Registry("extractors")
 CLASSIFIERS = Registry("classifiers")
 PROTOCOLS = Registry("protocols")
 METRICS = Registry("metrics")
-REGISTRIES = {r.kind: r for r in (DATASETS, EXTRACTORS, CLASSIFIERS, PROTOCOLS, METRICS)}
+SCHEMES = Registry("schemes")  # frames-locator schemes (``synthetic:<json>``): name -> opener(locator) -> Clip
+REGISTRIES = {r.kind: r for r in (DATASETS, EXTRACTORS, CLASSIFIERS, PROTOCOLS, METRICS, SCHEMES)}
 
 # Modules that declare built-in lazy entries in a module-level ``BUILTINS`` list of
 # (kind, name, "module:attr", description). Importing them must stay cheap.

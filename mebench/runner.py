@@ -235,6 +235,11 @@ def prepare(spec: RunSpec) -> Prepared:
     check_spec(spec)
     dataset, dataset_seed = build_dataset(spec)
     samples = dataset.load(spec.task)
+    if "apex_source" in samples.columns and (samples["apex_source"] == "spot").any():
+        from .face.spotting import resolve_spot_apexes  # the apex=spot policy, before any extraction
+
+        samples, apex_counts = resolve_spot_apexes(samples)
+        dataset.counts.update(apex_counts)
     if len(samples) == 0:
         raise DataError(f"dataset {spec.dataset!r} has no samples.", hint="Check --root and the dataset options.")
     extractor, extractor_seed = build_extractor(spec)

@@ -46,7 +46,7 @@ def face_cache(tmp_path, monkeypatch):
 def astronaut_params(**overrides):
     """The unmodified astronaut face (variation 0) with an AU12 micro-expression rising over
     frames 8..13 and decaying to 19, small sensor noise."""
-    from mebench.face.synthetic_photo import photo_params
+    from mebench.data.synthetic_photo import photo_params
 
     base = dict(subject_seed=0, size=160, n_frames=24, onset=8, apex=13, offset=19, aus={"AU12": 0.9},
                 noise=1.5, clip_seed=3, variation=0.0)

@@ -7,11 +7,11 @@ import pytest
 
 from _face_helpers import astronaut_params, face_cache, face_model  # noqa: F401  (fixtures)
 from mebench.errors import DataError
-from mebench.face.align import (TEMPLATE, AlignedClip, NoFaceError, NoFaceSkip, align_clip, key_points,
-                                similarity_transform)
-from mebench.face.io import ArrayClip, write_frames
+from mebench.face.align import AlignedClip, NoFaceError, NoFaceSkip, align_clip
+from mebench.face.geometry import TEMPLATE, key_points, similarity_transform
+from mebench.io import ArrayClip, write_frames
 from mebench.face.landmarks import Landmarker
-from mebench.face.synthetic_photo import photo_clip
+from mebench.data.synthetic_photo import photo_clip
 
 
 @pytest.fixture(scope="module")

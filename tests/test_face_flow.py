@@ -68,7 +68,7 @@ def test_flow_image_channels_and_resizing():
 @pytest.mark.parametrize("au, region, control", [("AU12", [61, 291], [105, 334]), ("AU1", [107, 336], [61, 291])])
 def test_onset_apex_flow_concentrates_in_the_warped_region(au, region, control, face_model, face_cache):  # noqa: F811
     from mebench.face.align import align_clip
-    from mebench.face.synthetic_photo import photo_clip
+    from mebench.data.synthetic_photo import photo_clip
 
     clip = photo_clip(astronaut_params(aus={au: 0.9}))
     aligned = align_clip(clip, 8, 19, size=128)
@@ -84,7 +84,7 @@ def test_onset_apex_flow_concentrates_in_the_warped_region(au, region, control, 
 
 
 def test_onset_apex_flow_on_a_locator_with_resizing(tmp_path):
-    from mebench.face.io import write_frames
+    from mebench.io import write_frames
 
     frames = [np.repeat(_texture(48, seed=1)[:, :, None], 3, axis=2)] * 3
     write_frames(tmp_path / "clip", frames, pattern="img{}.png", first=1)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from _face_helpers import face_cache, face_model  # noqa: F401  (fixtures)
-from mebench.face.synthetic_photo import (SUPPORTED_AUS, planted_regions, photo_params, render_photo_frame,
+from mebench.data.synthetic_photo import (SUPPORTED_AUS, planted_regions, photo_params, render_photo_frame,
                                           subject_landmarks)
 
 
@@ -56,7 +56,7 @@ def test_the_planted_warp_sits_in_its_au_region(au):
 
 
 def test_photo_mode_through_the_synthetic_dataset():
-    from mebench.data.frames import open_clip
+    from mebench.io import open_clip
     from mebench.data.synthetic import SyntheticDataset
 
     samples = SyntheticDataset(subjects=2, clips_per_subject=2, frames=12, size=64, face="photo").load("emotion")
@@ -70,11 +70,11 @@ def test_face_pipeline_end_to_end_on_casme2_layout(variant, tmp_path, face_model
     from openpyxl import load_workbook
 
     from mebench.data.casme2 import CASME2
-    from mebench.data.frames import open_clip
+    from mebench.io import open_clip
     from mebench.data.synthetic import SyntheticDataset, write_casme2_layout
     from mebench.face.align import align_clip
     from mebench.face.flow import onset_apex_flow
-    from mebench.face.spotting import spot_apex
+    from mebench.face.spotting import resolve_spot_apexes, spot_apex
 
     truth = SyntheticDataset(subjects=2, clips_per_subject=3, frames=24, size=128, face="photo", seed=3,
                              blink_rate=0.0).load("emotion")
@@ -88,6 +88,9 @@ def test_face_pipeline_end_to_end_on_casme2_layout(variant, tmp_path, face_model
 
     dataset = CASME2(tmp_path, variant=variant, apex="spot", sheet=info["sheet"])
     samples = dataset.load("emotion")
+    assert samples["apex"].isna().all() and (samples["apex_source"] == "spot").all()
+    samples, counts = resolve_spot_apexes(samples)
+    assert counts == {"apex_resolved_spot": len(truth)}
     assert len(samples) == len(truth)
     planted = {sid.split("/", 1)[1]: apex for sid, apex in zip(truth.sample_id, truth.apex)}  # subNN/EPxx_yy
     for row in samples.itertuples(index=False):

@@ -20,7 +20,7 @@ BROW_AUS = {"AU4": 1.0}
 
 
 def _sample(aus, subject=0, size=128, name=None, noise=2.0, apex=6):
-    from mebench.face.synthetic_photo import photo_params
+    from mebench.data.synthetic_photo import photo_params
 
     params = photo_params(subject_seed=subject, size=size, n_frames=12, onset=2, apex=apex, offset=11, aus=aus,
                           noise=noise, clip_seed=subject + 1, variation=0.0 if subject == 0 else 1.0)
@@ -139,7 +139,7 @@ def test_blendshape_mapping():
 
 
 def test_no_face_is_an_error_or_zeros_and_is_counted(tmp_path, face_model, face_cache):  # noqa: F811
-    from mebench.face.io import write_frames
+    from mebench.io import write_frames
     from mebench.features.au import AUMediaPipe
     from mebench.features.landmark_motion import LandmarkMotion
 
@@ -160,7 +160,7 @@ def test_no_face_is_an_error_or_zeros_and_is_counted(tmp_path, face_model, face_
 
 
 def test_flow_features_refuse_unusable_samples(tmp_path, face_cache):  # noqa: F811
-    from mebench.face.io import write_frames
+    from mebench.io import write_frames
     from mebench.features.flow_features import MDMO, BiWOOF
 
     one = pd.DataFrame([{"sample_id": "o/s/c", "dataset": "o", "subject_id": "o/s", "label": "x", "onset": 1,
@@ -184,7 +184,7 @@ def test_hoof_flow_method_and_alignment_options(clips, face_model, face_cache): 
     from mebench.features.hoof import HOOF, farneback, oriented_histograms
 
     default = HOOF().transform(clips.iloc[:1])
-    from mebench.data.frames import open_clip
+    from mebench.io import open_clip
 
     clip = open_clip(clips.iloc[0]["frames"])
     a, b = clip.read(2, grey=True, size=(64, 64)), clip.read(6, grey=True, size=(64, 64))

@@ -142,7 +142,7 @@ def test_temporal_planes_see_motion():
 
 
 def _write_clip(folder, frames):
-    from mebench.face.io import write_frames
+    from mebench.io import write_frames
 
     write_frames(folder, frames, pattern="img{}.png", first=1)
     return str(folder)

@@ -171,26 +171,18 @@ def test_casme2_apex_policies(casme2_root):
             [r[3] for r in F.CASME2_ROWS if r[3] != "/"])
 
 
-def test_casme2_apex_spot_uses_face_spotting(casme2_root):
-    spotting = pytest.importorskip("mebench.face.spotting")
-    if not hasattr(spotting, "spot_apex"):
-        pytest.skip("mebench.face.spotting.spot_apex is not available yet")
+def test_casme2_apex_spot_is_marked_by_the_loader_and_spotted_before_extraction(casme2_root):
+    from mebench.face.spotting import resolve_spot_apexes
+
     ds, s = load("casme2", casme2_root, apex="spot")
     row = s.set_index("sample_id").loc["casme2/sub02/EP06_02f"]
-    assert 90 <= row["apex"] <= 97 and row["apex_source"] == "spot"
-    assert ds.counts["apex_resolved_spot"] == 1
-
-
-def test_casme2_apex_spot_is_counted_with_a_stub(casme2_root, monkeypatch):
-    import types
-
-    calls = []
-    module = types.ModuleType("mebench.face.spotting")
-    module.spot_apex = lambda clip, onset, offset: calls.append((clip.n_frames, onset, offset)) or onset + 1
-    monkeypatch.setitem(sys.modules, "mebench.face.spotting", module)
-    ds, s = load("casme2", casme2_root, apex="spot")
-    assert calls == [(12, 90, 97)]
-    assert s.set_index("sample_id").loc["casme2/sub02/EP06_02f", "apex"] == 91
+    assert pd.isna(row["apex"]) and row["apex_source"] == "spot"  # loaders never run the face pipeline
+    assert ds.counts["apex_spot_pending"] == 1
+    resolved, counts = resolve_spot_apexes(s)
+    assert counts == {"apex_resolved_spot": 1}
+    assert 90 <= resolved.set_index("sample_id").loc["casme2/sub02/EP06_02f", "apex"] <= 97
+    untouched = s["apex_source"] != "spot"
+    assert resolved.loc[untouched, "apex"].equals(s.loc[untouched, "apex"])
 
 
 def test_casme2_cropped_variant(tmp_path):
@@ -627,7 +619,7 @@ def test_manifest_videos_frames_and_single_images(tmp_path):
     assert by.loc["s1", "subject_id"] == "manifest/p1" and by.loc["s2", "apex_source"] == "missing"
     assert by.loc["s3", "session"] == "morning"  # extra columns are kept
     assert ds.counts["single_image_samples"] == 2
-    from mebench.data.frames import open_clip
+    from mebench.io import open_clip
 
     assert open_clip(by.loc["s4", "frames"]).n_frames == 1
 

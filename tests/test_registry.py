@@ -77,7 +77,7 @@ def test_plugin_file_registers_and_runs(tmp_path, cli):
         import numpy as np
         from mebench.registry import EXTRACTORS
         from mebench.features import FeatureExtractor
-        from mebench.data.frames import open_clip
+        from mebench.io import open_clip
 
         @EXTRACTORS.register("test-apex-mean")
         class ApexMean(FeatureExtractor):

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mebench.data.frames import frame_number, open_clip
+from mebench.io import frame_number, open_clip
 from mebench.data.schema import validate_samples
 from mebench.errors import DataError, SchemaError
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mebench.data.frames import open_clip
+from mebench.io import open_clip
 from mebench.data.synthetic import SyntheticDataset, au_envelope
 from mebench.errors import ConfigError
 

@@ -36,6 +36,11 @@ def _load(name: str, root, opts: dict, task: str | None):
     if hasattr(loader, "collect_problems"):
         loader.collect_problems = True
     samples = loader.load(task)
+    if "apex_source" in samples.columns and (samples["apex_source"] == "spot").any():
+        from ..face.spotting import resolve_spot_apexes
+
+        samples, counts = resolve_spot_apexes(samples)
+        loader.counts.update(counts)
     return loader, samples
 
 

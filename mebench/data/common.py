@@ -17,14 +17,15 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError
 from .base import Dataset
-from .frames import IMAGE_EXTENSIONS, frame_number
+from ..io import IMAGE_EXTENSIONS, frame_number
 from .sheets import label_key
 
 APEX_POLICIES = ("annotated", "middle", "spot")
 APEX_POLICY_TEXT = (
     "apex=annotated keeps the sheet's apex and leaves a missing one missing (extractors that need an "
     "apex then refuse that sample); apex=middle sets a missing apex to (onset+offset)//2; apex=spot "
-    "sets it to the frame of maximal motion from onset (mebench.face.spotting.spot_apex). Annotated "
+    "sets it to the frame of maximal motion from onset (mebench.face.spotting.spot_apex, run by the "
+    "runner and by `mebench data check` before features are extracted). Annotated "
     "apexes are never replaced; every resolved apex is counted in the manifest."
 )
 
@@ -233,33 +234,28 @@ class FrameDataset(LoaderBase):
                          fatal=False, **where)
             self.count("apex_unresolved")
             return
-        if self.apex == "middle":
-            rec["apex"] = (onset + offset) // 2
-        else:
-            rec["apex"] = self._spot(rec)
+        if self.apex == "spot":  # resolved by mebench.face.spotting.resolve_spot_apexes before extraction
+            rec["apex_source"] = "spot"
+            self.count("apex_spot_pending")
+            self.problem("apex", sid, f"{sid} has no annotated apex{note}; it will be spotted (apex=spot) "
+                         "before features are extracted", fatal=False, **where)
+            return
+        rec["apex"] = (onset + offset) // 2
         rec["apex_source"] = self.apex
         self.count("apex_resolved")
         self.count(f"apex_resolved_{self.apex}")
         self.problem("apex", sid, f"{sid} has no annotated apex{note}; resolved to frame {rec['apex']} "
                      f"by apex={self.apex}", fatal=False, **where)
 
-    def _spot(self, rec: dict) -> int:
-        try:
-            from ..face.spotting import spot_apex
-        except ImportError as exc:
-            raise ConfigError(
-                f"apex=spot needs mebench.face.spotting.spot_apex, which is not available ({exc}). "
-                "Use apex=middle or apex=annotated."
-            ) from None
-        from .frames import open_clip
-
-        return int(spot_apex(open_clip(str(rec["frames"])), int(rec["onset"]), int(rec["offset"])))
-
     def summarise_apex(self) -> None:
         missing = self.counts.get("apex_missing", 0)
         if not missing:
             return
         resolved = self.counts.get("apex_resolved", 0)
+        pending = self.counts.get("apex_spot_pending", 0)
+        if pending:
+            self.warn(f"{self.name}: {missing} sample(s) have no annotated apex; {pending} will be spotted "
+                      "(apex=spot) before extraction (counted as apex_resolved_spot in the manifest)")
         if resolved:
             self.warn(f"{self.name}: {missing} sample(s) have no annotated apex; {resolved} resolved by "
                       f"apex={self.apex} (counted as apex_resolved_{self.apex} in the manifest)")

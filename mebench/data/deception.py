@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .common import LoaderBase, check_choice
-from .frames import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from ..io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from .sheets import (clean_header, clean_text, deception_label, find_file, header_key, parse_int,
                      parse_time, read_raw_rows, read_table, safe_path, sanitise_name, sex_label)
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .common import APEX_POLICIES, APEX_POLICY_TEXT, FrameDataset, check_choice
-from .frames import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from ..io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from .sheets import clean_header, clean_text, parse_int, read_raw_rows, read_table, safe_path, sex_label
 
 RESERVED = {"sample_id", "subject", "label", "path", "onset", "apex", "offset", "sex", "dataset",

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .base import Dataset
-from .frames import Clip, register_scheme
+from ..io import Clip
 
 # Action-unit patterns of the emotions (FACS-inspired) and the deception "leakage" pattern.
 EMOTION_AUS = {
@@ -157,7 +157,7 @@ def render_frame(params: dict, t: int) -> np.ndarray:
     import cv2
 
     if params.get("face") == "photo":
-        from ..face.synthetic_photo import render_photo_frame
+        from .synthetic_photo import render_photo_frame
 
         return render_photo_frame(params, t)
     size = params["size"]
@@ -199,8 +199,6 @@ class SyntheticClip(Clip):
             raise DataError(f"frame {index} outside synthetic clip of {self.params['n_frames']} frames")
         return render_frame(self.params, index)
 
-
-register_scheme("synthetic", SyntheticClip)
 
 
 def aus_string(aus) -> str:
@@ -302,7 +300,7 @@ def write_casme2_layout(samples: pd.DataFrame, out, variant: str = "raw", qualit
     from openpyxl import Workbook
     from pathlib import Path
 
-    from .frames import open_clip
+    from ..io import open_clip
 
     out = Path(out)
     folder, prefix = {"raw": ("CASME2_RAW_selected", "img"), "cropped": ("Cropped", "reg_img")}[variant]

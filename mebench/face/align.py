@@ -1,7 +1,7 @@
 """Face alignment: a similarity transform from eye and nose landmarks to a canonical template.
 
 ``align_clip(clip, onset, stop, size, mode)`` returns an :class:`AlignedClip`, itself a
-:class:`~mebench.data.frames.Clip` whose frames are warped on demand (streamed, never all held in
+:class:`~mebench.io.Clip` whose frames are warped on demand (streamed, never all held in
 memory), so every tool that reads a Clip (flow, spotting, features) reads aligned frames as well.
 
 * ``mode="per-clip"`` (default; short ME clips): the transform is estimated on the onset frame and
@@ -22,27 +22,19 @@ and caching pixels would take ~3 MB per 64-frame clip).
 """
 from __future__ import annotations
 
-import atexit
-import hashlib
-import io
-import json
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from ..data.frames import Clip
 from ..errors import DataError
-from .landmarks import LEFT_EYE, NOSE_TIP, RIGHT_EYE, FaceResult, HaarFaceDetector, Landmarker
+from ..io import Clip
+from . import align_cache
+from .geometry import (apply_transform, smooth_params, transform_from_box, transform_from_face, transform_from_params,
+                       transform_full_frame, transform_params)
+from .landmarker_pool import haar_detector, shared_landmarker
+from .landmarks import FaceResult
 
-ALIGN_VERSION = "1"
-
-# Canonical template, as fractions of the crop side: subject's right eye centre, left eye centre,
-# nose tip. Inter-ocular distance 0.34 S leaves brows and chin inside the crop.
-TEMPLATE = np.array([[0.33, 0.36], [0.67, 0.36], [0.50, 0.585]], dtype=np.float64)
-# Where those three points sit inside an OpenCV frontal-face Haar box (fractions of its sides).
-HAAR_POINTS = np.array([[0.30, 0.38], [0.70, 0.38], [0.50, 0.66]], dtype=np.float64)
 MODES = ("per-clip", "tracked")
 NO_FACE_POLICIES = ("haar", "skip", "error")
 
@@ -57,145 +49,6 @@ class NoFaceSkip(NoFaceError):
     """No face was found and the policy is ``on_no_face="skip"``: record the sample as skipped."""
 
     skip = True
-
-
-# --------------------------------------------------------------------------------------------
-# geometry
-def key_points(points: np.ndarray) -> np.ndarray:
-    """(3, 2) right-eye centre, left-eye centre and nose tip from 478 landmarks."""
-    pts = np.asarray(points, dtype=np.float64)
-    return np.stack([pts[RIGHT_EYE, :2].mean(0), pts[LEFT_EYE, :2].mean(0), pts[NOSE_TIP, :2]])
-
-
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (rotation, uniform scale, translation; no reflection), 2x3 float64.
-
-    Umeyama's closed form: maps points ``src`` (n, 2) onto ``dst`` (n, 2).
-    """
-    src = np.asarray(src, dtype=np.float64)
-    dst = np.asarray(dst, dtype=np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s0, d0 = src - mu_s, dst - mu_d
-    var_s = (s0 ** 2).sum() / len(src)
-    if var_s <= 1e-12:
-        raise ValueError("degenerate landmarks: all source points coincide")
-    cov = d0.T @ s0 / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    d = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        d[1, 1] = -1
-    rot = u @ d @ vt
-    scale = np.trace(np.diag(sig) @ d) / var_s
-    m = np.zeros((2, 3))
-    m[:, :2] = scale * rot
-    m[:, 2] = mu_d - m[:, :2] @ mu_s
-    return m
-
-
-def apply_transform(m: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a 2x3 transform to (n, 2) or (n, 3) points (z is scaled by the transform's scale)."""
-    pts = np.asarray(points, dtype=np.float64)
-    out = pts.copy()
-    out[:, :2] = pts[:, :2] @ m[:, :2].T + m[:, 2]
-    if pts.shape[1] > 2:
-        out[:, 2] = pts[:, 2] * np.sqrt(abs(np.linalg.det(m[:, :2])))
-    return out
-
-
-def template_points(size: int) -> np.ndarray:
-    return TEMPLATE * float(size)
-
-
-def transform_from_face(face: FaceResult, size: int) -> np.ndarray:
-    return similarity_transform(key_points(face.points), template_points(size))
-
-
-def transform_from_box(box, size: int) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    src = np.array([x0, y0]) + HAAR_POINTS * np.array([x1 - x0, y1 - y0])
-    return similarity_transform(src, template_points(size))
-
-
-def transform_full_frame(shape, size: int) -> np.ndarray:
-    """Map the whole frame onto the crop (for frames that are already face crops)."""
-    h, w = shape[:2]
-    return np.array([[size / w, 0.0, 0.0], [0.0, size / h, 0.0]])
-
-
-def _params(m: np.ndarray) -> np.ndarray:
-    return np.array([m[0, 0], m[1, 0], m[0, 2], m[1, 2]])
-
-
-def _from_params(p: np.ndarray) -> np.ndarray:
-    a, b, tx, ty = p
-    return np.array([[a, -b, tx], [b, a, ty]])
-
-
-# --------------------------------------------------------------------------------------------
-# shared landmarkers (creating one costs ~40 ms; closed at exit so mediapipe stays quiet)
-_shared: dict = {}
-_shared_lock = threading.Lock()
-
-
-def shared_landmarker(mode: str = "image", blendshapes: bool = True) -> Landmarker:
-    """A process-wide :class:`Landmarker` per (thread, mode, blendshapes), closed at exit.
-
-    Extractors run clips on short-lived worker threads; the landmarkers of threads that have
-    ended are closed whenever a new one is made, so they do not pile up over a run.
-    """
-    key = (threading.get_ident(), mode, bool(blendshapes))
-    with _shared_lock:
-        lm = _shared.get(key)
-        if lm is None or lm._task is None:
-            alive = {t.ident for t in threading.enumerate()}
-            for old in [k for k in _shared if k[0] not in alive]:
-                try:
-                    _shared.pop(old).close()
-                except Exception:  # noqa: BLE001 - closing must not fail the new detection
-                    pass
-            lm = _shared[key] = Landmarker(mode=mode, blendshapes=blendshapes)
-            _register_exit_close()
-    return lm
-
-
-def close_shared_landmarkers() -> None:
-    """Close every shared landmarker (also run automatically at interpreter exit)."""
-    with _shared_lock:
-        for lm in _shared.values():
-            try:
-                lm.close()
-            except Exception:  # noqa: BLE001 - mediapipe already torn down
-                pass
-        _shared.clear()
-
-
-_exit_hook = {"registered": False}
-
-
-def _register_exit_close() -> None:
-    # mediapipe closes tasks through a thread pool that concurrent.futures shuts down in
-    # threading's exit hooks, before atexit runs; registering here (after mediapipe was imported)
-    # makes our hook run first (those hooks run last-registered first).
-    if _exit_hook["registered"]:
-        return
-    _exit_hook["registered"] = True
-    register = getattr(threading, "_register_atexit", None)
-    try:
-        if register is None:
-            raise RuntimeError
-        register(close_shared_landmarkers)
-    except RuntimeError:
-        atexit.register(close_shared_landmarkers)
-
-
-_haar: dict = {}
-
-
-def _haar_detector() -> HaarFaceDetector:
-    key = threading.get_ident()
-    if key not in _haar:
-        _haar[key] = HaarFaceDetector()
-    return _haar[key]
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,57 +130,6 @@ class AlignedClip(Clip):
 
 
 # --------------------------------------------------------------------------------------------
-def _cache_key(clip: Clip, parts: dict) -> str | None:
-    from ..cache import frames_signature
-    from .io import ArrayClip
-
-    if isinstance(clip, ArrayClip):
-        content = hashlib.sha256(clip.frames.tobytes()).hexdigest() + repr(clip.frames.shape) + str(clip.first)
-    elif isinstance(clip, AlignedClip) or not clip.locator or clip.locator.startswith("<"):
-        return None
-    else:
-        content = f"{clip.locator}|{frames_signature(clip.locator)}"
-    parts = dict(parts, content=content, version=ALIGN_VERSION)
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _cache_path(key: str) -> Path:
-    from ..fsutil import cache_dir
-
-    return cache_dir() / "aligned" / key[:2] / f"{key}.npz"
-
-
-def _save(path: Path, a: dict) -> None:
-    from ..fsutil import atomic_write_bytes
-
-    idx = np.array(list(a["transforms"]), dtype=np.int64)
-    fl_idx = np.array(list(a["frame_landmarks"]), dtype=np.int64)
-    meta = {k: a[k] for k in ("mode", "onset", "size", "landmarks_source", "blendshapes", "fallback", "counts")}
-    meta["frame_blendshapes"] = {str(k): v for k, v in a["frame_blendshapes"].items()}
-    buf = io.BytesIO()
-    np.savez(buf, indices=idx, transforms=np.stack(list(a["transforms"].values())),
-             landmarks=a["landmarks"].astype(np.float32), fl_indices=fl_idx,
-             frame_landmarks=(np.stack(list(a["frame_landmarks"].values())).astype(np.float32)
-                              if len(fl_idx) else np.zeros((0, 478, 3), np.float32)),
-             meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _load(path: Path) -> dict | None:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(z["meta"].tobytes().decode())
-            a = dict(meta)
-            a["transforms"] = {int(i): m for i, m in zip(z["indices"], z["transforms"])}
-            a["landmarks"] = z["landmarks"].astype(np.float64)
-            a["frame_landmarks"] = {int(i): p for i, p in zip(z["fl_indices"], z["frame_landmarks"])}
-            a["frame_blendshapes"] = {int(k): v for k, v in meta["frame_blendshapes"].items()}
-        return a
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-# --------------------------------------------------------------------------------------------
 def _resolve_landmarker(landmarker, mode: str):
     """The landmarker to use: None for ``False`` (Haar only), the shared one for None/True, else the argument."""
     if landmarker is False:
@@ -344,7 +146,7 @@ def _detect(landmarker, frame) -> FaceResult | None:
 
 
 def _fallback_transform(frame: np.ndarray, size: int, counts: dict) -> tuple[np.ndarray, str]:
-    box = _haar_detector().detect(frame)
+    box = haar_detector().detect(frame)
     if box is not None:
         counts["haar_fallback"] = counts.get("haar_fallback", 0) + 1
         return transform_from_box(box, size), "haar"
@@ -361,19 +163,6 @@ def _no_face(policy: str, clip: Clip, index: int, why: str):
                       hint="Use on_no_face='haar' (Haar-box fallback) or 'skip' (record and skip the sample).")
 
 
-def _smooth_params(params: dict[int, np.ndarray | None], window: int) -> dict[int, np.ndarray]:
-    idx = list(params)
-    have = [i for i in idx if params[i] is not None]
-    arr = np.array([params[i] for i in have])
-    filled = np.stack([np.interp(idx, have, arr[:, c]) for c in range(4)], axis=1)
-    if window > 1 and len(idx) > 2:
-        half = window // 2
-        padded = np.pad(filled, ((half, half), (0, 0)), mode="edge")
-        kernel = np.ones(2 * half + 1) / (2 * half + 1)
-        filled = np.stack([np.convolve(padded[:, c], kernel, mode="valid") for c in range(4)], axis=1)
-    return {i: filled[k] for k, i in enumerate(idx)}
-
-
 def align_clip(clip, onset: int | None = None, stop: int | None = None, size: int = 128, mode: str = "per-clip",
                landmarker=None, on_no_face: str = "haar", smooth: int = 5, landmark_frames=(),
                cache: bool = True) -> AlignedClip:
@@ -385,7 +174,7 @@ def align_clip(clip, onset: int | None = None, stop: int | None = None, size: in
     landmarks and blendshapes are also detected and stored, in crop coordinates, in
     ``frame_landmarks``/``frame_blendshapes`` (e.g. the apex). See the module doc for the rest.
     """
-    from .io import as_clip, frame_range
+    from ..io import as_clip
 
     if mode not in MODES:
         raise ValueError(f"alignment mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -399,7 +188,7 @@ def align_clip(clip, onset: int | None = None, stop: int | None = None, size: in
         raise DataError(f"onset frame {onset} does not exist; frames run "
                         f"{clip.indices[0] if clip.indices else '?'}..{clip.indices[-1] if clip.indices else '?'}",
                         file=clip.locator, hint="Check the onset column against the frame numbers on disk.")
-    indices = frame_range(clip, onset, stop)
+    indices = clip.frames_between(onset, stop)
     onset = indices[0] if onset is None else int(onset)
     if onset not in indices:
         raise DataError(f"onset frame {onset} does not exist; frames run {clip.indices[0]}..{clip.indices[-1]}",
@@ -412,14 +201,14 @@ def align_clip(clip, onset: int | None = None, stop: int | None = None, size: in
 
     lm = _resolve_landmarker(landmarker, mode)
     key = None
-    if cache:
+    if cache and not isinstance(clip, AlignedClip):
         model = getattr(lm, "model_path", None)
-        key = _cache_key(clip, dict(indices=[indices[0], indices[-1], len(indices)], onset=onset, size=size, mode=mode,
+        key = align_cache.cache_key(clip, dict(indices=[indices[0], indices[-1], len(indices)], onset=onset, size=size, mode=mode,
                                     on_no_face=on_no_face, smooth=smooth if mode == "tracked" else None, extra=extra,
                                     landmarker=(None if lm is None else
                                                 [lm.blendshapes, lm.min_confidence, model and Path(model).stat().st_size])))
         if key is not None:
-            hit = _load(_cache_path(key))
+            hit = align_cache.load(align_cache.cache_path(key))
             if hit is not None and list(hit["transforms"]) == indices:
                 return AlignedClip(clip, from_cache=True, **hit)
 
@@ -461,8 +250,8 @@ def align_clip(clip, onset: int | None = None, stop: int | None = None, size: in
             m, fallback = _fallback_transform(onset_frame, size, counts)
             transforms = {i: m for i in indices}
         else:
-            params = {i: (_params(transform_from_face(f, size)) if f is not None else None) for i, f in faces.items()}
-            transforms = {i: _from_params(p) for i, p in _smooth_params(params, int(smooth)).items()}
+            params = {i: (transform_params(transform_from_face(f, size)) if f is not None else None) for i, f in faces.items()}
+            transforms = {i: transform_from_params(p) for i, p in smooth_params(params, int(smooth)).items()}
             fallback = "none" if faces[onset] is not None else "tracked-interpolated"
             for i, f in faces.items():
                 if f is not None:
@@ -473,14 +262,14 @@ def align_clip(clip, onset: int | None = None, stop: int | None = None, size: in
     if face is not None:
         landmarks, source, shapes = apply_transform(m, face.points), "mediapipe", face.blendshapes
     else:
-        from ._canonical import canonical_landmarks
+        from ..data.canonical_face import canonical_landmarks
 
         landmarks, source, shapes = canonical_landmarks(size), "canonical", {}
     a = dict(size=size, mode=mode, onset=onset, transforms=transforms, landmarks=landmarks,
              landmarks_source=source, blendshapes=shapes, fallback=fallback, counts=counts,
              frame_landmarks=frame_landmarks, frame_blendshapes=frame_blendshapes)
     if key is not None:
-        _save(_cache_path(key), a)
+        align_cache.save(align_cache.cache_path(key), a)
     return AlignedClip(clip, **a)
 
 

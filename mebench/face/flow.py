@@ -3,6 +3,10 @@
 Conventions: flow is (H, W, 2) float32 with ``flow[y, x] = (u, v)``, the displacement in pixels
 that carries ``prev`` to ``next`` (``next(x + u, y + v) ~ prev(x, y)``). Farneback is the default;
 TV-L1 is 50-100x slower and never chosen implicitly.
+
+Orientation histograms (HOOF, MDMO, Bi-WOOF) share one binning, :func:`orientation_bins`: ``bins``
+equal sectors with bin 0 centred on +x (rightward motion), so the four axis directions fall on bin
+centres whenever ``bins`` is a multiple of 4.
 """
 from __future__ import annotations
 
@@ -18,6 +22,15 @@ METHODS = ("farneback", "tvl1", "dis")
 FARNEBACK = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
 
 _local = threading.local()
+
+
+def orientation_bins(u: np.ndarray, v: np.ndarray, bins: int) -> np.ndarray:
+    """Bin index of every flow vector's orientation: ``bins`` equal sectors, bin 0 centred on +x.
+
+    Image coordinates: +x right, +y down, so angle pi/2 is downward motion.
+    """
+    angle = np.mod(np.arctan2(v, u) + np.pi / bins, 2 * np.pi)
+    return np.minimum((angle * (bins / (2 * np.pi))).astype(np.intp), bins - 1)
 
 
 def _engine(method: str, preset: str | None = None):
@@ -128,12 +141,12 @@ def _size_arg(size):
 
 def onset_apex_flow(clip, onset: int, apex: int, method: str = "farneback", size=None,
                     preset: str | None = None) -> np.ndarray:
-    """Flow from frame ``onset`` to frame ``apex`` of a :class:`~mebench.data.frames.Clip`.
+    """Flow from frame ``onset`` to frame ``apex`` of a :class:`~mebench.io.Clip`.
 
     ``clip`` may also be a frames locator string or an :class:`~mebench.face.align.AlignedClip`.
     Frames are read in greyscale and resized to ``size`` (int or (width, height)) when given.
     """
-    from ..data.frames import open_clip
+    from ..io import open_clip
 
     if isinstance(clip, str):
         clip = open_clip(clip)

@@ -98,7 +98,7 @@ def as_rgb_uint8(frame: np.ndarray, where: str = "frame") -> np.ndarray:
     frame = np.asarray(frame)
     if frame.dtype != np.uint8:
         raise DataError(f"{where}: expected a uint8 image, got dtype {frame.dtype}",
-                        hint="Read frames with mebench.data.frames.open_clip(...).read(i).")
+                        hint="Read frames with mebench.io.open_clip(...).read(i).")
     if frame.ndim == 2:
         frame = np.repeat(frame[:, :, None], 3, axis=2)
     if frame.ndim != 3 or frame.shape[2] not in (3, 4) or min(frame.shape[:2]) < 8:
@@ -151,6 +151,10 @@ class Landmarker:
         )
         self._task = vision.FaceLandmarker.create_from_options(options)
         self._clock = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self._task is not None
 
     def reset(self) -> None:
         """Start a fresh tracker (video mode): the next clip is not tracked from the last one."""

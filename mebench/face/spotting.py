@@ -3,7 +3,9 @@ long clips, plus MEGC-style evaluation.
 
 * :func:`spot_apex` -- the ``apex=spot`` policy: the frame of maximal motion relative to onset,
   measured by optical flow inside face regions that exclude the eyes (blinks must not win), with
-  global (head) motion removed by subtracting the median flow.
+  global (head) motion removed by subtracting the median flow. Loaders only mark such samples
+  (``apex_source == "spot"``, apex missing); :func:`resolve_spot_apexes` fills them in before
+  features are extracted (the runner and ``mebench data check`` call it).
 * :func:`spot_intervals` -- a feature-difference detector in the style of the MEGC spotting
   baseline (Moilanen et al. 2014; Li et al. 2018): each frame's block features are compared with
   the average of the frames ``k`` before and ``k`` after, the contrast of that difference against
@@ -16,10 +18,10 @@ aggregated per clip) is the ``spotted`` extractor, :class:`mebench.features.spot
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..errors import DataError, ModelFetchError
+from .grid import cell_index, cell_means
 from .landmarks import EYE_REGIONS, region_mask
 
 # Face regions in which expressions move (eyes excluded on purpose).
@@ -30,7 +32,7 @@ def _landmarker(landmarker):
     """The landmarker to align with, or False (Haar/full-frame only) when the model is unavailable."""
     if landmarker is not None:
         return landmarker
-    from .align import shared_landmarker
+    from .landmarker_pool import shared_landmarker
 
     try:
         return shared_landmarker("image")
@@ -40,7 +42,7 @@ def _landmarker(landmarker):
 
 def _aligned(clip, start, stop, size, landmarker, mode="per-clip", onset=None):
     from .align import AlignedClip, align_clip
-    from .io import as_clip
+    from ..io import as_clip
 
     clip = as_clip(clip)
     if isinstance(clip, AlignedClip):
@@ -61,7 +63,7 @@ def motion_mask(aligned, exclude_eyes: bool = True, margin: float = 0.03, eye_ma
         eyes = region_mask(pts, (size, size), EYE_REGIONS, dilate=max(1, int(round(eye_margin * size))))
         mask &= ~eyes
     if mask.sum() < 0.02 * size * size:  # degenerate landmarks: fall back to the canonical face
-        from ._canonical import canonical_landmarks
+        from ..data.canonical_face import canonical_landmarks
 
         c = canonical_landmarks(size)
         mask = region_mask(c, (size, size), MOTION_REGIONS, dilate=max(1, int(round(margin * size))))
@@ -127,6 +129,31 @@ def spot_apex(clip, onset: int, offset: int, method: str = "dis", size: int = 12
     return int(idx[int(np.argmax(s))])
 
 
+def resolve_spot_apexes(samples):
+    """Spot the apex of every sample a loader marked ``apex_source == "spot"`` with no apex.
+
+    Returns ``(samples, counts)``: a copy with the apexes filled in, and ``{"apex_resolved_spot": n}``
+    for the manifest (empty when nothing was pending).
+    """
+    from ..io import open_clip
+
+    if "apex_source" not in samples.columns or "apex" not in samples.columns:
+        return samples, {}
+    pending = (samples["apex_source"] == "spot") & samples["apex"].isna()
+    if not pending.any():
+        return samples, {}
+    samples = samples.copy()
+    for pos in np.flatnonzero(pending.to_numpy()):
+        row = samples.iloc[pos]
+        try:
+            apex = spot_apex(open_clip(str(row["frames"])), int(row["onset"]), int(row["offset"]))
+        except DataError as exc:
+            raise DataError(f"sample {row['sample_id']}: cannot spot its apex (apex=spot): {exc}",
+                            hint="Use --dataset-opt apex=middle, or fix the frames.") from None
+        samples.iloc[pos, samples.columns.get_loc("apex")] = apex
+    return samples, {"apex_resolved_spot": int(pending.sum())}
+
+
 # --------------------------------------------------------------------------------------------
 # interval spotting
 def _uniform_lut() -> np.ndarray:
@@ -157,21 +184,13 @@ def lbp_image(grey: np.ndarray) -> np.ndarray:
     return _LUT[code]
 
 
-def _block_ids(h: int, w: int, blocks: int) -> np.ndarray:
-    ys = np.linspace(0, h, blocks + 1).astype(int)
-    xs = np.linspace(0, w, blocks + 1).astype(int)
-    by = np.searchsorted(ys, np.arange(h), side="right") - 1
-    bx = np.searchsorted(xs, np.arange(w), side="right") - 1
-    return by[:, None] * blocks + bx[None, :]
-
-
 def block_lbp_histograms(grey: np.ndarray, blocks: int, keep: np.ndarray | None = None,
                          mask: np.ndarray | None = None) -> np.ndarray:
     """(n_blocks, 59) L1-normalised uniform-LBP histograms over a ``blocks`` x ``blocks`` grid
     (of the image's pixels, or only of those inside ``mask`` when given)."""
     codes = lbp_image(grey)
     h, w = codes.shape
-    block = _block_ids(grey.shape[0], grey.shape[1], blocks)[1:-1, 1:-1].ravel()
+    block = cell_index(grey.shape, (blocks, blocks))[1:-1, 1:-1].ravel()
     weights = None if mask is None else mask[1:-1, 1:-1].ravel().astype(np.float64)
     hist = np.bincount(block * 59 + codes.ravel(), weights=weights,
                        minlength=blocks * blocks * 59).reshape(blocks * blocks, 59)
@@ -181,13 +200,7 @@ def block_lbp_histograms(grey: np.ndarray, blocks: int, keep: np.ndarray | None 
 
 
 def _block_keep(mask: np.ndarray, blocks: int, min_fraction: float = 0.25) -> np.ndarray:
-    size = mask.shape[0]
-    edges = np.linspace(0, size, blocks + 1).astype(int)
-    keep = []
-    for r in range(blocks):
-        for c in range(blocks):
-            keep.append(mask[edges[r]:edges[r + 1], edges[c]:edges[c + 1]].mean() >= min_fraction)
-    keep = np.array(keep)
+    keep = cell_means(mask.astype(np.float64), (blocks, blocks)) >= min_fraction
     return keep if keep.any() else np.ones_like(keep)
 
 
@@ -204,7 +217,7 @@ def feature_difference(clip, k: int, start: int | None = None, stop: int | None 
     inside the eyes (mean residual flow there), used to recognise blinks.
     """
     from .flow import compute_flow
-    from .io import as_clip
+    from ..io import as_clip
 
     if feature not in ("lbp", "flow"):
         raise ValueError(f"feature must be 'lbp' or 'flow', not {feature!r}")
@@ -235,7 +248,7 @@ def feature_difference(clip, k: int, start: int | None = None, stop: int | None 
         eyes = region_mask(aligned.landmarks, (size, size), EYE_REGIONS, dilate=max(1, int(round(0.02 * size))))
         if not eyes.any():
             eyes = None
-        ids = _block_ids(size, size, blocks)[mask]
+        ids = cell_index((size, size), (blocks, blocks))[mask]
         per_block_n = np.maximum(np.bincount(ids, minlength=blocks * blocks), 1)
         greys = {}
         for n, i in enumerate(idx):
@@ -325,9 +338,9 @@ def _contrast(f: np.ndarray, k: int) -> np.ndarray:
 
 
 def _all_indices(clip, start, stop) -> list[int]:
-    from .io import as_clip, frame_range
+    from ..io import as_clip
 
-    return frame_range(as_clip(clip), start, stop)
+    return as_clip(clip).frames_between(start, stop)
 
 
 # --------------------------------------------------------------------------------------------

@@ -76,8 +76,8 @@ def merge_counts(total: dict, part: dict) -> None:
 
 
 def open_row_clip(row, what: str, min_frames: int = 1):
-    """The sample's :class:`~mebench.data.frames.Clip`, with a DataError naming the sample when unusable."""
-    from ..data.frames import open_clip
+    """The sample's :class:`~mebench.io.Clip`, with a DataError naming the sample when unusable."""
+    from ..io import open_clip
 
     locator = field(row, "frames")
     if locator is None:

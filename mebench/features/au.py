@@ -147,7 +147,7 @@ class AUMediaPipe(FeatureExtractor):
 
     def series(self, row, aus=AUS):
         """(frame numbers, (T, len(aus)) AU series with NaN where no face was found, onset, apex)."""
-        from ..face.align import shared_landmarker
+        from ..face.landmarker_pool import shared_landmarker
 
         clip = open_row_clip(row, "au-mediapipe", min_frames=1)
         idx = segment_indices(clip, row, self.segment)

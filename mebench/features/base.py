@@ -58,7 +58,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
 
     def cache_token(self) -> str:
         """Identity of this extractor configuration for the feature cache."""
-        from ..data.frames import FRAMES_VERSION
+        from ..io import FRAMES_VERSION
 
         # n_jobs never changes the output, so it stays out of the key
         params = sorted((k, repr(v)) for k, v in self.get_params(deep=False).items() if k != "n_jobs")

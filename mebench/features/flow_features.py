@@ -5,14 +5,16 @@ on face crops aligned per clip by :mod:`mebench.face.align` (the onset-frame tra
 every frame, so facial motion is not aligned away). Global (head) motion left after alignment is
 removed by subtracting the median flow vector of the face before any statistic.
 
-Shared helpers: :func:`orientation_bins`, :func:`block_histograms` (magnitude-weighted
-orientation histograms per grid cell) and :func:`cell_means`.
+:func:`block_histograms` gives magnitude-weighted orientation histograms per grid cell, with the
+binning of :func:`mebench.face.flow.orientation_bins` and the cells of :mod:`mebench.face.grid`.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..face.flow import orientation_bins
+from ..face.grid import cell_index, cell_means
 from ._util import aligned_clip, frame_field, merge_counts, open_row_clip, pair, sample_name, thread_map
 from .base import FeatureExtractor
 
@@ -47,36 +49,11 @@ MDMO_ROIS: dict[str, list[int]] = {
 
 # ----------------------------------------------------------------------------------------------
 # helpers
-def orientation_bins(u: np.ndarray, v: np.ndarray, bins: int) -> np.ndarray:
-    """Bin index of every flow vector's orientation: ``bins`` equal sectors, bin 0 centred on +x.
-
-    Image coordinates: +x right, +y down, so angle pi/2 is downward motion.
-    """
-    angle = np.mod(np.arctan2(v, u) + np.pi / bins, 2 * np.pi)
-    return np.minimum((angle * (bins / (2 * np.pi))).astype(np.intp), bins - 1)
-
-
-def _cell_index(shape, grid) -> np.ndarray:
-    """Flat grid-cell number (row-major) of every pixel of an (H, W) image, raveled."""
-    h, w = shape
-    rows, cols = grid
-    r = np.minimum(np.arange(h) * rows // h, rows - 1)
-    c = np.minimum(np.arange(w) * cols // w, cols - 1)
-    return (r[:, None] * cols + c[None, :]).ravel()
-
-
 def block_histograms(u: np.ndarray, v: np.ndarray, grid, bins: int, weights: np.ndarray) -> np.ndarray:
     """(rows*cols, bins) orientation histograms per grid cell, each vector adding its ``weights``."""
     n_cells = grid[0] * grid[1]
-    key = _cell_index(u.shape, grid) * bins + orientation_bins(u, v, bins).ravel()
+    key = cell_index(u.shape, grid).ravel() * bins + orientation_bins(u, v, bins).ravel()
     return np.bincount(key, weights=weights.ravel(), minlength=n_cells * bins).reshape(n_cells, bins)
-
-
-def cell_means(values: np.ndarray, grid) -> np.ndarray:
-    """Mean of ``values`` (H, W) per grid cell, (rows*cols,)."""
-    cell = _cell_index(values.shape, grid)
-    n_cells = grid[0] * grid[1]
-    return np.bincount(cell, weights=values.ravel(), minlength=n_cells) / np.bincount(cell, minlength=n_cells)
 
 
 def _check_method(method, owner):

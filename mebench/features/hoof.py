@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..face.flow import orientation_bins
+from ..face.grid import cell_index
 from .base import FeatureExtractor
 
 
@@ -16,16 +18,15 @@ def farneback(prev_grey: np.ndarray, next_grey: np.ndarray) -> np.ndarray:
 
 
 def oriented_histograms(flow: np.ndarray, grid: int, bins: int) -> np.ndarray:
-    """Magnitude-weighted orientation histograms over a grid x grid partition, per pixel of cell."""
+    """Magnitude-weighted orientation histograms over a grid x grid partition, per pixel of cell.
+
+    Orientation bins follow :func:`mebench.face.flow.orientation_bins` (bin 0 centred on +x).
+    """
     h, w = flow.shape[:2]
     u, v = flow[..., 0], flow[..., 1]
     magnitude = np.hypot(u, v)
-    angle = np.mod(np.arctan2(v, u), 2 * np.pi)
-    bin_index = np.minimum((angle / (2 * np.pi) * bins).astype(int), bins - 1)
-    row = np.minimum(np.arange(h) * grid // h, grid - 1)
-    col = np.minimum(np.arange(w) * grid // w, grid - 1)
-    cell = row[:, None] * grid + col[None, :]
-    flat = (cell * bins + bin_index).ravel()
+    cell = cell_index((h, w), (grid, grid))
+    flat = (cell * bins + orientation_bins(u, v, bins)).ravel()
     hist = np.bincount(flat, weights=magnitude.ravel(), minlength=grid * grid * bins)
     counts = np.bincount(cell.ravel(), minlength=grid * grid)
     return (hist.reshape(grid * grid, bins) / counts[:, None]).ravel()
@@ -42,7 +43,7 @@ class HOOF(FeatureExtractor):
     """
 
     stateless = True
-    version = "1"
+    version = "2"  # 2: orientation bins centred on the axes (mebench.face.flow.orientation_bins)
     requires = ("frames", "onset", "apex")
 
     def __init__(self, grid: int = 6, bins: int = 8, size: int = 64, subtract_median: bool = True,
@@ -55,7 +56,7 @@ class HOOF(FeatureExtractor):
         self.align = align
 
     def extract_one(self, row) -> np.ndarray:
-        from ..data.frames import open_clip
+        from ..io import open_clip
         from ._util import frame_field
 
         if self.method not in ("farneback", "dis", "tvl1"):

@@ -70,7 +70,8 @@ class LandmarkMotion(FeatureExtractor):
 
     def displacements(self, row) -> np.ndarray | None:
         """(478, 2) onset->apex displacements over inter-ocular distance, or None without a face."""
-        from ..face.align import apply_transform, shared_landmarker, similarity_transform
+        from ..face.geometry import apply_transform, similarity_transform
+        from ..face.landmarker_pool import shared_landmarker
 
         onset, apex = frame_field(row, "onset"), frame_field(row, "apex")
         if onset is None or apex is None:

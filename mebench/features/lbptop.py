@@ -38,6 +38,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..face.grid import axis_cells
 from ._util import (aligned_clip, merge_counts, open_row_clip, pair, read_volume, sample_name, segment_indices,
                     thread_map)
 from .base import FeatureExtractor
@@ -150,11 +151,11 @@ class _Plan:
         gt = int(t_blocks)
         self.n_blocks = gt * gy * gx
         bt = np.full(T, -1, np.int64)
-        bt[mt:T - mt] = np.arange(Ti) * gt // Ti
+        bt[mt:T - mt] = axis_cells(Ti, gt)
         by = np.full(H, -1, np.int64)
-        by[my:H - my] = np.arange(Hi) * gy // Hi
+        by[my:H - my] = axis_cells(Hi, gy)
         bx = np.full(W, -1, np.int64)
-        bx[mx:W - mx] = np.arange(Wi) * gx // Wi
+        bx[mx:W - mx] = axis_cells(Wi, gx)
         block = (bt[:, None, None] * gy + by[None, :, None]) * gx + bx[None, None, :]
         valid = (bt[:, None, None] >= 0) & (by[None, :, None] >= 0) & (bx[None, None, :] >= 0)
         block = np.where(valid, block, self.n_blocks).ravel()[self.lo:self.hi]
@@ -439,9 +440,7 @@ def reference_lbptop_histograms(volume: np.ndarray, radius=(1, 1, 1), neighbours
     inner = (slice(m, T - m), slice(m, H - m), slice(m, W - m))
     Ti, Hi, Wi = T - 2 * m, H - 2 * m, W - 2 * m
     gy, gx, gt = int(grid[0]), int(grid[1]), int(t_blocks)
-    bt = np.arange(Ti) * gt // Ti
-    by = np.arange(Hi) * gy // Hi
-    bx = np.arange(Wi) * gx // Wi
+    bt, by, bx = axis_cells(Ti, gt), axis_cells(Hi, gy), axis_cells(Wi, gx)
     out = []
     for kt in range(gt):
         for ky in range(gy):

@@ -172,7 +172,7 @@ class OpenFaceAUs(FeatureExtractor):
         marks = [frame_field(row, c) for c in ("onset", "apex", "offset")]
         if self.frame_numbers == "absolute" or all(m is None for m in marks):
             return marks
-        from ..data.frames import open_clip
+        from ..io import open_clip
 
         try:
             indices = open_clip(field(row, "frames")).indices

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mebench.data.frames import open_clip
+from mebench.io import open_clip
 from mebench.errors import DataError
-from mebench.face.io import (ArrayClip, SubClip, as_clip, check_clip, read_frames, stream, write_frames,
+from mebench.io import (ArrayClip, SubClip, as_clip, check_clip, read_frames, stream, write_frames,
                              write_video)
 
 
@@ -71,7 +71,7 @@ def test_read_frames_subclip_and_as_clip(tmp_path):
     assert sub.indices == [3, 4, 5, 6]
     with pytest.raises(DataError, match="outside this range"):
         sub.read(1)
-    with pytest.raises(DataError, match="no frames in range 20..30"):
+    with pytest.raises(DataError, match="no frame lies in 20..30"):
         SubClip(clip, 20, 30)
     write_frames(tmp_path / "seq", arr, first=1)
     assert as_clip(tmp_path / "seq").indices == list(range(1, 9))

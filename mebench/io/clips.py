@@ -3,31 +3,28 @@
 * a directory of images (frames numbered by the last integer in each file name);
 * a video file (``.mp4``, ``.avi``, ``.wmv``, ...), frames numbered from 0;
 * a single image file (one frame, numbered 0);
-* ``synthetic:<json>``, a procedurally generated clip (see :mod:`mebench.data.synthetic`).
+* ``scheme:<payload>`` for a scheme in the ``SCHEMES`` registry (``synthetic:<json>``, the
+  procedurally generated clips of :mod:`mebench.data.synthetic`, registers itself there lazily).
 
-``open_clip(locator)`` returns a :class:`Clip` whose frames are read only when asked for.
+``open_clip(locator)`` returns a :class:`Clip` whose frames are read only when asked for;
+:class:`ArrayClip` wraps frames in memory and :class:`SubClip` restricts a clip to a frame range.
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 
 from ..errors import DataError
+from ..registry import SCHEMES
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".wmv", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg")
 # Bump when decoding changes pixel values; the feature cache keys on it.
 FRAMES_VERSION = "2"
 _LAST_INT = re.compile(r"(\d+)(?!.*\d)")
-_SCHEMES: dict[str, Callable[[str], "Clip"]] = {}
-
-
-def register_scheme(prefix: str, opener: Callable[[str], "Clip"]) -> None:
-    """Let ``open_clip`` resolve locators that start with ``prefix:``."""
-    _SCHEMES[prefix] = opener
 
 
 def frame_number(name: str) -> int | None:
@@ -85,12 +82,20 @@ class Clip:
                 hint="Check the frame folder or video, or pass --on-error skip to record and skip the sample.",
             )
 
+    def frames_between(self, start: int | None = None, stop: int | None = None, what: str = "") -> list[int]:
+        """Absolute frame numbers in ``[start, stop]`` (inclusive; None is open); none is a DataError."""
+        idx = [i for i in self.indices if (start is None or i >= start) and (stop is None or i <= stop)]
+        if not idx:
+            span = f"frames run {self.indices[0]}..{self.indices[-1]}" if self.indices else "the clip has no frames"
+            raise DataError(f"{what + ': ' if what else ''}no frame lies in {start}..{stop}; {span}",
+                            file=self.locator, hint="Check the onset/offset columns against the frame numbers on disk.")
+        return idx
+
     def iter_frames(self, start: int | None = None, stop: int | None = None, grey: bool = False,
                     size: tuple[int, int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Stream ``(index, frame)`` for absolute indices in ``[start, stop]`` (inclusive)."""
-        for idx in self.indices:
-            if (start is None or idx >= start) and (stop is None or idx <= stop):
-                yield idx, self.read(idx, grey=grey, size=size)
+        for idx in self.frames_between(start, stop):
+            yield idx, self.read(idx, grey=grey, size=size)
 
     def _read(self, index: int) -> np.ndarray:
         raise NotImplementedError
@@ -249,13 +254,9 @@ def open_clip(locator: str) -> Clip:
     if not isinstance(locator, str) or not locator:
         raise DataError(f"sample has no frames locator ({locator!r})",
                         hint="This extractor needs frames; use a dataset copy that includes them.")
-    prefix = locator.split(":", 1)[0]
-    if prefix in _SCHEMES:
-        return _SCHEMES[prefix](locator)
-    if prefix == "synthetic":
-        from . import synthetic  # noqa: F401  (registers the scheme)
-
-        return _SCHEMES[prefix](locator)
+    prefix, sep, _ = locator.partition(":")
+    if sep and len(prefix) > 1 and prefix in SCHEMES:
+        return SCHEMES.get(prefix)(locator)
     path = Path(locator)
     if path.is_dir():
         return ImageSequenceClip(path)
@@ -269,3 +270,62 @@ def open_clip(locator: str) -> Clip:
                         hint="Check --root; frames must be a folder of images, a video or an image file.")
     raise DataError(f"unsupported frames file type {suffix!r}", file=path)
 
+
+class ArrayClip(Clip):
+    """Frames held in memory: a (T, H, W) or (T, H, W, 3) uint8 array, numbered from ``first``."""
+
+    def __init__(self, frames, first: int = 0, locator: str = "<array>"):
+        frames = np.asarray(frames)
+        if frames.ndim not in (3, 4) or frames.dtype != np.uint8:
+            raise DataError(f"ArrayClip needs a (T, H, W[, 3]) uint8 array; got {frames.dtype} {frames.shape}")
+        self.frames = frames
+        self.first = int(first)
+        self.locator = locator
+
+    @property
+    def indices(self) -> list[int]:
+        return list(range(self.first, self.first + len(self.frames)))
+
+    def _read(self, index: int) -> np.ndarray:
+        i = int(index) - self.first
+        if not 0 <= i < len(self.frames):
+            raise DataError(f"frame {index} outside frames {self.first}..{self.first + len(self.frames) - 1}",
+                            file=self.locator)
+        return self.frames[i]
+
+
+class SubClip(Clip):
+    """The frames of ``clip`` with absolute numbers in ``[start, stop]`` (inclusive), every ``step``-th."""
+
+    def __init__(self, clip: Clip, start: int | None = None, stop: int | None = None, step: int = 1):
+        if step < 1:
+            raise ValueError(f"step must be >= 1, not {step}")
+        self.clip = clip
+        self.locator = clip.locator
+        self._indices = clip.frames_between(start, stop)[::step]
+
+    @property
+    def indices(self) -> list[int]:
+        return list(self._indices)
+
+    def frame_file(self, index: int) -> str:
+        return self.clip.frame_file(index)
+
+    def read(self, index, grey=False, size=None):
+        if index not in self._indices:
+            raise DataError(f"frame {index} is outside this range ({self._indices[0]}..{self._indices[-1]})",
+                            file=self.locator)
+        return self.clip.read(index, grey=grey, size=size)
+
+
+def as_clip(source) -> Clip:
+    """A :class:`Clip` from a locator string, a Path, a Clip, or a (T, H, W[, 3]) uint8 array."""
+    if isinstance(source, Clip):
+        return source
+    if isinstance(source, Path):
+        return open_clip(str(source))
+    if isinstance(source, str):
+        return open_clip(source)
+    if isinstance(source, np.ndarray) or isinstance(source, (list, tuple)):
+        return ArrayClip(np.asarray(source))
+    raise TypeError(f"cannot make a clip from {type(source).__name__}")

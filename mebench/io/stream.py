@@ -1,10 +1,8 @@
-"""Streamed frames I/O for the face front-end, on top of :mod:`mebench.data.frames`.
+"""Streamed frame I/O on top of :mod:`mebench.io.clips`.
 
-* :func:`as_clip` turns a locator string, a path, a :class:`Clip` or an in-memory array into a Clip;
 * :func:`stream` yields ``(index, frame)`` over a frame range, resized and grey/colour on request,
   one frame at a time (a whole dataset is never held in memory);
 * :func:`read_frames` stacks a (short) range into one array;
-* :class:`SubClip` restricts a clip to a frame range; :class:`ArrayClip` wraps frames in memory;
 * :func:`check_clip` decodes every frame once and reports the first bad one by file;
 * :func:`write_frames` / :func:`write_video` write image sequences and videos (fixtures, exports).
 """
@@ -15,9 +13,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ..data.frames import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Clip, ImageSequenceClip, SingleImageClip,  # noqa: F401
-                           VideoClip, frame_number, open_clip, read_image)
 from ..errors import DataError
+from .clips import as_clip
 
 
 
@@ -31,80 +28,6 @@ def size_wh(size) -> tuple[int, int] | None:
     return int(w), int(h)
 
 
-class ArrayClip(Clip):
-    """Frames held in memory: a (T, H, W) or (T, H, W, 3) uint8 array, numbered from ``first``."""
-
-    def __init__(self, frames, first: int = 0, locator: str = "<array>"):
-        frames = np.asarray(frames)
-        if frames.ndim not in (3, 4) or frames.dtype != np.uint8:
-            raise DataError(f"ArrayClip needs a (T, H, W[, 3]) uint8 array; got {frames.dtype} {frames.shape}")
-        self.frames = frames
-        self.first = int(first)
-        self.locator = locator
-
-    @property
-    def indices(self) -> list[int]:
-        return list(range(self.first, self.first + len(self.frames)))
-
-    def _read(self, index: int) -> np.ndarray:
-        i = int(index) - self.first
-        if not 0 <= i < len(self.frames):
-            raise DataError(f"frame {index} outside frames {self.first}..{self.first + len(self.frames) - 1}",
-                            file=self.locator)
-        return self.frames[i]
-
-
-class SubClip(Clip):
-    """The frames of ``clip`` with absolute numbers in ``[start, stop]`` (inclusive), every ``step``-th."""
-
-    def __init__(self, clip: Clip, start: int | None = None, stop: int | None = None, step: int = 1):
-        if step < 1:
-            raise ValueError(f"step must be >= 1, not {step}")
-        self.clip = clip
-        self.locator = clip.locator
-        self._indices = [i for i in clip.indices if (start is None or i >= start) and (stop is None or i <= stop)][::step]
-        if not self._indices:
-            raise DataError(f"no frames in range {start}..{stop}; the clip's frames run "
-                            f"{clip.indices[0] if clip.indices else '?'}..{clip.indices[-1] if clip.indices else '?'}",
-                            file=clip.locator, hint="Check the onset/offset columns against the frame numbers.")
-
-    @property
-    def indices(self) -> list[int]:
-        return list(self._indices)
-
-    def frame_file(self, index: int) -> str:
-        return self.clip.frame_file(index)
-
-    def read(self, index, grey=False, size=None):
-        if index not in self._indices:
-            raise DataError(f"frame {index} is outside this range ({self._indices[0]}..{self._indices[-1]})",
-                            file=self.locator)
-        return self.clip.read(index, grey=grey, size=size)
-
-
-def as_clip(source) -> Clip:
-    """A :class:`Clip` from a locator string, a Path, a Clip, or a (T, H, W[, 3]) uint8 array."""
-    if isinstance(source, Clip):
-        return source
-    if isinstance(source, Path):
-        return open_clip(str(source))
-    if isinstance(source, str):
-        return open_clip(source)
-    if isinstance(source, np.ndarray) or isinstance(source, (list, tuple)):
-        return ArrayClip(np.asarray(source))
-    raise TypeError(f"cannot make a clip from {type(source).__name__}")
-
-
-def frame_range(clip: Clip, start: int | None = None, stop: int | None = None) -> list[int]:
-    """Absolute frame numbers of ``clip`` in ``[start, stop]``; a range outside the clip is a DataError."""
-    idx = [i for i in clip.indices if (start is None or i >= start) and (stop is None or i <= stop)]
-    if not idx:
-        raise DataError(f"no frames in range {start}..{stop}; frames run {clip.indices[0]}..{clip.indices[-1]}"
-                        if clip.indices else "clip has no frames", file=clip.locator,
-                        hint="Check the onset/offset columns against the frame numbers on disk.")
-    return idx
-
-
 def stream(source, start: int | None = None, stop: int | None = None, step: int = 1, grey: bool = False,
            size=None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(index, frame)`` for frames in ``[start, stop]`` one at a time (decoded lazily).
@@ -113,7 +36,7 @@ def stream(source, start: int | None = None, stop: int | None = None, step: int 
     """
     clip = as_clip(source)
     wh = size_wh(size)
-    for k, idx in enumerate(frame_range(clip, start, stop)):
+    for k, idx in enumerate(clip.frames_between(start, stop)):
         if k % step == 0:
             yield idx, clip.read(idx, grey=grey, size=wh)
 
@@ -123,7 +46,7 @@ def read_frames(source, indices: Iterable[int] | None = None, start: int | None 
     """Stack frames into one (T, H, W[, 3]) uint8 array (for short ranges; use :func:`stream` for long ones)."""
     clip = as_clip(source)
     wh = size_wh(size)
-    idx = list(indices) if indices is not None else frame_range(clip, start, stop)
+    idx = list(indices) if indices is not None else clip.frames_between(start, stop)
     return np.stack([clip.read(i, grey=grey, size=wh) for i in idx])
 
 
@@ -187,8 +110,3 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 30.
         if writer is not None:
             writer.release()
     return path
-
-
-__all__ = ["ArrayClip", "SubClip", "as_clip", "frame_range", "stream", "read_frames", "check_clip",
-           "write_frames", "write_video", "size_wh", "open_clip", "read_image", "frame_number",
-           "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS"]

@@ -1,7 +1,7 @@
 """A canonical mean-face: MediaPipe's 478 landmarks on a frontal face, in template coordinates.
 
 Measured once with ``FaceLandmarker`` on ``skimage.data.astronaut()`` and aligned with
-:data:`mebench.face.align.TEMPLATE`; stored as x, y, z in units of 1/10000 of the crop side.
+:data:`mebench.face.geometry.TEMPLATE`; stored as x, y, z in units of 1/10000 of the crop side.
 Used for landmark-defined regions when no landmarks can be detected (Haar or full-frame fallback).
 """
 import numpy as np

@@ -60,7 +60,7 @@ def au_intensities(params: dict, t: int) -> dict[str, float]:
             for au, value in au_intensities({**params, **event, "events": None}, t).items():
                 total[au] = total.get(au, 0.0) + value
         return total
-    from ..data.synthetic import au_intensities as lead
+    from .synthetic import au_intensities as lead
 
     return {k: float(v) for k, v in lead(params, t).items()}
 
@@ -74,7 +74,7 @@ def _astronaut() -> np.ndarray:
 
 def astronaut_landmarks() -> np.ndarray:
     """(478, 2) canonical landmarks placed on astronaut() pixels."""
-    from ._canonical import canonical_landmarks
+    from .canonical_face import canonical_landmarks
 
     unit = canonical_landmarks(1.0)[:, :2]
     a = _ASTRONAUT_TO_UNIT[:, :2]
@@ -244,8 +244,8 @@ def photo_params(subject_seed: int = 0, size: int = 128, n_frames: int = 30, ons
 
 
 def photo_clip(params: dict):
-    """An in-memory :class:`~mebench.face.io.ArrayClip` of all frames (numbered from 1)."""
-    from .io import ArrayClip
+    """An in-memory :class:`~mebench.io.ArrayClip` of all frames (numbered from 1)."""
+    from ..io import ArrayClip
 
     frames = np.stack([render_photo_frame(params, t) for t in range(1, int(params["n_frames"]) + 1)])
     return ArrayClip(frames, first=1, locator=f"<photo subject {params.get('subject_seed')}>")
