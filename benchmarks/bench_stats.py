@@ -185,7 +185,7 @@ def main() -> None:
     if opts.json:
         print(json.dumps(res, indent=2))
         return
-    print(f"| measure | value |\n|---|---|")
+    print("| measure | value |\n|---|---|")
     rows = [
         (f"exact path, {N} permutations, accuracy, dataset-wide scheme (s, median of {opts.repeats})",
          res["exact_accuracy_dataset_s"]),

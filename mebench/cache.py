@@ -3,34 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .fsutil import atomic_write_bytes, cache_dir
+from .io import frames_signature
 
 # Columns that never influence a feature (labels must not, or a cache could leak them).
 _IGNORED_COLUMNS = {"label", "emotion", "deception", "label_raw", "split", "official_fold"}
-
-
-def frames_signature(locator) -> str:
-    """A cheap content signature of a frames location: file names, sizes and mtimes."""
-    if not isinstance(locator, str) or not locator:
-        return ""
-    path = Path(locator)
-    if path.is_dir():
-        with os.scandir(path) as it:
-            entries = sorted(
-                (e.name, st.st_size, st.st_mtime_ns)
-                for e in it
-                if e.is_file() and (st := e.stat())
-            )
-        return hashlib.sha256(repr(entries).encode()).hexdigest()
-    if path.is_file():
-        st = path.stat()
-        return f"{st.st_size}:{st.st_mtime_ns}"
-    return locator  # synthetic and other schemes: the locator is the content
 
 
 def sample_key(row: dict) -> str:

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from mebench.io import open_clip
-from mebench.data.synthetic import SyntheticDataset, au_envelope
+from mebench.data.synthetic import SyntheticDataset
+from mebench.data.synthetic_timing import au_envelope
 from mebench.errors import ConfigError
 
 

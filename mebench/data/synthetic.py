@@ -16,8 +16,9 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from .base import Dataset
 from ..io import Clip
+from .base import Dataset
+from .synthetic_timing import au_intensities
 
 # Action-unit patterns of the emotions (FACS-inspired) and the deception "leakage" pattern.
 EMOTION_AUS = {
@@ -31,24 +32,6 @@ LEAKAGE_EMOTION = "sadness"
 LEAKAGE_AUS = (4, 15)
 ALL_EMOTION_AUS = {**EMOTION_AUS, LEAKAGE_EMOTION: LEAKAGE_AUS}
 PEAK_DISPLACEMENT_PX = 1.6  # at 64x64; scaled with the frame size
-
-
-def au_envelope(params: dict, t: int) -> float:
-    """Expression intensity at frame t in [0, 1]: 0 outside onset..offset, 1 at apex."""
-    onset, apex, offset = params["onset"], params["apex"], params["offset"]
-    if t <= onset or t >= offset:
-        return 0.0
-    if t <= apex:
-        x = (t - onset) / max(apex - onset, 1)
-    else:
-        x = (offset - t) / max(offset - apex, 1)
-    return float(0.5 - 0.5 * np.cos(np.pi * x))  # smooth rise and decay
-
-
-def au_intensities(params: dict, t: int) -> dict:
-    """Per-AU intensity at frame t, e.g. {"AU12": 0.7}."""
-    env = au_envelope(params, t)
-    return {au: peak * env for au, peak in params["aus"].items()}
 
 
 @lru_cache(maxsize=256)

@@ -25,6 +25,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .synthetic_timing import au_intensities
+
 SUPPORTED_AUS = ("AU1", "AU2", "AU4", "AU9", "AU12", "AU15")
 
 # Similarity that maps astronaut() pixels to unit template coordinates (measured once with
@@ -46,23 +48,6 @@ _AU_POINTS: dict[str, list[tuple[int, tuple[float, float], float]]] = {
 }
 # Upper-eyelid points that slide down in a blink, and the lower lid they meet.
 _BLINK = [(159, 145), (386, 374)]
-
-
-def au_intensities(params: dict, t: int) -> dict[str, float]:
-    """AU -> intensity at frame ``t``: the synthetic dataset's own envelope (:mod:`mebench.data.synthetic`).
-
-    A ``params["events"]`` list of {onset, apex, offset, aus} (long clips with several planted
-    micro-expressions) adds the intensities of every event.
-    """
-    if params.get("events"):
-        total: dict[str, float] = {}
-        for event in params["events"]:
-            for au, value in au_intensities({**params, **event, "events": None}, t).items():
-                total[au] = total.get(au, 0.0) + value
-        return total
-    from .synthetic import au_intensities as lead
-
-    return {k: float(v) for k, v in lead(params, t).items()}
 
 
 @lru_cache(maxsize=1)

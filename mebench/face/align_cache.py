@@ -18,8 +18,7 @@ def cache_key(clip: Clip, parts: dict) -> str | None:
 
     ``clip`` is a source clip (frames on disk or in memory), never an already aligned one.
     """
-    from ..cache import frames_signature
-    from ..io import ArrayClip
+    from ..io import ArrayClip, frames_signature
 
     if isinstance(clip, ArrayClip):
         content = hashlib.sha256(clip.frames.tobytes()).hexdigest() + repr(clip.frames.shape) + str(clip.first)

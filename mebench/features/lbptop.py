@@ -283,8 +283,6 @@ def lbptop_histograms(volume: np.ndarray, radii=(1, 1, 1), neighbours=(8, 8, 8),
     parts = []
     nb = plan.n_blocks
     for (name, P, _), codes in zip(plan.planes, outs):
-        table = pattern_table(P, patterns)
-        k = n_bins(P, patterns)
         if plan.block_u8 is not None and P <= 8:
             import cv2
 

@@ -5,9 +5,11 @@
 * :mod:`mebench.io.stream`  ``stream``, ``read_frames``, ``check_clip``, ``write_frames``, ``write_video``.
 """
 from .clips import (FRAMES_VERSION, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ArrayClip, Clip, ImageSequenceClip,
-                    SingleImageClip, SubClip, VideoClip, as_clip, frame_number, open_clip, read_image)
+                    SingleImageClip, SubClip, VideoClip, as_clip, frame_number, frames_signature, open_clip,
+                    read_image)
 from .stream import check_clip, read_frames, size_wh, stream, write_frames, write_video
 
 __all__ = ["FRAMES_VERSION", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "ArrayClip", "Clip", "ImageSequenceClip",
-           "SingleImageClip", "SubClip", "VideoClip", "as_clip", "frame_number", "open_clip", "read_image",
+           "SingleImageClip", "SubClip", "VideoClip", "as_clip", "frame_number", "frames_signature", "open_clip",
+           "read_image",
            "check_clip", "read_frames", "size_wh", "stream", "write_frames", "write_video"]

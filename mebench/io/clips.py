@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from pathlib import Path
 from typing import Iterator
@@ -329,3 +331,22 @@ def as_clip(source) -> Clip:
     if isinstance(source, np.ndarray) or isinstance(source, (list, tuple)):
         return ArrayClip(np.asarray(source))
     raise TypeError(f"cannot make a clip from {type(source).__name__}")
+
+
+def frames_signature(locator) -> str:
+    """A cheap content signature of a frames location: file names, sizes and mtimes."""
+    if not isinstance(locator, str) or not locator:
+        return ""
+    path = Path(locator)
+    if path.is_dir():
+        with os.scandir(path) as it:
+            entries = sorted(
+                (e.name, st.st_size, st.st_mtime_ns)
+                for e in it
+                if e.is_file() and (st := e.stat())
+            )
+        return hashlib.sha256(repr(entries).encode()).hexdigest()
+    if path.is_file():
+        st = path.stat()
+        return f"{st.st_size}:{st.st_mtime_ns}"
+    return locator  # synthetic and other schemes: the locator is the content
