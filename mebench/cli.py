@@ -98,6 +98,7 @@ def _run_and_report(spec, as_json: bool) -> None:
         payload = {**json_safe(pooled), "run_id": result.run_id, "run_dir": str(result.run_dir),
                    "n": result.metrics["n"], "classes": result.metrics["classes"],
                    "majority": json_safe(result.metrics.get("baselines", {}).get("majority", {})),
+                   "flags": result.manifest.get("flags", []), "roles": result.manifest.get("roles", {}),
                    "warnings": result.manifest["warnings"], "n_skipped": result.manifest["n_skipped"]}
         click.echo(json.dumps(payload, indent=2))
         return
@@ -112,7 +113,8 @@ def _print_result(console, result) -> None:
     from rich.table import Table
 
     m, man = result.metrics, result.manifest
-    table = Table(title=f"{man['pipeline']} on {man['dataset']['dataset']} ({man['dataset']['task']}), "
+    marks = "".join(f" \\[{flag}]" for flag in man.get("flags", []))  # escaped: not rich markup
+    table = Table(title=f"{man['pipeline']}{marks} on {man['dataset']['dataset']} ({man['dataset']['task']}), "
                         f"{man['protocol']['name']}: pooled over {m['n']} held-out predictions")
     table.add_column("metric")
     table.add_column("pipeline", justify="right")
@@ -135,7 +137,7 @@ def _print_result(console, result) -> None:
     if man["n_skipped"]:
         console.print(f"[yellow]skipped {man['n_skipped']} sample(s); see manifest.json[/]")
     for warning in man["warnings"]:
-        style = "bold red" if warning.startswith("LEAKAGE") else "yellow"
+        style = "bold red" if warning.startswith(("LEAKAGE", "LEAKY", "contaminated", "untrained")) else "yellow"
         console.print(f"[{style}]warning:[/] {warning}", highlight=False)
     console.print(f"run {result.run_id} written to {result.run_dir}")
 

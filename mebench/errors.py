@@ -51,6 +51,14 @@ class DataError(MebenchError):
         self.file, self.row, self.column, self.hint = file, row, column, hint
 
 
+class PluginError(MebenchError):
+    """A component (extractor, classifier, ...) raised an unexpected exception; the message names it."""
+
+
+class LabelAccessError(PluginError):
+    """A feature extractor tried to read a target column, which extractors never see."""
+
+
 class LeakageError(MebenchError):
     """A subject appears on both sides of a subject-wise split, or identities are missing."""
 

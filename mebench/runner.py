@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .errors import ConfigError, DataError, MebenchError
+from .errors import ConfigError, DataError, LabelAccessError, MebenchError, PluginError
+from .data.schema import label_free
 from .registry import CLASSIFIERS, DATASETS, EXTRACTORS, METRICS, PROTOCOLS, accepted_params, load_plugin_file
 
 DEFAULT_METRICS = ("accuracy", "uar", "uf1", "auc")
@@ -75,6 +76,8 @@ class Prepared:
     extraction: dict
     extractor: Any = None       # the extractor as configured (unfitted)
     protocol: Any = None        # the protocol object that made ``split``
+    hidden: tuple = ()          # target columns removed from the table extractors see
+    fit_targets: Any = None     # a stateful extractor's annotation targets (DataFrame), training rows only per fold
 
     @property
     def evaluated(self) -> np.ndarray:
@@ -128,10 +131,27 @@ def build_protocol(spec: RunSpec):
     return PROTOCOLS.create(spec.protocol, **opts), seed
 
 
-def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int], threads_inside: bool = True):
+def _component_failure(exc: Exception, what: str, where: str, hidden=()) -> PluginError:
+    """A clear error for an unexpected exception inside a component; label access gets its own."""
+    text = str(exc)
+    if isinstance(exc, (AttributeError, KeyError)):
+        for column in hidden:
+            if f"'{column}'" in text or text == column:
+                return LabelAccessError(
+                    f"{what} read the column {column!r} {where}, but extractors never see target columns "
+                    f"(hidden here: {', '.join(hidden)}). Features must come from the clips and their annotations; "
+                    "a stateful extractor learns from labels only through fit(X, y).")
+    return PluginError(f"{what} raised {type(exc).__name__} {where}: {text}. This is a bug in that component "
+                       "(or an input it does not handle); run with MEBENCH_DEBUG=1 to see the traceback.")
+
+
+def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int], threads_inside: bool = True,
+                  hidden: tuple = ()):
     """Transform rows as one batch (so extractors can vectorise or thread); if any row fails,
     redo the batch row by row. Returns (features by position, errors by position, counts)."""
     from threadpoolctl import threadpool_limits
+
+    what = f"extractor {type(extractor).__name__}"
 
     def counted(rows):
         extractor.counts_ = {}
@@ -145,8 +165,12 @@ def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int], thread
         try:
             batch, batch_counts = counted(positions)
             return dict(zip(positions, batch)), {}, batch_counts
-        except DataError:
-            pass
+        except MebenchError as exc:
+            if not isinstance(exc, DataError):
+                raise
+        except Exception:  # noqa: BLE001 - redone row by row below, to name the failing sample
+            if _debug():
+                raise
         for pos in positions:
             try:
                 row, row_counts = counted([pos])
@@ -154,14 +178,45 @@ def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int], thread
             except DataError as exc:  # a policy-driven skip (e.g. no face, on_no_face="skip") carries .skip
                 errors[pos] = (str(exc), bool(getattr(exc, "skip", False)))
                 row_counts = dict(getattr(extractor, "counts_", None) or {})
+            except MebenchError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a component bug becomes a clear error
+                if _debug():
+                    raise
+                sample = samples["sample_id"].iloc[pos] if "sample_id" in samples.columns else pos
+                raise _component_failure(exc, what, f"on sample {sample}", hidden) from None
             for k, v in row_counts.items():
                 counts[k] = counts.get(k, 0) + int(v)
     return features, errors, counts
 
 
+def _debug() -> bool:
+    import os
+
+    return os.environ.get("MEBENCH_DEBUG", "") not in ("", "0")
+
+
+def _close_face_models() -> None:
+    """Close the MediaPipe landmarkers extraction opened (only if the face pipeline was used)."""
+    pool = sys.modules.get("mebench.face.landmarker_pool")
+    if pool is not None:
+        pool.close_shared_landmarkers()
+
+
 def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs: int,
-                     on_error: str) -> tuple[np.ndarray, list[dict], dict]:
-    """Stateless features for every sample, through the on-disk cache; returns (X, skipped, stats)."""
+                     on_error: str, hidden: tuple = ()) -> tuple[np.ndarray, list[dict], dict]:
+    """Stateless features for every sample, through the on-disk cache; returns (X, skipped, stats).
+
+    ``samples`` is the label-free view; ``hidden`` names the target columns removed from it.
+    """
+    try:
+        return _extract_features(extractor, samples, use_cache=use_cache, jobs=jobs, on_error=on_error,
+                                 hidden=hidden)
+    finally:
+        _close_face_models()
+
+
+def _extract_features(extractor, samples, *, use_cache, jobs, on_error, hidden):
     from joblib import Parallel, delayed
 
     from .cache import FeatureCache, sample_key
@@ -185,9 +240,10 @@ def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs:
             from sklearn.base import clone
 
             results = Parallel(n_jobs=jobs, backend="loky")(
-                delayed(_extract_rows)(clone(extractor).fit(samples.iloc[:0]), samples, c, False) for c in chunks)
+                delayed(_extract_rows)(clone(extractor).fit(samples.iloc[:0]), samples, c, False, hidden)
+                for c in chunks)
         else:
-            results = [_extract_rows(extractor, samples, c) for c in chunks]
+            results = [_extract_rows(extractor, samples, c, hidden=hidden) for c in chunks]
         for feats, errs, cnts in results:
             for pos, value in feats.items():
                 features[pos] = value
@@ -245,15 +301,22 @@ def prepare(spec: RunSpec) -> Prepared:
     extractor, extractor_seed = build_extractor(spec)
     classifier, classifier_seed = build_classifier(spec)
     protocol, protocol_seed = build_protocol(spec)
+    fit_targets = tuple(getattr(extractor, "fit_targets", ()) or ())
+    hidden = tuple(dict.fromkeys(target_columns(dataset, spec.task) + fit_targets))
+    view = label_free(samples, hidden)  # extractors never see a label
     skipped_features: list[dict] = []
+    annotation_targets = None
     if getattr(extractor, "stateless", True):
         X, skipped_features, extraction = extract_features(
-            extractor, samples, use_cache=spec.use_cache, jobs=spec.jobs, on_error=spec.on_error)
+            extractor, view, use_cache=spec.use_cache, jobs=spec.jobs, on_error=spec.on_error, hidden=hidden)
         samples = samples.iloc[extraction.pop("kept_positions")].reset_index(drop=True)
         estimator = classifier
     else:
-        X, extraction = samples, {"stateful": True}
+        X, extraction = view, {"stateful": True}
         estimator = Pipeline([("features", extractor), ("classifier", classifier)])
+        if fit_targets:
+            annotation_targets = samples.reindex(columns=list(fit_targets))
+    extraction["hidden_columns"] = [c for c in hidden if c in samples.columns]
     if samples["subject_id"].nunique() < 2:
         raise MebenchError(
             f"dataset {spec.dataset!r} has {samples['subject_id'].nunique()} subject(s) left; subject-wise "
@@ -280,10 +343,20 @@ def prepare(spec: RunSpec) -> Prepared:
     seeds = {"run": spec.seed, "dataset": dataset_seed, "features": extractor_seed,
              "classifier": classifier_seed, "protocol": protocol_seed}
     extraction["skipped"] = skipped_features
-    return Prepared(spec, dataset, samples, classes, y, split, X, estimator, seeds, extraction, extractor, protocol)
+    return Prepared(spec, dataset, samples, classes, y, split, X, estimator, seeds, extraction, extractor, protocol,
+                    hidden, annotation_targets)
 
 
-def _fit_predict_fold(estimator, X, y, train, test, n_classes: int) -> tuple[np.ndarray, str | None]:
+def target_columns(dataset, task: str | None) -> tuple[str, ...]:
+    """The target columns of ``task`` that ``dataset`` declares (label columns for any plugin dataset)."""
+    from .data.schema import ALWAYS_TARGETS
+
+    declared = getattr(dataset, "targets", None)
+    return tuple(declared(task)) if callable(declared) else ALWAYS_TARGETS
+
+
+def _fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_targets=None,
+                      hidden: tuple = ()) -> tuple[np.ndarray, str | None]:
     from sklearn.base import clone
 
     Xtr = X.iloc[train] if isinstance(X, pd.DataFrame) else X[train]
@@ -293,13 +366,29 @@ def _fit_predict_fold(estimator, X, y, train, test, n_classes: int) -> tuple[np.
     if len(present) == 1:
         scores[:, present[0]] = 1.0
         return scores, "training fold has a single class; predicted it for every test sample"
-    model = clone(estimator).fit(Xtr, y[train])  # callers pin BLAS to one thread
-    proba = np.asarray(model.predict_proba(Xte), dtype=np.float64)
+    fit_params = {}
+    if annotation_targets is not None:  # a stateful extractor's targets: training rows only
+        fit_params["features__targets"] = annotation_targets.iloc[train]
+    try:
+        model = clone(estimator).fit(Xtr, y[train], **fit_params)  # callers pin BLAS to one thread
+        proba = np.asarray(model.predict_proba(Xte), dtype=np.float64)
+    except MebenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a component bug becomes a clear error
+        if _debug():
+            raise
+        raise _component_failure(exc, f"pipeline {_describe(estimator)}", "while fitting or predicting a fold",
+                                 hidden) from None
     scores[:, np.asarray(model.classes_, dtype=int)] = proba
     note = None
     if len(present) < n_classes:
         note = f"training fold lacks {n_classes - len(present)} class(es); their scores are 0"
     return scores, note
+
+
+def _describe(estimator) -> str:
+    steps = getattr(estimator, "named_steps", None)
+    return " -> ".join(type(v).__name__ for v in steps.values()) if steps else type(estimator).__name__
 
 
 def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=None, jobs: int = 1,
@@ -317,7 +406,8 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
     if jobs > 1:  # one BLAS thread inside each worker
         with parallel_config(backend="loky", inner_max_num_threads=1):
             results = Parallel(n_jobs=jobs)(
-                delayed(_fit_predict_fold)(estimator, prepared.X, y, f.train, f.test, k) for f in folds)
+                delayed(_fit_predict_fold)(estimator, prepared.X, y, f.train, f.test, k, prepared.fit_targets,
+                                           prepared.hidden) for f in folds)
         for i, (fold, (s, note)) in enumerate(zip(folds, results)):
             scores[fold.test], notes[i] = s, note
             if progress:
@@ -325,7 +415,8 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
     else:
         with threadpool_limits(1):
             for i, fold in enumerate(folds):
-                scores[fold.test], notes[i] = _fit_predict_fold(estimator, prepared.X, y, fold.train, fold.test, k)
+                scores[fold.test], notes[i] = _fit_predict_fold(estimator, prepared.X, y, fold.train, fold.test, k,
+                                                                prepared.fit_targets, prepared.hidden)
                 if progress:
                     progress(i + 1, len(folds))
     return scores, notes
@@ -409,11 +500,11 @@ def run_identity(spec: RunSpec, fingerprint: dict, fold_hash: str) -> str:
 
 def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool = True) -> RunResult:
     """Run the spec end to end and write the run directory."""
-    from .fsutil import write_json
-    from .store import prepare_run_dir, write_predictions
+    from .store import claim_run_dir, prepare_run_dir, write_run
 
     t0 = time.time()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0))
+    claimed = claim_run_dir(spec.out)  # fail before any work when the run could not be written
     prepared = prepare(spec)
     scores, notes = cross_predict(prepared, jobs=spec.jobs, progress=progress)
     metrics = compute_metrics(prepared, scores)
@@ -454,6 +545,10 @@ def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool
 
     skipped = list(getattr(prepared.dataset, "skipped", [])) + prepared.extraction.get("skipped", [])
     extraction = {k: v for k, v in prepared.extraction.items() if k != "skipped"}
+    flags, reasons = run_flags(prepared)
+    for flag in flags:
+        warnings.append(f"{flag}: {reasons[flag]}")
+    extractor = prepared.extractor
     manifest = {
         "run_id": run_id,
         "mebench_version": __version__,
@@ -470,9 +565,16 @@ def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool
         "protocol": {"name": spec.protocol, "n_folds": len(prepared.split.folds),
                      "fold_hash": prepared.split.fold_hash,
                      "subject_wise": getattr(prepared.protocol, "subject_wise", None),
+                     "leaky": bool(getattr(prepared.protocol, "leaky", False)),
                      "shared_subjects": prepared.split.shared_subjects,
                      "audit": list(prepared.split.warnings)},
-        "features": {"name": spec.features, **extraction},
+        "features": {"name": spec.features, **extraction,
+                     "trained_on": sorted(getattr(extractor, "trained_on", ()) or ()),
+                     "provenance": extractor.provenance() if hasattr(extractor, "provenance") else {}},
+        "flags": flags,
+        "flag_reasons": reasons,
+        "roles": {"control": bool(getattr(_classifier_of(prepared.estimator), "is_control", False)),
+                  "probe": bool(getattr(extractor, "is_probe", False))},
         "skipped": skipped,
         "n_skipped": len(skipped),
         "warnings": warnings,
@@ -481,11 +583,39 @@ def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool
         "platform": {"system": platform.platform(), "python": sys.version.split()[0],
                      "jobs": spec.jobs, "blas_threads_per_worker": 1},
     }
-    run_dir = prepare_run_dir(spec.out, run_id)
-    write_predictions(run_dir / "predictions.parquet", predictions)
-    write_json(run_dir / "metrics.json", metrics)
-    write_json(run_dir / "manifest.json", manifest)
+    run_dir = claimed or prepare_run_dir(None, run_id)
+    manifest = write_run(run_dir, predictions, metrics, manifest)
     return RunResult(run_dir, run_id, metrics, manifest, predictions)
+
+
+def run_flags(prepared: Prepared) -> tuple[list[str], dict[str, str]]:
+    """The run's honesty flags (LEAKY, contaminated, untrained) with a one-line reason each."""
+    reasons: dict[str, str] = {}
+    split, protocol, spec = prepared.split, prepared.protocol, prepared.spec
+    if getattr(protocol, "leaky", False):
+        reasons["LEAKY"] = (f"protocol {spec.protocol!r} reproduces a leaky practice "
+                            f"({getattr(protocol, 'leak', 'it uses the test subject before predicting')})")
+    elif split.shared_subjects:
+        n = len(split.shared_subjects)
+        reasons["LEAKY"] = (f"protocol {spec.protocol!r} is not subject-disjoint: subjects appear in both train and "
+                            f"test in {n} fold(s)")
+    elif not getattr(prepared.dataset, "identities", True):
+        reasons["LEAKY"] = "the dataset has no speaker identities, so leakage between clips of one person is unknown"
+    extractor = prepared.extractor
+    trained_on = {str(d).lower() for d in (getattr(extractor, "trained_on", ()) or ())}
+    evaluated = {spec.dataset.lower()} | {str(d).lower() for d in prepared.samples["dataset"].unique()}
+    overlap = sorted(trained_on & evaluated)
+    if overlap:
+        reasons["contaminated"] = (f"extractor {spec.features!r} holds a model trained on {', '.join(overlap)}, "
+                                   "the data this run evaluates on")
+    if getattr(extractor, "untrained", False):
+        reasons["untrained"] = f"extractor {spec.features!r} ran with randomly initialised weights (weights=none)"
+    return sorted(reasons), reasons
+
+
+def _classifier_of(estimator):
+    steps = getattr(estimator, "named_steps", None)
+    return steps["classifier"] if steps and "classifier" in steps else estimator
 
 
 def _plain_params(estimator) -> dict:
@@ -495,8 +625,7 @@ def _plain_params(estimator) -> dict:
 
 def _resolved_params(prepared: Prepared) -> dict:
     """Every scalar parameter of the extractor and classifier actually used, defaults included."""
-    estimator = prepared.estimator
-    classifier = estimator.named_steps["classifier"] if "features" in getattr(estimator, "named_steps", {}) else estimator
+    classifier = _classifier_of(prepared.estimator)
     return {"features": _plain_params(prepared.extractor), "classifier": _plain_params(classifier)}
 
 

@@ -1,13 +1,21 @@
-"""Run directories: predictions.parquet, metrics.json and manifest.json, written atomically."""
+"""Run directories: predictions.parquet, metrics.json and manifest.json, written atomically.
+
+The manifest, written last, lists every other file with its sha256; :func:`load_run` checks them, so
+an edited file is reported instead of read. A finished run is never rewritten: statistics go to
+their own ``stats.json``.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
 
 from .errors import RunStoreError
-from .fsutil import atomic_write_bytes
+from .fsutil import atomic_write_bytes, json_text
+from .hashing import file_sha256
 
 PREDICTION_COLUMNS = ("run_id", "dataset", "protocol", "pipeline", "fold", "subject_id", "sample_id", "y_true", "y_pred")
 RUN_FILES = ("predictions.parquet", "metrics.json", "manifest.json")
@@ -22,7 +30,8 @@ def read_json(path: str | Path):
         raise RunStoreError(f"{path} is not valid JSON ({exc}); the run directory is damaged.") from None
 
 
-def write_predictions(path: str | Path, predictions: pd.DataFrame) -> None:
+def predictions_bytes(predictions: pd.DataFrame) -> bytes:
+    """The parquet bytes of a predictions table (deterministic for equal tables)."""
     import io
 
     missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
@@ -30,52 +39,120 @@ def write_predictions(path: str | Path, predictions: pd.DataFrame) -> None:
         raise RunStoreError(f"predictions lack column(s) {missing or ['score_<class>']}")
     buf = io.BytesIO()
     predictions.to_parquet(buf, index=False)
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def write_predictions(path: str | Path, predictions: pd.DataFrame) -> None:
+    atomic_write_bytes(path, predictions_bytes(predictions))
+
+
+def _refuse_existing(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise RunStoreError(f"--out {out} is a file; pass a directory for the run.")
+    if out.is_dir() and any(out.iterdir()):
+        existing = out / "manifest.json"
+        which = ""
+        if existing.is_file():
+            try:
+                which = f" (run {json.loads(existing.read_text()).get('run_id')})"
+            except (OSError, json.JSONDecodeError):
+                pass
+        raise RunStoreError(
+            f"--out {out} already holds files{which}; mebench never overwrites a run. "
+            "Choose a new directory or remove the old one."
+        )
+
+
+def claim_run_dir(out: str | Path | None) -> Path | None:
+    """Create an explicit ``--out`` before any work (it must be absent or empty); check ``runs/`` otherwise."""
+    if out is None:
+        base = Path("runs")
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunStoreError(f"cannot create the runs folder {base.resolve()}: {exc}. Pass --out DIR.") from None
+        if not os.access(base, os.W_OK | os.X_OK):
+            raise RunStoreError(f"the runs folder {base.resolve()} is not writable. Pass --out DIR.")
+        return None
+    out = Path(out)
+    _refuse_existing(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunStoreError(f"cannot create --out {out}: {exc}.") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise RunStoreError(f"--out {out} is not writable.")
+    return out
 
 
 def prepare_run_dir(out: str | Path | None, run_id: str) -> Path:
     """The directory for a new run. An explicit ``out`` must be absent or empty; never overwrite."""
     if out is not None:
         out = Path(out)
-        if out.exists() and not out.is_dir():
-            raise RunStoreError(f"--out {out} is a file; pass a directory for the run.")
-        if out.is_dir() and any(out.iterdir()):
-            existing = out / "manifest.json"
-            which = ""
-            if existing.is_file():
-                try:
-                    which = f" (run {json.loads(existing.read_text()).get('run_id')})"
-                except (OSError, json.JSONDecodeError):
-                    pass
-            raise RunStoreError(
-                f"--out {out} already holds files{which}; mebench never overwrites a run. "
-                "Choose a new directory or remove the old one."
-            )
+        _refuse_existing(out)
         out.mkdir(parents=True, exist_ok=True)
         return out
     base = Path("runs") / run_id
     candidate, n = base, 1
-    while candidate.exists():
-        n += 1
-        candidate = base.with_name(f"{run_id}-{n}")
-    candidate.mkdir(parents=True)
-    return candidate
+    while True:
+        try:
+            candidate.mkdir(parents=True)  # atomic: two concurrent runs never share a directory
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = base.with_name(f"{run_id}-{n}")
 
 
-def load_run(run_dir: str | Path) -> dict:
-    """Read a run directory: {'dir', 'predictions', 'metrics', 'manifest'}."""
+def write_run(run_dir: str | Path, predictions: pd.DataFrame, metrics: dict, manifest: dict) -> dict:
+    """Write the run's files, then the manifest listing each with its sha256; returns the manifest."""
+    run_dir = Path(run_dir)
+    blobs = {"predictions.parquet": predictions_bytes(predictions), "metrics.json": json_text(metrics).encode()}
+    for name, data in blobs.items():
+        atomic_write_bytes(run_dir / name, data)
+    manifest = dict(manifest, files={name: hashlib.sha256(data).hexdigest() for name, data in blobs.items()})
+    atomic_write_bytes(run_dir / "manifest.json", json_text(manifest).encode())
+    return manifest
+
+
+def verify_run_files(run_dir: str | Path, manifest: dict) -> None:
+    """Check every file the manifest lists against its sha256; a difference is a RunStoreError."""
+    run_dir = Path(run_dir)
+    for name, digest in (manifest.get("files") or {}).items():
+        path = run_dir / name
+        if not path.is_file():
+            raise RunStoreError(f"{run_dir}: {name}, listed in manifest.json, is missing; the run is incomplete.")
+        if file_sha256(path) != digest:
+            raise RunStoreError(f"{path} has been modified since the run wrote it: its sha256 differs from the one "
+                                "in manifest.json. Re-run the pipeline; never edit a run's files.")
+
+
+def load_run(run_dir: str | Path, verify: bool = True) -> dict:
+    """Read a run directory: {'dir', 'predictions', 'metrics', 'manifest'}; files checked against the manifest."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunStoreError(f"run directory {run_dir} does not exist.")
     for name in RUN_FILES:
         if not (run_dir / name).is_file():
             raise RunStoreError(f"{run_dir} lacks {name}; it is not a complete mebench run.")
-    predictions = pd.read_parquet(run_dir / "predictions.parquet")
+    manifest = read_json(run_dir / "manifest.json")
+    if not isinstance(manifest, dict):
+        raise RunStoreError(f"{run_dir}/manifest.json holds no mapping; the run directory is damaged.")
+    if verify:
+        verify_run_files(run_dir, manifest)
+    try:
+        predictions = pd.read_parquet(run_dir / "predictions.parquet")
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a damaged file
+        raise RunStoreError(f"{run_dir}/predictions.parquet cannot be read ({type(exc).__name__}: {exc}); "
+                            "the run directory is damaged.") from None
+    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
+    if missing or not score_columns(predictions):
+        raise RunStoreError(f"{run_dir}/predictions.parquet lacks column(s) {missing or ['score_<class>']}; it is "
+                            "not a mebench predictions file.")
     return {
         "dir": run_dir,
         "predictions": predictions,
         "metrics": read_json(run_dir / "metrics.json"),
-        "manifest": read_json(run_dir / "manifest.json"),
+        "manifest": manifest,
     }
 
 

@@ -1,5 +1,7 @@
 """Conformance: every registered extractor and classifier honours the estimator contract.
 
+Extractors must also be label-free: their output is identical with the label columns shuffled or removed.
+
 Parametrised over the registries, so a plugin is tested the moment it is registered.
 """
 from __future__ import annotations
@@ -28,6 +30,23 @@ def test_extractor_contract(name):
     np.testing.assert_array_equal(first, second, err_msg="same input and seed must give identical features")
     assert isinstance(type(extractor).stateless, bool)
     assert isinstance(type(extractor).version, str)
+    _check_label_free(extractor, samples, first)
+
+
+def _check_label_free(extractor, samples, expected):
+    """The output may not depend on any label column: shuffled labels and removed labels change nothing."""
+    from mebench.data.schema import ALWAYS_TARGETS, label_free
+
+    targets = [c for c in ALWAYS_TARGETS + ("objective",) if c in samples.columns]
+    assert "label" in targets
+    order = np.random.default_rng(0).permutation(len(samples))
+    shuffled = samples.copy()
+    for column in targets:
+        shuffled[column] = samples[column].to_numpy()[order]
+    removed = label_free(samples, targets)
+    for name, table in (("shuffled", shuffled), ("removed", removed)):
+        out = np.asarray(clone(extractor).fit(table).transform(table))
+        np.testing.assert_array_equal(out, expected, err_msg=f"features changed with the labels {name}")
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])

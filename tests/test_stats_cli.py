@@ -43,6 +43,8 @@ def _json(result):
 
 
 def test_stats_json_and_files(runs):
+    before = {name: (runs["ridge"] / name).read_bytes() for name in ("metrics.json", "manifest.json",
+                                                                   "predictions.parquet")}
     res = CliRunner().invoke(main, ["stats", str(runs["ridge"]), "--permutations", "99", "--bootstrap", "300", "--json"])
     out = _json(res)
     assert set(out["metrics"]) == {"accuracy", "uar", "uf1", "auc"}
@@ -57,10 +59,13 @@ def test_stats_json_and_files(runs):
     assert stats_json["metrics"]["auc"]["p_value"] == out["metrics"]["auc"]["p_value"]
     assert len(stats_json["per_subject"]["subjects"]) == 5
     assert all({"n", "n_classes_present", "auc"} <= set(e) for e in stats_json["per_subject"]["subjects"])
-    metrics_json = json.loads((runs["ridge"] / "metrics.json").read_text())
-    assert metrics_json["ci_method"].startswith("subject-cluster bootstrap, BCa, 95% (300 resamples of 5 subjects)")
-    assert metrics_json["ci"]["auc"]["low"] == out["metrics"]["auc"]["ci_low"]
-    assert metrics_json["pooled"]["auc"] == pytest.approx(out["metrics"]["auc"]["value"])
+    assert stats_json["metrics"]["auc"]["ci_method"].startswith(
+        "subject-cluster bootstrap, BCa, 95% (300 resamples of 5 subjects)")
+    manifest = json.loads(before["manifest.json"])
+    assert stats_json["inputs"] == manifest["files"]  # which run files the statistics were computed from
+    # a finished run is immutable: stats.json sits beside the run's files, which stay byte-identical
+    assert {name: (runs["ridge"] / name).read_bytes() for name in before} == before
+    assert json.loads(before["metrics.json"])["pooled"]["auc"] == pytest.approx(out["metrics"]["auc"]["value"])
 
 
 def test_stats_text_output_states_tests(runs):

@@ -130,7 +130,7 @@ def _print_stats(console, result) -> None:
     if und:
         console.print("per-subject diagnostics: undefined for " + ", ".join(f"{k}: {v} subject(s)" for k, v in und.items())
                       + " (see stats.json)", highlight=False)
-    console.print(f"written to {result['run_dir']}/stats.json (metrics.json updated with the CI method)")
+    console.print(f"written to {result['run_dir']}/stats.json (the run's own files are left untouched)")
 
 
 @click.command("compare")

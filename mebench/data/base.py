@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError
 from ..hashing import file_sha256
-from .schema import sample_list_hash, validate_samples
+from .schema import ALWAYS_TARGETS, sample_list_hash, validate_samples
 
 
 class Dataset:
@@ -28,6 +28,11 @@ class Dataset:
     fps: ClassVar[float | None] = None
     n_subjects: ClassVar[int | None] = None
     needs_root: ClassVar[bool] = True
+    # Columns a task of this dataset can use as its label (beyond ``label`` itself): extractors never
+    # see them. ``task_targets`` adds columns that are labels for one task only (AU annotations are
+    # targets of the AU task but ordinary annotations for the emotion task).
+    target_columns: ClassVar[tuple[str, ...]] = ()
+    task_targets: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else None
@@ -80,6 +85,13 @@ class Dataset:
     def _load(self, task: str) -> pd.DataFrame:
         raise NotImplementedError
 
+    @classmethod
+    def targets(cls, task: str | None = None) -> tuple[str, ...]:
+        """Every column that is, or can stand in for, the label of ``task``; hidden from extractors."""
+        task = task or cls.tasks[0]
+        extra = tuple(cls.target_columns) + tuple(cls.task_targets.get(task, ()))
+        return tuple(dict.fromkeys(ALWAYS_TARGETS + extra))
+
     def fingerprint(self) -> dict:
         """Dataset fingerprint for the manifest: sample-list hash and annotation sha256s."""
         return {
@@ -99,6 +111,7 @@ class Dataset:
             "citation": cls.citation,
             "license": cls.license_note,
             "tasks": list(cls.tasks),
+            "target_columns": {task: list(cls.targets(task)) for task in cls.tasks},
             "label_sets": dict(cls.label_sets),
             "fps": cls.fps,
             "n_subjects": cls.n_subjects,

@@ -112,6 +112,9 @@ class FrameDataset(LoaderBase):
     LABEL_SETS: ClassVar[dict[str, LabelSet]] = {}
     EMOTION_ALIASES: ClassVar[dict[str, str]] = {}
     default_apex: ClassVar[str] = "annotated"
+    target_columns: ClassVar[tuple[str, ...]] = ("emotion", "objective")
+    task_targets: ClassVar[dict[str, tuple[str, ...]]] = {
+        "au": ("aus", "au_sides", "aus_raw", "aus_alternatives", "aus_uncertain")}
     frames_hint: ClassVar[str] = "Check --root and --dataset-opt variant=raw|cropped (or frames_dir=PATH)."
 
     def __init__(self, root=None, labels: str = "all", variant: str = "raw", apex: str | None = None,

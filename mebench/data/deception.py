@@ -719,6 +719,9 @@ class BagOfLies(DeceptionDataset):
 class MU3D(DeceptionDataset):
     """MU3D: 320 videos of 80 targets (truth/lie x positive/negative), with a codebook."""
 
+    # raters' accuracy with truthprop gives the veracity back: a label in disguise
+    target_columns = ("accuracy",)
+
     name = "mu3d"
     version = "MU3D Codebook.xlsx"
     citation = ("Lloyd EP, Deska JC, Hugenberg K, McConnell AR, Humphrey BT, Kunstman JW. Miami University "

@@ -35,6 +35,8 @@ class MEGC2019(LoaderBase):
                 "Challenge. IEEE FG 2019.")
     license_note = "Composite of three licensed datasets; obtain each from its authors."
     tasks = ("emotion",)
+    target_columns = ("emotion", "objective")
+    task_targets = {"au": ("aus", "au_sides", "aus_raw", "aus_alternatives", "aus_uncertain")}
     label_sets = {"megc3": "negative, positive, surprise (CASME II, SAMM and SMIC mapped as in MEGC 2019)"}
     fps = None
     n_subjects = 68

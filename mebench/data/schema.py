@@ -11,6 +11,8 @@ from ..errors import SchemaError
 REQUIRED = ("sample_id", "dataset", "subject_id", "label")
 INTEGER_COLUMNS = ("onset", "apex", "offset", "n_frames")
 STRING_COLUMNS = ("sample_id", "dataset", "subject_id", "frames", "sex", "emotion")
+# Label columns hidden from feature extractors whatever the loader declares (see Dataset.targets).
+ALWAYS_TARGETS = ("label", "label_raw", "emotion", "deception", "truth", "veracity")
 
 
 def validate_samples(samples: pd.DataFrame, source: str = "samples table") -> pd.DataFrame:
@@ -58,6 +60,11 @@ def validate_samples(samples: pd.DataFrame, source: str = "samples table") -> pd
             "use 'dataset/subject' so ids from two datasets never collide."
         )
     return samples
+
+
+def label_free(samples: pd.DataFrame, targets) -> pd.DataFrame:
+    """The samples table without its target columns: what feature extractors are given."""
+    return samples.drop(columns=[c for c in targets if c in samples.columns])
 
 
 def sample_list_hash(samples: pd.DataFrame) -> str:

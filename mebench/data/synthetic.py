@@ -201,6 +201,7 @@ class SyntheticDataset(Dataset):
     citation = "mebench synthetic micro-expression generator"
     license_note = "Generated on the fly; no licence restrictions."
     tasks = ("deception", "emotion")
+    task_targets = {"au": ("aus",)}
     label_sets = {
         "deception": "truthful / deceptive (leakage AU4+AU15 more often when deceptive)",
         "emotion": "happiness (AU12), surprise (AU1+2), disgust (AU4+9), repression (AU15), others (AU4), sadness (AU4+15)",

@@ -37,6 +37,7 @@ class MUMIN(FeatureExtractor):
     """Binary MUMIN gesture annotations (reallife-trial, dolos) as a feature vector."""
 
     stateless: ClassVar[bool] = True
+    libraries: ClassVar[tuple[str, ...]] = ("numpy", "pandas")
     version: ClassVar[str] = "1"
 
     def __init__(self, columns: list[str] | str | None = None):
@@ -97,8 +98,10 @@ class SexOnly(FeatureExtractor):
     """Bias probe: one-hot of the ``sex`` column only (F, M). A control, not a method."""
 
     stateless: ClassVar[bool] = True
+    libraries: ClassVar[tuple[str, ...]] = ("numpy", "pandas")
     version: ClassVar[str] = "1"
     requires: ClassVar[tuple[str, ...]] = ("sex",)
+    is_probe: ClassVar[bool] = True
 
     def __init__(self, allow_missing: bool = False):
         self.allow_missing = allow_missing

@@ -104,6 +104,8 @@ class AUMediaPipe(FeatureExtractor):
     trained_on = ()  # MediaPipe's model was trained by Google on its own data, none of ours
     version = "1"
     requires = ("frames",)
+    libraries = ("numpy", "opencv-contrib-python", "mediapipe")
+    models = ("face-landmarker",)
 
     def __init__(self, aus=AUS, stats=("delta", "mean", "max", "std"), segment: str = "onset-offset",
                  step: int = 1, size: int | None = None, on_no_face: str = "error"):

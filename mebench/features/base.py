@@ -6,6 +6,8 @@ with one row per sample. ``__init__`` stores keyword parameters only.
 """
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
@@ -18,17 +20,30 @@ from ..errors import DataError
 class FeatureExtractor(TransformerMixin, BaseEstimator):
     """Base class. Stateless extractors implement ``extract_one(row) -> 1-D array``.
 
-    Class attributes:
+    The runner hands extractors the samples table *without* its target columns (the label and every
+    column a task can use as one, :meth:`mebench.data.base.Dataset.targets`); reading one is an error
+    naming the column. Class attributes:
       ``stateless``   True when ``transform`` does not depend on ``fit`` (cacheable across folds);
-      ``trained_on``  datasets whose data trained any model inside (to flag contamination);
+      ``fit_targets`` annotation columns a stateful extractor learns from (e.g. ``("aus",)``): they are
+                      removed from the table too, and the training rows' values reach ``fit`` only, as
+                      ``fit(X, y, targets=DataFrame)``;
+      ``trained_on``  datasets whose data trained any model inside (a run on one is "contaminated");
+      ``is_probe``    a bias probe (``sex-only``): reported beside methods, never ranked as one;
       ``version``     bump when the output changes, so cached features are never reused stale;
-      ``requires``    sample columns the extractor reads (checked before extraction).
+      ``requires``    sample columns the extractor reads (checked before extraction);
+      ``libraries``   distributions whose versions can change the output (part of the cache token);
+      ``models``      pinned model files used (names in :mod:`mebench.models`; their sha256 joins the token).
     """
 
     stateless: ClassVar[bool] = True
+    fit_targets: ClassVar[tuple[str, ...]] = ()
     trained_on: ClassVar[tuple[str, ...]] = ()
+    is_probe: ClassVar[bool] = False
+    untrained: ClassVar[bool] = False
     version: ClassVar[str] = "1"
     requires: ClassVar[tuple[str, ...]] = ()
+    libraries: ClassVar[tuple[str, ...]] = ("numpy", "opencv-contrib-python")
+    models: ClassVar[tuple[str, ...]] = ()
 
     def fit(self, X, y=None):
         self.n_features_in_ = 1
@@ -56,13 +71,25 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
                 hint="Choose another --features for this dataset.",
             )
 
+    def provenance(self) -> dict:
+        """What produced the output besides the code: library versions and model-file sha256s."""
+        from ..models import model_spec
+
+        libraries, models = list(self.libraries), list(self.models)
+        if getattr(self, "align", None):  # face alignment runs the MediaPipe landmarker
+            libraries += [n for n in ("mediapipe",) if n not in libraries]
+            models += [n for n in ("face-landmarker",) if n not in models]
+        return {"libraries": {name: _version(name) for name in libraries},
+                "models": {name: model_spec(name).sha256 for name in models}}
+
     def cache_token(self) -> str:
         """Identity of this extractor configuration for the feature cache."""
         from ..io import FRAMES_VERSION
 
         # n_jobs never changes the output, so it stays out of the key
         params = sorted((k, repr(v)) for k, v in self.get_params(deep=False).items() if k != "n_jobs")
-        return f"{type(self).__module__}.{type(self).__qualname__}/v{self.version}/frames{FRAMES_VERSION}/{params}"
+        prov = json.dumps(self.provenance(), sort_keys=True)
+        return f"{type(self).__module__}.{type(self).__qualname__}/v{self.version}/frames{FRAMES_VERSION}/{params}/{prov}"
 
     @classmethod
     def example_samples(cls, seed: int = 0) -> pd.DataFrame:
@@ -70,3 +97,13 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         from ..data.synthetic import SyntheticDataset
 
         return SyntheticDataset(subjects=4, clips_per_subject=4, frames=12, size=64, effect=1.0, seed=seed).load("deception")
+
+
+@lru_cache(maxsize=None)
+def _version(distribution: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None

@@ -38,6 +38,8 @@ class LandmarkMotion(FeatureExtractor):
     stateless = True
     version = "1"
     requires = ("frames", "onset", "apex")
+    libraries = ("numpy", "opencv-contrib-python", "mediapipe")
+    models = ("face-landmarker",)
 
     def __init__(self, output: str = "regions", register: bool = True, size: int | None = None,
                  on_no_face: str = "error"):

@@ -121,6 +121,7 @@ class OpenFaceAUs(FeatureExtractor):
     stateless = True
     version = "1"
     requires = ()
+    libraries = ("numpy", "pandas")
 
     def __init__(self, intensity_aus=INTENSITY_AUS, presence_aus=PRESENCE_AUS, stats=("mean", "max", "std"),
                  min_confidence: float = 0.8, face_id: int = 0, segment: str = "onset-offset",

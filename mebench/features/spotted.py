@@ -38,6 +38,8 @@ class SpottedFeatures(FeatureExtractor):
     stateless = True
     version = "2"
     requires = ("frames",)
+    libraries = ("numpy", "opencv-contrib-python", "mediapipe")
+    models = ("face-landmarker",)
 
     def __init__(self, extractor: str = "hoof", extractor_params: dict | None = None, k: int = 6,
                  threshold: float = 0.2, feature: str = "flow", size: int = 128, max_intervals: int | None = None):

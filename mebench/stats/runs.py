@@ -88,8 +88,8 @@ def run_stats(run_dir, n_permutations: int = 1000, n_resamples: int = 2000, jobs
               plugins=(), progress=None, write: bool = True) -> dict:
     """Bootstrap intervals, per-subject diagnostics and the permutation test for one run.
 
-    Writes ``stats.json`` into the run directory and adds the interval method and bounds to
-    ``metrics.json`` (rewritten atomically). Returns the ``stats.json`` content.
+    Writes ``stats.json`` into the run directory (``metrics.json`` and the other run files are never
+    rewritten). Returns the ``stats.json`` content.
     """
     from ..fsutil import write_json
     from ..store import load_run
@@ -170,23 +170,9 @@ def run_stats(run_dir, n_permutations: int = 1000, n_resamples: int = 2000, jobs
         "notes": notes,
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    if write:
+    if write:  # beside metrics.json, which is never rewritten; records the run files it came from
+        result["inputs"] = {name: digest for name, digest in run["manifest"].get("files", {}).items()}
         write_json(Path(run["dir"]) / STATS_FILE, result)
-        metrics_json = dict(run["metrics"])
-        metrics_json["ci_method"] = boot[names[0]].method_label() if names else None
-        metrics_json["ci"] = {name: {"low": boot[name].ci_low, "high": boot[name].ci_high,
-                                     "method": boot[name].method_label(), "level": level,
-                                     "percentile": list(boot[name].percentile), "bca": list(boot[name].bca),
-                                     "n_resamples": n_resamples, "n_undefined": boot[name].n_undefined,
-                                     "seed": seed} for name in names}
-        if perm:
-            metrics_json["permutation_p"] = {name: {"p_value": perm.p_values[name], "n_permutations": n_permutations,
-                                                    "scheme": perm.scheme, "method": perm.method}
-                                             for name in names}
-        metrics_json.setdefault("per_subject", per_subject["subjects"])
-        metrics_json.setdefault("per_subject_note", per_subject["note"])
-        metrics_json["stats_file"] = STATS_FILE
-        write_json(Path(run["dir"]) / "metrics.json", metrics_json)
     return result
 
 

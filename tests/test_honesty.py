@@ -1,0 +1,228 @@
+"""Honest by construction: extractors never see labels, runs are immutable, contamination is flagged."""
+from __future__ import annotations
+
+import json
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+SMALL = ("--dataset-opt", "subjects=4", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10")
+
+
+def _json(result):
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output[result.output.index("{"):])
+
+
+def _plugin(tmp_path, name, body):
+    path = tmp_path / f"{name.replace('-', '_')}.py"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+LABEL_READER = """
+    import numpy as np
+    from mebench.registry import EXTRACTORS
+    from mebench.features import FeatureExtractor
+
+    @EXTRACTORS.register("{name}")
+    class ReadsTheLabel(FeatureExtractor):
+        \"\"\"Returns whether the clip is deceptive: a label, not a feature.\"\"\"
+
+        def extract_one(self, row):
+            return np.array([float(row.{column} == "deceptive")])
+"""
+
+
+@pytest.mark.parametrize("column", ["label", "deception"])
+def test_a_label_reading_plugin_is_refused_on_null_data(cli, tmp_path, column):
+    name = f"reads-{column}"
+    plugin = _plugin(tmp_path, name, LABEL_READER.format(name=name, column=column))
+    result = cli("run", "--plugins", plugin, "--features", name, "--dataset-opt", "effect=0", *SMALL,
+                 "--out", tmp_path / "run")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert f"read the column '{column}'" in text and "never see target columns" in text
+    assert not (tmp_path / "run" / "predictions.parquet").exists()
+
+
+def test_a_label_reading_plugin_that_tolerates_absence_scores_at_chance(cli, tmp_path):
+    """``getattr(row, "label", None)`` finds nothing: the feature is constant, the AUC is chance."""
+    plugin = _plugin(tmp_path, "peeks", """
+        import numpy as np
+        from mebench.registry import EXTRACTORS
+        from mebench.features import FeatureExtractor
+
+        @EXTRACTORS.register("peeks-at-label")
+        class PeeksAtLabel(FeatureExtractor):
+            def extract_one(self, row):
+                return np.array([float(getattr(row, "label", None) == "deceptive"), 1.0])
+    """)
+    payload = _json(cli("run", "--plugins", plugin, "--features", "peeks-at-label", "--dataset-opt", "effect=0",
+                        *SMALL, "--json", "--out", tmp_path / "run"))
+    assert payload["auc"] == pytest.approx(0.5)
+
+
+def test_stateful_extractor_sees_training_targets_only_through_fit(tmp_path):
+    """A supervised extractor's fit gets the training fold's labels as y; its table never holds them."""
+    from mebench.features import FeatureExtractor
+    from mebench.registry import EXTRACTORS
+    from mebench.runner import RunSpec, cross_predict, prepare
+
+    seen = {"fit_columns": set(), "transform_columns": set(), "fit_sizes": []}
+
+    @EXTRACTORS.register("supervised-probe-of-tables")
+    class Supervised(FeatureExtractor):
+        stateless = False
+        fit_targets = ("aus",)
+
+        def fit(self, X, y=None, targets=None):
+            seen["fit_columns"] |= set(X.columns)
+            seen["fit_sizes"].append((len(X), None if y is None else len(y), None if targets is None else len(targets)))
+            self.targets_index_ = None if targets is None else list(targets.index)
+            self.fitted_ = True
+            return self
+
+        def transform(self, X):
+            seen["transform_columns"] |= set(X.columns)
+            return np.array([[float(o)] for o in X["onset"]])
+
+    spec = RunSpec(features="supervised-probe-of-tables", dataset_opts={"subjects": 3, "clips_per_subject": 4,
+                                                                       "frames": 10})
+    prepared = prepare(spec)
+    cross_predict(prepared)
+    hidden = {"label", "deception", "emotion", "aus"}
+    assert not hidden & seen["fit_columns"] and not hidden & seen["transform_columns"]
+    assert "frames" in seen["transform_columns"]
+    # one fit per fold on the training rows, with as many labels and AU targets as rows
+    assert seen["fit_sizes"] and all(n == ny == nt == 8 for n, ny, nt in seen["fit_sizes"])
+
+
+def test_target_columns_are_declared_per_task():
+    from mebench.data.casme2 import CASME2
+    from mebench.data.synthetic import SyntheticDataset
+
+    assert {"label", "emotion", "deception"} <= set(SyntheticDataset.targets("deception"))
+    assert "aus" not in SyntheticDataset.targets("emotion")  # an annotation, not a label, for emotion
+    assert "aus" in SyntheticDataset.targets("au")  # but the label of the AU task
+    assert {"label", "label_raw", "emotion", "objective"} <= set(CASME2.targets("emotion"))
+    assert "aus" in CASME2.targets("au") and "aus" not in CASME2.targets("emotion")
+
+
+def test_contaminated_run_is_marked(cli, tmp_path):
+    plugin = _plugin(tmp_path, "contaminated", """
+        import numpy as np
+        from mebench.registry import EXTRACTORS
+        from mebench.features import FeatureExtractor
+
+        @EXTRACTORS.register("trained-on-synthetic")
+        class TrainedOnSynthetic(FeatureExtractor):
+            trained_on = ("synthetic",)
+            requires = ("onset", "apex")
+
+            def extract_one(self, row):
+                return np.array([float(row.onset), float(row.apex)])
+    """)
+    out = tmp_path / "run"
+    result = cli("run", "--plugins", plugin, "--features", "trained-on-synthetic", *SMALL, "--out", out)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert "[contaminated]" in text and "trained on synthetic" in text
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["flags"] == ["contaminated"] and manifest["features"]["trained_on"] == ["synthetic"]
+    assert "synthetic" in manifest["flag_reasons"]["contaminated"]
+    clean = json.loads(_run_manifest(cli, tmp_path / "clean"))
+    assert clean["flags"] == [] and clean["roles"] == {"control": False, "probe": False}
+
+
+def _run_manifest(cli, out, *args) -> str:
+    result = cli("run", *SMALL, "--out", out, *args)
+    assert result.exit_code == 0, result.output
+    return (out / "manifest.json").read_text()
+
+
+def test_leaky_protocol_is_flagged(cli, tmp_path):
+    manifest = json.loads(_run_manifest(cli, tmp_path / "kfold", "--protocol", "kfold", "--protocol-opt", "k=4"))
+    assert "LEAKY" in manifest["flags"] and "not subject-disjoint" in manifest["flag_reasons"]["LEAKY"]
+
+
+def test_probe_role_is_recorded(cli, tmp_path):
+    manifest = json.loads(_run_manifest(cli, tmp_path / "probe", "--features", "sex-only"))
+    assert manifest["roles"]["probe"] is True
+
+
+def test_run_files_are_hashed_and_a_tampered_file_is_reported(cli, tmp_path):
+    from mebench.errors import RunStoreError
+    from mebench.hashing import file_sha256
+    from mebench.store import load_run
+
+    out = tmp_path / "run"
+    manifest = json.loads(_run_manifest(cli, out))
+    assert set(manifest["files"]) == {"predictions.parquet", "metrics.json"}
+    for name, digest in manifest["files"].items():
+        assert file_sha256(out / name) == digest
+    load_run(out)
+    predictions = pd.read_parquet(out / "predictions.parquet")
+    other = {"deceptive": "truthful", "truthful": "deceptive"}
+    predictions.loc[0, "y_pred"] = other[predictions.loc[0, "y_pred"]]
+    predictions.to_parquet(out / "predictions.parquet", index=False)
+    with pytest.raises(RunStoreError, match="predictions.parquet has been modified"):
+        load_run(out)
+    result = cli("stats", out, "--permutations", "0", "--bootstrap", "50")
+    assert result.exit_code == 1 and "has been modified" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_out_is_checked_before_any_work(cli, tmp_path):
+    plugin = _plugin(tmp_path, "never", """
+        from mebench.registry import EXTRACTORS
+        from mebench.features import FeatureExtractor
+
+        @EXTRACTORS.register("must-not-run")
+        class MustNotRun(FeatureExtractor):
+            def extract_one(self, row):
+                raise SystemExit("extraction started before --out was checked")
+    """)
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "something.txt").write_text("x")
+    result = cli("run", "--plugins", plugin, "--features", "must-not-run", *SMALL, "--out", out)
+    assert result.exit_code == 1 and "already holds files" in result.output
+
+
+def test_cache_token_changes_with_library_versions_and_models(monkeypatch):
+    from mebench.features import base
+    from mebench.features.au import AUMediaPipe
+    from mebench.features.hoof import HOOF
+    from mebench.models import FACE_LANDMARKER
+
+    hoof = HOOF()
+    token = hoof.cache_token()
+    assert "opencv-contrib-python" in token
+    assert FACE_LANDMARKER.sha256 not in token  # no landmarks without alignment
+    assert FACE_LANDMARKER.sha256 in HOOF(align="per-clip").cache_token()
+    assert FACE_LANDMARKER.sha256 in AUMediaPipe().cache_token() and "mediapipe" in AUMediaPipe().cache_token()
+    original = base._version
+    monkeypatch.setattr(base, "_version", lambda name: "999" if name == "opencv-contrib-python" else original(name))
+    assert hoof.cache_token() != token
+
+
+def test_extractor_bug_is_a_clean_error_naming_it(cli, tmp_path):
+    plugin = _plugin(tmp_path, "buggy", """
+        from mebench.registry import EXTRACTORS
+        from mebench.features import FeatureExtractor
+
+        @EXTRACTORS.register("buggy-extractor")
+        class Buggy(FeatureExtractor):
+            def extract_one(self, row):
+                raise ValueError("cannot handle this clip")
+    """)
+    for on_error in ("raise", "skip"):
+        result = cli("run", "--plugins", plugin, "--features", "buggy-extractor", *SMALL, "--on-error", on_error,
+                     "--out", tmp_path / f"run-{on_error}")
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        text = " ".join(result.output.split())
+        assert "Buggy raised ValueError on sample synthetic/sub01/EP01_01: cannot handle this clip" in text
