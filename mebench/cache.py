@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,32 @@ from .io import frames_signature
 _IGNORED_COLUMNS = {"label", "emotion", "deception", "label_raw", "split", "official_fold"}
 
 
-def sample_key(row: dict) -> str:
-    """Content key of one sample: every non-label column plus the frames signature."""
-    items = {k: _plain(v) for k, v in row.items() if k not in _IGNORED_COLUMNS}
+def sample_key(row: dict, root: str | Path | None = None) -> str:
+    """Content key of one sample: every non-label column plus the frames signature.
+
+    Paths under the dataset ``root`` enter the key relative to it, so a dataset moved to another
+    folder, or given by a relative instead of an absolute ``--root``, is served from the cache; the
+    frames signature (file names, sizes, mtimes) does not depend on where the files live.
+    """
+    prefixes = _root_prefixes(root)
+    items = {k: _relative(_plain(v), prefixes) for k, v in row.items() if k not in _IGNORED_COLUMNS}
     items["__frames__"] = frames_signature(row.get("frames"))
     return hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _root_prefixes(root) -> tuple[str, ...]:
+    if root is None:
+        return ()
+    forms = {str(root), os.path.abspath(root), str(Path(root).resolve())}
+    return tuple(sorted((f.rstrip(os.sep) + os.sep for f in forms), key=len, reverse=True))
+
+
+def _relative(value, prefixes):
+    if prefixes and isinstance(value, str):
+        for prefix in prefixes:
+            if value.startswith(prefix):
+                return "<root>/" + value[len(prefix):]
+    return value
 
 
 def _plain(value):

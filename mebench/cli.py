@@ -40,7 +40,13 @@ def main():
 @click.option("--plugins", multiple=True, type=click.Path(), help="Python file registering plugins; repeatable.")
 @click.option("--out", type=click.Path(), default=None, help="Run directory (must be new or empty). Default runs/<run_id>.")
 @click.option("--seed", type=int, default=None, help="Seed for every random source (default 0).")
-@click.option("--jobs", type=int, default=1, show_default=True, help="Parallel workers (BLAS pinned to 1 thread each).")
+@click.option("--jobs", type=int, default=1, show_default=True,
+              help="Parallel workers, -1 for every core (BLAS pinned to 1 thread each). Small runs stay in one "
+                   "process whatever the value, so --jobs never makes a run slower.")
+@click.option("--backend", type=click.Choice(["loky", "ray", "dask"]), envvar="MEBENCH_BACKEND", default="loky",
+              show_default=True, help="Engine for parallel folds, feature chunks and permutations (env MEBENCH_BACKEND).")
+@click.option("--resume", "resume", type=click.Path(), default=None,
+              help="Complete an interrupted run in this directory (finished folds and cached features are reused).")
 @click.option("--dataset-opt", multiple=True, help="KEY=VALUE passed to the dataset; repeatable.")
 @click.option("--features-opt", multiple=True, help="KEY=VALUE passed to the extractor; repeatable.")
 @click.option("--classifier-opt", multiple=True, help="KEY=VALUE passed to the classifier; repeatable.")
@@ -49,11 +55,27 @@ def main():
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
               help="On a bad sample: stop with an error, or record a skip in the manifest.")
 @click.option("--json", "as_json", is_flag=True, help="Print the pooled metrics as JSON on stdout.")
-def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugins, out, seed, jobs,
+def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugins, out, seed, jobs, backend, resume,
             dataset_opt, features_opt, classifier_opt, protocol_opt, no_cache, on_error, as_json):
     """Evaluate a pipeline under a protocol and write a run directory."""
     from .cli_utils import load_config, parse_options
     from .runner import RunSpec
+
+    if resume:
+        from .cli_utils import resumed_spec
+
+        defining = {"--protocol": protocol, "--dataset": dataset, "--root": root, "--task": task, "--features": features,
+                    "--classifier": classifier, "--config": configs, "--plugins": plugins, "--out": out, "--seed": seed,
+                    "--dataset-opt": dataset_opt, "--features-opt": features_opt,
+                    "--classifier-opt": classifier_opt, "--protocol-opt": protocol_opt}
+        given = [flag for flag, value in defining.items() if value]
+        if given:
+            from .errors import UsageError
+
+            raise UsageError(f"--resume takes the run's own configuration; drop {', '.join(given)}.")
+        spec = resumed_spec(resume, jobs=jobs, backend=backend, use_cache=not no_cache)
+        _run_and_report(spec, as_json)
+        return
 
     merged: dict = {}
     for path in configs:
@@ -72,7 +94,8 @@ def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugin
         merged[key] = {**merged.get(key, {}), **parse_options(pairs, flag)}
     if "metrics" in merged:
         merged["metrics"] = tuple(merged["metrics"])
-    spec = RunSpec(**merged, jobs=jobs, out=out, plugins=tuple(plugins), use_cache=not no_cache, on_error=on_error)
+    spec = RunSpec(**merged, jobs=jobs, backend=backend, out=out, plugins=tuple(plugins), use_cache=not no_cache,
+                   on_error=on_error)
     _run_and_report(spec, as_json)
 
 

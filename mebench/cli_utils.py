@@ -63,3 +63,20 @@ def load_config(path: str | Path) -> dict:
     if "metrics" in data and not isinstance(data["metrics"], list):
         raise ConfigError(f"config file {path}: 'metrics' must be a list of metric names.")
     return data
+
+
+def resumed_spec(run_dir, **execution):
+    """The RunSpec of the interrupted run in ``run_dir`` (its recorded config), with new execution knobs."""
+    from .checkpoint import interrupted_state
+    from .errors import RunStoreError
+    from .runner import RunSpec
+
+    run_dir = Path(run_dir)
+    state = interrupted_state(run_dir) if run_dir.is_dir() else None
+    if state is None:
+        done = (run_dir / "manifest.json").is_file()
+        raise RunStoreError(f"{run_dir} holds {'a finished run' if done else 'no interrupted run'}; nothing to resume."
+                            + ("" if done else " Pass the directory an interrupted `mebench run` was writing."))
+    config = dict(state["config"])
+    config["metrics"] = tuple(config.get("metrics") or ())
+    return RunSpec(**config, out=str(run_dir), plugins=tuple(state.get("plugins") or ()), **execution)

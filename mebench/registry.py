@@ -182,13 +182,23 @@ def _ep_description(ep) -> str:
     return f"plugin from {ep.dist.name}" if getattr(ep, "dist", None) else "plugin"
 
 
+PLUGIN_MODULES: list = []  # modules loaded from --plugins files, pickled by value for worker processes
+
+
 def load_plugin_file(path: str | Path) -> None:
-    """Import a user's ``my_plugins.py``; its decorators register components."""
+    """Import a user's ``my_plugins.py``; its decorators register components.
+
+    The module's classes are pickled by value (cloudpickle), so worker processes of any backend can
+    rebuild plugin objects without importing the file themselves.
+    """
+    import hashlib
+
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"plugin file {path} does not exist. Pass an existing .py file to --plugins.")
     _discover()
-    module_name = f"mebench_user_plugin_{abs(hash(str(path.resolve())))}"
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    module_name = f"mebench_user_plugin_{digest}"
     if module_name in sys.modules:
         return
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -201,3 +211,18 @@ def load_plugin_file(path: str | Path) -> None:
         if isinstance(exc, (DuplicateNameError, ConfigError)):
             raise
         raise ConfigError(f"plugin file {path} failed to import: {type(exc).__name__}: {exc}") from exc
+    PLUGIN_MODULES.append(module)
+    pickle_plugins_by_value("cloudpickle")  # joblib's loky and Dask use the cloudpickle package
+
+
+def pickle_plugins_by_value(cloudpickle_module: str) -> None:
+    """Tell one cloudpickle module (``cloudpickle``, ``ray.cloudpickle``) to ship the plugin modules by value."""
+    try:
+        cp = importlib.import_module(cloudpickle_module)
+    except ImportError:
+        return
+    for module in PLUGIN_MODULES:
+        try:
+            cp.register_pickle_by_value(module)
+        except (ValueError, AttributeError):  # already registered, or an old cloudpickle
+            pass

@@ -17,6 +17,7 @@ import pandas as pd
 
 from . import __version__
 from .errors import ConfigError, DataError, LabelAccessError, MebenchError, PluginError
+from .backends import effective_jobs
 from .data.schema import label_free
 from .registry import CLASSIFIERS, DATASETS, EXTRACTORS, METRICS, PROTOCOLS, accepted_params, load_plugin_file
 
@@ -46,11 +47,12 @@ class RunSpec:
     plugins: tuple = ()
     use_cache: bool = True
     on_error: str = "raise"
+    backend: str = "loky"
 
     def config(self) -> dict:
         """The resolved configuration recorded in the manifest (no output or execution knobs)."""
         cfg = asdict(self)
-        for key in ("out", "jobs", "plugins", "use_cache"):
+        for key in ("out", "jobs", "plugins", "use_cache", "backend"):
             cfg.pop(key)
         cfg["metrics"] = list(self.metrics)
         return cfg
@@ -203,20 +205,24 @@ def _close_face_models() -> None:
         pool.close_shared_landmarkers()
 
 
-def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs: int,
-                     on_error: str, hidden: tuple = ()) -> tuple[np.ndarray, list[dict], dict]:
+def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs: int, on_error: str,
+                     hidden: tuple = (), root=None, backend: str = "loky",
+                     user_params=()) -> tuple[np.ndarray, list[dict], dict]:
     """Stateless features for every sample, through the on-disk cache; returns (X, skipped, stats).
 
-    ``samples`` is the label-free view; ``hidden`` names the target columns removed from it.
+    ``samples`` is the label-free view; ``hidden`` names the target columns removed from it; paths
+    under the dataset ``root`` enter cache keys relative to it. With ``jobs`` > 1, an extractor with its
+    own ``n_jobs`` threads uses that many (unless ``user_params`` set it); others get ``backend``
+    worker processes over chunks once the first chunk shows the work is worth it.
     """
     try:
         return _extract_features(extractor, samples, use_cache=use_cache, jobs=jobs, on_error=on_error,
-                                 hidden=hidden)
+                                 hidden=hidden, root=root, backend=backend, user_params=user_params)
     finally:
         _close_face_models()
 
 
-def _extract_features(extractor, samples, *, use_cache, jobs, on_error, hidden):
+def _extract_features(extractor, samples, *, use_cache, jobs, on_error, hidden, root, backend, user_params):
     from joblib import Parallel, delayed
 
     from .cache import FeatureCache, sample_key
@@ -224,7 +230,7 @@ def _extract_features(extractor, samples, *, use_cache, jobs, on_error, hidden):
     extractor.fit(samples.iloc[:0] if len(samples) else samples)
     cache = FeatureCache(enabled=use_cache)
     token = extractor.cache_token()
-    keys = [sample_key(r) for r in samples.to_dict("records")]
+    keys = [sample_key(r, root) for r in samples.to_dict("records")]
     features: dict[int, np.ndarray] = {}
     for pos, key in enumerate(keys):
         cached = cache.get(token, key)
@@ -233,24 +239,41 @@ def _extract_features(extractor, samples, *, use_cache, jobs, on_error, hidden):
     todo = [p for p in range(len(samples)) if p not in features]
     errors, counts = {}, {}
     t0 = time.perf_counter()
+    parallel = False
+
+    def collect(result):  # every chunk reaches the cache as soon as it is done, so a kill loses little
+        feats, errs, cnts = result
+        for pos, value in feats.items():
+            features[pos] = value
+            cache.put(token, keys[pos], value)
+        errors.update(errs)
+        for k, v in cnts.items():
+            counts[k] = counts.get(k, 0) + v
+
     if todo:
-        chunk = 32 if jobs <= 1 else max(1, min(32, -(-len(todo) // (jobs * 4))))
+        threads = "n_jobs" in extractor.get_params(deep=False)
+        if threads and "n_jobs" not in user_params:  # the extractor's own threads are the run's workers
+            extractor.set_params(n_jobs=jobs)
+        chunk = 32 if jobs <= 1 or threads else max(1, min(32, -(-len(todo) // (jobs * 4))))
         chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
-        if jobs > 1:  # processes over chunks; extractors' own threads off to avoid oversubscription
+        t_first = time.perf_counter()
+        collect(_extract_rows(extractor, samples, chunks[0], hidden=hidden))
+        rest = chunks[1:]
+        per_chunk = time.perf_counter() - t_first
+        if jobs > 1 and not threads and len(rest) > 1 and per_chunk * len(rest) > MIN_PARALLEL_WORK_S:
             from sklearn.base import clone
 
-            results = Parallel(n_jobs=jobs, backend="loky")(
-                delayed(_extract_rows)(clone(extractor).fit(samples.iloc[:0]), samples, c, False, hidden)
-                for c in chunks)
+            from .backends import parallel_backend
+
+            parallel = True
+            with parallel_backend(backend, min(jobs, len(rest))):
+                tasks = (delayed(_extract_rows)(clone(extractor).fit(samples.iloc[:0]), samples, c, False, hidden)
+                         for c in rest)
+                for result in Parallel(return_as="generator")(tasks):
+                    collect(result)
         else:
-            results = [_extract_rows(extractor, samples, c, hidden=hidden) for c in chunks]
-        for feats, errs, cnts in results:
-            for pos, value in feats.items():
-                features[pos] = value
-                cache.put(token, keys[pos], value)
-            errors.update(errs)
-            for k, v in cnts.items():
-                counts[k] = counts.get(k, 0) + v
+            for c in rest:
+                collect(_extract_rows(extractor, samples, c, hidden=hidden))
     fatal = [p for p, (_, policy_skip) in errors.items() if not policy_skip]
     if fatal and on_error != "skip":
         pos = min(fatal)
@@ -267,6 +290,7 @@ def _extract_features(extractor, samples, *, use_cache, jobs, on_error, hidden):
         raise MebenchError(f"extractor {type(extractor).__name__} returned features of different shapes {sorted(widths)}.")
     X = np.vstack([features[p] for p in kept]) if kept else np.zeros((0, 0))
     stats = {"cache_token": token, "cache_hits": cache.hits, "cache_misses": cache.misses, "cache_enabled": use_cache,
+             "chunks_on_parallel_workers": parallel,
              "seconds": round(time.perf_counter() - t0, 3), "counts": counts, "kept_positions": kept}
     return X, skipped, stats
 
@@ -284,13 +308,18 @@ def check_spec(spec: RunSpec) -> None:
         METRICS.entry(name)
 
 
-def prepare(spec: RunSpec) -> Prepared:
-    """Load the dataset, split it, and compute stateless features."""
+def prepare(spec: RunSpec, on_loaded: Callable | None = None) -> Prepared:
+    """Load the dataset, split it, and compute stateless features.
+
+    ``on_loaded(dataset)`` runs once the dataset is loaded, before any feature is extracted.
+    """
     from sklearn.pipeline import Pipeline
 
     check_spec(spec)
     dataset, dataset_seed = build_dataset(spec)
     samples = dataset.load(spec.task)
+    if on_loaded is not None:
+        on_loaded(dataset)
     if "apex_source" in samples.columns and (samples["apex_source"] == "spot").any():
         from .face.spotting import resolve_spot_apexes  # the apex=spot policy, before any extraction
 
@@ -308,7 +337,8 @@ def prepare(spec: RunSpec) -> Prepared:
     annotation_targets = None
     if getattr(extractor, "stateless", True):
         X, skipped_features, extraction = extract_features(
-            extractor, view, use_cache=spec.use_cache, jobs=spec.jobs, on_error=spec.on_error, hidden=hidden)
+            extractor, view, use_cache=spec.use_cache, jobs=effective_jobs(spec.jobs), on_error=spec.on_error,
+            hidden=hidden, root=getattr(dataset, "root", None), backend=spec.backend, user_params=spec.features_opts)
         samples = samples.iloc[extraction.pop("kept_positions")].reset_index(drop=True)
         estimator = classifier
     else:
@@ -355,23 +385,61 @@ def target_columns(dataset, task: str | None) -> tuple[str, ...]:
     return tuple(declared(task)) if callable(declared) else ALWAYS_TARGETS
 
 
-def _fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_targets=None,
-                      hidden: tuple = ()) -> tuple[np.ndarray, str | None]:
-    from sklearn.base import clone
+@dataclass
+class CrossPredictions:
+    """Held-out predictions of every fold: scores (n, k) and predicted codes (n,), NaN / -1 where untested."""
 
-    Xtr = X.iloc[train] if isinstance(X, pd.DataFrame) else X[train]
-    Xte = X.iloc[test] if isinstance(X, pd.DataFrame) else X[test]
+    scores: np.ndarray
+    pred: np.ndarray
+    notes: list
+    resumed: int = 0          # folds taken from a checkpoint instead of refitted
+    parallel: bool = False    # whether the folds ran on parallel workers
+
+
+@dataclass(frozen=True)
+class ArrayFile:
+    """A feature matrix saved once as .npy; tasks open it memory-mapped instead of receiving a copy."""
+
+    path: str
+
+    def load(self):
+        return np.load(self.path, mmap_mode="r")
+
+
+# Below this much estimated serial work (seconds), parallel workers cost more than they save
+# (starting a worker and importing the scientific stack takes ~0.8 s here).
+MIN_PARALLEL_WORK_S = 2.5
+
+
+def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_targets=None, hidden: tuple = (),
+                     keep_model: bool = False):
+    """Fit a fresh clone on the training rows, predict the test rows: (scores, predicted codes, note, model).
+
+    Scores are mapped onto the full label set (a class missing from training scores 0); the
+    classifier's own ``predict`` gives the predicted class. BLAS is pinned to one thread.
+    """
+    from sklearn.base import clone
+    from threadpoolctl import threadpool_limits
+
+    if isinstance(X, ArrayFile):
+        X = X.load()
+    Xtr = X.iloc[train] if isinstance(X, pd.DataFrame) else np.asarray(X[train])
+    Xte = X.iloc[test] if isinstance(X, pd.DataFrame) else np.asarray(X[test])
     present = np.unique(y[train])
     scores = np.zeros((len(test), n_classes))
     if len(present) == 1:
         scores[:, present[0]] = 1.0
-        return scores, "training fold has a single class; predicted it for every test sample"
+        return (scores, np.full(len(test), present[0], dtype=np.int64),
+                "training fold has a single class; predicted it for every test sample", None)
     fit_params = {}
     if annotation_targets is not None:  # a stateful extractor's targets: training rows only
         fit_params["features__targets"] = annotation_targets.iloc[train]
     try:
-        model = clone(estimator).fit(Xtr, y[train], **fit_params)  # callers pin BLAS to one thread
-        proba = np.asarray(model.predict_proba(Xte), dtype=np.float64)
+        with threadpool_limits(1):
+            model = clone(estimator).fit(Xtr, y[train], **fit_params)
+            proba = np.asarray(model.predict_proba(Xte), dtype=np.float64)
+            codes = np.asarray(model.classes_, dtype=np.int64)
+            pred = np.asarray(model.predict(Xte)).astype(np.int64)
     except MebenchError:
         raise
     except Exception as exc:  # noqa: BLE001 - a component bug becomes a clear error
@@ -379,11 +447,11 @@ def _fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_t
             raise
         raise _component_failure(exc, f"pipeline {_describe(estimator)}", "while fitting or predicting a fold",
                                  hidden) from None
-    scores[:, np.asarray(model.classes_, dtype=int)] = proba
+    scores[:, codes] = proba
     note = None
     if len(present) < n_classes:
         note = f"training fold lacks {n_classes - len(present)} class(es); their scores are 0"
-    return scores, note
+    return scores, pred, note, (model if keep_model else None)
 
 
 def _describe(estimator) -> str:
@@ -392,50 +460,103 @@ def _describe(estimator) -> str:
 
 
 def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=None, jobs: int = 1,
-                  progress: Callable | None = None) -> tuple[np.ndarray, list[str | None]]:
-    """Held-out class scores (n, k) for every sample, one fit per fold; optionally with other labels."""
-    from joblib import Parallel, delayed, parallel_config
-    from threadpoolctl import threadpool_limits
+                  progress: Callable | None = None, backend: str | None = None, checkpoint=None,
+                  scratch: str | Path | None = None) -> CrossPredictions:
+    """Held-out predictions for every sample, one fit per fold; optionally with other labels.
+
+    Folds found in ``checkpoint`` (a :class:`mebench.checkpoint.RunCheckpoint`) are not refitted,
+    and each newly finished fold is written to it at once. With ``jobs`` > 1 the first pending fold
+    runs here and is timed; the rest go to ``backend`` workers only when the remaining work is worth
+    starting them (``MIN_PARALLEL_WORK_S``), so ``--jobs`` never makes a small run slower. Results do
+    not depend on the worker count or the engine.
+    """
+    from joblib import Parallel, delayed
+
+    from .backends import parallel_backend
 
     y = prepared.y if y is None else np.asarray(y)
     estimator = prepared.estimator if estimator is None else estimator
+    keep_model = checkpoint is not None and bool(getattr(_classifier_of(estimator), "save_fold_models", False))
     k = len(prepared.classes)
     folds = prepared.split.folds
-    scores = np.full((len(prepared.samples), k), np.nan)
-    notes: list[str | None] = [None] * len(folds)
-    if jobs > 1:  # one BLAS thread inside each worker
-        with parallel_config(backend="loky", inner_max_num_threads=1):
-            results = Parallel(n_jobs=jobs)(
-                delayed(_fit_predict_fold)(estimator, prepared.X, y, f.train, f.test, k, prepared.fit_targets,
-                                           prepared.hidden) for f in folds)
-        for i, (fold, (s, note)) in enumerate(zip(folds, results)):
-            scores[fold.test], notes[i] = s, note
-            if progress:
-                progress(i + 1, len(folds))
+    ids = prepared.samples["sample_id"].astype(str).to_numpy()
+    out = CrossPredictions(np.full((len(prepared.samples), k), np.nan), np.full(len(prepared.samples), -1, np.int64),
+                           [None] * len(folds))
+    keys = {}
+    pending = []
+    for i, fold in enumerate(folds):
+        if checkpoint is not None:
+            keys[i] = checkpoint.fold_key(fold.name, ids[fold.train], ids[fold.test])
+            hit = checkpoint.load_fold(i, keys[i])
+            if hit is not None:
+                out.scores[fold.test], out.pred[fold.test], out.notes[i] = hit
+                out.resumed += 1
+                continue
+        pending.append(i)
+    done = len(folds) - len(pending)
+    if progress:
+        progress(done, len(folds))
+
+    def record(i, result):
+        nonlocal done
+        scores, pred, note, model = result
+        fold = folds[i]
+        out.scores[fold.test], out.pred[fold.test], out.notes[i] = scores, pred, note
+        if checkpoint is not None:
+            if model is not None:
+                checkpoint.save_model(fold.name, model)
+            checkpoint.save_fold(i, keys[i], scores, pred, note)
+        done += 1
+        if progress:
+            progress(done, len(folds))
+
+    args = (prepared.fit_targets, prepared.hidden, keep_model)
+    if pending:
+        t0 = time.perf_counter()
+        first = pending.pop(0)
+        record(first, fit_predict_fold(estimator, prepared.X, y, folds[first].train, folds[first].test, k, *args))
+        per_fold = time.perf_counter() - t0
+    workers = min(jobs, len(pending))
+    if workers > 1 and per_fold * len(pending) > MIN_PARALLEL_WORK_S:
+        out.parallel = True
+        X = _shared_array(prepared.X, scratch)
+        with parallel_backend(backend or "loky", workers):
+            tasks = (delayed(fit_predict_fold)(estimator, X, y, folds[i].train, folds[i].test, k, *args)
+                     for i in pending)
+            for i, result in zip(pending, Parallel(return_as="generator")(tasks)):
+                record(i, result)
     else:
-        with threadpool_limits(1):
-            for i, fold in enumerate(folds):
-                scores[fold.test], notes[i] = _fit_predict_fold(estimator, prepared.X, y, fold.train, fold.test, k,
-                                                                prepared.fit_targets, prepared.hidden)
-                if progress:
-                    progress(i + 1, len(folds))
-    return scores, notes
+        for i in pending:
+            record(i, fit_predict_fold(estimator, prepared.X, y, folds[i].train, folds[i].test, k, *args))
+    return out
 
 
-def predict_labels(scores: np.ndarray) -> np.ndarray:
-    """Class codes from scores (first class wins ties)."""
-    return np.argmax(scores, axis=1)
+def _shared_array(X, scratch):
+    """``X`` as an :class:`ArrayFile` in ``scratch`` when it is a large array (shipped once), else ``X``."""
+    if scratch is None or not isinstance(X, np.ndarray) or X.nbytes < (1 << 20):
+        return X
+    path = Path(scratch) / "features.npy"
+    if not path.is_file():
+        import io
+
+        from .fsutil import atomic_write_bytes
+
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(X), allow_pickle=False)
+        atomic_write_bytes(path, buf.getvalue())
+    return ArrayFile(str(path))
 
 
-def compute_metrics(prepared: Prepared, scores: np.ndarray, metric_names=None) -> dict:
+def compute_metrics(prepared: Prepared, predictions: CrossPredictions, metric_names=None) -> dict:
     """Pooled headline metrics plus per-fold and per-dataset diagnostics."""
     from .metrics import confusion, per_class
     from .stats.diagnostics import PER_SUBJECT_NOTE, per_subject
 
     metric_names = list(metric_names or prepared.spec.metrics)
     classes = prepared.classes
+    scores = predictions.scores
     y_true = np.asarray(classes)[prepared.y]
-    y_pred = np.asarray(classes)[predict_labels(scores)]
+    y_pred = np.asarray(classes)[np.maximum(predictions.pred, 0)]  # -1 (never tested) is masked out below
     metric_fns = {m: METRICS.get(m) for m in metric_names}
 
     evaluated = prepared.evaluated  # samples held out in some fold; training-only ones carry no score
@@ -491,33 +612,56 @@ def package_versions() -> dict:
     return versions
 
 
-def run_identity(spec: RunSpec, fingerprint: dict, fold_hash: str) -> str:
-    blob = json.dumps({"config": spec.config(), "fingerprint": fingerprint, "folds": fold_hash}, sort_keys=True, default=str)
+def run_identity(spec: RunSpec, fingerprint: dict) -> str:
+    """Run id from the resolved config and the dataset as loaded (known before any extraction)."""
+    blob = json.dumps({"config": spec.config(), "fingerprint": fingerprint}, sort_keys=True, default=str)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:10]
     task = spec.task or "default"
     return f"{spec.dataset}-{task}-{spec.features}-{spec.classifier}-{spec.protocol}-{digest}"
 
 
 def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool = True) -> RunResult:
-    """Run the spec end to end and write the run directory."""
-    from .store import claim_run_dir, prepare_run_dir, write_run
+    """Run the spec end to end and write the run directory, resuming an interrupted run found there.
+
+    The run directory is created before any feature is extracted; features reach the cache chunk by
+    chunk and every finished fold is checkpointed, so a killed run continues where it stopped when
+    re-run into the same directory (``--resume RUN_DIR``, or the same ``--out``). The final
+    ``predictions.parquet``, ``metrics.json`` and ``manifest.json`` are written last.
+    """
+    from .checkpoint import RunCheckpoint
+    from .store import claim_run_dir, new_run_dir, write_run
 
     t0 = time.time()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0))
     claimed = claim_run_dir(spec.out)  # fail before any work when the run could not be written
-    prepared = prepare(spec)
-    scores, notes = cross_predict(prepared, jobs=spec.jobs, progress=progress)
-    metrics = compute_metrics(prepared, scores)
+    where: dict = {}
+
+    def open_run(dataset) -> None:  # the dataset is loaded, nothing extracted yet
+        run_id = run_identity(spec, dataset.fingerprint())
+        state = {"run_id": run_id, "config": spec.config(), "plugins": [str(Path(p).resolve()) for p in spec.plugins],
+                 "started": started}
+        run_dir = claimed or new_run_dir(run_id)
+        where.update(run_id=run_id, run_dir=run_dir, checkpoint=RunCheckpoint(run_dir, state).open())
+
+    try:
+        prepared = prepare(spec, on_loaded=open_run)
+        checkpoint, run_dir, run_id = where["checkpoint"], where["run_dir"], where["run_id"]
+        cv = cross_predict(prepared, jobs=effective_jobs(spec.jobs), progress=progress, backend=spec.backend, checkpoint=checkpoint,
+                           scratch=checkpoint.root)
+    except BaseException:
+        if "checkpoint" in where:
+            where["checkpoint"].close()
+        raise
+    metrics = compute_metrics(prepared, cv)
     warnings = list(getattr(prepared.dataset, "warnings", [])) + list(prepared.split.warnings)
-    for fold, note in zip(prepared.split.folds, notes):
+    for fold, note in zip(prepared.split.folds, cv.notes):
         if note:
             warnings.append(f"fold {fold.name}: {note}")
     if with_majority and spec.classifier != "majority":
-        majority, _ = cross_predict(prepared, estimator=CLASSIFIERS.create("majority"), jobs=1)
+        majority = cross_predict(prepared, estimator=CLASSIFIERS.create("majority"), jobs=1)
         metrics["baselines"] = {"majority": compute_metrics(prepared, majority)["pooled"]}
     fingerprint = prepared.dataset.fingerprint()
     fingerprint["sample_list_sha256_after_skips"] = _sample_hash(prepared.samples)
-    run_id = run_identity(spec, fingerprint, prepared.split.fold_hash)
     metrics["run_id"] = run_id
 
     classes = prepared.classes
@@ -527,7 +671,6 @@ def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool
         fold_of[fold.test] = fold.name
         order.extend(fold.test.tolist())
     s = prepared.samples
-    y_pred = predict_labels(scores)
     predictions = pd.DataFrame({
         "run_id": run_id,
         "dataset": s["dataset"].astype(str).to_numpy(),
@@ -537,10 +680,10 @@ def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool
         "subject_id": s["subject_id"].astype(str).to_numpy(),
         "sample_id": s["sample_id"].astype(str).to_numpy(),
         "y_true": np.asarray(classes)[prepared.y],
-        "y_pred": np.asarray(classes)[y_pred],
+        "y_pred": np.asarray(classes)[np.maximum(cv.pred, 0)],
     })
     for j, c in enumerate(classes):
-        predictions[f"score_{c}"] = scores[:, j]
+        predictions[f"score_{c}"] = cv.scores[:, j]
     predictions = predictions.iloc[order].reset_index(drop=True)
 
     skipped = list(getattr(prepared.dataset, "skipped", [])) + prepared.extraction.get("skipped", [])
@@ -581,10 +724,13 @@ def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool
         "started": started,
         "duration_s": round(time.time() - t0, 3),
         "platform": {"system": platform.platform(), "python": sys.version.split()[0],
-                     "jobs": spec.jobs, "blas_threads_per_worker": 1},
+                     "jobs": spec.jobs, "backend": spec.backend, "folds_on_parallel_workers": cv.parallel,
+                     "blas_threads_per_worker": 1},
+        "resume": {"folds_resumed": cv.resumed, "folds_computed": len(prepared.split.folds) - cv.resumed,
+                   "features_from_cache": prepared.extraction.get("cache_hits", 0)},
     }
-    run_dir = claimed or prepare_run_dir(None, run_id)
     manifest = write_run(run_dir, predictions, metrics, manifest)
+    checkpoint.finish()
     return RunResult(run_dir, run_id, metrics, manifest, predictions)
 
 

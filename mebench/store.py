@@ -47,20 +47,28 @@ def write_predictions(path: str | Path, predictions: pd.DataFrame) -> None:
 
 
 def _refuse_existing(out: Path) -> None:
+    """An explicit ``--out`` must be new, empty, or hold an interrupted run (which is then resumed)."""
     if out.exists() and not out.is_dir():
         raise RunStoreError(f"--out {out} is a file; pass a directory for the run.")
-    if out.is_dir() and any(out.iterdir()):
-        existing = out / "manifest.json"
-        which = ""
-        if existing.is_file():
-            try:
-                which = f" (run {json.loads(existing.read_text()).get('run_id')})"
-            except (OSError, json.JSONDecodeError):
-                pass
-        raise RunStoreError(
-            f"--out {out} already holds files{which}; mebench never overwrites a run. "
-            "Choose a new directory or remove the old one."
-        )
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    existing = out / "manifest.json"
+    if not existing.is_file() and (out / "checkpoint" / "state.json").is_file():
+        return  # an interrupted run: resumed if the configuration matches (checked once the dataset is loaded)
+    which = ""
+    if existing.is_file() and (out / "checkpoint").is_dir() and not _locked(out):
+        import shutil  # the run finished but was killed before it dropped its checkpoint
+
+        shutil.rmtree(out / "checkpoint", ignore_errors=True)
+    if existing.is_file():
+        try:
+            which = f" (run {json.loads(existing.read_text()).get('run_id')})"
+        except (OSError, json.JSONDecodeError):
+            pass
+    raise RunStoreError(
+        f"--out {out} already holds files{which}; mebench never overwrites a run. "
+        "Choose a new directory or remove the old one."
+    )
 
 
 def claim_run_dir(out: str | Path | None) -> Path | None:
@@ -85,13 +93,9 @@ def claim_run_dir(out: str | Path | None) -> Path | None:
     return out
 
 
-def prepare_run_dir(out: str | Path | None, run_id: str) -> Path:
-    """The directory for a new run. An explicit ``out`` must be absent or empty; never overwrite."""
-    if out is not None:
-        out = Path(out)
-        _refuse_existing(out)
-        out.mkdir(parents=True, exist_ok=True)
-        return out
+def new_run_dir(run_id: str) -> Path:
+    """``runs/<run_id>`` for a new run: an interrupted run of the same id is resumed when nobody holds
+    it; a finished one, or one being written by another process, gets ``runs/<run_id>-2`` and so on."""
     base = Path("runs") / run_id
     candidate, n = base, 1
     while True:
@@ -99,8 +103,25 @@ def prepare_run_dir(out: str | Path | None, run_id: str) -> Path:
             candidate.mkdir(parents=True)  # atomic: two concurrent runs never share a directory
             return candidate
         except FileExistsError:
-            n += 1
-            candidate = base.with_name(f"{run_id}-{n}")
+            if not (candidate / "manifest.json").exists() and (candidate / "checkpoint" / "state.json").is_file() \
+                    and not _locked(candidate):
+                return candidate
+        n += 1
+        candidate = base.with_name(f"{run_id}-{n}")
+
+
+def _locked(run_dir: Path) -> bool:
+    import fcntl
+
+    try:
+        with open(run_dir / "checkpoint" / "lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
 
 
 def write_run(run_dir: str | Path, predictions: pd.DataFrame, metrics: dict, manifest: dict) -> dict:

@@ -71,7 +71,7 @@ def test_linear_operator_reproduces_refit(d, k):
     Y = np.vstack([prepared.y, permuted_codes(prepared.y, subjects, "dataset", 0, 0, 40)])
     S = linear_scores(op, Y, k)
     for row, y in enumerate(Y):
-        ref, _ = cross_predict(prepared, y=y)
+        ref = cross_predict(prepared, y=y).scores
         np.testing.assert_allclose(S[row], ref, rtol=0, atol=1e-10)
 
 
@@ -87,8 +87,9 @@ def test_linear_path_handles_training_folds_missing_classes():
     S = linear_scores(op, Y, 3)
     missing = 0
     for row, yy in enumerate(Y):
-        ref, notes = cross_predict(prepared, y=yy)
-        missing += any(notes)
+        cv = cross_predict(prepared, y=yy)
+        ref = cv.scores
+        missing += any(cv.notes)
         np.testing.assert_allclose(S[row], ref, rtol=0, atol=1e-10)
     assert missing > 20  # the special cases were exercised
 
@@ -116,7 +117,7 @@ def test_training_only_samples_are_not_scored():
     assert (~prepared.evaluated).sum() == 4
     exact = permutation_test(prepared, 30, seed=2, method="exact")
     generic = permutation_test(prepared, 30, seed=2, method="generic")
-    scores, _ = cross_predict(prepared)
+    scores = cross_predict(prepared).scores
     ev = prepared.evaluated
     assert exact.observed["auc"] == pytest.approx(M.auc(np.asarray(prepared.classes)[prepared.y[ev]], None,
                                                         scores[ev], prepared.classes), abs=1e-12)

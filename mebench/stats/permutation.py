@@ -242,7 +242,7 @@ def linear_scores(op: LinearOperator, Y: np.ndarray, k: int) -> np.ndarray:
         return S.transpose(0, 2, 1)
     # Some training folds lack classes under these permutations: the refit classifier only knows
     # the classes it saw (softmax over them, 0 for the others), and a single-class training fold
-    # predicts that class with score 1 (runner._fit_predict_fold).
+    # predicts that class with score 1 (runner.fit_predict_fold).
     present = train_counts[:, :, op.fold_of] > 0               # (P, k, n)
     S = np.where(present, S, -np.inf)
     S -= S.max(axis=1, keepdims=True)
@@ -266,15 +266,14 @@ def _slim(prepared):
 def _generic_chunk(prepared, start: int, Y: np.ndarray, metrics: list) -> tuple[int, np.ndarray]:
     from threadpoolctl import threadpool_limits
 
-    from ..runner import cross_predict, predict_labels
+    from ..runner import cross_predict
 
     ev = prepared.evaluated  # training-only samples carry no held-out score
     out = np.empty((len(Y), len(metrics)))
     with threadpool_limits(1):
         for i, y in enumerate(Y):
-            scores, _ = cross_predict(prepared, y=y, jobs=1)
-            scores = scores[ev]
-            out[i] = batch_metrics(metrics, prepared.classes, y[ev], predict_labels(scores), scores)[0]
+            cv = cross_predict(prepared, y=y, jobs=1)
+            out[i] = batch_metrics(metrics, prepared.classes, y[ev], cv.pred[ev], cv.scores[ev])[0]
     return start, out
 
 

@@ -1,0 +1,114 @@
+"""Where parallel work runs: joblib's ``loky`` (default), Ray or Dask.
+
+Every parallel loop of a run (feature chunks, folds, permutations) is a joblib ``Parallel`` call
+made inside :func:`parallel_backend`, so the engine is a run option (``--backend`` or
+``MEBENCH_BACKEND``), not a code change. Ray and Dask reuse a running instance when there is one
+(``ray.init(address=...)`` done by the caller, ``MEBENCH_RAY_ADDRESS``, or a current
+``dask.distributed.Client`` / ``MEBENCH_DASK_SCHEDULER``) and otherwise start a local one with
+``jobs`` single-threaded workers for the duration of the call. Tasks pin BLAS to one thread
+themselves, whatever the engine.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+from .errors import ConfigError
+
+BACKENDS = ("loky", "ray", "dask")
+
+
+def resolve_backend(name: str | None = None) -> str:
+    """``name``, else ``$MEBENCH_BACKEND``, else ``loky``; unknown names are a ConfigError."""
+    value = (name or os.environ.get("MEBENCH_BACKEND") or "loky").strip().lower()
+    if value not in BACKENDS:
+        raise ConfigError(f"unknown backend {value!r}; choose one of {', '.join(BACKENDS)} "
+                          "(--backend or MEBENCH_BACKEND).")
+    return value
+
+
+def effective_jobs(jobs: int) -> int:
+    """Workers for ``jobs``: a positive count literally; -1 (or any negative) for every core."""
+    if jobs is None:
+        return 1
+    jobs = int(jobs)
+    if jobs == 0:
+        raise ConfigError("--jobs must be a positive number of workers, or -1 for every core.")
+    if jobs < 0:
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            return max(1, os.cpu_count() or 1)
+    return jobs
+
+
+_BLAS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@contextmanager
+def parallel_backend(backend: str, jobs: int):
+    """A joblib context running ``Parallel`` calls on ``backend`` with ``jobs`` workers."""
+    from joblib import parallel_config
+
+    backend = resolve_backend(backend)
+    if backend == "loky":
+        with parallel_config(backend="loky", n_jobs=jobs, inner_max_num_threads=1):
+            yield
+    elif backend == "ray":
+        with _ray(jobs):
+            with parallel_config(backend="ray", n_jobs=jobs):
+                yield
+    else:
+        with _dask(jobs):
+            with parallel_config(backend="dask", n_jobs=jobs):
+                yield
+
+
+@contextmanager
+def _ray(jobs: int):
+    try:
+        import ray
+        from ray.util.joblib import register_ray
+    except ImportError as exc:
+        raise ConfigError(f"--backend ray needs Ray: pip install 'mebench[ray]' ({exc}).") from None
+    from .registry import pickle_plugins_by_value
+
+    register_ray()
+    started = False
+    if not ray.is_initialized():
+        address = os.environ.get("MEBENCH_RAY_ADDRESS")
+        kwargs = {"address": address} if address else {"num_cpus": jobs, "include_dashboard": False}
+        ray.init(log_to_driver=False, configure_logging=False, runtime_env={"env_vars": dict(_BLAS_ENV)}, **kwargs)
+        started = True
+    pickle_plugins_by_value("ray.cloudpickle")
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
+@contextmanager
+def _dask(jobs: int):
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ConfigError(f"--backend dask needs Dask: pip install 'mebench[dask]' ({exc}).") from None
+    try:
+        Client.current()
+        client = cluster = None
+    except ValueError:  # no client yet: connect to $MEBENCH_DASK_SCHEDULER or start a local cluster
+        address = os.environ.get("MEBENCH_DASK_SCHEDULER")
+        if address:
+            cluster, client = None, Client(address)
+        else:
+            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   env=dict(_BLAS_ENV))
+            client = Client(cluster)
+    try:
+        yield
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,132 @@
+"""Checkpoints of a run in progress, so a killed run resumes without redoing finished folds.
+
+Layout inside the run directory, removed when the run's final files are written:
+
+    checkpoint/state.json      what the run is (run id, resolved config, plugin files), written first
+    checkpoint/folds/NNNN.npz  one atomic shard per finished fold: held-out scores and predictions
+    checkpoint/lock            held (flock) by the process running it, released by the kernel on death
+
+A shard is reused only when its key (run id, fold name, train and test sample ids) matches, so a
+changed dataset or fold assignment recomputes. Fitted fold models of estimators that ask for it
+(``save_fold_models = True``, the nets) are kept in ``models/`` beside the run's final files.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import RunStoreError
+from .fsutil import atomic_write_bytes, json_text
+
+STATE = "state.json"
+
+
+def interrupted_state(run_dir: str | Path) -> dict | None:
+    """The state of an interrupted run in ``run_dir`` (None when there is none)."""
+    path = Path(run_dir) / "checkpoint" / STATE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunStoreError(f"{path} is damaged ({exc}); remove {path.parent} to start the run afresh.") from None
+
+
+class RunCheckpoint:
+    """Fold shards and the run lock of one run directory."""
+
+    def __init__(self, run_dir: str | Path, state: dict):
+        self.run_dir = Path(run_dir)
+        self.root = self.run_dir / "checkpoint"
+        self.state = state
+        self._lock = None
+        self.resumed_folds = 0
+
+    # -- life cycle ----------------------------------------------------------------------------
+    def open(self) -> "RunCheckpoint":
+        """Lock the run (a second process gets a RunStoreError), check or write the state, sweep stale temps."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._acquire()
+        previous = interrupted_state(self.run_dir)
+        if previous is not None and previous.get("run_id") != self.state.get("run_id"):
+            self.close()
+            raise RunStoreError(
+                f"{self.run_dir} holds an interrupted run of another configuration or dataset "
+                f"({previous.get('run_id')}, not {self.state.get('run_id')}); resume it with the same options, "
+                "or choose another --out.")
+        for stale in list(self.run_dir.glob(".*.tmp")) + list(self.root.rglob(".*.tmp")):
+            stale.unlink(missing_ok=True)  # a write cut short by a kill
+        if previous is None:
+            atomic_write_bytes(self.root / STATE, json_text(self.state).encode())
+        return self
+
+    def _acquire(self) -> None:
+        import fcntl
+
+        fh = open(self.root / "lock", "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise RunStoreError(f"{self.run_dir} is being written by another mebench process right now; "
+                                "wait for it, or choose another --out.") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._lock = fh
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def finish(self) -> None:
+        """The final files are written: drop the shards and the lock."""
+        import shutil
+
+        self.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # -- folds ---------------------------------------------------------------------------------
+    def fold_key(self, name: str, train_ids, test_ids) -> str:
+        h = hashlib.sha256(f"{self.state.get('run_id')}|{name}|".encode())
+        h.update("\n".join(map(str, train_ids)).encode() + b"|" + "\n".join(map(str, test_ids)).encode())
+        return h.hexdigest()
+
+    def _shard(self, index: int) -> Path:
+        return self.root / "folds" / f"{index:04d}.npz"
+
+    def load_fold(self, index: int, key: str):
+        """(scores, predicted codes, note) of a finished fold, or None."""
+        path = self._shard(index)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["key"]) != key:
+                    return None
+                note = str(z["note"]) or None
+                return z["scores"].copy(), z["pred"].copy(), note
+        except (OSError, ValueError, KeyError):
+            return None  # a damaged shard is recomputed
+
+    def save_fold(self, index: int, key: str, scores: np.ndarray, pred: np.ndarray, note: str | None) -> None:
+        buf = io.BytesIO()
+        np.savez(buf, key=np.array(key), scores=np.asarray(scores, np.float64), pred=np.asarray(pred, np.int64),
+                 note=np.array(note or ""))
+        atomic_write_bytes(self._shard(index), buf.getvalue())
+
+    def save_model(self, fold_name: str, model) -> None:
+        """Keep a fitted fold model (nets) as ``models/<fold>.joblib``, part of the finished run."""
+        import joblib
+
+        buf = io.BytesIO()
+        joblib.dump(model, buf)
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(fold_name))
+        atomic_write_bytes(self.run_dir / "models" / f"{safe}.joblib", buf.getvalue())

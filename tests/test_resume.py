@@ -1,0 +1,127 @@
+"""Crash-safe runs: SIGKILL at random moments, resume, and get the uninterrupted run's predictions."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# slow enough that kills land in extraction, in the folds and in the final writes
+ARGS = ["run", "--dataset-opt", "subjects=8", "--dataset-opt", "clips_per_subject=6", "--dataset-opt", "frames=20",
+        "--classifier", "rf", "--classifier-opt", "n_estimators=150", "--json"]
+
+
+def _mebench(args, cache: Path, **kw):
+    env = {**os.environ, "MEBENCH_CACHE": str(cache), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.Popen([sys.executable, "-m", "mebench.cli", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _finish(args, cache):
+    proc = _mebench(args, cache)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    return json.loads(out[out.index("{"):])
+
+
+def _leftovers(*folders) -> list[str]:
+    return [str(p) for folder in folders for p in Path(folder).rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_sigkill_at_random_moments_then_resume_gives_identical_predictions(tmp_path):
+    reference_dir = tmp_path / "reference"
+    reference = _finish([*ARGS, "--out", str(reference_dir)], tmp_path / "cache-ref")
+    assert reference["n"] == 48
+    expected = (reference_dir / "predictions.parquet").read_bytes()
+    t0 = time.perf_counter()
+    _finish([*ARGS, "--out", str(tmp_path / "timing")], tmp_path / "cache-timing")
+    duration = time.perf_counter() - t0
+
+    rng = np.random.default_rng(11)
+    moments = np.sort(rng.uniform(0.15, 0.95, size=5)) * duration
+    resumed_folds = resumed_by_flag = 0
+    for i, moment in enumerate(moments):
+        out, cache = tmp_path / f"killed{i}", tmp_path / f"cache{i}"
+        proc = _mebench([*ARGS, "--out", str(out)], cache)
+        time.sleep(moment)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        started = (out / "checkpoint" / "state.json").is_file()  # else killed before the dataset was loaded
+        if (out / "manifest.json").is_file():  # killed after the final write: finished, nothing to redo
+            proc = _mebench([*ARGS, "--out", str(out)], cache)
+            assert proc.wait(timeout=120) == 1 and "already holds files" in proc.stderr.read()
+            payload = {"run_id": json.loads((out / "manifest.json").read_text())["run_id"]}
+        elif i % 2 and started:  # resume either way: --resume, or the same command into the same --out
+            payload = _finish(["run", "--resume", str(out), "--json"], cache)
+            resumed_by_flag += 1
+        else:
+            payload = _finish([*ARGS, "--out", str(out)], cache)
+        assert (out / "predictions.parquet").read_bytes() == expected, f"kill at {moment:.2f} s"
+        assert payload["run_id"] == reference["run_id"]
+        manifest = json.loads((out / "manifest.json").read_text())
+        resumed_folds += manifest["resume"]["folds_resumed"]
+        assert not (out / "checkpoint").exists()
+        assert _leftovers(out, cache) == []
+    assert resumed_folds > 0 and resumed_by_flag > 0  # some kills landed after folds had finished
+
+
+def test_finished_run_is_not_resumed_or_overwritten(tmp_path, cli):
+    out = tmp_path / "run"
+    small = ("--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10")
+    assert cli("run", *small, "--out", out).exit_code == 0
+    again = cli("run", *small, "--out", out)
+    assert again.exit_code == 1 and "already holds files" in again.output
+    res = cli("run", "--resume", out)
+    assert res.exit_code == 1 and "finished run" in res.output
+    res = cli("run", "--resume", out, "--features", "hoof")
+    assert res.exit_code == 2 and "drop --features" in res.output
+
+
+def test_interrupted_run_of_another_config_is_refused(tmp_path, cli):
+    from mebench.checkpoint import RunCheckpoint
+
+    out = tmp_path / "run"
+    RunCheckpoint(out, {"run_id": "something-else", "config": {}}).open().close()
+    res = cli("run", "--dataset-opt", "subjects=3", "--out", out)
+    assert res.exit_code == 1 and "interrupted run of another configuration" in res.output
+
+
+def test_a_locked_run_directory_is_refused(tmp_path, cli):
+    from mebench.checkpoint import RunCheckpoint
+    from mebench.errors import RunStoreError
+
+    holder = RunCheckpoint(tmp_path / "run", {"run_id": "x", "config": {}}).open()
+    try:
+        with pytest.raises(RunStoreError, match="another mebench process"):
+            RunCheckpoint(tmp_path / "run", {"run_id": "x", "config": {}}).open()
+    finally:
+        holder.close()
+
+
+def test_two_concurrent_runs_into_one_results_folder_both_land(tmp_path):
+    """Two processes, same config, default output folder: two complete run directories, nothing mixed."""
+    env_cwd = tmp_path / "lab"
+    env_cwd.mkdir()
+    args = ["run", "--dataset-opt", "subjects=4", "--dataset-opt", "clips_per_subject=4", "--json"]
+    procs = [_mebench(args, tmp_path / "cache", cwd=env_cwd) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-1500:] for o in outs]
+    dirs = sorted({json.loads(o[0][o[0].index("{"):])["run_dir"] for o in outs})
+    assert len(dirs) == 2
+    payloads = []
+    for d in dirs:
+        run = env_cwd / d
+        assert sorted(p.name for p in run.iterdir()) == ["manifest.json", "metrics.json", "predictions.parquet"]
+        manifest = json.loads((run / "manifest.json").read_text())
+        payloads.append((run / "predictions.parquet").read_bytes())
+        from mebench.store import load_run
+
+        load_run(run)  # every file matches its hash
+        assert manifest["run_id"] in d
+    assert payloads[0] == payloads[1]
