@@ -112,3 +112,23 @@ def _dask(jobs: int):
             client.close()
         if cluster is not None:
             cluster.close()
+
+
+def run_tasks(tasks, jobs: int):
+    """Yield the results of joblib ``delayed`` tasks in order, each as soon as it (and those before it)
+    finished, under the active backend; engines without result streaming (Ray) go in batches."""
+    from joblib import Parallel
+    from joblib.parallel import get_active_backend
+
+    backend, _ = get_active_backend()
+    if getattr(backend, "supports_return_generator", False):
+        yield from Parallel(return_as="generator")(tasks)
+        return
+    batch: list = []
+    for task in tasks:
+        batch.append(task)
+        if len(batch) == 2 * jobs:
+            yield from Parallel()(batch)
+            batch = []
+    if batch:
+        yield from Parallel()(batch)

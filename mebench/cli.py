@@ -55,8 +55,10 @@ def main():
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
               help="On a bad sample: stop with an error, or record a skip in the manifest.")
 @click.option("--json", "as_json", is_flag=True, help="Print the pooled metrics as JSON on stdout.")
+@click.option("--mlflow", "mlflow_uri", is_flag=False, flag_value="default", default=None, metavar="[URI]",
+              help="Also log the run to MLflow (default: a local store, ./mlflow.db and ./mlartifacts).")
 def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugins, out, seed, jobs, backend, resume,
-            dataset_opt, features_opt, classifier_opt, protocol_opt, no_cache, on_error, as_json):
+            dataset_opt, features_opt, classifier_opt, protocol_opt, no_cache, on_error, as_json, mlflow_uri):
     """Evaluate a pipeline under a protocol and write a run directory."""
     from .cli_utils import load_config, parse_options
     from .runner import RunSpec
@@ -74,7 +76,7 @@ def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugin
 
             raise UsageError(f"--resume takes the run's own configuration; drop {', '.join(given)}.")
         spec = resumed_spec(resume, jobs=jobs, backend=backend, use_cache=not no_cache)
-        _run_and_report(spec, as_json)
+        _run_and_report(spec, as_json, mlflow_uri)
         return
 
     merged: dict = {}
@@ -96,10 +98,10 @@ def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugin
         merged["metrics"] = tuple(merged["metrics"])
     spec = RunSpec(**merged, jobs=jobs, backend=backend, out=out, plugins=tuple(plugins), use_cache=not no_cache,
                    on_error=on_error)
-    _run_and_report(spec, as_json)
+    _run_and_report(spec, as_json, mlflow_uri)
 
 
-def _run_and_report(spec, as_json: bool) -> None:
+def _run_and_report(spec, as_json: bool, mlflow_uri: str | None = None) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -116,6 +118,11 @@ def _run_and_report(spec, as_json: bool) -> None:
             bar.update(task_id, completed=done, total=total)
 
         result = execute(spec, progress=progress)
+    if mlflow_uri:
+        from .tracking import log_run, tracking_uri
+
+        mlflow_id = log_run(result.run_dir, mlflow_uri)
+        click.echo(f"logged to MLflow ({tracking_uri(mlflow_uri)}) as run {mlflow_id}", err=True)
     if as_json:
         pooled = dict(result.metrics["pooled"])
         payload = {**json_safe(pooled), "run_id": result.run_id, "run_dir": str(result.run_dir),

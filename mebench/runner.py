@@ -223,7 +223,7 @@ def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs:
 
 
 def _extract_features(extractor, samples, *, use_cache, jobs, on_error, hidden, root, backend, user_params):
-    from joblib import Parallel, delayed
+    from joblib import delayed
 
     from .cache import FeatureCache, sample_key
 
@@ -263,13 +263,14 @@ def _extract_features(extractor, samples, *, use_cache, jobs, on_error, hidden, 
         if jobs > 1 and not threads and len(rest) > 1 and per_chunk * len(rest) > MIN_PARALLEL_WORK_S:
             from sklearn.base import clone
 
-            from .backends import parallel_backend
+            from .backends import parallel_backend, run_tasks
 
             parallel = True
-            with parallel_backend(backend, min(jobs, len(rest))):
+            workers = min(jobs, len(rest))
+            with parallel_backend(backend, workers):
                 tasks = (delayed(_extract_rows)(clone(extractor).fit(samples.iloc[:0]), samples, c, False, hidden)
                          for c in rest)
-                for result in Parallel(return_as="generator")(tasks):
+                for result in run_tasks(tasks, workers):
                     collect(result)
         else:
             for c in rest:
@@ -470,9 +471,9 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
     starting them (``MIN_PARALLEL_WORK_S``), so ``--jobs`` never makes a small run slower. Results do
     not depend on the worker count or the engine.
     """
-    from joblib import Parallel, delayed
+    from joblib import delayed
 
-    from .backends import parallel_backend
+    from .backends import parallel_backend, run_tasks
 
     y = prepared.y if y is None else np.asarray(y)
     estimator = prepared.estimator if estimator is None else estimator
@@ -523,7 +524,7 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
         with parallel_backend(backend or "loky", workers):
             tasks = (delayed(fit_predict_fold)(estimator, X, y, folds[i].train, folds[i].test, k, *args)
                      for i in pending)
-            for i, result in zip(pending, Parallel(return_as="generator")(tasks)):
+            for i, result in zip(pending, run_tasks(tasks, workers)):
                 record(i, result)
     else:
         for i in pending:

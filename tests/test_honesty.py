@@ -226,3 +226,24 @@ def test_extractor_bug_is_a_clean_error_naming_it(cli, tmp_path):
         assert result.exit_code == 1 and "Traceback" not in result.output
         text = " ".join(result.output.split())
         assert "Buggy raised ValueError on sample synthetic/sub01/EP01_01: cannot handle this clip" in text
+
+
+def test_a_moved_dataset_and_a_relative_root_are_served_from_the_cache(cli, tmp_path, monkeypatch):
+    """The cache key holds frame-file identity relative to the root, not the path as typed."""
+    import shutil
+
+    first = tmp_path / "labA" / "casme2"
+    assert cli("data", "synth", "--out", first, "--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=2",
+               "--dataset-opt", "frames=10").exit_code == 0
+    args = ("--dataset", "casme2", "--dataset-opt", "labels=all", "--json")
+    cold = _json(cli("run", "--root", first.resolve(), *args, "--out", tmp_path / "r1"))
+    manifest = json.loads((tmp_path / "r1" / "manifest.json").read_text())
+    assert manifest["features"]["cache_misses"] == 6 and manifest["features"]["cache_hits"] == 0
+    moved = tmp_path / "labB" / "copy"
+    moved.parent.mkdir()
+    shutil.move(str(first), str(moved))  # a move keeps names, sizes and mtimes
+    monkeypatch.chdir(tmp_path / "labB")
+    warm = _json(cli("run", "--root", "copy", *args, "--out", tmp_path / "r2"))  # relative, in a new place
+    manifest = json.loads((tmp_path / "r2" / "manifest.json").read_text())
+    assert manifest["features"]["cache_hits"] == 6 and manifest["features"]["cache_misses"] == 0
+    assert warm["auc"] == cold["auc"]

@@ -52,7 +52,9 @@ def _console(as_json: bool):
 @click.option("--metric", "metrics", multiple=True, help="Metric(s) to analyse (default: the run's metrics).")
 @click.option("--plugins", multiple=True, type=click.Path(), help="Plugin file(s) the run used; repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, metrics, plugins, as_json):
+@click.option("--mlflow", "mlflow_uri", is_flag=False, flag_value="default", default=None, metavar="[URI]",
+              help="Also log the CIs and p-values to the run's MLflow entry (default: the local store).")
+def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, metrics, plugins, as_json, mlflow_uri):
     """Bootstrap CIs and permutation tests for a stored run (written into the run directory)."""
     from ..stats.runs import STATS_FILE, run_stats
 
@@ -73,6 +75,10 @@ def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, m
     else:
         result = run_stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level,
                            list(metrics) or None, tuple(plugins))
+    if mlflow_uri:
+        from ..tracking import log_run
+
+        click.echo(f"logged to MLflow as run {log_run(run, mlflow_uri)}", err=True)
     if as_json:
         payload = {
             "run_id": result["run_id"], "run_dir": result["run_dir"], "pipeline": result["pipeline"],
