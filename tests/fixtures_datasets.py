@@ -220,7 +220,7 @@ def write_casme3a(root: Path, rows=None, duplicate: bool = False) -> dict:
 # -- Real-life Trial --------------------------------------------------------------------------------
 def reallife_rows(n_subjects: int = 6, clips_per_subject: int = 4, seed: int = 0):
     """(clip id, subject, sex, label, 39 gesture values): labels balanced, gestures informative."""
-    from mebench.data.deception import RLT_GESTURES
+    from mebench.data.mumin import RLT_GESTURES
 
     rng = np.random.default_rng(seed)
     out, lie, truth = [], 0, 0
@@ -244,7 +244,7 @@ def reallife_rows(n_subjects: int = 6, clips_per_subject: int = 4, seed: int = 0
 def write_reallife(root: Path, identities: str | None = "columns", clips: bool = False, rows=None,
                    sex_column: str = "gender") -> dict:
     """``Annotation/All_Gestures_Deceptive and Truthful.csv`` (CRLF), optional identities and clips."""
-    from mebench.data.deception import RLT_GESTURES
+    from mebench.data.mumin import RLT_GESTURES
 
     rows = reallife_rows() if rows is None else rows
     header = ["id"] + list(RLT_GESTURES) + ["class"]

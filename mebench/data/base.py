@@ -9,6 +9,7 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 from ..hashing import file_sha256
 from .schema import sample_list_hash, validate_samples
+from .sheets import TEXT_SUFFIXES, UTF8_ENCODINGS, detect_encoding
 
 
 class Dataset:
@@ -47,7 +48,14 @@ class Dataset:
 
     # -- recording -------------------------------------------------------------------------
     def pin(self, path: str | Path, known: dict[str, str] | None = None) -> str:
-        """Record the sha256 of an annotation file; name its version when ``known`` has it."""
+        """Record the sha256 of an annotation file; name its release when ``known`` has the hash.
+
+        A text file (CSV/TSV) that is not UTF-8 gets a warning naming the encoding it is read in.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise DataError("annotation file not found", file=path,
+                            hint="Check --root and the file options (--dataset-opt ...=PATH).")
         digest = file_sha256(path)
         key = str(path)
         self.annotation_files[key] = digest
@@ -56,7 +64,13 @@ class Dataset:
                 self.sheet_versions[key] = known[digest]
             else:
                 self.sheet_versions[key] = f"unknown version (sha256 {digest})"
-                self.warn(f"{Path(path).name}: unrecognised annotation version, sha256 {digest}")
+                self.warn(f"{path.name}: unrecognised annotation version, sha256 {digest}")
+        if path.suffix.lower() in TEXT_SUFFIXES:
+            encoding = detect_encoding(path.read_bytes(), path)
+            if encoding not in UTF8_ENCODINGS:
+                self.counts["files_not_utf8"] = int(self.counts.get("files_not_utf8", 0)) + 1
+                self.warn(f"{path} is not UTF-8; read as {encoding}. Check that its labels and names read "
+                          "correctly (a wrong guess turns them into new classes), or re-save it as UTF-8")
         return digest
 
     def warn(self, text: str) -> None:

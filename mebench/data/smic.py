@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, describe
-from .sheets import clean_text, label_key, parse_int, read_table
+from .sheets import clean_text, label_key, parse_frame, read_table
 
 KNOWN_SHEETS: dict[str, str] = {}
 EMOTIONS = ("negative", "positive", "surprise")
@@ -101,11 +101,15 @@ class SMIC(FrameDataset):
                         self.problem("frames", sid, f"clip {clip_dir.name} of {subject} appears under two emotions",
                                      file=clip_dir)
                         continue
+                    relative = clip_dir.relative_to(hs).as_posix()
+                    if self.checked_path(hs, relative, sid, "clip folder", file=clip_dir) is None:
+                        continue
                     rec = {"sample_id": sid, "dataset": self.name, "subject_id": f"{self.name}/{subject}",
                            "clip": clip_dir.name, "emotion": emotion, "onset": None, "apex": None,
                            "offset": None, "frames": clip_dir, "_where": {"file": clip_dir}}
                     clips[sid] = rec
                     records.append(rec)
+        self.raise_if_fatal()
         if not records:
             raise DataError("no SMIC-HS clips found", file=hs,
                             hint="Expected HS/<subject>/micro/<negative|positive|surprise>/<clip>/ folders.")
@@ -146,7 +150,7 @@ class SMIC(FrameDataset):
                 self.problem("sheet", rec["sample_id"], f"{rec['sample_id']} has a second sheet row "
                              f"(first: row {rec['sheet_row']})", hint="Remove the duplicate row.", **where)
                 continue
-            onset, offset = parse_int(row["onset"]), parse_int(row["offset"])
+            onset, offset = parse_frame(row["onset"]), parse_frame(row["offset"])
             if onset is None or offset is None:
                 self.problem("sheet", rec["sample_id"], "onset/offset must be frame numbers",
                              **table.where(i, "onset" if onset is None else "offset"))
