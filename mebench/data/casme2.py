@@ -20,7 +20,8 @@ from .sheets import clean_text, find_file, objective_class, parse_aus, parse_fra
 # shown by `mebench data check`). Any other file is accepted with a warning that names its hash,
 # so a run always records exactly which sheet it read.
 KNOWN_SHEETS: dict[str, str] = {
-    "6004a3ea87055ef9e6319d59b7940b337dc08e18ac785429c9b851587aa5e090": "CASME2-coding-20190701.xlsx (2019-07-01 release)",
+    "6004a3ea87055ef9e6319d59b7940b337dc08e18ac785429c9b851587aa5e090":
+        "CASME2-coding-20190701.xlsx (2019-07-01 release)",
 }
 
 EMOTIONS = ("happiness", "surprise", "disgust", "repression", "others", "fear", "sadness")
@@ -142,7 +143,8 @@ class CASME2(FrameDataset):
             offset = read_onset_offset(self, table, i, "offset", sid)
             if onset is None or offset is None:
                 continue
-            frames = self.checked_path(base / subject, clip, sid, "Filename", base, **table.where(i, "filename"))
+            frames = self.checked_path(base / subject, clip, sid, "Filename", (self.root, base),
+                                       **table.where(i, "filename"))
             if frames is None:
                 continue
             try:

@@ -110,13 +110,15 @@ class CASME3A(FrameDataset):
                 self.warn(f"{self.name}: {exc} ({where['file']}, row {where['row']}); AUs of {sid} left empty")
                 self.count("aus_unparsed")
                 code = parse_aus(None)
-            subject_dir = self.checked_path(base, subject, sid, "Subject", base, **table.where(i, "subject"))
-            folder = subject_dir and self.checked_path(subject_dir, clip, sid, "Filename", base,
+            subject_dir = self.checked_path(base, subject, sid, "Subject", (self.root, base),
+                                            **table.where(i, "subject"))
+            folder = subject_dir and self.checked_path(subject_dir, clip, sid, "Filename", (self.root, base),
                                                        **table.where(i, "filename"))
             if folder is None:
                 continue
             if (folder / "color").is_dir() or not folder.is_dir():
-                folder = self.checked_path(folder, "color", sid, "Filename", base, **table.where(i, "filename"))
+                folder = self.checked_path(folder, "color", sid, "Filename", (self.root, base),
+                                           **table.where(i, "filename"))
                 if folder is None:
                     continue
             records.append({

@@ -56,13 +56,14 @@ class DeceptionDataset(LoaderBase):
                   "this dataset, and clip-level protocols cannot audit leakage between clips of one speaker")
 
     def attach_video(self, rec: dict, path: Path | None, container: Path | None = None, **where) -> None:
-        """Set the clip's video (``frames``) and frame count; a link that leads out of ``container``
-        (default: the root) is a fatal problem naming the file."""
+        """Set the clip's video (``frames``) and frame count. A link that leads out of both the root and
+        ``container`` (the folder the video was found in, default the root) is a fatal problem."""
         if path is not None and path.is_file():
             container = container if container is not None else self.root
             relative = path.relative_to(container).as_posix() if path.is_relative_to(container) else str(path)
-            if self.checked_path(container, relative, rec["sample_id"], "video file", **(where or {"file": path})) \
-                    is None:
+            where = where or {"file": path}
+            if self.checked_path(container, relative, rec["sample_id"], "video file", (self.root, container),
+                                 **where) is None:
                 rec["frames"] = None
                 return
             rec["frames"] = str(path)

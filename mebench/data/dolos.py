@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -195,7 +196,10 @@ class DOLOS(DeceptionDataset):
         self._subjects(records)
         index = index_videos(clips_folder)
         for r in records:
-            self.attach_video(r, index.get(r["clip"].casefold()), clips_folder)
+            where = dict(r["_where"], column=r["_name_column"])
+            if self.checked_path(clips_folder, f"{r['clip']}.mp4", r["sample_id"], "file name", **where) is None:
+                continue  # '..' or an absolute path in a file name: never looked up
+            self.attach_video(r, index.get(r["clip"].casefold()), clips_folder, **where)
         self.summarise_clips(len(records))
         columns = ["sample_id", "dataset", "subject_id", "label", "label_raw", "sex", "participant", "clip", "show",
                    "url", "start_s", "end_s", "frames", "n_frames", "official_fold", "subsets", "sheet_row"] + feature_cols
@@ -222,19 +226,22 @@ class DOLOS(DeceptionDataset):
             self._has_participants = "participant" in info
         else:
             info.pop("participant", None)  # identities come from Dolos.xlsx only
-        features, used = [], set()
+        candidates = []
         for j, group, sub, name in header.columns:
             if j in info.values() or not name or (j in general and len(general) < len(header.columns)):
                 continue
             if len(general) == len(header.columns) and info_field(name) is not None:
                 continue
-            col = mumin_column(name)
-            if col in used:
-                col = mumin_column(f"{sub}_{name}")
-            k = 2
+            candidates.append((j, group, sub, name))
+        # A gesture name used under several sub-groups ("Other", "Up") is qualified by its sub-group
+        # (or category): mumin_eyebrows_other, mumin_gaze_up.
+        repeated = Counter(mumin_column(name) for _, _, _, name in candidates)
+        features, used = [], set()
+        for j, group, sub, name in candidates:
+            col = mumin_column(name) if repeated[mumin_column(name)] == 1 else mumin_column(f"{sub or group}_{name}")
+            base, k = col, 2
             while col in used:
-                col = mumin_column(f"{sub}_{name}_{k}")
-                k += 1
+                col, k = f"{base}_{k}", k + 1
             used.add(col)
             features.append((j, col, name))
         names = {field: header.columns[j][3] for field, j in info.items()}
@@ -263,7 +270,7 @@ class DOLOS(DeceptionDataset):
                 self.warn(f"{self.name}: {clip} is labelled {label} in {path.name} row {i + 1} but its name says "
                           f"{deception_label(hinted.group(1))}; the label column is used")
             rec = {"clip": clip, "label": label, "label_raw": label_raw, "sheet_row": i + 1, "_file": path.name,
-                   "_where": where, "features": {}}
+                   "_where": where, "_name_column": names["file_name"], "features": {}}
             for field in ("gender", "participant", "show", "url"):
                 if field in info:
                     value = cells[info[field]]
@@ -284,7 +291,8 @@ class DOLOS(DeceptionDataset):
                          "interval list such as [2:10,2:11]", **where, column=name)
         elif how == "loose-intervals":
             self.count("mumin_loose_interval_cells")
-            self._loose.append(f"{clean_text(value)!r} ({Path(where['file']).name} row {where['row']}, column {name!r})")
+            self._loose.append(f"{clean_text(value)!r} ({Path(where['file']).name} row {where['row']}, "
+                               f"column {name!r})")
         elif how != "binary":
             self.count(f"mumin_{how}_cells")
         return present
@@ -335,8 +343,8 @@ class DOLOS(DeceptionDataset):
                     if "start" in table.data.columns and "end" in table.data.columns else (None, None))
             yt = clean_text(row["yt"]) if "yt" in table.data.columns else ""
             rows.append({"clip": clip, "label": label, "label_raw": label_raw, "start_s": s,
-                         "end_s": e, "url": yt or None, "sheet_row": where["row"],
-                         "_file": path.name, "_where": where, "features": {}})
+                         "end_s": e, "url": yt or None, "sheet_row": where["row"], "_file": path.name,
+                         "_where": where, "_name_column": table.headers["file_name"], "features": {}})
         return rows
 
     # -- assembling -------------------------------------------------------------------------------
@@ -382,7 +390,9 @@ class DOLOS(DeceptionDataset):
             for col in r["features"]:
                 if col not in names:
                     names.append(col)
-        feats = {r["clip"].casefold(): r for r in source}
+        feats: dict[str, dict] = {}
+        for r in source:  # the first row of a duplicated file name, as _dedupe keeps it
+            feats.setdefault(r["clip"].casefold(), r)
         missing = 0
         for r in records:
             f = feats.get(r["clip"].casefold())

@@ -69,7 +69,8 @@ def grouped_header(path: Path, is_name_row, sheet: str | None = None, search_row
     """Read a sheet whose column names sit under category and sub-group rows.
 
     The name row is the first of the top ``search_rows`` rows for which ``is_name_row(cells)`` is
-    true; categories and sub-groups (the rows above it) are forward-filled across merged cells.
+    true; categories and sub-groups (the rows above it) are forward-filled across merged cells,
+    and a sub-group never runs on into the next category.
     Returns None when no row qualifies.
     """
     raw, sheet = read_raw_rows(path, sheet)
@@ -77,15 +78,18 @@ def grouped_header(path: Path, is_name_row, sheet: str | None = None, search_row
     if name_row is None:
         return None
 
-    def filled(row_index: int) -> list[str]:
+    def filled(row_index: int, starts: set[int] = frozenset()) -> list[str]:
+        """A header row forward-filled across merged cells; the fill restarts at each column in ``starts``."""
         if row_index < 0:
             return [""] * raw.shape[1]
         out, last = [], ""
-        for v in raw.iloc[row_index].tolist():
-            last = clean_header(v) or last
+        for j, v in enumerate(raw.iloc[row_index].tolist()):
+            last = clean_header(v) or ("" if j in starts else last)
             out.append(last)
         return out
 
-    groups, subs = filled(name_row - 2), filled(name_row - 1)
+    category_starts = set() if name_row < 2 else {j for j, v in enumerate(raw.iloc[name_row - 2].tolist())
+                                                  if clean_header(v)}
+    groups, subs = filled(name_row - 2), filled(name_row - 1, category_starts)
     columns = [(j, groups[j], subs[j], clean_header(raw.iat[name_row, j])) for j in range(raw.shape[1])]
     return GroupedHeader(raw, sheet, name_row, columns)

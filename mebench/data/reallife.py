@@ -145,14 +145,14 @@ class RealLifeTrial(DeceptionDataset):
         self.no_identities("the release has none; pass --dataset-opt identities=PATH with clip_id,subject[,sex]")
 
     def _clips(self, records: list[dict]) -> None:
-        """Clips/<Deceptive|Truthful>/<id>.mp4 and Transcription/<...>/<id>.txt; the id cell may not leave the root."""
-        clips = self.root / "Clips"
+        """Clips/<Deceptive|Truthful>/<id>.mp4 and Transcription/<...>/<id>.txt; the id may not lead out of them."""
+        clips, transcripts = self.root / "Clips", self.root / "Transcription"
         for r in records:
             folder = "Deceptive" if r["label"] == "deceptive" else "Truthful"
             other = "Truthful" if folder == "Deceptive" else "Deceptive"
             video, refused = None, False
             for base in (clips / folder, clips, clips / other):
-                candidate = self.checked_path(base, f"{r['clip']}.mp4", r["sample_id"], "clip id", self.root,
+                candidate = self.checked_path(base, f"{r['clip']}.mp4", r["sample_id"], "clip id", (self.root, clips),
                                               **r["_where"])
                 refused = candidate is None
                 if refused or candidate.is_file():
@@ -161,8 +161,8 @@ class RealLifeTrial(DeceptionDataset):
             if refused:
                 r["frames"] = r["transcript"] = None
                 continue
-            self.attach_video(r, video, **r["_where"])
-            t = self.checked_path(self.root / "Transcription" / folder, f"{r['clip']}.txt", r["sample_id"], "clip id",
-                                  self.root, **r["_where"])
+            self.attach_video(r, video, clips, **r["_where"])
+            t = self.checked_path(transcripts / folder, f"{r['clip']}.txt", r["sample_id"], "clip id",
+                                  (self.root, transcripts), **r["_where"])
             r["transcript"] = str(t) if t is not None and t.is_file() else None
         self.summarise_clips(len(records))

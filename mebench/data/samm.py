@@ -138,7 +138,8 @@ class SAMM(FrameDataset):
                 self.count("offset_uncoded")
             elif offset_unclear:
                 self.count("offset_unclear")
-            frames = self.checked_path(base / subject, clip, sid, "Filename", base, **table.where(i, "filename"))
+            frames = self.checked_path(base / subject, clip, sid, "Filename", (self.root, base),
+                                       **table.where(i, "filename"))
             if frames is None:
                 continue
             try:

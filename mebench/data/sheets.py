@@ -419,10 +419,12 @@ def find_file(root: Path, patterns: Iterable[str], what: str, option: str = "she
 _WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:")
 
 
-def safe_path(base: Path, relative, root: Path | None = None, what: str = "path", **where) -> Path:
+def safe_path(base: Path, relative, root=None, what: str = "path", **where) -> Path:
     """``relative`` (a sheet or manifest cell) joined to ``base``; refused unless it stays inside ``root``.
 
-    ``root`` (default ``base``) is the folder the cell may not leave. Refused, with a
+    ``root`` (default ``base``) is the folder the cell may not leave, or a tuple of folders: the
+    dataset root and the folder the loader joins the cell to, which may itself be a link to another
+    disk (a frames folder on a data drive). Refused, with a
     :class:`DataError` naming ``where``'s file, row and column: an empty cell, an absolute path
     (``/x``, ``C:\\x``, ``\\\\server\\x``), any ``..`` part, and a path whose target, once symbolic
     links are followed, lies outside ``root``. Returns the joined path with links left as they are.
@@ -441,14 +443,14 @@ def safe_path(base: Path, relative, root: Path | None = None, what: str = "path"
     if not parts:
         raise DataError(f"{what} {text!r} names no file", **where)
     target = Path(base).joinpath(*parts)
-    container = Path(root if root is not None else base)
+    containers = [Path(c) for c in (root if isinstance(root, (tuple, list)) else [root if root is not None else base])]
     try:
-        resolved, inside = target.resolve(), container.resolve()
+        resolved, allowed = target.resolve(), [c.resolve() for c in containers]
     except (OSError, RuntimeError, ValueError) as exc:  # symlink loops, names too long
         raise DataError(f"cannot resolve {what} {text!r} ({type(exc).__name__}: {exc})", **where, hint=hint) from None
-    if resolved != inside and inside not in resolved.parents:
+    if not any(resolved == inside or inside in resolved.parents for inside in allowed):
         raise DataError(f"{what} {text!r} escapes the dataset root: a symbolic link leads to {resolved}, outside "
-                        f"{container}", **where, hint=hint)
+                        f"{containers[0]}", **where, hint=hint)
     return target
 
 

@@ -102,7 +102,7 @@ class SMIC(FrameDataset):
                                      file=clip_dir)
                         continue
                     relative = clip_dir.relative_to(hs).as_posix()
-                    if self.checked_path(hs, relative, sid, "clip folder", file=clip_dir) is None:
+                    if self.checked_path(hs, relative, sid, "clip folder", (self.root, hs), file=clip_dir) is None:
                         continue
                     rec = {"sample_id": sid, "dataset": self.name, "subject_id": f"{self.name}/{subject}",
                            "clip": clip_dir.name, "emotion": emotion, "onset": None, "apex": None,
@@ -144,7 +144,8 @@ class SMIC(FrameDataset):
                         break
             if rec is None:
                 self.problem("sheet", None, f"sheet row for subject {clean_text(row['subject'])!r}, material "
-                             f"{material!r} matches no clip folder", hint="Check the sheet against HS/.", **where)
+                             f"{material!r} matches no clip folder", hint="Check the sheet against HS/.",
+                             **table.where(i, "material"))
                 continue
             if rec["sample_id"] in matched:
                 self.problem("sheet", rec["sample_id"], f"{rec['sample_id']} has a second sheet row "
