@@ -160,3 +160,21 @@ def test_yes_no_options_are_checked(tmp_path, name, writer, option):
     with pytest.raises(ConfigError, match=f"{option}='maybe'"):
         DATASETS.create(name, root=tmp_path, **{option: "maybe"})
     DATASETS.create(name, root=tmp_path, **{option: False})
+
+
+def test_header_only_sheet_is_an_error_not_an_empty_dataset(tmp_path):
+    info = F.write_reallife(tmp_path)
+    header = info["csv"].read_text().splitlines()[0]
+    info["csv"].write_text(header + "\n")
+    with pytest.raises(DataError, match="yields no samples"):
+        load("reallife-trial", tmp_path)
+
+
+@pytest.mark.parametrize("name,writer,option", [("casme2", F.write_casme2, "sheet"), ("dolos", F.write_dolos, "clips"),
+                                                ("reallife-trial", F.write_reallife, "identities")])
+def test_file_options_must_be_names(tmp_path, name, writer, option):
+    writer(tmp_path)
+    with pytest.raises(ConfigError, match=f"{option}="):
+        DATASETS.create(name, root=tmp_path, **{option: [1, 2]})
+    with pytest.raises(ConfigError, match="--root must be a folder"):
+        DATASETS.create(name, root=5)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .common import check_text
 from .deception import DeceptionDataset
 from .sheets import clean_text, find_file, parse_int, read_table
 
@@ -30,7 +31,7 @@ class BagOfLies(DeceptionDataset):
 
     def __init__(self, root=None, annotation: str | None = None, count_frames: bool = True):
         super().__init__(root, count_frames=count_frames)
-        self.annotation = annotation
+        self.annotation = check_text(self.name, "annotation", annotation)
 
     def _load(self, task: str) -> pd.DataFrame:
         path = find_file(self.root, ["Annotations.csv"], "Bag-of-Lies Annotations.csv", option="annotation",

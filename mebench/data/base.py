@@ -31,6 +31,8 @@ class Dataset:
     needs_root: ClassVar[bool] = True
 
     def __init__(self, root: str | Path | None = None):
+        if root is not None and not isinstance(root, (str, Path)):
+            raise ConfigError(f"dataset {self.name!r}: --root must be a folder path, not {root!r}.")
         self.root = Path(root) if root is not None else None
         self.annotation_files: dict[str, str] = {}
         self.sheet_versions: dict[str, str] = {}
@@ -88,6 +90,10 @@ class Dataset:
                 f"dataset {self.name!r} has no task {task!r}; it supports {', '.join(self.tasks)}."
             )
         samples = validate_samples(self._load(task), source=f"dataset {self.name!r}")
+        if samples.empty:
+            first = f"; {len(self.skipped)} skipped, the first because {self.skipped[0]['reason']}" if self.skipped else ""
+            raise DataError(f"dataset {self.name!r} yields no samples{first}",
+                            file=self.root, hint="Check that the annotation files hold data rows and the options.")
         self.samples_ = samples
         return samples
 

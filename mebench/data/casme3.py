@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .casme2 import read_onset_offset
-from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, aus_columns, check_flag, describe, resolve_base
+from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, aus_columns, check_flag, check_text, describe, resolve_base
 from .sheets import clean_text, find_file, objective_class, parse_aus, parse_frame, read_table
 
 KNOWN_SHEETS: dict[str, str] = {}
@@ -63,7 +63,8 @@ class CASME3A(FrameDataset):
                  sheet: str | None = None, frames_dir: str | None = None, dedupe: bool = False,
                  bad_frames: str = "error"):
         super().__init__(root, labels=labels, variant=variant, apex=apex, bad_frames=bad_frames)
-        self.sheet, self.frames_dir = sheet, frames_dir
+        self.sheet = check_text(self.name, "sheet", sheet)
+        self.frames_dir = check_text(self.name, "frames_dir", frames_dir)
         self.dedupe = check_flag(self.name, "dedupe", dedupe)
 
     def _load(self, task: str) -> pd.DataFrame:

@@ -47,6 +47,16 @@ def check_flag(dataset: str, option: str, value) -> bool:
     raise ConfigError(f"dataset {dataset!r}: --dataset-opt {option}={value!r} is not valid; use true or false.")
 
 
+def check_text(dataset: str, option: str, value) -> str | None:
+    """A file or folder option: text (a bare number such as ``2019`` is read as text), or None."""
+    if value is None or isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise ConfigError(f"dataset {dataset!r}: --dataset-opt {option}={value!r} is not valid; give a file or folder "
+                      "name (relative to --root).")
+
+
 @dataclass(frozen=True)
 class LabelSet:
     """A label set: its description, the raw->label mapping (None keeps the raw value) and its source."""

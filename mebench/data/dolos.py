@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
-from .common import check_choice
+from .common import check_choice, check_text
 from .deception import DeceptionDataset, index_videos, subject_key
 from .mumin import gesture_value, grouped_header, mumin_column
 from .sheets import clean_text, deception_label, header_key, parse_time, read_table, sex_label
@@ -133,7 +133,7 @@ class DOLOS(DeceptionDataset):
         super().__init__(root, count_frames=count_frames)
         if subset is not None:
             check_choice(self.name, "subset", subset, self.SUBSETS)
-        self.subset, self.clips = subset, clips
+        self.subset, self.clips = subset, check_text(self.name, "clips", clips)
 
     def _find(self, name: str, folder: bool = False) -> Path | None:
         """The file (or folder) ``name`` in the root or below it, in any letter case; the shallowest wins."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ConfigError, DataError
-from .common import APEX_POLICIES, APEX_POLICY_TEXT, FrameDataset, check_choice, check_flag, video_frame_count
+from .common import APEX_POLICIES, APEX_POLICY_TEXT, FrameDataset, check_choice, check_flag, check_text, video_frame_count
 from .frames import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from .sheets import clean_header, clean_text, parse_frame, read_raw_rows, read_table, safe_path, sex_label
 
@@ -50,6 +50,7 @@ class Manifest(FrameDataset):
             raise ConfigError(f"dataset {self.name!r}: --dataset-opt dataset_name={dataset_name!r} must be a "
                               "non-empty name without '/'.")
         self.csv, self.dataset_name, self.apex, self.bad_frames = csv, dataset_name, apex, bad_frames
+        self.csv = check_text(self.name, "csv", csv)
         self.labels, self.variant = "label", "raw"
         self.count_frames = check_flag(self.name, "count_frames", count_frames)
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError
 from .casme2 import CASME2
-from .common import APEX_POLICY_TEXT, LoaderBase, check_choice
+from .common import APEX_POLICY_TEXT, LoaderBase, check_choice, check_text
 from .samm import SAMM
 from .smic import SMIC
 
@@ -48,8 +48,10 @@ class MEGC2019(LoaderBase):
         super().__init__(root)
         check_choice(self.name, "labels", labels, ("megc3",))
         self.labels, self.variant, self.apex, self.bad_frames = labels, variant, apex, bad_frames
-        self.sheets = {"casme2": casme2_sheet, "samm": samm_sheet, "smic": smic_sheet}
-        given = {"casme2": casme2, "samm": samm, "smic": smic}
+        self.sheets = {part: check_text(self.name, f"{part}_sheet", value)
+                       for part, value in (("casme2", casme2_sheet), ("samm", samm_sheet), ("smic", smic_sheet))}
+        given = {part: check_text(self.name, part, value)
+                 for part, value in (("casme2", casme2), ("samm", samm), ("smic", smic))}
         self.part_roots: dict[str, Path] = {}
         for part, (_, folders) in PARTS.items():
             if given[part]:

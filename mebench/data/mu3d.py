@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
+from .common import check_text
 from .deception import DeceptionDataset, index_videos
 from .sheets import clean_text, deception_label, find_file, read_raw_rows, read_table, sex_label
 
@@ -36,7 +37,7 @@ class MU3D(DeceptionDataset):
 
     def __init__(self, root=None, codebook: str | None = None, count_frames: bool = True):
         super().__init__(root, count_frames=count_frames)
-        self.codebook = codebook
+        self.codebook = check_text(self.name, "codebook", codebook)
 
     def _load(self, task: str) -> pd.DataFrame:
         path = find_file(self.root, ["MU3D Codebook.xlsx", "*Codebook*.xlsx"], "MU3D codebook", option="codebook",

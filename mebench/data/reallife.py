@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
+from .common import check_text
 from .deception import DeceptionDataset
 from .mumin import RLT_GESTURES, mumin_column
 from .sheets import clean_text, deception_label, find_file, parse_int, read_table, sex_label
@@ -42,7 +43,8 @@ class RealLifeTrial(DeceptionDataset):
     def __init__(self, root=None, identities: str | None = None, annotation: str | None = None,
                  count_frames: bool = True):
         super().__init__(root, count_frames=count_frames)
-        self.identities_file, self.annotation = identities, annotation
+        self.identities_file = check_text(self.name, "identities", identities)
+        self.annotation = check_text(self.name, "annotation", annotation)
 
     def _load(self, task: str) -> pd.DataFrame:
         path = find_file(self.root, ["All_Gestures_Deceptive and Truthful.csv", "All_Gestures*.csv"],

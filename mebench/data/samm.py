@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .casme2 import read_onset_offset
-from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, aus_columns, describe, resolve_base
+from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, aus_columns, check_text, describe, resolve_base
 from .sheets import clean_text, find_file, objective_class, parse_aus, parse_frame, read_table
 
 # sha256 of published sheet releases -> release name (see casme2.KNOWN_SHEETS).
@@ -88,7 +88,8 @@ class SAMM(FrameDataset):
     def __init__(self, root=None, labels: str = "all", variant: str = "raw", apex: str | None = None,
                  sheet: str | None = None, frames_dir: str | None = None, bad_frames: str = "error"):
         super().__init__(root, labels=labels, variant=variant, apex=apex, bad_frames=bad_frames)
-        self.sheet, self.frames_dir = sheet, frames_dir
+        self.sheet = check_text(self.name, "sheet", sheet)
+        self.frames_dir = check_text(self.name, "frames_dir", frames_dir)
 
     def _load(self, task: str) -> pd.DataFrame:
         path = find_file(self.root, ["SAMM_Micro_FACS_Codes_v2.xlsx", "SAMM_Micro_FACS_Codes*.xlsx", "SAMM*.xlsx"],

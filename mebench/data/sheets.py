@@ -341,9 +341,9 @@ def read_table(path: str | Path, columns: dict[str, Iterable[str]], required: It
                             file=path, row=1)
         data = raw.iloc[:, : len(names)].copy()
         data.columns = names[: data.shape[1]]
-        keep = ~data.apply(lambda r: all(is_blank(v) for v in r), axis=1)
-        rows = [i + 1 for i in range(len(raw)) if keep.iloc[i]]
-        data = data[keep].reset_index(drop=True)
+        keep = [not all(is_blank(v) for v in data.iloc[k].tolist()) for k in range(len(data))]
+        rows = [i + 1 for i in range(len(raw)) if keep[i]]
+        data = data.iloc[[k for k in range(len(data)) if keep[k]]].reset_index(drop=True)
         return Table(path, sheet, 0, data, rows, {n: n for n in names})
     aliases = {canon: {header_key(a) for a in spellings} | {header_key(canon)} for canon, spellings in columns.items()}
     header_idx, mapping = None, {}
@@ -379,7 +379,7 @@ def read_table(path: str | Path, columns: dict[str, Iterable[str]], required: It
     extra = [clean_header(c) for j, c in enumerate(header_cells) if j not in used and clean_header(c)]
     keep = [not all(is_blank(v) for v in body.iloc[k].tolist()) for k in range(len(body))]
     rows = [header_idx + 2 + k for k in range(len(body)) if keep[k]]
-    data = data[keep].reset_index(drop=True)
+    data = data.iloc[[k for k in range(len(data)) if keep[k]]].reset_index(drop=True)
     headers = {canon: clean_header(header_cells[j]) for canon, j in mapping.items()}
     return Table(path, sheet, header_idx + 1, data, rows, headers, extra)
 
@@ -442,6 +442,8 @@ def safe_path(base: Path, relative, root=None, what: str = "path", **where) -> P
         raise DataError(f"{what} {text!r} escapes the dataset root: '..' is not allowed", **where, hint=hint)
     if not parts:
         raise DataError(f"{what} {text!r} names no file", **where)
+    if max(len(part.encode("utf-8", "surrogateescape")) for part in parts) > 255 or len(text) > 4000:
+        raise DataError(f"{what} {text[:60]!r}... is too long for a file name", **where, hint=hint)
     target = Path(base).joinpath(*parts)
     containers = [Path(c) for c in (root if isinstance(root, (tuple, list)) else [root if root is not None else base])]
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
-from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, describe
+from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, check_text, describe
 from .sheets import clean_text, label_key, parse_frame, read_table
 
 KNOWN_SHEETS: dict[str, str] = {}
@@ -58,7 +58,8 @@ class SMIC(FrameDataset):
     def __init__(self, root=None, labels: str = "all", variant: str = "raw", apex: str | None = None,
                  sheet: str | None = None, frames_dir: str | None = None, bad_frames: str = "error"):
         super().__init__(root, labels=labels, variant=variant, apex=apex, bad_frames=bad_frames)
-        self.sheet, self.frames_dir = sheet, frames_dir
+        self.sheet = check_text(self.name, "sheet", sheet)
+        self.frames_dir = check_text(self.name, "frames_dir", frames_dir)
 
     def _hs_root(self) -> Path:
         if self.frames_dir:
