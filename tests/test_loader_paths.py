@@ -175,7 +175,8 @@ def test_casme3a(tmp_path, attack):
         column = "Subject"
         set_xlsx(root / sheet, "Sheet1", 1, "Subject", 2, "../../outside_clip")
     else:
-        set_xlsx(root / sheet, "Sheet1", 1, "Filename", 2, ESCAPE if attack == "dotdot" else str(tmp_path / "outside_clip"))
+        set_xlsx(root / sheet, "Sheet1", 1, "Filename", 2,
+                 ESCAPE if attack == "dotdot" else str(tmp_path / "outside_clip"))
     with pytest.raises(DataError) as err:
         load("casme3a", root)
     assert_names(err, sheet, 2, column)

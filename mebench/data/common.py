@@ -91,12 +91,11 @@ class LoaderBase(Dataset):
         if not fatal:
             self.count(f"{kind}_problems")
 
-    def checked_path(self, base: Path, relative, sample_id: str | None, what: str, root: Path | None = None,
-                     **where) -> Path | None:
+    def checked_path(self, base: Path, relative, sample_id: str | None, what: str, root=None, **where) -> Path | None:
         """:func:`~mebench.data.sheets.safe_path` for a path built from a cell; None after recording a refusal.
 
-        A refused path (``..``, absolute, a link leading out of ``root``) is a fatal problem that
-        ``bad_frames=skip`` never turns into a skip.
+        ``root`` is a folder or a tuple of folders the path may not leave. A refused path (``..``,
+        absolute, a link leading out) is a fatal problem that ``bad_frames=skip`` never turns into a skip.
         """
         try:
             return safe_path(base, relative, root, what=what, **where)

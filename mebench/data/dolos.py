@@ -214,8 +214,10 @@ class DOLOS(DeceptionDataset):
             raise DataError("no header row with a file-name and a label column in the first 20 rows", file=path,
                             hint="Use the DOLOS sheet as distributed (three header rows, then one row per clip).")
         raw, h = header.raw, header.name_row
+        # Information columns sit under "General Information" (or no category); gestures under the others.
         general = {j for j, group, _, _ in header.columns if header_key(group) in ("", "general", "generalinformation")}
-        if len(general) == len(header.columns):  # no category row: every column may be information
+        categorised = len(general) < len(header.columns)
+        if not categorised:  # no category row: tell information from gestures by name alone
             general = set(range(len(header.columns)))
         info: dict[str, int] = {}
         for j, _, _, name in header.columns:
@@ -226,13 +228,9 @@ class DOLOS(DeceptionDataset):
             self._has_participants = "participant" in info
         else:
             info.pop("participant", None)  # identities come from Dolos.xlsx only
-        candidates = []
-        for j, group, sub, name in header.columns:
-            if j in info.values() or not name or (j in general and len(general) < len(header.columns)):
-                continue
-            if len(general) == len(header.columns) and info_field(name) is not None:
-                continue
-            candidates.append((j, group, sub, name))
+        candidates = [(j, group, sub, name) for j, group, sub, name in header.columns
+                      if name and j not in info.values()
+                      and (j not in general if categorised else info_field(name) is None)]
         # A gesture name used under several sub-groups ("Other", "Up") is qualified by its sub-group
         # (or category): mumin_eyebrows_other, mumin_gaze_up.
         repeated = Counter(mumin_column(name) for _, _, _, name in candidates)

@@ -20,7 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ConfigError, DataError
-from .common import APEX_POLICIES, APEX_POLICY_TEXT, FrameDataset, check_choice, check_flag, check_text, video_frame_count
+from .common import (APEX_POLICIES, APEX_POLICY_TEXT, FrameDataset, check_choice, check_flag, check_text,
+                     video_frame_count)
 from .frames import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from .sheets import clean_header, clean_text, parse_frame, read_raw_rows, read_table, safe_path, sex_label
 
@@ -49,8 +50,8 @@ class Manifest(FrameDataset):
         if not isinstance(dataset_name, str) or not clean_text(dataset_name) or "/" in dataset_name:
             raise ConfigError(f"dataset {self.name!r}: --dataset-opt dataset_name={dataset_name!r} must be a "
                               "non-empty name without '/'.")
-        self.csv, self.dataset_name, self.apex, self.bad_frames = csv, dataset_name, apex, bad_frames
-        self.csv = check_text(self.name, "csv", csv)
+        self.csv, self.dataset_name = check_text(self.name, "csv", csv), dataset_name
+        self.apex, self.bad_frames = apex, bad_frames
         self.labels, self.variant = "label", "raw"
         self.count_frames = check_flag(self.name, "count_frames", count_frames)
 

@@ -424,10 +424,10 @@ def safe_path(base: Path, relative, root=None, what: str = "path", **where) -> P
 
     ``root`` (default ``base``) is the folder the cell may not leave, or a tuple of folders: the
     dataset root and the folder the loader joins the cell to, which may itself be a link to another
-    disk (a frames folder on a data drive). Refused, with a
-    :class:`DataError` naming ``where``'s file, row and column: an empty cell, an absolute path
-    (``/x``, ``C:\\x``, ``\\\\server\\x``), any ``..`` part, and a path whose target, once symbolic
-    links are followed, lies outside ``root``. Returns the joined path with links left as they are.
+    disk (a frames folder on a data drive). Refused with a :class:`DataError` naming ``where``'s
+    file, row and column: an empty cell, an absolute path (``/x``, ``C:\\x``, ``\\\\server\\x``), any
+    ``..`` part, an over-long name, and a path whose target, once symbolic links are followed, lies
+    outside ``root``. Returns the joined path with links left as they are.
     """
     text = clean_text(relative).replace("\\", "/")
     hint = "Name files relative to their folder inside --root; copy (not link) files from elsewhere into it."

@@ -277,10 +277,9 @@ class SyntheticDataset(Dataset):
         if values["subjects"] * values["clips_per_subject"] > self.MAX_CLIPS:
             raise ConfigError(f"synthetic: subjects x clips_per_subject = "
                               f"{values['subjects'] * values['clips_per_subject']} clips; at most {self.MAX_CLIPS}.")
-        self.subjects, self.clips_per_subject, self.frames = values["subjects"], values["clips_per_subject"], values["frames"]
-        self.size, self.effect, self.seed, self.face = values["size"], values["effect"], values["seed"], face
-        self.intensity, self.noise, self.jitter = values["intensity"], values["noise"], values["jitter"]
-        self.blink_rate, self.drift = values["blink_rate"], values["drift"]
+        for name, value in values.items():
+            setattr(self, name, value)
+        self.face = face
 
     def _load(self, task: str) -> pd.DataFrame:
         rng = np.random.default_rng([self.seed, 1])
