@@ -9,7 +9,7 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 from ..hashing import file_sha256
 from .schema import sample_list_hash, validate_samples
-from .sheets import TEXT_SUFFIXES, UTF8_ENCODINGS, detect_encoding
+from .sheets import TEXT_SUFFIXES, UTF8_ENCODINGS, detect_encoding, is_dir, is_file
 
 
 class Dataset:
@@ -42,7 +42,7 @@ class Dataset:
         if self.needs_root:
             if self.root is None:
                 raise ConfigError(f"dataset {self.name!r} needs --root PATH pointing at your copy of it.")
-            if not self.root.is_dir():
+            if not is_dir(self.root):
                 raise DataError(
                     f"dataset root {self.root} does not exist or is not a directory",
                     hint=f"Pass --root with the folder that holds your copy of {self.name}.",
@@ -55,7 +55,7 @@ class Dataset:
         A text file (CSV/TSV) that is not UTF-8 gets a warning naming the encoding it is read in.
         """
         path = Path(path)
-        if not path.is_file():
+        if not is_file(path):
             raise DataError("annotation file not found", file=path,
                             hint="Check --root and the file options (--dataset-opt ...=PATH).")
         digest = file_sha256(path)

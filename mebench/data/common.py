@@ -19,7 +19,7 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 from .base import Dataset
 from .frames import IMAGE_EXTENSIONS, frame_number
-from .sheets import MAX_FRAME, label_key, safe_path
+from .sheets import MAX_FRAME, is_dir, label_key, safe_path
 
 APEX_POLICIES = ("annotated", "middle", "spot")
 APEX_POLICY_TEXT = (
@@ -389,7 +389,7 @@ def resolve_base(root: Path, candidates: list[str], frames_dir: str | None, what
     if frames_dir:
         path = Path(frames_dir)
         path = path if path.is_absolute() else root / path
-        if not path.is_dir():
+        if not is_dir(path):
             raise DataError(f"{what} frames folder not found", file=path,
                             hint="--dataset-opt frames_dir= must name an existing folder (relative to --root).")
         return path

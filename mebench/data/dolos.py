@@ -35,7 +35,7 @@ from ..errors import DataError
 from .common import check_choice, check_text
 from .deception import DeceptionDataset, index_videos, subject_key
 from .mumin import gesture_value, grouped_header, mumin_column
-from .sheets import clean_text, deception_label, header_key, parse_time, read_table, sex_label
+from .sheets import clean_text, deception_label, header_key, is_dir, parse_time, read_table, sex_label
 
 # sha256 of published annotation files -> release name (see casme2.KNOWN_SHEETS).
 KNOWN_SHEETS: dict[str, str] = {
@@ -154,7 +154,7 @@ class DOLOS(DeceptionDataset):
             return self.root
         folder = Path(self.clips)
         folder = folder if folder.is_absolute() else self.root / folder
-        if not folder.is_dir():
+        if not is_dir(folder):
             raise DataError("DOLOS clips folder not found", file=folder,
                             hint="--dataset-opt clips= must name an existing folder (relative to --root).")
         return folder

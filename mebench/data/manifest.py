@@ -23,7 +23,8 @@ from ..errors import ConfigError, DataError
 from .common import (APEX_POLICIES, APEX_POLICY_TEXT, FrameDataset, check_choice, check_flag, check_text,
                      video_frame_count)
 from .frames import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-from .sheets import clean_header, clean_text, parse_frame, read_raw_rows, read_table, safe_path, sex_label
+from .sheets import (clean_header, clean_text, is_file, parse_frame, read_raw_rows, read_table, safe_path,
+                     sex_label)
 
 RESERVED = {"sample_id", "subject", "label", "path", "onset", "apex", "offset", "sex", "dataset",
             "subject_id", "frames", "n_frames", "frames_kind", "apex_source", "label_raw"}
@@ -58,7 +59,7 @@ class Manifest(FrameDataset):
     def _csv_path(self) -> Path:
         if self.csv:
             path = safe_path(self.root, self.csv, self.root, what="csv")
-            if not path.is_file():
+            if not is_file(path):
                 raise DataError("manifest CSV not found", file=path, hint="--dataset-opt csv= names a file in --root.")
             return path
         if (self.root / "manifest.csv").is_file():

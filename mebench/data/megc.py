@@ -16,6 +16,7 @@ from ..errors import ConfigError, DataError
 from .casme2 import CASME2
 from .common import APEX_POLICY_TEXT, LoaderBase, check_choice, check_text
 from .samm import SAMM
+from .sheets import is_dir
 from .smic import SMIC
 
 EXCLUDED = ("casme2/sub04/EP12_01f", "casme2/sub05/EP09_05f", "casme2/sub24/EP07_01",
@@ -57,12 +58,12 @@ class MEGC2019(LoaderBase):
             if given[part]:
                 path = Path(given[part])
             elif self.root is not None:
-                path = next((self.root / f for f in folders if (self.root / f).is_dir()), self.root / folders[0])
+                path = next((self.root / f for f in folders if is_dir(self.root / f)), self.root / folders[0])
             else:
                 raise ConfigError(
                     "megc2019 reads three datasets: pass --root DIR holding CASME2/, SAMM/ and SMIC/, or "
                     "--dataset-opt casme2=PATH --dataset-opt samm=PATH --dataset-opt smic=PATH.")
-            if not path.is_dir():
+            if not is_dir(path):
                 raise DataError(f"megc2019: the {part} root does not exist", file=path,
                                 hint=f"Put {folders[0]}/ under --root, or pass --dataset-opt {part}=PATH.")
             self.part_roots[part] = path

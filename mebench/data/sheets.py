@@ -225,6 +225,22 @@ class Table:
         return {"file": file, "row": self.rows[i], "column": name}
 
 
+def is_file(path) -> bool:
+    """``Path.is_file`` that answers False, not OSError, for names the system refuses (too long, NUL)."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def is_dir(path) -> bool:
+    """``Path.is_dir`` that answers False, not OSError, for names the system refuses (too long, NUL)."""
+    try:
+        return Path(path).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
 UTF8_ENCODINGS = ("utf-8", "utf-8-sig")
 
@@ -276,7 +292,7 @@ def decode_text(path: Path) -> tuple[str, str]:
 def _read_raw(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str | None]:
     """All cells as objects, no header interpretation, keeping blank rows so row numbers hold."""
     suffix = path.suffix.lower()
-    if not path.is_file():
+    if not is_file(path):
         raise DataError("annotation file not found", file=path,
                         hint="Check --root, or name the file with --dataset-opt sheet=PATH.")
     if suffix in (".xlsx", ".xlsm"):
@@ -396,7 +412,7 @@ def find_file(root: Path, patterns: Iterable[str], what: str, option: str = "she
         path = Path(given)
         if not path.is_absolute():
             path = root / path
-        if not path.is_file():
+        if not is_file(path):
             raise DataError(f"{what} not found", file=path, hint=f"--dataset-opt {option}= must name an existing file.")
         return path
     found: list[Path] = []

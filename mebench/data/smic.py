@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, check_text, describe
-from .sheets import clean_text, label_key, parse_frame, read_table
+from .sheets import clean_text, is_dir, label_key, parse_frame, read_table
 
 KNOWN_SHEETS: dict[str, str] = {}
 EMOTIONS = ("negative", "positive", "surprise")
@@ -72,7 +72,7 @@ class SMIC(FrameDataset):
                 candidates = [self.root / "SMIC_all_cropped" / "HS", self.root / "cropped" / "HS"] + candidates
             path = next((c for c in candidates if c.is_dir() and any(
                 (s / "micro").is_dir() for s in c.iterdir() if s.is_dir())), candidates[0])
-        if not path.is_dir():
+        if not is_dir(path):
             raise DataError("SMIC-HS folder not found", file=path,
                             hint="Pass --root holding HS/<subject>/micro/..., or --dataset-opt frames_dir=PATH.")
         return path
