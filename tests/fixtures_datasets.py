@@ -220,7 +220,7 @@ def write_casme3a(root: Path, rows=None, duplicate: bool = False) -> dict:
 # -- Real-life Trial --------------------------------------------------------------------------------
 def reallife_rows(n_subjects: int = 6, clips_per_subject: int = 4, seed: int = 0):
     """(clip id, subject, sex, label, 39 gesture values): labels balanced, gestures informative."""
-    from mebench.data.deception import RLT_GESTURES
+    from mebench.data.mumin import RLT_GESTURES
 
     rng = np.random.default_rng(seed)
     out, lie, truth = [], 0, 0
@@ -244,7 +244,7 @@ def reallife_rows(n_subjects: int = 6, clips_per_subject: int = 4, seed: int = 0
 def write_reallife(root: Path, identities: str | None = "columns", clips: bool = False, rows=None,
                    sex_column: str = "gender") -> dict:
     """``Annotation/All_Gestures_Deceptive and Truthful.csv`` (CRLF), optional identities and clips."""
-    from mebench.data.deception import RLT_GESTURES
+    from mebench.data.mumin import RLT_GESTURES
 
     rows = reallife_rows() if rows is None else rows
     header = ["id"] + list(RLT_GESTURES) + ["class"]
@@ -272,18 +272,40 @@ def write_reallife(root: Path, identities: str | None = "columns", clips: bool =
 
 
 # -- DOLOS ------------------------------------------------------------------------------------------
-DOLOS_FEATURES = [  # (category, sub-group, feature name)
-    ("Visual/Facial", "Facial Expressions", "Smile"),
-    ("Visual/Facial", "Facial Expressions", "Laughter"),
-    ("Visual/Facial", "Eyebrows", "Frowning"),
-    ("Visual/Facial", "Eyebrows", "Raising"),
-    ("Gaze", "Gaze", "Interlocutor"),
-    ("Gaze", "Gaze", "Down"),
-    ("Gesture", "Hand", "Single hand"),
-    ("Gesture", "Hand", "Both hands"),
-    ("Vocal", "Pitch", "Rising"),
-    ("Vocal", "Pitch", "Falling"),
+# (category, sub-group, gesture name as written in row 3): 41 MUMIN gestures from Smile to Tension, under
+# the categories and sub-groups of the release. Names carry U+00A0 and U+200B as in the release
+# ("Smile\u00a0\u200b", "Corners\u00a0down\u200b"); the Gaze category has no sub-group.
+_DOLOS_GROUPS = [
+    ("Visual/Facial", "General face", ["Smile", "Laugh", "Scowl", "Other"]),
+    ("Visual/Facial", "Eyebrows", ["Frowning", "Raising", "Other"]),
+    ("Visual/Facial", "Eyes", ["Exaggerated opening", "Closing-both", "Closing-one", "Closing-repeated", "Other"]),
+    ("Visual/Facial", "Mouth Openness", ["Open mouth", "Closed mouth"]),
+    ("Visual/Facial", "Mouth Lips", ["Corners up", "Corners down", "Protruded", "Retracted"]),
+    ("Visual/Facial", "Chin", ["Up", "Down"]),
+    ("Gaze", None, ["Interlocutor", "Up", "Down", "Sideways", "Other"]),
+    ("Gesture", "Head Movements", ["Down", "Backward", "Forward", "Side-tilt", "Side-turn", "Waggle", "Other"]),
+    ("Gesture", "Hand Movements", ["Single hand", "Both hands"]),
+    ("Gesture", "Arm movement", ["Up", "Down"]),
+    ("Gesture", "Shoulder movement", ["Shrug"]),
+    ("Vocal", "Fluency", ["Repetition", "Filled pause", "Silent pause"]),
+    ("Vocal", "Arousal", ["Tension"]),
 ]
+
+
+def _dolos_spelling(name: str, k: int) -> str:
+    """The release's header spellings: ``Smile\u00a0\u200b``, ``Corners\u00a0down\u200b``; every fifth name is plain."""
+    if k % 5 == 4:
+        return name
+    return name.replace(" ", NBSP) + (ZWSP if " " in name else NBSP + ZWSP)
+
+
+DOLOS_FEATURES = [(cat, sub, _dolos_spelling(name, k)) for k, (cat, sub, name) in
+                  enumerate((c, s, n) for c, s, names in _DOLOS_GROUPS for n in names)]
+assert len(DOLOS_FEATURES) == 41
+DOLOS_INFO_HEADER = ["Video URL", "File name of the video clip ", 'Label "truth" or "deception"',
+                     "Start time in the episode", "End time in the episode", "Name of the game show",
+                     "Participants name", "Participants gender"]
+DOLOS_TRAIN_HEADER = ["File name of the video clip ", 'Label "truth" or "deception"', "Participants gender"]
 DOLOS_PARTICIPANTS = [  # canonical name, spellings used in the sheet, sex
     ("John Smith", ["John Smith", "john  smith", "JOHN SMITH "], "Male"),
     ("Mary Jones", ["Mary Jones", "mary jones"], "Female"),
@@ -306,10 +328,10 @@ def dolos_clips(clips_per_participant: int = 4, seed: int = 0):
             spelled = DOLOS_LABEL_SPELLINGS[label][(p + c) % 3]
             participant = spellings[c % len(spellings)]
             present = [int(v) for v in rng.random(len(DOLOS_FEATURES)) < (0.7 if label == "deceptive" else 0.25)]
-            start = 60 * p + 10 * c
+            start = 60 * p + 10 * c + 6
             out.append({"file_name": file_name, "label": label, "spelled": spelled, "participant": participant,
                         "canonical": name, "sex": sex, "present": present, "start": start, "end": start + 4,
-                        "show": "Would I Lie To You", "url": f"https://youtu.be/x{p}{c}"})
+                        "show": "Would I Lie To You", "url": f"https://www.youtube.com/watch?v=x{p}{c}"})
     return out
 
 
@@ -317,68 +339,87 @@ def _mmss(seconds: int) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def write_dolos(root: Path, clips=None, duplicate: bool = True, reversed_time: bool = True,
-                protocols: bool = True, master: bool = True, features: bool = True, videos: int = 0) -> dict:
-    """Dolos.xlsx, train_dolos.xlsx (three header rows), dolos_timestamps.csv (BOM), training_protocols/."""
+def dolos_time(seconds: int, as_text: bool):
+    """A Dolos.xlsx time: m:ss typed into Excel and stored as h:mm:ss, so 2 min 06 s is 02:06:00.
+
+    ``as_text`` gives the text ``"02:06:00"``; otherwise a time-formatted cell (``datetime.time``).
+    """
+    import datetime
+
+    minutes, secs = divmod(seconds, 60)
+    return f"{minutes:02d}:{secs:02d}:00" if as_text else datetime.time(minutes, secs)
+
+
+def _dolos_book(info_header, rows):
+    """Three header rows like the release: categories merged over their columns, sub-groups merged, names."""
     from openpyxl import Workbook
 
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Sheet1"
+    n_info = len(info_header)
+    ws.append(["General Information"] + [None] * (n_info - 1) + [f[0] for f in DOLOS_FEATURES])
+    ws.append([None] * n_info + [f[1] for f in DOLOS_FEATURES])
+    ws.append(list(info_header) + [f[2] for f in DOLOS_FEATURES])
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=n_info)
+    _merge_runs(ws, 1, n_info + 1, [f[0] for f in DOLOS_FEATURES])
+    _merge_runs(ws, 2, n_info + 1, [(f[0], f[1]) for f in DOLOS_FEATURES])
+    for row in rows:
+        ws.append(row)
+        for cell in ws[ws.max_row]:
+            if hasattr(cell.value, "hour"):
+                cell.number_format = "hh:mm:ss"
+    return wb
+
+
+def write_dolos(root: Path, clips=None, duplicate: bool = True, reversed_time: bool = True,
+                protocols: bool = True, master: bool = True, features: bool = True, videos: int = 0) -> dict:
+    """Dolos.xlsx and train_dolos.xlsx (three header rows, merged category cells, the release's header
+    spellings), dolos_timestamps.csv (UTF-8 BOM) and training_protocols/*.csv (no header)."""
     clips = dolos_clips() if clips is None else clips
     root.mkdir(parents=True, exist_ok=True)
     out = {"clips": clips}
     if master:
-        info = ["YouTube URL", "File name", "Label", "Start time", "End time", "Show name", "Participant name",
-                "Participant gender"]
-        wb = Workbook()
-        ws = wb.active
-        ws.title = "Sheet1"
-        ws.append(["General Information"] + [None] * (len(info) - 1) + [f[0] for f in DOLOS_FEATURES])
-        ws.append([None] * len(info) + [f[1] for f in DOLOS_FEATURES])
-        ws.append(info + [f[2] for f in DOLOS_FEATURES])
-        ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(info))
-        _merge_runs(ws, 1, len(info) + 1, [f[0] for f in DOLOS_FEATURES])
-        _merge_runs(ws, 2, len(info) + 1, [f[1] for f in DOLOS_FEATURES])
+        rows = []
         for i, c in enumerate(clips):
-            start, end = _mmss(c["start"]), _mmss(c["end"])
+            start, end = dolos_time(c["start"], i % 2 == 0), dolos_time(c["end"], i % 2 == 0)
             if reversed_time and i == 1:
                 start, end = end, start
-            intervals = [f"[{_mmss(c['start'] + 1)},{_mmss(c['start'] + 2)}]" if v else 0 for v in c["present"]]
-            ws.append([c["url"], c["file_name"], c["spelled"], start, end, c["show"], c["participant"], c["sex"]]
-                      + intervals)
+            # gestures: an interval list when present; absent as 0 or a blank cell
+            cells = [f"[{_mmss(c['start'] + 1)},{_mmss(c['start'] + 2)}]" if v else (0 if k % 2 else None)
+                     for k, v in enumerate(c["present"])]
+            rows.append([c["url"], c["file_name"], c["spelled"], start, end, c["show"], c["participant"], c["sex"]]
+                        + cells)
         if duplicate:
             c = clips[2]
-            ws.append([c["url"], c["file_name"], c["spelled"], _mmss(c["start"]), _mmss(c["end"]), c["show"],
-                       c["participant"], c["sex"]] + [0] * len(DOLOS_FEATURES))
+            rows.append([c["url"], c["file_name"], c["spelled"], dolos_time(c["start"], True),
+                         dolos_time(c["end"], True), c["show"], c["participant"], c["sex"]] + [0] * len(DOLOS_FEATURES))
         out["master"] = root / "Dolos.xlsx"
-        wb.save(out["master"])
+        _dolos_book(DOLOS_INFO_HEADER, rows).save(out["master"])
     if features:
-        wb = Workbook()
-        ws = wb.active
-        ws.title = "Sheet1"
-        ws.append([None, None, None] + [f[0] for f in DOLOS_FEATURES])
-        ws.append([None, None, None] + [f[1] for f in DOLOS_FEATURES])
-        ws.append(["file name", "label", "participant gender"] + [f[2] for f in DOLOS_FEATURES])
-        for c in clips:
-            ws.append([c["file_name"], c["spelled"], c["sex"]] + c["present"])
+        rows = [[c["file_name"], c["spelled"], c["sex"]] + c["present"] for c in clips]
         out["features"] = root / "train_dolos.xlsx"
-        wb.save(out["features"])
+        _dolos_book(DOLOS_TRAIN_HEADER, rows).save(out["features"])
     stamps = [["YT_Video_ID", "file_name", "start_time", "end_time", "label"]]
     for i, c in enumerate(clips):
         start, end = _mmss(c["start"]), _mmss(c["end"])
         if i == 3:
             start = "abc"
-        stamps.append([c["url"].rsplit("/", 1)[1], c["file_name"], start, end, c["spelled"]])
+        stamps.append([c["url"].rsplit("=", 1)[1], c["file_name"], start, end, c["spelled"]])
     out["timestamps"] = write_csv(root / "dolos_timestamps.csv", stamps, bom=True)
     if protocols:
         folder = root / "training_protocols"
+
+        def lines(chosen):
+            return [[c["file_name"], "deception" if c["label"] == "deceptive" else "truth", c["sex"].lower()]
+                    for c in chosen]
+
         for k in (1, 2, 3):
-            test = [c for i, c in enumerate(clips) if i % 3 == k - 1]
-            train = [c for i, c in enumerate(clips) if i % 3 != k - 1]
-            write_csv(folder / f"test_fold{k}.csv", [[c["file_name"], c["spelled"], c["sex"]] for c in test])
-            write_csv(folder / f"train_fold{k}.csv", [[c["file_name"], c["spelled"], c["sex"]] for c in train])
+            write_csv(folder / f"test_fold{k}.csv", lines(c for i, c in enumerate(clips) if i % 3 == k - 1))
+            write_csv(folder / f"train_fold{k}.csv", lines(c for i, c in enumerate(clips) if i % 3 != k - 1))
         for name, pick in (("long", lambda i, c: i % 2 == 0), ("short", lambda i, c: i % 2 == 1),
                            ("male", lambda i, c: c["sex"] == "Male"), ("female", lambda i, c: c["sex"] == "Female")):
-            write_csv(folder / f"{name}.csv", [[c["file_name"], c["spelled"], c["sex"]]
-                                               for i, c in enumerate(clips) if pick(i, c)])
+            write_csv(folder / f"{name}.csv", lines(c for i, c in enumerate(clips) if pick(i, c)))
         out["protocols"] = folder
     for c in clips[:videos]:
         write_video(root / "clips" / f"{c['file_name']}.mp4", n_frames=3)

@@ -9,6 +9,7 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 from ..hashing import file_sha256
 from .schema import ALWAYS_TARGETS, sample_list_hash, validate_samples
+from .sheets import TEXT_SUFFIXES, UTF8_ENCODINGS, detect_encoding, is_dir, is_file
 
 
 class Dataset:
@@ -35,6 +36,8 @@ class Dataset:
     task_targets: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, root: str | Path | None = None):
+        if root is not None and not isinstance(root, (str, Path)):
+            raise ConfigError(f"dataset {self.name!r}: --root must be a folder path, not {root!r}.")
         self.root = Path(root) if root is not None else None
         self.annotation_files: dict[str, str] = {}
         self.sheet_versions: dict[str, str] = {}
@@ -44,7 +47,7 @@ class Dataset:
         if self.needs_root:
             if self.root is None:
                 raise ConfigError(f"dataset {self.name!r} needs --root PATH pointing at your copy of it.")
-            if not self.root.is_dir():
+            if not is_dir(self.root):
                 raise DataError(
                     f"dataset root {self.root} does not exist or is not a directory",
                     hint=f"Pass --root with the folder that holds your copy of {self.name}.",
@@ -52,7 +55,14 @@ class Dataset:
 
     # -- recording -------------------------------------------------------------------------
     def pin(self, path: str | Path, known: dict[str, str] | None = None) -> str:
-        """Record the sha256 of an annotation file; name its version when ``known`` has it."""
+        """Record the sha256 of an annotation file; name its release when ``known`` has the hash.
+
+        A text file (CSV/TSV) that is not UTF-8 gets a warning naming the encoding it is read in.
+        """
+        path = Path(path)
+        if not is_file(path):
+            raise DataError("annotation file not found", file=path,
+                            hint="Check --root and the file options (--dataset-opt ...=PATH).")
         digest = file_sha256(path)
         key = str(path)
         self.annotation_files[key] = digest
@@ -61,7 +71,13 @@ class Dataset:
                 self.sheet_versions[key] = known[digest]
             else:
                 self.sheet_versions[key] = f"unknown version (sha256 {digest})"
-                self.warn(f"{Path(path).name}: unrecognised annotation version, sha256 {digest}")
+                self.warn(f"{path.name}: unrecognised annotation version, sha256 {digest}")
+        if path.suffix.lower() in TEXT_SUFFIXES:
+            encoding = detect_encoding(path.read_bytes(), path)
+            if encoding not in UTF8_ENCODINGS:
+                self.counts["files_not_utf8"] = int(self.counts.get("files_not_utf8", 0)) + 1
+                self.warn(f"{path} is not UTF-8; read as {encoding}. Check that its labels and names read "
+                          "correctly (a wrong guess turns them into new classes), or re-save it as UTF-8")
         return digest
 
     def warn(self, text: str) -> None:
@@ -79,6 +95,10 @@ class Dataset:
                 f"dataset {self.name!r} has no task {task!r}; it supports {', '.join(self.tasks)}."
             )
         samples = validate_samples(self._load(task), source=f"dataset {self.name!r}")
+        if samples.empty:
+            first = f"; {len(self.skipped)} skipped, the first because {self.skipped[0]['reason']}" if self.skipped else ""
+            raise DataError(f"dataset {self.name!r} yields no samples{first}",
+                            file=self.root, hint="Check that the annotation files hold data rows and the options.")
         self.samples_ = samples
         return samples
 

@@ -13,13 +13,16 @@ import re
 import pandas as pd
 
 from ..errors import DataError
-from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, aus_columns, describe, resolve_base
-from .sheets import find_file, objective_class, parse_aus, parse_int, read_table, clean_text
+from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, aus_columns, check_text, describe, resolve_base
+from .sheets import clean_text, find_file, objective_class, parse_aus, parse_frame, read_table
 
-# sha256 of verified sheet releases -> release name. Entries are added only after checking the
-# hash against an authentic copy from the authors; an unknown hash is accepted with a warning
-# that names it, so a run always records exactly which sheet it read.
-KNOWN_SHEETS: dict[str, str] = {}
+# sha256 of published sheet releases -> release name (recorded in the manifest's sheet_versions and
+# shown by `mebench data check`). Any other file is accepted with a warning that names its hash,
+# so a run always records exactly which sheet it read.
+KNOWN_SHEETS: dict[str, str] = {
+    "6004a3ea87055ef9e6319d59b7940b337dc08e18ac785429c9b851587aa5e090":
+        "CASME2-coding-20190701.xlsx (2019-07-01 release)",
+}
 
 EMOTIONS = ("happiness", "surprise", "disgust", "repression", "others", "fear", "sadness")
 EMOTION_ALIASES = {e: e for e in EMOTIONS} | {
@@ -68,7 +71,7 @@ def subject_folder(value) -> str | None:
 def read_onset_offset(loader, table, i: int, column: str, sid: str, missing_ok: bool = False) -> int | None:
     """An onset/offset cell as int; a blank or non-numeric one is a sheet problem (or None if allowed)."""
     value = table.data.at[i, column]
-    number = parse_int(value)
+    number = parse_frame(value)
     if number is None and not missing_ok:
         loader.problem("sheet", sid, f"{column} of {sid} is {clean_text(value)!r}, expected a frame number",
                        hint="Correct the cell in your copy of the sheet.", **table.where(i, column))
@@ -95,7 +98,8 @@ class CASME2(FrameDataset):
     def __init__(self, root=None, labels: str = "all", variant: str = "raw", apex: str | None = None,
                  sheet: str | None = None, frames_dir: str | None = None, bad_frames: str = "error"):
         super().__init__(root, labels=labels, variant=variant, apex=apex, bad_frames=bad_frames)
-        self.sheet, self.frames_dir = sheet, frames_dir
+        self.sheet = check_text(self.name, "sheet", sheet)
+        self.frames_dir = check_text(self.name, "frames_dir", frames_dir)
 
     def _load(self, task: str) -> pd.DataFrame:
         path = find_file(self.root, ["CASME2-coding-*.xlsx", "CASME2*coding*.xlsx", "CASME2*.xlsx"],
@@ -140,6 +144,10 @@ class CASME2(FrameDataset):
             offset = read_onset_offset(self, table, i, "offset", sid)
             if onset is None or offset is None:
                 continue
+            frames = self.checked_path(base / subject, clip, sid, "Filename", (self.root, base),
+                                       **table.where(i, "filename"))
+            if frames is None:
+                continue
             try:
                 code = parse_aus(row["aus"]) if "aus" in table.data.columns else parse_aus(None)
             except ValueError as exc:
@@ -151,9 +159,9 @@ class CASME2(FrameDataset):
             records.append({
                 "sample_id": sid, "dataset": self.name, "subject_id": f"{self.name}/{subject}", "clip": clip,
                 "emotion": emotion, "objective": objective,
-                "onset": onset, "apex": parse_int(row["apex"]), "offset": offset,
+                "onset": onset, "apex": parse_frame(row["apex"]), "offset": offset,
                 "_apex_raw": clean_text(row["apex"]),
-                "frames": base / subject / clip, "sheet_row": where["row"], "_where": where,
+                "frames": frames, "sheet_row": where["row"], "_where": where,
                 **aus_columns(code),
             })
         return records

@@ -13,8 +13,9 @@ import pandas as pd
 
 from ..errors import DataError
 from .casme2 import read_onset_offset
-from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, aus_columns, describe, resolve_base
-from .sheets import clean_text, find_file, objective_class, parse_aus, parse_int, read_table
+from .common import (APEX_POLICY_TEXT, FrameDataset, LabelSet, aus_columns, check_flag, check_text, describe,
+                     resolve_base)
+from .sheets import clean_text, find_file, objective_class, parse_aus, parse_frame, read_table
 
 KNOWN_SHEETS: dict[str, str] = {}
 EMOTIONS = ("happy", "disgust", "fear", "anger", "sad", "surprise", "others")
@@ -63,7 +64,9 @@ class CASME3A(FrameDataset):
                  sheet: str | None = None, frames_dir: str | None = None, dedupe: bool = False,
                  bad_frames: str = "error"):
         super().__init__(root, labels=labels, variant=variant, apex=apex, bad_frames=bad_frames)
-        self.sheet, self.frames_dir, self.dedupe = sheet, frames_dir, bool(dedupe)
+        self.sheet = check_text(self.name, "sheet", sheet)
+        self.frames_dir = check_text(self.name, "frames_dir", frames_dir)
+        self.dedupe = check_flag(self.name, "dedupe", dedupe)
 
     def _load(self, task: str) -> pd.DataFrame:
         path = find_file(self.root, ["*part_A*label*.xlsx", "*part_A*.xlsx", "*casme3*.xlsx", "*CAS(ME)*.xlsx"],
@@ -109,14 +112,22 @@ class CASME3A(FrameDataset):
                 self.warn(f"{self.name}: {exc} ({where['file']}, row {where['row']}); AUs of {sid} left empty")
                 self.count("aus_unparsed")
                 code = parse_aus(None)
-            folder = base / subject / clip
+            subject_dir = self.checked_path(base, subject, sid, "Subject", (self.root, base),
+                                            **table.where(i, "subject"))
+            folder = subject_dir and self.checked_path(subject_dir, clip, sid, "Filename", (self.root, base),
+                                                       **table.where(i, "filename"))
+            if folder is None:
+                continue
             if (folder / "color").is_dir() or not folder.is_dir():
-                folder = folder / "color"
+                folder = self.checked_path(folder, "color", sid, "Filename", (self.root, base),
+                                           **table.where(i, "filename"))
+                if folder is None:
+                    continue
             records.append({
                 "sample_id": sid, "dataset": self.name, "subject_id": f"{self.name}/{subject}", "clip": clip,
                 "emotion": self.canonical_emotion(row["emotion"], where),
                 "objective": objective_class(row["objective"]) if "objective" in has else None,
-                "onset": onset, "apex": parse_int(row["apex"]), "offset": offset,
+                "onset": onset, "apex": parse_frame(row["apex"]), "offset": offset,
                 "_apex_raw": clean_text(row["apex"]), "frames": folder, "sheet_row": where["row"], "_where": where,
                 **aus_columns(code),
             })

@@ -8,6 +8,7 @@ copy is listed at once instead of stopping at the first.
 """
 from __future__ import annotations
 
+import bisect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 from .base import Dataset
 from ..io import IMAGE_EXTENSIONS, frame_number
-from .sheets import label_key
+from .sheets import MAX_FRAME, is_dir, label_key, safe_path
 
 APEX_POLICIES = ("annotated", "middle", "spot")
 APEX_POLICY_TEXT = (
@@ -36,6 +37,25 @@ def check_choice(dataset: str, option: str, value, choices) -> None:
             f"dataset {dataset!r}: --dataset-opt {option}={value!r} is not valid; choose one of "
             f"{', '.join(map(str, choices))}."
         )
+
+
+def check_flag(dataset: str, option: str, value) -> bool:
+    """A yes/no option: a bool (YAML ``true``/``false``/``yes``/``no``) or 0/1; anything else is an error."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ConfigError(f"dataset {dataset!r}: --dataset-opt {option}={value!r} is not valid; use true or false.")
+
+
+def check_text(dataset: str, option: str, value) -> str | None:
+    """A file or folder option: text (a bare number such as ``2019`` is read as text), or None."""
+    if value is None or isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise ConfigError(f"dataset {dataset!r}: --dataset-opt {option}={value!r} is not valid; give a file or folder "
+                      "name (relative to --root).")
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,18 @@ class LoaderBase(Dataset):
         if not fatal:
             self.count(f"{kind}_problems")
 
+    def checked_path(self, base: Path, relative, sample_id: str | None, what: str, root=None, **where) -> Path | None:
+        """:func:`~mebench.data.sheets.safe_path` for a path built from a cell; None after recording a refusal.
+
+        ``root`` is a folder or a tuple of folders the path may not leave. A refused path (``..``,
+        absolute, a link leading out) is a fatal problem that ``bad_frames=skip`` never turns into a skip.
+        """
+        try:
+            return safe_path(base, relative, root, what=what, **where)
+        except DataError as exc:
+            self.problems.append({"kind": "path", "sample_id": sample_id, "message": str(exc), "fatal": True})
+            return None
+
     def fatal_problems(self) -> list[dict]:
         return [p for p in self.problems if p["fatal"]]
 
@@ -95,9 +127,23 @@ def list_frame_numbers(folder: Path) -> list[int] | None:
         name = entry.name
         if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS and entry.is_file():
             n = frame_number(name)
-            if n is not None:
+            if n is not None and n <= MAX_FRAME:  # a longer digit run is no frame number
                 numbers.append(n)
     return sorted(numbers)
+
+
+def video_frame_count(path: Path) -> int | None:
+    """The frame count OpenCV reports for a video file; None when it cannot tell."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            return None
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        return n if n > 0 else None
+    finally:
+        cap.release()
 
 
 class FrameDataset(LoaderBase):
@@ -204,8 +250,8 @@ class FrameDataset(LoaderBase):
                          hint="Check the variant (raw frames keep the sheet's numbering) and that the "
                               "folder is complete.", **where)
             return False
-        present = set(numbers)
-        gap = sum(1 for n in range(onset, offset + 1) if n not in present)
+        inside = numbers[bisect.bisect_left(numbers, onset):bisect.bisect_right(numbers, offset)]
+        gap = (offset - onset + 1) - len(set(inside))  # no loop over the interval: numbers can be huge
         if gap:
             self.problem("frames", sid, f"{gap} frame number(s) missing between onset {onset} and offset "
                          f"{offset} in {folder}", fatal=False, **where)
@@ -287,6 +333,7 @@ class FrameDataset(LoaderBase):
             self.resolve_apex(rec)
             kept.append(rec)
         self.close_frame_checks()
+        self.warn_apex_outside(kept)
         return self.to_frame(kept, columns)
 
     def skip_bad_frames(self, rec: dict) -> None:
@@ -303,6 +350,19 @@ class FrameDataset(LoaderBase):
                       "(bad_frames=skip); see 'skipped' in the manifest")
         self.raise_if_fatal()
         self.summarise_apex()
+
+    def warn_apex_outside(self, records: list[dict]) -> None:
+        """One warning (in the manifest) listing the samples whose annotated apex lies outside onset..offset."""
+        outside = [r for r in records if r.get("apex_source") == "annotated" and None not in
+                   (r.get("apex"), r.get("onset"), r.get("offset")) and not r["onset"] <= r["apex"] <= r["offset"]]
+        if not outside:
+            return
+        shown = "; ".join(f"{r['sample_id']} apex {r['apex']} not in {r['onset']}..{r['offset']}"
+                          + (f" (row {r['_where']['row']})" if r.get("_where", {}).get("row") else "")
+                          for r in outside[:5])
+        more = f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+        self.warn(f"{self.name}: {len(outside)} annotated apex(es) lie outside onset..offset and are kept as "
+                  f"annotated (counted as apex_outside_interval): {shown}{more}")
 
     def to_frame(self, records: list[dict], columns: list[str]) -> pd.DataFrame:
         rows = []
@@ -328,7 +388,7 @@ def resolve_base(root: Path, candidates: list[str], frames_dir: str | None, what
     if frames_dir:
         path = Path(frames_dir)
         path = path if path.is_absolute() else root / path
-        if not path.is_dir():
+        if not is_dir(path):
             raise DataError(f"{what} frames folder not found", file=path,
                             hint="--dataset-opt frames_dir= must name an existing folder (relative to --root).")
         return path

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import DataError
-from .common import APEX_POLICIES, APEX_POLICY_TEXT, FrameDataset, check_choice
+from ..errors import ConfigError, DataError
 from ..io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-from .sheets import clean_header, clean_text, parse_int, read_raw_rows, read_table, safe_path, sex_label
+from .common import (APEX_POLICIES, APEX_POLICY_TEXT, FrameDataset, check_choice, check_flag, check_text,
+                     video_frame_count)
+from .sheets import (clean_header, clean_text, is_file, parse_frame, read_raw_rows, read_table, safe_path,
+                     sex_label)
 
 RESERVED = {"sample_id", "subject", "label", "path", "onset", "apex", "offset", "sex", "dataset",
             "subject_id", "frames", "n_frames", "frames_kind", "apex_source", "label_raw"}
@@ -46,15 +48,18 @@ class Manifest(FrameDataset):
         super(FrameDataset, self).__init__(root)
         check_choice(self.name, "apex", apex, APEX_POLICIES)
         check_choice(self.name, "bad_frames", bad_frames, ("error", "skip"))
-        if not clean_text(dataset_name) or "/" in dataset_name:
-            raise DataError(f"dataset_name {dataset_name!r} must be a non-empty name without '/'")
-        self.csv, self.dataset_name, self.apex, self.bad_frames = csv, dataset_name, apex, bad_frames
-        self.labels, self.variant, self.count_frames = "label", "raw", bool(count_frames)
+        if not isinstance(dataset_name, str) or not clean_text(dataset_name) or "/" in dataset_name:
+            raise ConfigError(f"dataset {self.name!r}: --dataset-opt dataset_name={dataset_name!r} must be a "
+                              "non-empty name without '/'.")
+        self.csv, self.dataset_name = check_text(self.name, "csv", csv), dataset_name
+        self.apex, self.bad_frames = apex, bad_frames
+        self.labels, self.variant = "label", "raw"
+        self.count_frames = check_flag(self.name, "count_frames", count_frames)
 
     def _csv_path(self) -> Path:
         if self.csv:
             path = safe_path(self.root, self.csv, self.root, what="csv")
-            if not path.is_file():
+            if not is_file(path):
                 raise DataError("manifest CSV not found", file=path, hint="--dataset-opt csv= names a file in --root.")
             return path
         if (self.root / "manifest.csv").is_file():
@@ -98,7 +103,7 @@ class Manifest(FrameDataset):
             for c in ("onset", "apex", "offset"):
                 rec[c] = None
                 if c in table.data.columns and clean_text(row[c]):
-                    rec[c] = parse_int(row[c])
+                    rec[c] = parse_frame(row[c])
                     if rec[c] is None:
                         if c == "apex":
                             rec["_apex_raw"] = clean_text(row[c])
@@ -132,6 +137,7 @@ class Manifest(FrameDataset):
                 self.resolve_apex(rec)
             kept.append(rec)
         self.close_frame_checks()
+        self.warn_apex_outside(kept)
         images = sum(1 for r in kept if r.get("frames_kind") == "image")
         if images:
             self.counts["single_image_samples"] = images
@@ -175,8 +181,6 @@ class Manifest(FrameDataset):
         if suffix in VIDEO_EXTENSIONS:
             rec.update(frames=target, frames_kind="video")
             if self.count_frames:
-                from .deception import video_frame_count
-
                 rec["n_frames"] = video_frame_count(target)
             return True
         self.problem("frames", sid, f"unsupported file type {suffix!r}",

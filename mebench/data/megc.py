@@ -14,8 +14,9 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError
 from .casme2 import CASME2
-from .common import APEX_POLICY_TEXT, LoaderBase, check_choice
+from .common import APEX_POLICY_TEXT, LoaderBase, check_choice, check_text
 from .samm import SAMM
+from .sheets import is_dir
 from .smic import SMIC
 
 EXCLUDED = ("casme2/sub04/EP12_01f", "casme2/sub05/EP09_05f", "casme2/sub24/EP07_01",
@@ -50,19 +51,21 @@ class MEGC2019(LoaderBase):
         super().__init__(root)
         check_choice(self.name, "labels", labels, ("megc3",))
         self.labels, self.variant, self.apex, self.bad_frames = labels, variant, apex, bad_frames
-        self.sheets = {"casme2": casme2_sheet, "samm": samm_sheet, "smic": smic_sheet}
-        given = {"casme2": casme2, "samm": samm, "smic": smic}
+        self.sheets = {part: check_text(self.name, f"{part}_sheet", value)
+                       for part, value in (("casme2", casme2_sheet), ("samm", samm_sheet), ("smic", smic_sheet))}
+        given = {part: check_text(self.name, part, value)
+                 for part, value in (("casme2", casme2), ("samm", samm), ("smic", smic))}
         self.part_roots: dict[str, Path] = {}
         for part, (_, folders) in PARTS.items():
             if given[part]:
                 path = Path(given[part])
             elif self.root is not None:
-                path = next((self.root / f for f in folders if (self.root / f).is_dir()), self.root / folders[0])
+                path = next((self.root / f for f in folders if is_dir(self.root / f)), self.root / folders[0])
             else:
                 raise ConfigError(
                     "megc2019 reads three datasets: pass --root DIR holding CASME2/, SAMM/ and SMIC/, or "
                     "--dataset-opt casme2=PATH --dataset-opt samm=PATH --dataset-opt smic=PATH.")
-            if not path.is_dir():
+            if not is_dir(path):
                 raise DataError(f"megc2019: the {part} root does not exist", file=path,
                                 hint=f"Put {folders[0]}/ under --root, or pass --dataset-opt {part}=PATH.")
             self.part_roots[part] = path

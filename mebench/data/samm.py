@@ -15,11 +15,13 @@ import pandas as pd
 
 from ..errors import DataError
 from .casme2 import read_onset_offset
-from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, aus_columns, describe, resolve_base
-from .sheets import clean_text, find_file, objective_class, parse_aus, parse_int, read_table
+from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, aus_columns, check_text, describe, resolve_base
+from .sheets import clean_text, find_file, objective_class, parse_aus, parse_frame, read_table
 
-# sha256 -> release name; added only when verified against an authentic copy (see casme2.KNOWN_SHEETS).
-KNOWN_SHEETS: dict[str, str] = {}
+# sha256 of published sheet releases -> release name (see casme2.KNOWN_SHEETS).
+KNOWN_SHEETS: dict[str, str] = {
+    "50caea8961cbb8d005669971b87396ac4759bdf45c96637a382c5d9d0894a4a4": "SAMM_Micro_FACS_Codes_v2.xlsx (v2 release)",
+}
 
 EMOTIONS = ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise", "other")
 EMOTION_ALIASES = {e: e for e in EMOTIONS} | {
@@ -86,7 +88,8 @@ class SAMM(FrameDataset):
     def __init__(self, root=None, labels: str = "all", variant: str = "raw", apex: str | None = None,
                  sheet: str | None = None, frames_dir: str | None = None, bad_frames: str = "error"):
         super().__init__(root, labels=labels, variant=variant, apex=apex, bad_frames=bad_frames)
-        self.sheet, self.frames_dir = sheet, frames_dir
+        self.sheet = check_text(self.name, "sheet", sheet)
+        self.frames_dir = check_text(self.name, "frames_dir", frames_dir)
 
     def _load(self, task: str) -> pd.DataFrame:
         path = find_file(self.root, ["SAMM_Micro_FACS_Codes_v2.xlsx", "SAMM_Micro_FACS_Codes*.xlsx", "SAMM*.xlsx"],
@@ -124,7 +127,7 @@ class SAMM(FrameDataset):
                 continue
             offset_text = clean_text(row["offset"])
             offset_unclear = "?" in offset_text
-            offset = parse_int(offset_text.replace("?", ""))
+            offset = parse_frame(offset_text.replace("?", ""))
             if offset is not None and offset < 0:  # -1: offset not coded
                 offset = None
             if offset is None:
@@ -136,6 +139,10 @@ class SAMM(FrameDataset):
                 self.count("offset_uncoded")
             elif offset_unclear:
                 self.count("offset_unclear")
+            frames = self.checked_path(base / subject, clip, sid, "Filename", (self.root, base),
+                                       **table.where(i, "filename"))
+            if frames is None:
+                continue
             try:
                 code = parse_aus(row["aus"]) if "aus" in has else parse_aus(None)
             except ValueError as exc:
@@ -146,9 +153,9 @@ class SAMM(FrameDataset):
                 "sample_id": sid, "dataset": self.name, "subject_id": f"{self.name}/{subject}", "clip": clip,
                 "emotion": self.canonical_emotion(row["emotion"], where),
                 "objective": objective_class(row["objective"]) if "objective" in has else None,
-                "onset": onset, "apex": parse_int(row["apex"]), "offset": offset,
+                "onset": onset, "apex": parse_frame(row["apex"]), "offset": offset,
                 "_apex_raw": clean_text(row["apex"]), "offset_unclear": bool(offset_unclear),
-                "frames": base / subject / clip, "sheet_row": where["row"], "_where": where,
+                "frames": frames, "sheet_row": where["row"], "_where": where,
                 "inducement": clean_text(row["inducement"]) if "inducement" in has else None,
                 "notes": clean_text(row["notes"]) or None if "notes" in has else None,
                 "aus_alternatives": "+".join(code.alternatives), "aus_uncertain": bool(code.uncertain),

@@ -15,6 +15,16 @@ STRING_COLUMNS = ("sample_id", "dataset", "subject_id", "frames", "sex", "emotio
 ALWAYS_TARGETS = ("label", "label_raw", "emotion", "deception", "truth", "veracity")
 
 
+def _is_frame_number(value) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value) or not float(value).is_integer():
+            return False
+        value = int(value)
+    return isinstance(value, (int, np.integer)) and -(2**63) < int(value) < 2**63
+
+
 def validate_samples(samples: pd.DataFrame, source: str = "samples table") -> pd.DataFrame:
     """Check the required columns and types; return the table with a clean RangeIndex."""
     if not isinstance(samples, pd.DataFrame):
@@ -25,6 +35,9 @@ def validate_samples(samples: pd.DataFrame, source: str = "samples table") -> pd
             f"{source}: missing required column(s) {', '.join(missing)}. "
             f"A samples table needs {', '.join(REQUIRED)}."
         )
+    duplicated = [str(c) for c in samples.columns[samples.columns.duplicated()]]
+    if duplicated:
+        raise SchemaError(f"{source}: column {duplicated[0]!r} occurs twice; every column needs its own name.")
     samples = samples.reset_index(drop=True)
     for col in REQUIRED:
         bad = samples[col].isna()
@@ -42,13 +55,14 @@ def validate_samples(samples: pd.DataFrame, source: str = "samples table") -> pd
     for col in INTEGER_COLUMNS:
         if col in samples.columns:
             values = samples[col].dropna()
-            ok = values.map(lambda v: isinstance(v, (int, np.integer)) or (isinstance(v, float) and float(v).is_integer()))
+            ok = values.map(_is_frame_number)
             if not ok.all():
-                row = values.index[~ok.to_numpy()][0]
+                row = values.index[~ok.to_numpy(dtype=bool)][0]
                 raise SchemaError(
-                    f"{source}: column {col!r} must hold integer frame numbers; row {row} holds {samples.at[row, col]!r}."
+                    f"{source}: column {col!r} must hold integer frame numbers (|n| < 2**63); row {row} holds "
+                    f"{samples.at[row, col]!r}."
                 )
-            samples[col] = samples[col].astype("Int64")
+            samples[col] = pd.array([None if pd.isna(v) else int(v) for v in samples[col]], dtype="Int64")
     dup = samples["sample_id"].duplicated()
     if dup.any():
         raise SchemaError(f"{source}: sample_id {samples.loc[dup, 'sample_id'].iloc[0]!r} occurs twice.")

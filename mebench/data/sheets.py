@@ -10,6 +10,9 @@ Nothing here imports a heavy library at module level except pandas.
 """
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import math
 import re
 import unicodedata
@@ -79,12 +82,21 @@ def parse_int(value) -> int | None:
     return None
 
 
+MAX_FRAME = 2**31 - 1  # far above any recording; keeps frame numbers inside Int64 columns
+
+
+def parse_frame(value) -> int | None:
+    """A frame-number cell as :func:`parse_int` reads it; ``None`` beyond +-MAX_FRAME as well."""
+    number = parse_int(value)
+    return number if number is not None and abs(number) <= MAX_FRAME else None
+
+
 def parse_time(value) -> float | None:
     """Seconds from ``"2:10"`` (m:ss), ``"0:02:10"`` (h:mm:ss), ``"130"`` or ``130.5``; else ``None``."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return None if (isinstance(value, float) and math.isnan(value)) or value < 0 else float(value)
+        return float(value) if math.isfinite(value) and value >= 0 else None
     if hasattr(value, "hour") and hasattr(value, "minute"):  # datetime.time from a time-formatted cell
         return value.hour * 3600 + value.minute * 60 + value.second + getattr(value, "microsecond", 0) / 1e6
     text = clean_text(value)
@@ -213,10 +225,74 @@ class Table:
         return {"file": file, "row": self.rows[i], "column": name}
 
 
+def is_file(path) -> bool:
+    """``Path.is_file`` that answers False, not OSError, for names the system refuses (too long, NUL)."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def is_dir(path) -> bool:
+    """``Path.is_dir`` that answers False, not OSError, for names the system refuses (too long, NUL)."""
+    try:
+        return Path(path).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
+UTF8_ENCODINGS = ("utf-8", "utf-8-sig")
+
+
+def detect_encoding(data: bytes, path=None) -> str:
+    """The encoding of a text annotation file: UTF-8 (with or without BOM), UTF-16 with a BOM, else cp1252.
+
+    A file whose lines are partly valid UTF-8 with non-ASCII text and partly not is refused: read
+    in one 8-bit encoding its UTF-8 labels would become new, garbled classes.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        data.decode("utf-8")
+        return "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
+    except UnicodeDecodeError as exc:
+        first_bad = data[: exc.start].count(b"\n") + 1
+    for number, line in enumerate(data.splitlines(), start=1):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        raise DataError(f"the file mixes encodings: line {number} is UTF-8 but line {first_bad} is not",
+                        file=path, hint="Re-save the whole file as UTF-8; read as one 8-bit encoding its "
+                                        "UTF-8 labels would turn into new, garbled classes.")
+    try:
+        data.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def decode_text(path: Path) -> tuple[str, str]:
+    """The text of a CSV/TSV file and the encoding used (see :func:`detect_encoding`)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read the file ({exc.strerror or exc})", file=path) from None
+    encoding = detect_encoding(data, path)
+    try:
+        return data.decode(encoding), encoding
+    except UnicodeDecodeError as exc:  # a BOM that lies
+        raise DataError(f"the file starts like {encoding} but is not ({exc.reason} at byte {exc.start})",
+                        file=path, hint="Re-save the file as UTF-8.") from None
+
+
 def _read_raw(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str | None]:
     """All cells as objects, no header interpretation, keeping blank rows so row numbers hold."""
     suffix = path.suffix.lower()
-    if not path.is_file():
+    if not is_file(path):
         raise DataError("annotation file not found", file=path,
                         hint="Check --root, or name the file with --dataset-opt sheet=PATH.")
     if suffix in (".xlsx", ".xlsm"):
@@ -244,19 +320,20 @@ def _read_raw(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str | None]:
         width = max((len(r) for r in rows), default=0)
         frame = pd.DataFrame([r + [None] * (width - len(r)) for r in rows], dtype=object)
         return frame, sheet
-    if suffix in (".csv", ".txt", ".tsv"):
+    if suffix in TEXT_SUFFIXES:
         sep = "\t" if suffix == ".tsv" else ","
-        for encoding in ("utf-8-sig", "latin-1"):  # latin-1 decodes any byte, so the loop always returns
-            try:
-                frame = pd.read_csv(path, header=None, dtype=object, sep=sep, encoding=encoding,
-                                    skip_blank_lines=False, keep_default_na=False, na_values=[""])
-            except UnicodeDecodeError:
-                continue
-            except pd.errors.EmptyDataError:
-                raise DataError("the file is empty", file=path) from None
-            except pd.errors.ParserError as exc:
-                raise DataError(f"cannot parse the CSV ({exc})", file=path) from None
-            return frame, None
+        text, _ = decode_text(path)
+        if "\x00" in text:
+            raise DataError("the file holds NUL characters, so it is not a text CSV", file=path,
+                            hint="Export the sheet again as CSV (UTF-8).")
+        try:
+            frame = pd.read_csv(io.StringIO(text), header=None, dtype=object, sep=sep, skip_blank_lines=False,
+                                keep_default_na=False, na_values=[""])
+        except pd.errors.EmptyDataError:
+            raise DataError("the file is empty", file=path) from None
+        except (pd.errors.ParserError, csv.Error, ValueError) as exc:
+            raise DataError(f"cannot parse the CSV ({exc})", file=path) from None
+        return frame, None
     raise DataError(f"unsupported annotation file type {suffix!r}", file=path,
                     hint="Expected .xlsx or .csv as distributed by the dataset's authors.")
 
@@ -280,9 +357,9 @@ def read_table(path: str | Path, columns: dict[str, Iterable[str]], required: It
                             file=path, row=1)
         data = raw.iloc[:, : len(names)].copy()
         data.columns = names[: data.shape[1]]
-        keep = ~data.apply(lambda r: all(is_blank(v) for v in r), axis=1)
-        rows = [i + 1 for i in range(len(raw)) if keep.iloc[i]]
-        data = data[keep].reset_index(drop=True)
+        keep = [not all(is_blank(v) for v in data.iloc[k].tolist()) for k in range(len(data))]
+        rows = [i + 1 for i in range(len(raw)) if keep[i]]
+        data = data.iloc[[k for k in range(len(data)) if keep[k]]].reset_index(drop=True)
         return Table(path, sheet, 0, data, rows, {n: n for n in names})
     aliases = {canon: {header_key(a) for a in spellings} | {header_key(canon)} for canon, spellings in columns.items()}
     header_idx, mapping = None, {}
@@ -318,7 +395,7 @@ def read_table(path: str | Path, columns: dict[str, Iterable[str]], required: It
     extra = [clean_header(c) for j, c in enumerate(header_cells) if j not in used and clean_header(c)]
     keep = [not all(is_blank(v) for v in body.iloc[k].tolist()) for k in range(len(body))]
     rows = [header_idx + 2 + k for k in range(len(body)) if keep[k]]
-    data = data[keep].reset_index(drop=True)
+    data = data.iloc[[k for k in range(len(data)) if keep[k]]].reset_index(drop=True)
     headers = {canon: clean_header(header_cells[j]) for canon, j in mapping.items()}
     return Table(path, sheet, header_idx + 1, data, rows, headers, extra)
 
@@ -335,7 +412,7 @@ def find_file(root: Path, patterns: Iterable[str], what: str, option: str = "she
         path = Path(given)
         if not path.is_absolute():
             path = root / path
-        if not path.is_file():
+        if not is_file(path):
             raise DataError(f"{what} not found", file=path, hint=f"--dataset-opt {option}= must name an existing file.")
         return path
     found: list[Path] = []
@@ -355,19 +432,44 @@ def find_file(root: Path, patterns: Iterable[str], what: str, option: str = "she
     return found[0]
 
 
-def safe_path(base: Path, relative: str, root: Path, what: str = "path", **where) -> Path:
-    """``relative`` resolved against ``base``; refuse anything that escapes ``root``."""
+_WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:")
+
+
+def safe_path(base: Path, relative, root=None, what: str = "path", **where) -> Path:
+    """``relative`` (a sheet or manifest cell) joined to ``base``; refused unless it stays inside ``root``.
+
+    ``root`` (default ``base``) is the folder the cell may not leave, or a tuple of folders: the
+    dataset root and the folder the loader joins the cell to, which may itself be a link to another
+    disk (a frames folder on a data drive). Refused with a :class:`DataError` naming ``where``'s
+    file, row and column: an empty cell, an absolute path (``/x``, ``C:\\x``, ``\\\\server\\x``), any
+    ``..`` part, an over-long name, and a path whose target, once symbolic links are followed, lies
+    outside ``root``. Returns the joined path with links left as they are.
+    """
     text = clean_text(relative).replace("\\", "/")
+    hint = "Name files relative to their folder inside --root; copy (not link) files from elsewhere into it."
     if not text:
         raise DataError(f"empty {what}", **where)
-    candidate = Path(text)
-    target = candidate if candidate.is_absolute() else base / candidate
-    resolved = target.resolve()
-    root_resolved = root.resolve()
-    if resolved != root_resolved and root_resolved not in resolved.parents:
-        raise DataError(f"{what} {text!r} escapes the dataset root {root}", **where,
-                        hint="Paths must stay inside --root; copy the files into it.")
-    return resolved
+    if "\x00" in text:
+        raise DataError(f"{what} {text!r} contains a NUL character", **where, hint=hint)
+    if text.startswith("/") or _WINDOWS_ABSOLUTE.match(text):
+        raise DataError(f"{what} {text!r} escapes the dataset root: it is an absolute path", **where, hint=hint)
+    parts = [part for part in text.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise DataError(f"{what} {text!r} escapes the dataset root: '..' is not allowed", **where, hint=hint)
+    if not parts:
+        raise DataError(f"{what} {text!r} names no file", **where)
+    if max(len(part.encode("utf-8", "surrogateescape")) for part in parts) > 255 or len(text) > 4000:
+        raise DataError(f"{what} {text[:60]!r}... is too long for a file name", **where, hint=hint)
+    target = Path(base).joinpath(*parts)
+    containers = [Path(c) for c in (root if isinstance(root, (tuple, list)) else [root if root is not None else base])]
+    try:
+        resolved, allowed = target.resolve(), [c.resolve() for c in containers]
+    except (OSError, RuntimeError, ValueError) as exc:  # symlink loops, names too long
+        raise DataError(f"cannot resolve {what} {text!r} ({type(exc).__name__}: {exc})", **where, hint=hint) from None
+    if not any(resolved == inside or inside in resolved.parents for inside in allowed):
+        raise DataError(f"{what} {text!r} escapes the dataset root: a symbolic link leads to {resolved}, outside "
+                        f"{containers[0]}", **where, hint=hint)
+    return target
 
 
 def sanitise_name(name: str) -> str:

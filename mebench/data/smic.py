@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
-from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, describe
-from .sheets import clean_text, label_key, parse_int, read_table
+from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, check_text, describe
+from .sheets import clean_text, is_dir, label_key, parse_frame, read_table
 
 KNOWN_SHEETS: dict[str, str] = {}
 EMOTIONS = ("negative", "positive", "surprise")
@@ -58,7 +58,8 @@ class SMIC(FrameDataset):
     def __init__(self, root=None, labels: str = "all", variant: str = "raw", apex: str | None = None,
                  sheet: str | None = None, frames_dir: str | None = None, bad_frames: str = "error"):
         super().__init__(root, labels=labels, variant=variant, apex=apex, bad_frames=bad_frames)
-        self.sheet, self.frames_dir = sheet, frames_dir
+        self.sheet = check_text(self.name, "sheet", sheet)
+        self.frames_dir = check_text(self.name, "frames_dir", frames_dir)
 
     def _hs_root(self) -> Path:
         if self.frames_dir:
@@ -71,7 +72,7 @@ class SMIC(FrameDataset):
                 candidates = [self.root / "SMIC_all_cropped" / "HS", self.root / "cropped" / "HS"] + candidates
             path = next((c for c in candidates if c.is_dir() and any(
                 (s / "micro").is_dir() for s in c.iterdir() if s.is_dir())), candidates[0])
-        if not path.is_dir():
+        if not is_dir(path):
             raise DataError("SMIC-HS folder not found", file=path,
                             hint="Pass --root holding HS/<subject>/micro/..., or --dataset-opt frames_dir=PATH.")
         return path
@@ -101,11 +102,15 @@ class SMIC(FrameDataset):
                         self.problem("frames", sid, f"clip {clip_dir.name} of {subject} appears under two emotions",
                                      file=clip_dir)
                         continue
+                    relative = clip_dir.relative_to(hs).as_posix()
+                    if self.checked_path(hs, relative, sid, "clip folder", (self.root, hs), file=clip_dir) is None:
+                        continue
                     rec = {"sample_id": sid, "dataset": self.name, "subject_id": f"{self.name}/{subject}",
                            "clip": clip_dir.name, "emotion": emotion, "onset": None, "apex": None,
                            "offset": None, "frames": clip_dir, "_where": {"file": clip_dir}}
                     clips[sid] = rec
                     records.append(rec)
+        self.raise_if_fatal()
         if not records:
             raise DataError("no SMIC-HS clips found", file=hs,
                             hint="Expected HS/<subject>/micro/<negative|positive|surprise>/<clip>/ folders.")
@@ -140,13 +145,14 @@ class SMIC(FrameDataset):
                         break
             if rec is None:
                 self.problem("sheet", None, f"sheet row for subject {clean_text(row['subject'])!r}, material "
-                             f"{material!r} matches no clip folder", hint="Check the sheet against HS/.", **where)
+                             f"{material!r} matches no clip folder", hint="Check the sheet against HS/.",
+                             **table.where(i, "material"))
                 continue
             if rec["sample_id"] in matched:
                 self.problem("sheet", rec["sample_id"], f"{rec['sample_id']} has a second sheet row "
                              f"(first: row {rec['sheet_row']})", hint="Remove the duplicate row.", **where)
                 continue
-            onset, offset = parse_int(row["onset"]), parse_int(row["offset"])
+            onset, offset = parse_frame(row["onset"]), parse_frame(row["offset"])
             if onset is None or offset is None:
                 self.problem("sheet", rec["sample_id"], "onset/offset must be frame numbers",
                              **table.where(i, "onset" if onset is None else "offset"))

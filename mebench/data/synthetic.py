@@ -188,6 +188,32 @@ def aus_string(aus) -> str:
     return "+".join(str(a) for a in sorted(aus))
 
 
+def _checked_option(name: str, value, kind: str, low, high):
+    """``value`` as an int (``kind="integer"``) or float in [low, high]; a ConfigError names the option otherwise.
+
+    ``2.0`` is the integer 2, but ``2.5``, ``"abc"``, booleans, NaN and infinities are refused.
+    """
+    import math
+
+    from ..errors import ConfigError
+
+    shown = f"synthetic: --dataset-opt {name}={value!r}"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{shown} is not {'an integer' if kind == 'integer' else 'a number'} "
+                          f"(got {type(value).__name__}); use a value from {low} to {high}.")
+    if not math.isfinite(value):
+        raise ConfigError(f"{shown} is not a finite number; use a value from {low} to {high}.")
+    if kind == "integer":
+        if value != int(value):
+            raise ConfigError(f"{shown} is not a whole number; use an integer from {low} to {high}.")
+        value = int(value)
+    else:
+        value = float(value)
+    if not low <= value <= high:
+        raise ConfigError(f"{shown} is out of range; use a value from {low} to {high}.")
+    return value
+
+
 class SyntheticDataset(Dataset):
     """Procedural micro-expression clips (no files needed), deterministic by seed.
 
@@ -209,24 +235,33 @@ class SyntheticDataset(Dataset):
     fps = 200.0
     needs_root = False
 
+    # option -> (kind, lowest, highest): the checked types and ranges of the constructor's options
+    OPTION_RANGES = {
+        "subjects": ("integer", 1, 10_000), "clips_per_subject": ("integer", 1, 10_000),
+        "frames": ("integer", 6, 100_000), "size": ("integer", 8, 2048), "seed": ("integer", 0, 2**63 - 1),
+        "effect": ("number", 0.0, 1.0), "blink_rate": ("number", 0.0, 1.0), "intensity": ("number", 0.0, 100.0),
+        "noise": ("number", 0.0, 255.0), "jitter": ("number", 0.0, 100.0), "drift": ("number", 0.0, 100.0),
+    }
+    MAX_CLIPS = 1_000_000
+
     def __init__(self, root=None, subjects: int = 12, clips_per_subject: int = 10, frames: int = 16,
                  size: int = 64, effect: float = 0.9, seed: int = 0, face: str = "procedural",
                  intensity: float = 1.0, noise: float = 2.0, jitter: float = 0.15, blink_rate: float = 0.3, drift: float = 0.08):
         super().__init__(root)
         from ..errors import ConfigError
 
-        if face not in ("procedural", "photo"):
-            raise ConfigError(f"synthetic: face must be 'procedural' or 'photo', not {face!r}.")
-        if not 0.0 <= float(effect) <= 1.0:
-            raise ConfigError(f"synthetic: effect must lie in [0, 1], got {effect}.")
-        if int(frames) < 6:
-            raise ConfigError(f"synthetic: frames must be at least 6, got {frames}.")
-        if int(subjects) < 1 or int(clips_per_subject) < 1:
-            raise ConfigError("synthetic: subjects and clips_per_subject must be positive.")
-        self.subjects, self.clips_per_subject, self.frames = int(subjects), int(clips_per_subject), int(frames)
-        self.size, self.effect, self.seed, self.face = int(size), float(effect), int(seed), face
-        self.intensity, self.noise, self.jitter, self.blink_rate = float(intensity), float(noise), float(jitter), float(blink_rate)
-        self.drift = float(drift)
+        if not isinstance(face, str) or face not in ("procedural", "photo"):
+            raise ConfigError(f"synthetic: --dataset-opt face={face!r} is not valid; choose procedural or photo.")
+        given = {"subjects": subjects, "clips_per_subject": clips_per_subject, "frames": frames, "size": size,
+                 "seed": seed, "effect": effect, "blink_rate": blink_rate, "intensity": intensity, "noise": noise,
+                 "jitter": jitter, "drift": drift}
+        values = {name: _checked_option(name, value, *self.OPTION_RANGES[name]) for name, value in given.items()}
+        if values["subjects"] * values["clips_per_subject"] > self.MAX_CLIPS:
+            raise ConfigError(f"synthetic: subjects x clips_per_subject = "
+                              f"{values['subjects'] * values['clips_per_subject']} clips; at most {self.MAX_CLIPS}.")
+        for name, value in values.items():
+            setattr(self, name, value)
+        self.face = face
 
     def _load(self, task: str) -> pd.DataFrame:
         rng = np.random.default_rng([self.seed, 1])

@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from ..data.deception import MUMIN_PREFIX, mumin_column
+from ..data.mumin import MUMIN_PREFIX, mumin_column
 from ..errors import ConfigError, DataError
 from .base import FeatureExtractor
 
@@ -79,7 +79,7 @@ class MUMIN(FeatureExtractor):
 
     @classmethod
     def example_samples(cls, seed: int = 0) -> pd.DataFrame:
-        from ..data.deception import RLT_GESTURES
+        from ..data.mumin import RLT_GESTURES
 
         rng = np.random.default_rng(seed)
         rows = []
