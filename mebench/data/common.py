@@ -132,20 +132,6 @@ def list_frame_numbers(folder: Path) -> list[int] | None:
     return sorted(numbers)
 
 
-def video_frame_count(path: Path) -> int | None:
-    """The frame count OpenCV reports for a video file; None when it cannot tell."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            return None
-        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        return n if n > 0 else None
-    finally:
-        cap.release()
-
-
 class FrameDataset(LoaderBase):
     """Micro-expression datasets: frame folders, onset/apex/offset, label sets and apex policies.
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .common import LoaderBase, check_flag, video_frame_count
-from ..io import VIDEO_EXTENSIONS
+from ..io import VIDEO_EXTENSIONS, video_frame_count
+from .common import LoaderBase, check_flag
 from .sheets import clean_text
 
 DECEPTION_SETS = {"deception": "truthful / deceptive"}

@@ -20,9 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ConfigError, DataError
-from ..io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-from .common import (APEX_POLICIES, APEX_POLICY_TEXT, FrameDataset, check_choice, check_flag, check_text,
-                     video_frame_count)
+from ..io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, video_frame_count
+from .common import APEX_POLICIES, APEX_POLICY_TEXT, FrameDataset, check_choice, check_flag, check_text
 from .sheets import (clean_header, clean_text, is_file, parse_frame, read_raw_rows, read_table, safe_path,
                      sex_label)
 

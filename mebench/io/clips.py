@@ -350,3 +350,17 @@ def frames_signature(locator) -> str:
         st = path.stat()
         return f"{st.st_size}:{st.st_mtime_ns}"
     return locator  # synthetic and other schemes: the locator is the content
+
+
+def video_frame_count(path: str | Path) -> int | None:
+    """The frame count OpenCV reports for a video file; None when it cannot tell."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            return None
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        return n if n > 0 else None
+    finally:
+        cap.release()
