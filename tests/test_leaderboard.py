@@ -110,16 +110,17 @@ def test_table_content(runs):
     assert "has no `stratified-random` control run; produce it with `mebench run" in notes
 
 
-def test_marks_equal_mebench_compare(runs):
+@pytest.mark.parametrize("metric", ["uf1", "auc"])
+def test_marks_equal_mebench_compare(runs, metric):
     base, _ = runs
-    board = _board([base / "A", base / "B"])
+    board = _board([base / "A", base / "B"], metric=metric)
     for col in board["columns"]:
         ranked = sorted((c for c in board["cells"] if c["column"] == col["label"] and c["ranked"]),
                         key=lambda c: c["row"])
         res = _invoke("compare", *[base / c["run_dir"] if not Path(c["run_dir"]).is_absolute() else c["run_dir"]
-                                   for c in ranked], "--metric", "uf1", "--json")
+                                   for c in ranked], "--metric", metric, "--json")
         assert res.exit_code == 0, res.output
-        cmp = json.loads(res.stdout)["metrics"]["uf1"]
+        cmp = json.loads(res.stdout)["metrics"][metric]
         best = next(c for c in ranked if c["best"])
         assert cmp["best"].startswith(best["row"] + " (")
         by_row = {comp["a"].split(" (")[0]: comp for comp in cmp["comparisons"]}
@@ -306,9 +307,10 @@ def test_metric_undefined_for_a_run_is_named(runs, tmp_path):
 
 
 def test_figures_are_written_and_byte_reproducible(runs, tmp_path):
-    base, _ = runs
+    base, made = runs
+    chosen = [made[k] for k in ("A/ridge1", "A/ridge100", "B/ridge1", "B/ridge100")]
     for d in ("f1", "f2"):
-        res = _invoke("leaderboard", base / "A", base / "B", "--figures", tmp_path / d, "--out", tmp_path / d / "t.md")
+        res = _invoke("leaderboard", *chosen, "--figures", tmp_path / d, "--out", tmp_path / d / "t.md")
         assert res.exit_code == 0, res.output
     files = sorted(p.name for p in (tmp_path / "f1").iterdir())
     for kind in ("roc", "subjects", "confusion", "cd"):

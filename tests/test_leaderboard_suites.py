@@ -272,7 +272,7 @@ def test_committed_suites_resolve():
                 check_params(registry.get(comp), opts, f"suite {name}: {comp}")
     synthetic = load_suite(REPO / "leaderboard" / "suites" / "synthetic.yaml")
     effects = sorted(cfg["dataset_opts"].get("effect", 0.9) for _, cfg in synthetic.protocols)
-    assert effects == [0.0, 0.25, 0.5, 0.9]
+    assert effects == [0.0, 0.25, 0.5, 0.7, 0.9]
     pipes = {(cfg.get("features"), cfg.get("classifier")) for _, cfg in synthetic.pipelines}
     assert {("hoof", "majority"), ("hoof", "stratified-random"), ("sex-only", "logreg")} <= pipes
     text = (REPO / "leaderboard" / "suites" / "synthetic.yaml").read_text()

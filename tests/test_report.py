@@ -144,3 +144,15 @@ def test_report_shows_leakage_first(tmp_path):
     warnings = text.index('id="warnings"')
     assert text.index('<div class="flag">LEAKY:') > warnings and warnings < text.index('id="metrics"')
     assert "no stats.json" in text
+
+
+def test_stats_json_is_read_in_both_layouts():
+    from mebench.leaderboard.report import stats_entries
+
+    current = {"metrics": {"uf1": {"value": 0.7, "ci_low": 0.5, "ci_high": 0.8, "ci_method": "BCa", "p_value": 0.02}}}
+    newer = {"ci": {"uf1": {"estimate": 0.7, "low": 0.5, "high": 0.8, "method": "BCa", "level": 0.95}},
+             "permutation": {"metrics": {"uf1": {"observed": 0.7, "p_value": 0.02}}}, "inputs": {}}
+    for stats in (current, newer):
+        assert stats_entries(stats) == {"uf1": {"value": 0.7, "ci_low": 0.5, "ci_high": 0.8, "ci_method": "BCa",
+                                                "p_value": 0.02}}
+    assert stats_entries(None) == {}

@@ -55,6 +55,8 @@ def _table_options(f):
         click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level."),
         click.option("--alpha", type=float, default=0.05, show_default=True,
                      help="Significance level of the 'not significantly worse than the best' mark."),
+        click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Columns computed in parallel threads (the numbers do not depend on it)."),
     ]
     for opt in reversed(options):
         f = opt(f)
@@ -70,7 +72,7 @@ def _table_options(f):
 @click.option("--title", default=None, help="Table title (default: 'Pooled <metric>').")
 @click.option("--figures", "figures_dir", type=click.Path(), default=None,
               help="Also write figures (ROC, confusion matrices, per-subject strips, CD diagram) into this folder.")
-def table(runs, metric, n_resamples, n_permutations, seed, ci, level, alpha, fmt, out, title, figures_dir):
+def table(runs, metric, n_resamples, n_permutations, seed, ci, level, alpha, jobs, fmt, out, title, figures_dir):
     """Tabulate RUNS (run directories, or folders searched recursively); the default sub-command."""
     from pathlib import Path
 
@@ -79,7 +81,7 @@ def table(runs, metric, n_resamples, n_permutations, seed, ci, level, alpha, fmt
     opts = BoardOptions(metric, n_resamples, n_permutations, seed, ci, level, alpha)
     loaded = load_runs(runs)
     base = Path(out).parent if (out and fmt == "json") else None
-    board = build_board(loaded, opts, base_dir=base, title=title)
+    board = build_board(loaded, opts, base_dir=base, title=title, jobs=jobs)
     _emit(render(board, fmt), out)
     if figures_dir:
         from ..leaderboard.figures import board_figures
@@ -103,11 +105,13 @@ def verify_cmd(path):
 @leaderboard.command("build")
 @click.option("--board", "board_dir", type=click.Path(), default=DEFAULT_BOARD, show_default=True,
               help="The leaderboard folder (runs/<suite>/<run>, suites/*.yaml).")
-def build_cmd(board_dir):
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Columns computed in parallel threads (the output does not depend on it).")
+def build_cmd(board_dir, jobs):
     """Regenerate README.md, tables/*.tex, figures/ and leaderboard.json from the stored runs."""
     from ..leaderboard.suites import build
 
-    summary = build(board_dir)
+    summary = build(board_dir, jobs=jobs)
     click.echo(f"built {summary['n_tables']} table(s) from {summary['n_runs']} run(s) in {board_dir}: "
                + ", ".join(summary["outputs"][:6]) + (" …" if len(summary["outputs"]) > 6 else ""))
 

@@ -273,6 +273,6 @@ def board_figures(board: dict, runs: list, out_dir: Path, stem: str = "leaderboa
     if board["ranking"].get("shown"):
         written += cd_figure_files(board["ranking"], out_dir / f"{stem}-cd",
                                    f"{board['metric']}: mean rank over {len(board['ranking']['blocks'])} columns; "
-                                   "bars join pipelines not significantly different (Wilcoxon, Holm)")
+                                   "bars: not significantly different")
     return written
 

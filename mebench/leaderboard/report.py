@@ -80,6 +80,36 @@ def read_stats(run_dir: Path, files: dict) -> tuple[dict | None, list[str]]:
     return stats if isinstance(stats, dict) else None, notes
 
 
+def stats_entries(stats: dict | None) -> dict:
+    """{metric: {value, ci_low, ci_high, ci_method, p_value}} from either stats.json layout.
+
+    ``mebench stats`` writes per-metric entries under ``metrics``; the newer layout keeps the
+    intervals under ``ci`` ({estimate, low, high, method, ...}) and the p-values under
+    ``permutation.metrics``. Both are read; missing parts stay None.
+    """
+    if not stats:
+        return {}
+    out: dict = {}
+    perm = (stats.get("permutation") or {}).get("metrics") or {}
+    for m, e in (stats.get("metrics") or {}).items():
+        if isinstance(e, dict):
+            out[m] = {"value": e.get("value"), "ci_low": e.get("ci_low"), "ci_high": e.get("ci_high"),
+                      "ci_method": e.get("ci_method"), "p_value": e.get("p_value")}
+    for m, e in (stats.get("ci") or {}).items():
+        if isinstance(e, dict):
+            entry = out.setdefault(m, {})
+            entry.setdefault("value", e.get("estimate", e.get("value")))
+            entry.setdefault("ci_low", e.get("low", e.get("ci_low")))
+            entry.setdefault("ci_high", e.get("high", e.get("ci_high")))
+            entry.setdefault("ci_method", e.get("method") if isinstance(e.get("method"), str) else None)
+    for m, e in perm.items():
+        if isinstance(e, dict):
+            entry = out.setdefault(m, {})
+            if entry.get("p_value") is None:
+                entry["p_value"] = e.get("p_value")
+    return out
+
+
 def permutation_null(run_dir: Path, stats: dict, metric: str):
     """The permutation null values of ``metric``: from stats.json, else its checkpoint file."""
     perm = stats.get("permutation") or {}
@@ -149,12 +179,12 @@ def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float 
     # metrics beside the controls
     majority = ((met.get("baselines") or {}).get("majority") or {})
     prior = ((met.get("prior_shift") or {}).get("pooled") or {})
-    stat_metrics = (stats or {}).get("metrics") or {}
+    stat_metrics = stats_entries(stats)
     rows = []
     for m in names:
         iv = ivs[m]
         ci_text = f"[{_fmt(iv.ci_low)}, {_fmt(iv.ci_high)}]" if iv.ci_low is not None else "n/a"
-        p = stat_metrics.get(m, {}).get("p_value") if isinstance(stat_metrics.get(m), dict) else None
+        p = stat_metrics.get(m, {}).get("p_value")
         rows.append([m, _fmt(iv.value), ci_text, _fmt_p(p) if stats else "not computed",
                      _fmt(majority.get(m)) if m in majority else "n/a", _fmt(prior.get(m)) if m in prior else "not recorded"])
     first = ivs[names[0]] if names else None
@@ -179,10 +209,9 @@ def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float 
         perm = stats.get("permutation") or {}
         boot = stats.get("bootstrap") or {}
         srows = []
-        for m, entry in stat_metrics.items():
-            if isinstance(entry, dict):
-                srows.append([m, _fmt(entry.get("value")), f"[{_fmt(entry.get('ci_low'))}, {_fmt(entry.get('ci_high'))}]",
-                              _fmt_p(entry.get("p_value")), str(entry.get("ci_method") or "")])
+        for m, entry in sorted(stat_metrics.items()):
+            srows.append([m, _fmt(entry.get("value")), f"[{_fmt(entry.get('ci_low'))}, {_fmt(entry.get('ci_high'))}]",
+                          _fmt_p(entry.get("p_value")), str(entry.get("ci_method") or "")])
         parts.append(_table(["metric", "value", "CI", "p vs chance", "CI method"], srows, "stats"))
         if perm.get("skipped"):
             parts.append("<p>Permutation test skipped (--permutations 0).</p>")

@@ -159,6 +159,10 @@ def load_board_run(run_dir, check_hashes: bool = True) -> BoardRun:
     metrics = _json(run_dir, "metrics.json", blobs["metrics.json"])
     recorded = manifest.get("files")
     if check_hashes and isinstance(recorded, dict):
+        for name in recorded:
+            if Path(str(name)).is_absolute() or ".." in Path(str(name)).parts:
+                raise RunStoreError(f"run {run_dir}: manifest.json lists the file {name!r}, which is outside the run "
+                                    "directory; the manifest is damaged or was tampered with.")
         for name, digest in sorted(recorded.items()):
             path = run_dir / name
             if name in files:
@@ -340,7 +344,7 @@ def fingerprint(run: BoardRun) -> dict:
         "dataset fingerprint": ds.get("sample_list_sha256_after_skips") or ds.get("sample_list_sha256"),
         "annotation files": sorted(str(v) for v in (ds.get("annotation_files") or {}).values()),
         "fold hash": protocol.get("fold_hash"),
-        "label set": list(run.classes),
+        "label set": sorted(run.classes),
     }
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, RunStoreError
+from ..fsutil import _current_umask
 from .runs import RUN_FILES, STATS_FILE, find_run_dirs, load_board_run, run_flags, sha256_bytes, short
 
 SUITE_KEYS = ("name", "description", "metrics", "seed", "protocols", "pipelines")
@@ -448,7 +449,7 @@ def add_run(run_dir, board_dir, suite: str = "submitted", pin: bool = False) -> 
                 shutil.copyfile(run.dir / name, dest)
                 if name in run.files and sha256_bytes(dest.read_bytes()) != run.files[name]:
                     raise RunStoreError(f"run {run.dir}: {name} changed while it was being added; nothing was written.")
-            os.chmod(tmp, 0o777 & ~_umask())
+            os.chmod(tmp, 0o777 & ~_current_umask())
             os.rename(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -456,12 +457,6 @@ def add_run(run_dir, board_dir, suite: str = "submitted", pin: bool = False) -> 
         if new_pin:
             write_pins(board, pins + [pin_of(run)])
     return {"run_id": run.run_id, "path": str(target), "pinned": new_pin, "warnings": warnings}
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # --------------------------------------------------------------------------------------------
@@ -499,14 +494,14 @@ def collect(board_dir) -> tuple[dict, dict]:
     return defs, runs
 
 
-def compute_boards(defs: dict, runs: dict, board_dir) -> list:
+def compute_boards(defs: dict, runs: dict, board_dir, jobs: int = 1) -> list:
     from .tables import BoardOptions, build_board
 
     boards = []
     for name, rs in runs.items():
         metrics = defs[name].metrics if name in defs else ["uf1"]
         for metric in metrics:
-            b = build_board(rs, BoardOptions(metric=metric), base_dir=board_dir, title=name)
+            b = build_board(rs, BoardOptions(metric=metric), base_dir=board_dir, title=name, jobs=jobs)
             b["suite"] = name
             boards.append(b)
     return boards
@@ -566,12 +561,12 @@ def figure_outputs(boards: list, runs: dict, board_dir) -> dict:
             if b["ranking"].get("shown"):
                 paths += cd_figure_files(b["ranking"], board / "figures" / f"{slug(name)}-cd-{slug(b['metric'])}",
                                          f"{name}, {b['metric']}: mean rank over {len(b['ranking']['blocks'])} columns; "
-                                         "bars join pipelines not significantly different (Wilcoxon, Holm)")
+                                         "bars: not significantly different")
         out[name] = [Path(os.path.relpath(p, board)).as_posix() for p in paths]
     return out
 
 
-def build(board_dir) -> dict:
+def build(board_dir, jobs: int = 1) -> dict:
     """Regenerate README.md, tables/*.tex, figures/ and leaderboard.json of a leaderboard folder."""
     from ..fsutil import atomic_write_bytes, json_text
     from .tables import record
@@ -580,7 +575,7 @@ def build(board_dir) -> dict:
     if not board.is_dir():
         raise RunStoreError(f"leaderboard folder {board} does not exist.")
     defs, runs = collect(board)
-    boards = compute_boards(defs, runs, board)
+    boards = compute_boards(defs, runs, board, jobs)
     previous = _previous_outputs(board)
     figures = figure_outputs(boards, runs, board)
     texts = text_outputs(boards, defs, runs, figures)

@@ -87,20 +87,25 @@ def _column_label(identity: dict, differing: list) -> str:
 
 
 def _labels(identities: dict) -> dict:
-    """Column labels: dataset/task · protocol, plus the options that tell same-named columns apart."""
-    groups: dict = {}
+    """Column labels: dataset/task · protocol, plus the options that tell same-named columns apart.
+
+    Dataset options are compared among columns of the same dataset and task, protocol options
+    among columns of the same dataset, task and protocol.
+    """
+    def differing(keys, field, kind):
+        names = sorted({k for key in keys for k in identities[key][field]})
+        return [(kind, k) for k in names if len({repr(identities[key][field].get(k)) for key in keys}) > 1]
+
+    by_dataset: dict = {}
+    by_protocol: dict = {}
     for key, ident in identities.items():
-        groups.setdefault((ident["dataset"], ident["task"], ident["protocol"]), []).append(key)
+        by_dataset.setdefault((ident["dataset"], ident["task"]), []).append(key)
+        by_protocol.setdefault((ident["dataset"], ident["task"], ident["protocol"]), []).append(key)
     labels = {}
-    for keys in groups.values():
-        differing: list = []
-        for kind, field in (("d", "dataset_opts"), ("p", "protocol_opts")):
-            names = sorted({k for key in keys for k in identities[key][field]})
-            for k in names:
-                if len({repr(identities[key][field].get(k)) for key in keys}) > 1:
-                    differing.append((kind, k))
-        for key in keys:
-            labels[key] = _column_label(identities[key], differing)
+    for key, ident in identities.items():
+        shown = (differing(by_dataset[(ident["dataset"], ident["task"])], "dataset_opts", "d")
+                 + differing(by_protocol[(ident["dataset"], ident["task"], ident["protocol"])], "protocol_opts", "p"))
+        labels[key] = _column_label(ident, shown)
     return labels
 
 
@@ -139,7 +144,12 @@ def _show(v) -> str:
 
 
 def _align(base, other) -> tuple[np.ndarray, np.ndarray]:
-    """``other``'s predicted codes and scores in ``base``'s sample order (same samples checked)."""
+    """``other``'s predicted codes and scores in ``base``'s sample and class order (same samples checked)."""
+    if list(other.classes) != list(base.classes):  # same label set (checked), other column order
+        to_base = np.array([list(base.classes).index(c) for c in other.classes])
+        from_base = np.array([list(other.classes).index(c) for c in base.classes])
+        other = type(other)(other.run, list(base.classes), to_base[other.y], to_base[other.pred],
+                            other.scores[:, from_base], other.subjects, other.sample_ids)
     index = {s: i for i, s in enumerate(other.sample_ids)}
     try:
         order = np.array([index[s] for s in base.sample_ids])
@@ -153,17 +163,19 @@ def _align(base, other) -> tuple[np.ndarray, np.ndarray]:
     return other.pred[order], other.scores[order]
 
 
-def _test_scores(metric: str, scores: np.ndarray) -> np.ndarray:
-    """Scores handed to the paired test.
+def _test_inputs(metric: str, pred: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, scores) handed to the paired test: the same null distribution, less memory traffic.
 
-    Confusion-matrix metrics (accuracy, UAR, UF1) never read the scores, so a zero-width stand-in
-    gives bit-identical null distributions while the test swaps 1/k of the data.
+    Confusion-matrix metrics (accuracy, UAR, UF1) never read the scores, so a one-column stand-in
+    gives bit-identical null distributions while the test swaps 1/k of the data; the class codes
+    travel in the smallest integer type that holds them.
     """
     from ..stats.batch import metric_kind, resolve_metric
 
+    codes = pred.astype(np.min_scalar_type(max(scores.shape[1], 1)))
     if metric_kind(resolve_metric(metric)) in SCORE_FREE:
-        return np.zeros((scores.shape[0], 1))
-    return scores
+        return codes, np.zeros((scores.shape[0], 1))
+    return codes, scores
 
 
 def _column_tests(metric: str, hib: bool, ranked: list, opts: BoardOptions) -> dict:
@@ -181,8 +193,8 @@ def _column_tests(metric: str, hib: bool, ranked: list, opts: BoardOptions) -> d
     ps = []
     for i, j in pairs:
         a, b = aligned[i], aligned[j]
-        res = paired_randomisation(base.y, (a[0], _test_scores(metric, a[1])), (b[0], _test_scores(metric, b[1])),
-                                   base.subjects, base.classes, [metric], opts.n_permutations, opts.seed)[metric]
+        res = paired_randomisation(base.y, _test_inputs(metric, *a), _test_inputs(metric, *b), base.subjects,
+                                   base.classes, [metric], opts.n_permutations, opts.seed)[metric]
         other = j if i == best else i
         out["tests"][other] = {"p_value": res.p_value, "delta": float(vals[other] - vals[best]),
                                "exact": res.exact, "n_permutations": res.n_permutations}
@@ -319,7 +331,7 @@ def build_board(runs: list, options: BoardOptions | None = None, base_dir=None, 
         columns.append(_column_entry(key, labels[key], identities[key], groups[key], metric))
 
     ranking = _ranking(metric, hib, identities, col_keys, labels, ranked_by_col, opts)
-    rows = _rows(cells, columns, ranking)
+    rows = _rows(cells, columns, ranking, hib)
     board = {
         "format": FORMAT,
         "title": title or f"Pooled {metric}",
@@ -391,7 +403,7 @@ def _ranking(metric, hib, identities, col_keys, labels, ranked_by_col, opts) -> 
             "pairwise_correction": res["pairwise_correction"], "incomplete": incomplete, "table": table.tolist()}
 
 
-def _rows(cells: list, columns: list, ranking: dict) -> list:
+def _rows(cells: list, columns: list, ranking: dict, hib: bool = True) -> list:
     by_row: dict = {}
     for c in cells:
         by_row.setdefault(c["row"], []).append(c)
@@ -400,7 +412,7 @@ def _rows(cells: list, columns: list, ranking: dict) -> list:
     positions: dict = {}
     for col in columns:
         ranked = [c for c in cells if c["column"] == col["label"] and c["ranked"]]
-        ranked.sort(key=lambda c: c["value"], reverse=True)
+        ranked.sort(key=lambda c: c["value"], reverse=hib)
         for pos, c in enumerate(ranked):
             positions.setdefault(c["row"], []).append(pos)
     rows = []
@@ -547,8 +559,10 @@ def _sections(board: dict):
 
 def _caption(board: dict) -> str:
     o = board["options"]
-    return (f"{board['title']}: {board['metric']} ({'higher' if board['higher_is_better'] else 'lower'} is better) "
-            f"with {o['level']:.0%} subject-cluster bootstrap CIs")
+    better = f"{'higher' if board['higher_is_better'] else 'lower'} is better"
+    head = (f"{board['title']} ({better})" if board["title"] == f"Pooled {board['metric']}"
+            else f"{board['title']}: {board['metric']} ({better})")
+    return f"{head} with {o['level']:.0%} subject-cluster bootstrap CIs"
 
 
 def _code_split(text: str) -> list[tuple[bool, str]]:
