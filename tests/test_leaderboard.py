@@ -308,12 +308,16 @@ def test_metric_undefined_for_a_run_is_named(runs, tmp_path):
 
 def test_figures_are_written_and_byte_reproducible(runs, tmp_path):
     base, made = runs
-    chosen = [made[k] for k in ("A/ridge1", "A/ridge100", "B/ridge1", "B/ridge100")]
+    chosen = [tmp_path / "runs" / k for k in ("A/ridge1", "A/ridge100", "B/ridge1", "B/ridge100")]
+    for k, dest in zip(("A/ridge1", "A/ridge100", "B/ridge1", "B/ridge100"), chosen):
+        shutil.copytree(made[k], dest)
+    res = _invoke("stats", chosen[0], "--permutations", "49", "--bootstrap", "100", "--json")
+    assert res.exit_code == 0, res.output
     for d in ("f1", "f2"):
         res = _invoke("leaderboard", *chosen, "--figures", tmp_path / d, "--out", tmp_path / d / "t.md")
         assert res.exit_code == 0, res.output
     files = sorted(p.name for p in (tmp_path / "f1").iterdir())
-    for kind in ("roc", "subjects", "confusion", "cd"):
+    for kind in ("roc", "subjects", "confusion", "cd", "null"):
         assert any(f.startswith(f"t-{kind}") and f.endswith(".png") for f in files), kind
         assert any(f.startswith(f"t-{kind}") and f.endswith(".pdf") for f in files), kind
     for name in files:

@@ -26,7 +26,7 @@ def slug(text: str) -> str:
 
 
 @contextlib.contextmanager
-def _style():
+def style():
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -228,7 +228,7 @@ def cd_figure_files(ranking: dict, stem: Path, title: str, formats=FORMATS) -> l
     from ..stats.multiple import cd_diagram
 
     paths = []
-    with _style(), tempfile.TemporaryDirectory() as tmp, _source_date_epoch():
+    with style(), tempfile.TemporaryDirectory() as tmp, _source_date_epoch():
         for fmt in formats:
             tmp_path = Path(tmp) / f"cd.{fmt}"
             cd_diagram(ranking["mean_ranks"], ranking["cliques"], tmp_path, title=title)
@@ -241,15 +241,31 @@ def cd_figure_files(ranking: dict, stem: Path, title: str, formats=FORMATS) -> l
 # --------------------------------------------------------------------------------------------
 # a board's figures
 # --------------------------------------------------------------------------------------------
+def null_of_run(run, metric: str, title: str):
+    """The permutation-null figure of a run whose stats.json holds the test (else None)."""
+    from .runs import permutation_null, read_stats
+
+    stats, notes = read_stats(run.dir, run.files)
+    perm = (stats or {}).get("permutation") or {}
+    if not stats or perm.get("skipped") or notes and any("other versions" in n for n in notes):
+        return None
+    null = permutation_null(run.dir, stats, metric)
+    if null is None:
+        return None
+    entry = (perm.get("metrics") or {}).get(metric) or {}
+    return null_figure(null, entry.get("observed"), metric, title, entry.get("p_value"), perm.get("n_permutations"))
+
+
 def board_figures(board: dict, runs: list, out_dir: Path, stem: str = "leaderboard", confusion: bool = True,
-                  strips: bool = True) -> list[Path]:
-    """ROC curves and per-subject strips per column, confusion matrices per cell, the CD diagram."""
+                  strips: bool = True, nulls: bool = True) -> list[Path]:
+    """ROC curves and per-subject strips per column, confusion matrices and permutation nulls (where
+    ``mebench stats`` ran) per cell, and the CD diagram."""
     out_dir = Path(out_dir)
     by_id = {r.run_id: r for r in runs}
     by_cell = {(c["row"], c["column"]): by_id[c["run_id"]] for c in board["cells"] if c["run_id"] in by_id}
     written: list[Path] = []
     order = {row["label"]: i for i, row in enumerate(board["rows"])}
-    with _style():
+    with style():
         for col in board["columns"]:
             cells = sorted((c for c in board["cells"] if c["column"] == col["label"]), key=lambda c: order[c["row"]])
             entries = [(c["row"], c["role"], by_cell[(c["row"], c["column"])].arrays) for c in cells
@@ -270,6 +286,12 @@ def board_figures(board: dict, runs: list, out_dir: Path, stem: str = "leaderboa
                     if r is not None:
                         fig = confusion_figure(r.arrays, f"{c['row']} on {col['label']}")
                         written += save(fig, out_dir / f"{stem}-confusion-{slug(col['label'])}-{slug(c['row'])}")
+            if nulls:
+                for c in cells:
+                    r = by_cell.get((c["row"], c["column"]))
+                    drawn = r is not None and null_of_run(r, board["metric"], f"{c['row']} on {col['label']}")
+                    if drawn:
+                        written += save(drawn, out_dir / f"{stem}-null-{slug(col['label'])}-{slug(c['row'])}")
     if board["ranking"].get("shown"):
         written += cd_figure_files(board["ranking"], out_dir / f"{stem}-cd",
                                    f"{board['metric']}: mean rank over {len(board['ranking']['blocks'])} columns; "

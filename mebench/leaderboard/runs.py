@@ -382,3 +382,79 @@ def short(value, n: int = 12) -> str:
 
 def finite(value) -> bool:
     return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+# --------------------------------------------------------------------------------------------
+# stats.json (written by `mebench stats`)
+# --------------------------------------------------------------------------------------------
+def read_stats(run_dir: Path, files: dict) -> tuple[dict | None, list[str]]:
+    """``stats.json`` if present and readable, with notes (missing, damaged, computed from other files)."""
+    path = run_dir / STATS_FILE
+    if not path.is_file():
+        return None, [f"no {STATS_FILE}: run `mebench stats {run_dir}` for the permutation test against chance."]
+    try:
+        stats = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        return None, [f"{STATS_FILE} cannot be read ({exc}); it is ignored."]
+    notes = []
+    inputs = stats.get("inputs") if isinstance(stats, dict) else None
+    if isinstance(inputs, dict):
+        changed = [n for n, h in inputs.items() if n in files and files[n] != h]
+        if changed:
+            notes.append(f"{STATS_FILE} was computed from other versions of {', '.join(sorted(changed))}; its "
+                         "statistics do not describe these files.")
+    return stats if isinstance(stats, dict) else None, notes
+
+
+def stats_entries(stats: dict | None) -> dict:
+    """{metric: {value, ci_low, ci_high, ci_method, p_value}} from either stats.json layout.
+
+    ``mebench stats`` writes per-metric entries under ``metrics``; the newer layout keeps the
+    intervals under ``ci`` ({estimate, low, high, method, ...}) and the p-values under
+    ``permutation.metrics``. Both are read; missing parts stay None.
+    """
+    if not stats:
+        return {}
+    out: dict = {}
+    perm = (stats.get("permutation") or {}).get("metrics") or {}
+    for m, e in (stats.get("metrics") or {}).items():
+        if isinstance(e, dict):
+            out[m] = {"value": e.get("value"), "ci_low": e.get("ci_low"), "ci_high": e.get("ci_high"),
+                      "ci_method": e.get("ci_method"), "p_value": e.get("p_value")}
+    for m, e in (stats.get("ci") or {}).items():
+        if isinstance(e, dict):
+            entry = out.setdefault(m, {})
+            entry.setdefault("value", e.get("estimate", e.get("value")))
+            entry.setdefault("ci_low", e.get("low", e.get("ci_low")))
+            entry.setdefault("ci_high", e.get("high", e.get("ci_high")))
+            entry.setdefault("ci_method", e.get("method") if isinstance(e.get("method"), str) else None)
+    for m, e in perm.items():
+        if isinstance(e, dict):
+            entry = out.setdefault(m, {})
+            if entry.get("p_value") is None:
+                entry["p_value"] = e.get("p_value")
+    return out
+
+
+def permutation_null(run_dir: Path, stats: dict, metric: str):
+    """The permutation null values of ``metric``: from stats.json, else its checkpoint file."""
+    perm = stats.get("permutation") or {}
+    null = perm.get("null")
+    if isinstance(null, dict) and metric in null:
+        return np.asarray([np.nan if v is None else v for v in null[metric]], float)
+    ckpt = perm.get("checkpoint")
+    if not ckpt:
+        return None
+    path = Path(ckpt)
+    if not path.is_file():
+        path = run_dir / "permutations" / Path(ckpt).name
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        names = list(data["key"]["metrics"])
+        j = names.index(metric)
+        rows = sorted(zip(data["indices"], data["values"]))[: int(perm.get("n_permutations") or len(data["indices"]))]
+        return np.asarray([np.nan if r[1][j] is None else r[1][j] for r in rows], float)
+    except (OSError, ValueError, KeyError, IndexError, TypeError, json.JSONDecodeError):
+        return None

@@ -556,7 +556,7 @@ def figure_outputs(boards: list, runs: dict, board_dir) -> dict:
             continue
         first = suite_boards[0]
         paths = board_figures({**first, "ranking": {"shown": False}}, runs[name], board / "figures", stem=slug(name),
-                              confusion=False, strips=True)
+                              confusion=False, strips=True, nulls=False)
         for b in suite_boards:
             if b["ranking"].get("shown"):
                 paths += cd_figure_files(b["ranking"], board / "figures" / f"{slug(name)}-cd-{slug(b['metric'])}",
