@@ -587,7 +587,7 @@ def build(board_dir, jobs: int = 1) -> dict:
             outputs[rel] = sha256_bytes((board / rel).read_bytes())
     for rel in sorted(set(previous) - set(outputs)):
         stale = board / rel
-        if stale.is_file() and rel != "README.md":
+        if stale.is_file():
             stale.unlink()
     rec = record(boards)
     rec["figures"] = figures
@@ -606,4 +606,8 @@ def _previous_outputs(board: Path) -> dict:
     except (OSError, json.JSONDecodeError):
         return {}
     outs = data.get("outputs") if isinstance(data, dict) else None
-    return {k: v for k, v in outs.items() if isinstance(k, str) and ".." not in k} if isinstance(outs, dict) else {}
+    if not isinstance(outs, dict):
+        return {}
+    # only files a build writes may be removed as stale: tables/ and figures/, never outside the folder
+    return {k: v for k, v in outs.items() if isinstance(k, str) and k.startswith(("tables/", "figures/"))
+            and ".." not in Path(k).parts}
