@@ -445,9 +445,9 @@ def permutation_null(run_dir: Path, stats: dict, metric: str):
     ckpt = perm.get("checkpoint")
     if not ckpt:
         return None
-    path = Path(ckpt)
+    path = run_dir / "permutations" / Path(ckpt).name  # this run's copy first, then the recorded path
     if not path.is_file():
-        path = run_dir / "permutations" / Path(ckpt).name
+        path = Path(ckpt)
     if not path.is_file():
         return None
     try:

@@ -65,28 +65,33 @@ def verify(path) -> dict:
     n_cells = 0
     run_dirs = set()
     for table in rec["tables"]:
-        runs, cache_ok = [], True
+        runs, intact = [], True
         for cell in table.get("cells", []):
             n_cells += 1
+            if not isinstance(cell, dict) or not cell.get("run_dir") or not cell.get("files"):
+                problems.append(f"{_cell_name(table, cell if isinstance(cell, dict) else {})}: the record names no run "
+                                "directory or file hashes for it; the record is damaged.")
+                intact = False
+                continue
             d = base / cell["run_dir"]
             run_dirs.add(str(d.resolve()))
-            for name, digest in sorted((cell.get("files") or {}).items()):
+            for name, digest in sorted(cell["files"].items()):
                 f = d / name
                 if not f.is_file():
                     problems.append(f"{_cell_name(table, cell)}: {name} of run {cell['run_dir']} is missing.")
-                    cache_ok = False
+                    intact = False
                     continue
                 now = sha256_bytes(f.read_bytes())
                 if now != digest:
                     problems.append(f"{_cell_name(table, cell)}: {name} of run {cell['run_dir']} was modified after "
                                     f"the leaderboard was built (sha256 recorded {digest[:12]}…, now {now[:12]}…).")
-                    cache_ok = False
+                    intact = False
             try:
                 runs.append(load_board_run(d))
             except MebenchError as exc:
                 problems.append(f"{_cell_name(table, cell)}: {exc}")
-                cache_ok = False
-        if not cache_ok or not runs:
+                intact = False
+        if not intact or not runs:
             continue
         try:
             board = build_board(runs, BoardOptions.from_dict(table.get("options") or {}), base_dir=base,
