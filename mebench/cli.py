@@ -18,8 +18,11 @@ class MebenchGroup(click.Group):
             return super().invoke(ctx)
         except MebenchError as exc:
             from rich.console import Console
+            from rich.markup import escape
 
-            Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            # escaped: messages name pipelines such as "hoof+ridge[c.alpha=1]", which are not markup
+            Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True,
+                                       soft_wrap=True)
             sys.exit(exc.exit_code)
 
 
@@ -226,6 +229,7 @@ def synth_cmd(out, layout, variant, task, seed, dataset_opt):
 
 def _add_external_commands() -> None:
     from .commands.data_check import check, info
+    from .commands.leaderboard import bench, leaderboard, report
     from .commands.models import models
     from .commands.stats import compare, stats
 
@@ -234,6 +238,9 @@ def _add_external_commands() -> None:
     main.add_command(stats)
     main.add_command(compare)
     main.add_command(models)
+    main.add_command(leaderboard)
+    main.add_command(report)
+    main.add_command(bench)
 
 
 _add_external_commands()

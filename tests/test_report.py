@@ -1,0 +1,158 @@
+"""`mebench report`: a self-contained HTML page, checked as HTML and rendered in real headless Chromium."""
+from __future__ import annotations
+
+import base64
+import os
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from _browser import Browser, find_chromium
+from _leaderboard_helpers import ridge
+from mebench.cli import main
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    base = tmp_path_factory.mktemp("report")
+    old = os.environ.get("MEBENCH_CACHE")
+    os.environ["MEBENCH_CACHE"] = str(base / "cache")
+    run_dir = ridge(base / "run", 10)
+    res = CliRunner().invoke(main, ["stats", str(run_dir), "--permutations", "99", "--bootstrap", "300", "--json"])
+    assert res.exit_code == 0, res.output
+    out = base / "report.html"
+    res = CliRunner().invoke(main, ["report", str(run_dir), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    yield run_dir, out
+    if old is None:
+        os.environ.pop("MEBENCH_CACHE", None)
+    else:
+        os.environ["MEBENCH_CACHE"] = old
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.images, self.urls, self.metric_rows, self._in_metrics = set(), [], [], [], False
+        self.meta = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.add(a["id"])
+        if tag == "table" and a.get("id") == "metrics":
+            self._in_metrics = True
+        if tag == "tr" and self._in_metrics:
+            self.metric_rows.append([])
+        if tag == "img":
+            self.images.append(a["src"])
+        if tag == "meta":
+            self.meta.append(a)
+        for k in ("src", "href"):
+            if k in a:
+                self.urls.append(a[k])
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._in_metrics = False
+
+    def handle_data(self, data):
+        if self._in_metrics and self.metric_rows and data.strip():
+            self.metric_rows[-1].append(data.strip())
+
+
+def test_report_is_self_contained_html(report):
+    run_dir, out = report
+    p = _Collect()
+    p.feed(out.read_text())
+    for section in ("warnings", "metrics", "statistics", "figures", "per-subject", "per-fold", "skips", "config",
+                    "provenance", "fig-roc", "fig-confusion", "fig-subjects", "fig-null-uf1"):
+        assert section in p.ids, section
+    rows = [r for r in p.metric_rows if r]
+    assert [r[0] for r in rows[1:]] == ["accuracy", "uar", "uf1", "auc"]
+    for r in rows[1:]:
+        assert re.fullmatch(r"\d\.\d{3}", r[1]) and re.fullmatch(r"\[\d\.\d{3}, \d\.\d{3}\]", r[2])
+        assert re.fullmatch(r"0\.\d{4}", r[3]), r  # the permutation p-value from stats.json
+    assert len(p.images) >= 7  # ROC, confusion, strip, and a null distribution per metric
+    for src in p.images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert all(u.startswith("data:") for u in p.urls), "the report must not reference anything outside itself"
+    csp = next(m["content"] for m in p.meta if m.get("http-equiv") == "Content-Security-Policy")
+    assert "default-src 'none'" in csp
+    text = out.read_text()
+    assert "predictions.parquet" in text and "fold hash" in text and "in-run" in text
+
+
+def test_report_in_headless_chromium(report, tmp_path):
+    exe = find_chromium()
+    if exe is None:
+        pytest.skip("no Chromium or Chrome browser is installed (Debian: apt-get install chromium); the report is "
+                    "rendered in a real browser where one exists, as in CI")
+    run_dir, out = report
+    with Browser(exe) as b:
+        b.open(out)
+        state = b.evaluate("""(() => {
+            const rows = [...document.querySelectorAll('#metrics tbody tr')].map(r =>
+                [...r.cells].map(c => c.textContent.trim()));
+            const imgs = [...document.images].map(i => ({ok: i.complete && i.naturalWidth > 0, w: i.naturalWidth,
+                                                          alt: i.alt}));
+            return {title: document.title, rows: rows, imgs: imgs,
+                    h1: document.querySelector('h1').textContent,
+                    height: document.documentElement.scrollHeight};
+        })()""")
+        shot = b.screenshot(tmp_path / "report.png")
+        requests = list(b.requests)
+    assert [r[0] for r in state["rows"]] == ["accuracy", "uar", "uf1", "auc"]
+    assert all(re.fullmatch(r"\d\.\d{3}", r[1]) for r in state["rows"])
+    assert len(state["imgs"]) >= 7 and all(i["ok"] and i["w"] > 100 for i in state["imgs"]), state["imgs"]
+    assert "hoof+ridge" in state["h1"] and state["height"] > 1500
+    page = out.resolve().as_uri()
+    assert all(u == page or u.startswith("data:") for u in requests), [u[:80] for u in requests]
+    import cv2
+
+    img = cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None and img.shape[1] >= 1000 and img.shape[0] >= 1500
+    assert img.std() > 20, "the screenshot is blank"
+
+
+def test_report_names_a_bad_run(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = CliRunner().invoke(main, ["report", str(empty), "--out", str(tmp_path / "r.html")])
+    assert res.exit_code == 1 and "Traceback" not in res.output and str(empty) in res.output
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_report_shows_leakage_first(tmp_path):
+    old = os.environ.get("MEBENCH_CACHE")
+    os.environ["MEBENCH_CACHE"] = str(tmp_path / "cache")
+    try:
+        run_dir = ridge(tmp_path / "leaky", 1, "--protocol", "kfold", "--protocol-opt", "k=4")
+        out = tmp_path / "leaky.html"
+        res = CliRunner().invoke(main, ["report", str(run_dir), "--out", str(out)])
+        assert res.exit_code == 0, res.output
+    finally:
+        if old is None:
+            os.environ.pop("MEBENCH_CACHE", None)
+        else:
+            os.environ["MEBENCH_CACHE"] = old
+    text = out.read_text()
+    warnings = text.index('id="warnings"')
+    assert text.index('<div class="flag">LEAKY:') > warnings and warnings < text.index('id="metrics"')
+    assert "no stats.json" in text
+
+
+def test_stats_json_is_read_in_both_layouts():
+    from mebench.leaderboard.report import stats_entries
+
+    current = {"metrics": {"uf1": {"value": 0.7, "ci_low": 0.5, "ci_high": 0.8, "ci_method": "BCa", "p_value": 0.02}}}
+    newer = {"ci": {"uf1": {"estimate": 0.7, "low": 0.5, "high": 0.8, "method": "BCa", "level": 0.95}},
+             "permutation": {"metrics": {"uf1": {"observed": 0.7, "p_value": 0.02}}}, "inputs": {}}
+    for stats in (current, newer):
+        assert stats_entries(stats) == {"uf1": {"value": 0.7, "ci_low": 0.5, "ci_high": 0.8, "ci_method": "BCa",
+                                                "p_value": 0.02}}
+    assert stats_entries(None) == {}
