@@ -278,7 +278,13 @@ def prepare(spec: RunSpec) -> Prepared:
     return Prepared(spec, dataset, samples, classes, y, split, X, estimator, seeds, extraction, extractor, protocol)
 
 
-def _fit_predict_fold(estimator, X, y, train, test, n_classes: int) -> tuple[np.ndarray, str | None]:
+def _fit_predict_fold(estimator, X, y, train, test, n_classes: int) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Fit a clone on the training rows; return the test rows' (scores (n_test, k), predicted codes, note).
+
+    ``predict`` gives the predictions; ``predict_proba`` (else ``decision_function``, through a
+    logistic/softmax map) gives the scores, whose columns are placed on the full label set (classes
+    absent from the training fold score 0).
+    """
     from sklearn.base import clone
 
     Xtr = X.iloc[train] if isinstance(X, pd.DataFrame) else X[train]
@@ -287,19 +293,26 @@ def _fit_predict_fold(estimator, X, y, train, test, n_classes: int) -> tuple[np.
     scores = np.zeros((len(test), n_classes))
     if len(present) == 1:
         scores[:, present[0]] = 1.0
-        return scores, "training fold has a single class; predicted it for every test sample"
+        return scores, np.full(len(test), present[0]), "training fold has a single class; predicted it for every test sample"
     model = clone(estimator).fit(Xtr, y[train])  # callers pin BLAS to one thread
-    proba = np.asarray(model.predict_proba(Xte), dtype=np.float64)
-    scores[:, np.asarray(model.classes_, dtype=int)] = proba
+    if hasattr(model, "predict_proba"):
+        proba = model.predict_proba(Xte)
+    else:
+        from .classifiers.sklearn_family import softmax_scores
+
+        proba = softmax_scores(model.decision_function(Xte))
+    scores[:, np.asarray(model.classes_, dtype=int)] = np.asarray(proba, dtype=np.float64)
+    pred = np.asarray(model.predict(Xte)).astype(np.int64)
     note = None
     if len(present) < n_classes:
         note = f"training fold lacks {n_classes - len(present)} class(es); their scores are 0"
-    return scores, note
+    return scores, pred, note
 
 
 def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=None, jobs: int = 1,
-                  progress: Callable | None = None) -> tuple[np.ndarray, list[str | None]]:
-    """Held-out class scores (n, k) for every sample, one fit per fold; optionally with other labels."""
+                  progress: Callable | None = None) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """Held-out class scores (n, k) and predicted class codes (n,) for every sample, one fit per fold;
+    optionally with other labels. Samples in no test fold keep NaN scores and code -1."""
     from joblib import Parallel, delayed, parallel_config
     from threadpoolctl import threadpool_limits
 
@@ -308,72 +321,98 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
     k = len(prepared.classes)
     folds = prepared.split.folds
     scores = np.full((len(prepared.samples), k), np.nan)
+    pred = np.full(len(prepared.samples), -1, dtype=np.int64)
     notes: list[str | None] = [None] * len(folds)
     if jobs > 1:  # one BLAS thread inside each worker
         with parallel_config(backend="loky", inner_max_num_threads=1):
             results = Parallel(n_jobs=jobs)(
                 delayed(_fit_predict_fold)(estimator, prepared.X, y, f.train, f.test, k) for f in folds)
-        for i, (fold, (s, note)) in enumerate(zip(folds, results)):
-            scores[fold.test], notes[i] = s, note
+        for i, (fold, (s, p, note)) in enumerate(zip(folds, results)):
+            scores[fold.test], pred[fold.test], notes[i] = s, p, note
             if progress:
                 progress(i + 1, len(folds))
     else:
         with threadpool_limits(1):
             for i, fold in enumerate(folds):
-                scores[fold.test], notes[i] = _fit_predict_fold(estimator, prepared.X, y, fold.train, fold.test, k)
+                scores[fold.test], pred[fold.test], notes[i] = _fit_predict_fold(
+                    estimator, prepared.X, y, fold.train, fold.test, k)
                 if progress:
                     progress(i + 1, len(folds))
-    return scores, notes
+    return scores, pred, notes
 
 
-def predict_labels(scores: np.ndarray) -> np.ndarray:
-    """Class codes from scores (first class wins ties)."""
-    return np.argmax(scores, axis=1)
+def compute_metrics(prepared: Prepared, scores: np.ndarray, pred: np.ndarray, metric_names=None) -> dict:
+    """Pooled headline metrics, per-fold, per-subject and per-dataset diagnostics, the majority
+    control and the prior-shift diagnostic; all on the vectorised metric path.
 
-
-def compute_metrics(prepared: Prepared, scores: np.ndarray, metric_names=None) -> dict:
-    """Pooled headline metrics plus per-fold and per-dataset diagnostics."""
-    from .metrics import confusion, per_class
-    from .stats.diagnostics import PER_SUBJECT_NOTE, per_subject
+    ``scores`` (n, k) and ``pred`` (n,) class codes are the held-out predictions (``cross_predict``).
+    """
+    from .metrics import (ABSENT_CLASS_CONVENTION, MAJORITY_NOTE, PRIOR_SHIFT_NOTE, confusion_codes,
+                          majority_baseline, per_class_from_confusion, prior_shift)
+    from .metrics.diagnostics import PER_SUBJECT_NOTE, per_subject_codes, subset_entries
 
     metric_names = list(metric_names or prepared.spec.metrics)
-    classes = prepared.classes
-    y_true = np.asarray(classes)[prepared.y]
-    y_pred = np.asarray(classes)[predict_labels(scores)]
-    metric_fns = {m: METRICS.get(m) for m in metric_names}
-
+    for name in metric_names:
+        METRICS.entry(name)
+    classes = list(prepared.classes)
     evaluated = prepared.evaluated  # samples held out in some fold; training-only ones carry no score
+    y, p, s = prepared.y[evaluated], np.asarray(pred)[evaluated], np.asarray(scores, float)[evaluated]
+    folds = prepared.split.folds
+    k = len(classes)
 
-    def block(mask) -> dict:
-        mask = mask & evaluated
-        return {m: fn(y_true[mask], y_pred[mask], scores[mask], classes) for m, fn in metric_fns.items()}
+    def masks_of(groups: list[np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(groups), len(prepared.samples)), bool)
+        for i, idx in enumerate(groups):
+            out[i, idx] = True
+        return out[:, evaluated]
 
+    pooled = subset_entries(metric_names, classes, y, p, s, np.ones((1, len(y)), bool))[0]
+    cm = confusion_codes(y, p, k)
     result = {
-        "pooled": block(evaluated),
-        "classes": list(classes),
+        "pooled": {m: pooled[m] for m in metric_names},
+        "classes": classes,
         "n": int(evaluated.sum()),
-        "class_counts": {c: int(np.sum(y_true[evaluated] == c)) for c in classes},
-        "confusion_matrix": confusion(y_true[evaluated], y_pred[evaluated], classes),
-        "per_class": per_class(y_true[evaluated], y_pred[evaluated], classes),
+        "class_counts": {c: int(cm[i].sum()) for i, c in enumerate(classes)},
+        "confusion_matrix": cm.tolist(),
+        "per_class": per_class_from_confusion(cm, classes),
         "level": "pooled over all held-out predictions (MEGC convention)",
+        "absent_classes": ABSENT_CLASS_CONVENTION,
     }
-    per_fold = []
-    for fold in prepared.split.folds:
-        mask = np.zeros(len(y_true), bool)
-        mask[fold.test] = True
-        entry = {"fold": fold.name, "n": int(mask.sum()), "n_classes_present": int(len(set(y_true[mask])))}
-        entry.update(block(mask))
-        per_fold.append(entry)
-    result["per_fold"] = per_fold
+    per_fold = subset_entries(metric_names, classes, y, p, s, masks_of([f.test for f in folds]))
+    result["per_fold"] = [{"fold": f.name, **e} for f, e in zip(folds, per_fold)]
     result["per_fold_note"] = "diagnostics only; never averaged into a headline (NaN where undefined)"
-    result["per_subject"] = per_subject(y_true[evaluated], y_pred[evaluated], scores[evaluated], classes,
-                                        prepared.samples["subject_id"].to_numpy()[evaluated], metric_names)
+    result["per_subject"] = per_subject_codes(y, p, s, classes, prepared.samples["subject_id"].to_numpy()[evaluated],
+                                              metric_names)
     result["per_subject_note"] = PER_SUBJECT_NOTE
-    datasets = prepared.samples["dataset"].to_numpy()
+    datasets = prepared.samples["dataset"].astype(str).to_numpy()
     if len(set(datasets)) > 1:
-        result["per_dataset"] = {d: block(datasets == d) | {"n": int(np.sum((datasets == d) & evaluated))}
-                                 for d in sorted(set(datasets[evaluated]))}
+        names = sorted(set(datasets[evaluated]))
+        entries = subset_entries(metric_names, classes, y, p, s, masks_of([np.flatnonzero(datasets == d) for d in names]))
+        result["per_dataset"] = {d: {**{m: e[m] for m in metric_names}, "n": e["n"]} for d, e in zip(names, entries)}
+    result["baselines"] = {"majority": majority_baseline(prepared.y, folds, classes, metric_names)}
+    result["baselines_note"] = {"majority": MAJORITY_NOTE}
+    result["prior_shift"] = {"pooled": prior_shift(prepared.y, folds, classes, metric_names), "note": PRIOR_SHIFT_NOTE}
     return result
+
+
+def prepare_arrays(X, labels, subjects, estimator, protocol: str = "loso", metrics=None, seed: int = 0,
+                   sample_ids=None, classifier: str | None = None) -> Prepared:
+    """A :class:`Prepared` run over an in-memory feature matrix (statistics, tests, benchmarks).
+
+    ``labels`` and ``subjects`` are per-row values; ``protocol`` is a registered protocol name.
+    """
+    labels = np.asarray(labels).astype(str)
+    subjects = np.asarray(subjects).astype(str)
+    n = len(labels)
+    ids = np.asarray(sample_ids).astype(str) if sample_ids is not None else np.array([f"s{i:05d}" for i in range(n)])
+    samples = pd.DataFrame({"sample_id": ids, "dataset": "arrays", "subject_id": subjects, "label": labels})
+    classes = sorted(set(labels))
+    y = np.searchsorted(classes, labels)
+    split = PROTOCOLS.create(protocol).run(samples)
+    spec = RunSpec(dataset="arrays", classifier=classifier or type(estimator).__name__, protocol=protocol,
+                   metrics=tuple(metrics or DEFAULT_METRICS), seed=seed)
+    return Prepared(spec=spec, dataset=None, samples=samples, classes=classes, y=y, split=split,
+                    X=np.asarray(X, dtype=np.float64), estimator=estimator, seeds={"run": seed}, extraction={})
 
 
 def _git_hash() -> str | None:
@@ -402,7 +441,7 @@ def run_identity(spec: RunSpec, fingerprint: dict, fold_hash: str) -> str:
     return f"{spec.dataset}-{task}-{spec.features}-{spec.classifier}-{spec.protocol}-{digest}"
 
 
-def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool = True) -> RunResult:
+def execute(spec: RunSpec, progress: Callable | None = None) -> RunResult:
     """Run the spec end to end and write the run directory."""
     from .fsutil import write_json
     from .store import prepare_run_dir, write_predictions
@@ -410,15 +449,12 @@ def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool
     t0 = time.time()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0))
     prepared = prepare(spec)
-    scores, notes = cross_predict(prepared, jobs=spec.jobs, progress=progress)
-    metrics = compute_metrics(prepared, scores)
+    scores, y_pred, notes = cross_predict(prepared, jobs=spec.jobs, progress=progress)
+    metrics = compute_metrics(prepared, scores, y_pred)
     warnings = list(getattr(prepared.dataset, "warnings", [])) + list(prepared.split.warnings)
     for fold, note in zip(prepared.split.folds, notes):
         if note:
             warnings.append(f"fold {fold.name}: {note}")
-    if with_majority and spec.classifier != "majority":
-        majority, _ = cross_predict(prepared, estimator=CLASSIFIERS.create("majority"), jobs=1)
-        metrics["baselines"] = {"majority": compute_metrics(prepared, majority)["pooled"]}
     fingerprint = prepared.dataset.fingerprint()
     fingerprint["sample_list_sha256_after_skips"] = _sample_hash(prepared.samples)
     run_id = run_identity(spec, fingerprint, prepared.split.fold_hash)
@@ -431,7 +467,6 @@ def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool
         fold_of[fold.test] = fold.name
         order.extend(fold.test.tolist())
     s = prepared.samples
-    y_pred = predict_labels(scores)
     predictions = pd.DataFrame({
         "run_id": run_id,
         "dataset": s["dataset"].astype(str).to_numpy(),

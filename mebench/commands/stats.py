@@ -86,11 +86,25 @@ def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, m
             "bootstrap": result["bootstrap"],
             "permutation": {k: v for k, v in result["permutation"].items() if k != "metrics"},
             "per_subject_undefined": result["per_subject"]["n_undefined"],
+            "prior_shift": _prior_shift(result["run_dir"]),
             "notes": result["notes"], "stats_file": f"{result['run_dir']}/{STATS_FILE}",
         }
         click.echo(json.dumps(json_safe(payload), indent=2))
         return
     _print_stats(console, result)
+
+
+def _prior_shift(run_dir) -> dict | None:
+    """The run's prior-shift diagnostic (metrics.json, written by `mebench run`), if it has one."""
+    from pathlib import Path
+
+    from ..errors import RunStoreError
+    from ..store import read_json
+
+    try:
+        return (read_json(Path(run_dir) / "metrics.json").get("prior_shift") or {}).get("pooled")
+    except RunStoreError:
+        return None
 
 
 def _print_stats(console, result) -> None:
@@ -108,6 +122,11 @@ def _print_stats(console, result) -> None:
         ci = f"[{_fmt(e['ci_low'])}, {_fmt(e['ci_high'])}]" if e["ci_low"] is not None else "n/a"
         table.add_row(m, _fmt(e["value"]), ci, _fmt_p(e["p_value"]))
     console.print(table)
+    shift = _prior_shift(result["run_dir"])
+    if shift:
+        console.print("prior-shift diagnostic: " + ", ".join(f"{k}={_fmt(v)}" for k, v in shift.items())
+                      + " (each held-out sample scored with its training fold's class priors alone: what the priors "
+                        "produce under this protocol; from metrics.json)", highlight=False)
     b = result["bootstrap"]
     first = next(iter(result["metrics"].values()))
     console.print(f"CI: {first['ci_method']}; {b['description']}; seed {b['seed']}.", highlight=False)
@@ -119,6 +138,8 @@ def _print_stats(console, result) -> None:
             f"observed value (at most, for lower-is-better metrics); seed {perm['seed']}; {perm['seconds']:.2f} s"
             + (f", {perm['resumed_from_checkpoint']} resumed from checkpoint" if perm.get("resumed_from_checkpoint") else "")
             + ".", highlight=False)
+        if perm.get("reach"):
+            console.print(f"permutations: {perm['reach']}.", highlight=False)
     else:
         console.print("p: permutation test skipped (--permutations 0).")
     for m, e in result["metrics"].items():

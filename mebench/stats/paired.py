@@ -37,7 +37,7 @@ import numpy as np
 from scipy.stats import norm
 
 from ..errors import MebenchError
-from .batch import batch_metrics, metric_kind, resolve_metric
+from ..metrics.batch import batch_metrics, metric_kind, resolve_metric
 from .bootstrap import subject_codes
 
 _SEED_TAG = 0x50414952  # "PAIR"

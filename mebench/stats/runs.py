@@ -80,6 +80,19 @@ def _metric_names(run: dict, metrics=None) -> list[str]:
     return names
 
 
+def per_subject_from_predictions(predictions, metric_names) -> dict:
+    """The per-subject diagnostics block from a stored ``predictions.parquet`` table."""
+    from ..metrics.diagnostics import PER_SUBJECT_NOTE, per_subject, undefined_counts
+    from ..store import classes_of, score_columns
+
+    classes = classes_of(predictions)
+    entries = per_subject(predictions["y_true"].astype(str).to_numpy(), predictions["y_pred"].astype(str).to_numpy(),
+                          predictions[score_columns(predictions)].to_numpy(float), classes,
+                          predictions["subject_id"].astype(str).to_numpy(), metric_names)
+    return {"subjects": entries, "n_subjects": len(entries), "n_undefined": undefined_counts(entries, metric_names),
+            "note": PER_SUBJECT_NOTE}
+
+
 # --------------------------------------------------------------------------------------------
 # mebench stats
 # --------------------------------------------------------------------------------------------
@@ -92,10 +105,9 @@ def run_stats(run_dir, n_permutations: int = 1000, n_resamples: int = 2000, jobs
     ``metrics.json`` (rewritten atomically). Returns the ``stats.json`` content.
     """
     from ..fsutil import write_json
+    from ..metrics.batch import batch_metrics
     from ..store import load_run
-    from .batch import batch_metrics
     from .bootstrap import cluster_bootstrap
-    from .diagnostics import per_subject_from_predictions
     from .permutation import permutation_test, prepared_from_run
 
     t0 = time.perf_counter()
@@ -283,7 +295,7 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resample
         if len(arrs) == 2:
             pairs, best = [(0, 1)], None
         else:
-            from .batch import batch_metrics
+            from ..metrics.batch import batch_metrics
 
             vals = [batch_metrics([name], base.classes, base.y[None], p[None], s[None])[0, 0] for p, s in aligned]
             finite = [i for i, v in enumerate(vals) if np.isfinite(v)]
@@ -327,7 +339,7 @@ def compare_across_datasets(run_dirs, metrics=None, alpha: float = 0.05, cd_path
     """Friedman + pairwise Wilcoxon (Holm) over blocks (dataset x protocol) and a CD diagram."""
     from ..registry import METRICS
     from ..store import load_run
-    from .batch import batch_metrics
+    from ..metrics.batch import batch_metrics
     from .multiple import cd_diagram, friedman_wilcoxon
 
     runs = [load_run(d) for d in run_dirs]

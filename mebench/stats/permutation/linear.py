@@ -1,0 +1,166 @@
+"""The exact linear path: held-out ridge scores as one fixed linear map of the labels.
+
+For the classifier ``ridge`` (:class:`mebench.classifiers.sklearn_family.RidgeScores`) on stateless
+features, every fold's held-out decision scores are ``H_f @ onehot(y_train)`` with ``H_f``
+independent of the labels (the within-fold standardisation depends on X only). All folds are
+stacked into one ``n x n`` operator, so every permutation costs one matrix product, followed by the
+classifier's own argmax (predictions) and softmax (scores). Training folds that lack a class under
+a permutation behave as a refit does: the classifier knows only the classes it saw, and a
+single-class training fold predicts that class with score 1.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def linear_path_available(prepared) -> tuple[bool, str]:
+    """Whether the exact linear path applies to this prepared run, and why (not)."""
+    from ...classifiers.sklearn_family import RidgeScores
+
+    est = prepared.estimator
+    if type(est) is not RidgeScores:
+        return False, (f"the exact linear path needs the 'ridge' classifier (a linear smoother); this run uses "
+                       f"{type(est).__name__}")
+    if not isinstance(prepared.X, np.ndarray):
+        return False, "the exact linear path needs stateless features (a fixed feature matrix)"
+    return True, "classifier 'ridge' on stateless features: held-out scores are a fixed linear map of the labels"
+
+
+@dataclass
+class LinearOperator:
+    """Held-out decision scores of every sample as ``M @ onehot(y)``; one row block per fold."""
+
+    M: np.ndarray            # (n, n); rows of training-only samples are zero (never scored)
+    row_sums: np.ndarray     # (n,) M @ 1: the scores of all classes sum to it
+    train_masks: np.ndarray  # (F, n) training membership per fold
+    fold_of: np.ndarray      # (n,) index of the fold that predicts each sample (-1: training only)
+    temperature: float
+    seconds: float
+
+
+def ridge_operator(prepared) -> LinearOperator:
+    """Precompute the stacked linear map of ``RidgeScores`` over the run's folds.
+
+    ``RidgeScores`` standardises with the training fold's mean and standard deviation, then fits
+    ridge on centred one-hot targets: decision = Z_te W (Y - 1 ybar) + 1 ybar with
+    W = (Z'Z + aI)^-1 Z' = Z'(ZZ' + aI)^-1. Hence decision = H Y with
+    H = A - (A 1) 1'/n_tr + 1 1'/n_tr and A = Z_te Z'(ZZ' + aI)^-1 (dual) or its primal form.
+
+    The per-fold standardisation is ``StandardScaler``'s: population standard deviation, scale 1 for
+    features it deems constant (its ``_is_constant_feature`` rule). Means and variances of each
+    training fold come from whole-data sums minus the test rows, on globally centred features; in
+    the dual form one symmetric product over all rows gives both the training Gram matrix and the
+    training-test block. Samples in no test fold (training only) keep zero rows.
+    """
+    from scipy.linalg import blas, lapack
+    from threadpoolctl import threadpool_limits
+
+    t0 = time.perf_counter()
+    est = prepared.estimator
+    alpha = float(est.alpha)
+    X = np.asarray(prepared.X, dtype=np.float64)
+    n, d = X.shape
+    folds = prepared.split.folds
+    M = np.zeros((n, n))
+    fold_of = np.full(n, -1)
+    train_masks = np.zeros((len(folds), n))
+    eps = np.finfo(np.float64).eps
+    with threadpool_limits(1):
+        centre = X.mean(axis=0)
+        Xc = X - centre
+        col_sum, col_sq = Xc.sum(axis=0), np.einsum("ij,ij->j", Xc, Xc)
+        for f, fold in enumerate(folds):
+            tr, te = np.asarray(fold.train), np.asarray(fold.test)
+            train_masks[f, tr] = 1.0
+            fold_of[te] = f
+            n_tr = len(tr)
+            if len(tr) == n:
+                delta, sq = col_sum / n, col_sq
+            else:
+                out = np.setdiff1d(np.arange(n), tr, assume_unique=True)
+                delta = (col_sum - Xc[out].sum(axis=0)) / n_tr
+                sq = col_sq - np.einsum("ij,ij->j", Xc[out], Xc[out])
+            var = np.maximum(sq / n_tr - delta * delta, 0.0)
+            mean = centre + delta
+            constant = var <= n_tr * eps * var + (n_tr * mean * eps) ** 2
+            scale = np.sqrt(var)
+            scale[constant | (scale == 0)] = 1.0
+            inv = 1.0 / scale
+            if d <= n_tr:  # primal: A = Z_te (Z'Z + aI)^-1 Z'
+                Ztr = (Xc[tr] - delta) * inv
+                Zte = (Xc[te] - delta) * inv
+                G = blas.dsyrk(1.0, Ztr.T, lower=0)  # Z'Z, upper triangle
+                G[np.diag_indices_from(G)] += alpha
+                _, sol, info = lapack.dposv(G, Zte.T)
+                A = sol.T @ Ztr.T
+            else:          # dual: A = Z_te Z' (ZZ' + aI)^-1, from one Gram matrix K over all rows
+                B = Xc * inv
+                u = delta * inv
+                K = blas.dsyrk(1.0, B.T, trans=1, lower=0)  # B B', upper triangle
+                K += np.triu(K, 1).T
+                Bu = B @ u
+                K -= Bu[:, None]
+                K -= Bu[None, :]
+                K += u @ u
+                G = K[np.ix_(tr, tr)]
+                G[np.diag_indices_from(G)] += alpha
+                _, sol, info = lapack.dposv(G, K[np.ix_(tr, te)])
+                A = sol.T
+            if info != 0:  # pragma: no cover - G is positive definite for alpha > 0
+                raise np.linalg.LinAlgError(f"ridge system of fold {fold.name} is not positive definite")
+            H = A - A.sum(axis=1, keepdims=True) / n_tr + 1.0 / n_tr
+            M[np.ix_(te, tr)] = H
+    return LinearOperator(M, M.sum(axis=1), train_masks, fold_of, float(est.temperature), time.perf_counter() - t0)
+
+
+def linear_predict(op: LinearOperator, Y: np.ndarray, k: int, with_scores: bool = True):
+    """Held-out predicted codes (P, n) and class scores (P, n, k) for label-code rows ``Y`` (P, n),
+    as ``RidgeScores`` refit fold by fold gives them; scores are None unless ``with_scores``.
+
+    Decisions are computed in a (P, k, n) layout with one matrix product for the first k - 1
+    classes (the last is the row sum minus the others); scores are returned as a transposed view.
+    """
+    P, n = Y.shape
+    onehot = np.zeros((P, k - 1, n))
+    rows, cols = np.nonzero(Y < k - 1)
+    onehot[rows, Y[rows, cols], cols] = 1.0
+    S = np.empty((P, k, n))
+    S[:, :k - 1] = (onehot.reshape(P * (k - 1), n) @ op.M.T).reshape(P, k - 1, n)
+    np.subtract(op.row_sums[None, :], S[:, :k - 1].sum(axis=1), out=S[:, k - 1])
+    counts = np.empty((P, k, len(op.train_masks)))
+    counts[:, :k - 1] = (onehot.reshape(P * (k - 1), n) @ op.train_masks.T).reshape(P, k - 1, -1)
+    counts[:, k - 1] = op.train_masks.sum(axis=1)[None, :] - counts[:, :k - 1].sum(axis=1)
+    if (counts > 0.5).all():
+        pred = S.argmax(axis=1)
+        if not with_scores:
+            return pred, None
+        S /= op.temperature
+        S -= S.max(axis=1, keepdims=True)
+        np.exp(S, out=S)
+        S /= S.sum(axis=1, keepdims=True)
+        return pred, S.transpose(0, 2, 1)
+    # Some training folds lack classes under these permutations: the refit classifier only knows
+    # the classes it saw (argmax and softmax over them, score 0 for the others), and a single-class
+    # training fold predicts that class with score 1 (as runner.cross_predict does).
+    present = counts[:, :, op.fold_of] > 0.5                   # (P, k, n)
+    S = np.where(present, S, -np.inf)
+    pred = S.argmax(axis=1)
+    if not with_scores:
+        return pred, None
+    S /= op.temperature
+    S -= S.max(axis=1, keepdims=True)
+    np.exp(S, out=S)
+    S /= S.sum(axis=1, keepdims=True)
+    single = present.sum(axis=1) == 1                           # (P, n)
+    if single.any():
+        pi, ni = np.nonzero(single)
+        S[pi, :, ni] = present[pi, :, ni].astype(float)
+    return pred, S.transpose(0, 2, 1)
+
+
+def linear_scores(op: LinearOperator, Y: np.ndarray, k: int) -> np.ndarray:
+    """Held-out class scores (P, n, k) for label-code rows ``Y`` (P, n), as the runner stores them."""
+    return linear_predict(op, Y, k)[1]
