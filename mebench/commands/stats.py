@@ -221,8 +221,13 @@ def _print_compare(console, result, level) -> None:
             ci = f"[{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]" if c["ci_low"] is not None else "n/a"
             mc = c["tests"].get("mcnemar", {}).get("p_value") if "mcnemar" in c["tests"] else None
             dl = c["tests"].get("delong", {})
+            calib = c.get("p_value_calibration", {})
+            p_cell = _fmt_p(c["p_value"])
+            if not calib.get("in_holm_family", True):
+                rate = calib.get("measured_false_positive_rate")
+                p_cell += f" [FPR {rate}]" if rate else " [uncalibrated]"
             cells = [m] + ([] if two else [c["a"].split(" (")[0]]) + [
-                _fmt(c["value_a"]), _fmt(c["value_b"]), _fmt(c["delta"], 4), ci, _fmt_p(c["p_value"]),
+                _fmt(c["value_a"]), _fmt(c["value_b"]), _fmt(c["delta"], 4), ci, p_cell,
                 _fmt_p(c.get("p_holm")), _fmt_p(mc) if "mcnemar" in c["tests"] else "–",
                 _fmt_p(dl.get("p_value")) if dl else "–"]
             table.add_row(*cells)
@@ -235,6 +240,12 @@ def _print_compare(console, result, level) -> None:
     console.print(f"p (paired): {pr['test']}; {pr['assumptions']}; {pr['p_value_definition'].split('; C =')[0]}; "
                   f"seed {result['seed']}.", highlight=False)
     console.print(f"p Holm: {result['correction']}.", highlight=False)
+    if any(not c.get("p_value_calibration", {}).get("in_holm_family", True)
+           for e in result["metrics"].values() for c in e["comparisons"]):
+        from ..stats.paired import CALIBRATION_SETTING
+
+        console.print(f"[FPR r]: the paired test's {CALIBRATION_SETTING}; at alpha = 0.05 such a p-value rejects a true "
+                      "null with about that rate, not 0.05.", highlight=False)
     console.print(f"CI: {first['ci_method']} of the difference (both pipelines scored on each resample).",
                   highlight=False)
     console.print("* McNemar: exact test on correct/incorrect discordant pairs (accuracy); DeLong: Sun & Xu (2014) "

@@ -262,7 +262,9 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resample
     """Paired comparisons of pipelines run on the same samples and folds.
 
     Two runs: A vs B. More: every run against the best one for each metric. The primary p-values
-    of every row of the table (comparisons x metrics) are Holm-corrected together.
+    of the rows (comparisons x metrics) whose metric has a calibrated paired test are
+    Holm-corrected together; the others carry their measured false-positive rate
+    (:data:`mebench.stats.paired.CALIBRATION`) and no Holm value.
     """
     from ..registry import METRICS
     from ..store import load_run
@@ -321,14 +323,24 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resample
                                                    "p_value", "p_values")})
             entry["value"] = comps[0]["value_a"]
         out["metrics"][name] = entry
-    adjusted = holm([r["p_value"] for r in rows])
-    for r, p in zip(rows, adjusted):
+    family = [r["p_value_calibration"]["in_holm_family"] for r in rows]
+    adjusted = holm([r["p_value"] if inside else None for r, inside in zip(rows, family)])
+    for r, p, inside in zip(rows, adjusted, family):
         r["p_holm"] = p
+        if not inside:
+            r["p_holm_note"] = ("outside the Holm family: " + r["p_value_calibration"].get("note", "not calibrated"))
     for name, entry in out["metrics"].items():
         if "delta" in entry:
             entry["p_holm"] = entry["comparisons"][0]["p_holm"]
-    out["correction"] = (f"Holm over all {len(rows)} primary (paired randomisation) p-values in this table "
-                         "(statsmodels multipletests, method='holm'); secondary tests are not corrected")
+    kept = sorted({name for name, entry in out["metrics"].items()
+                   if entry["comparisons"] and entry["comparisons"][0]["p_value_calibration"]["in_holm_family"]})
+    left = [name for name in out["metrics"] if name not in kept]
+    out["correction"] = (f"Holm over the {sum(family)} primary (paired randomisation) p-values of the metrics whose "
+                         f"paired test is calibrated ({', '.join(kept) or 'none here'}); statsmodels multipletests, "
+                         "method='holm'"
+                         + (f". Not corrected: {', '.join(left)}, whose p-values carry the false-positive rate "
+                            "measured between unlike pipelines on null data" if left else "")
+                         + "; secondary tests are not corrected")
     out["seed"] = seed
     out["n_permutations"] = n_permutations
     out["n_resamples"] = n_resamples
