@@ -283,7 +283,8 @@ def _fit_predict_fold(estimator, X, y, train, test, n_classes: int) -> tuple[np.
 
     ``predict`` gives the predictions; ``predict_proba`` (else ``decision_function``, through a
     logistic/softmax map) gives the scores, whose columns are placed on the full label set (classes
-    absent from the training fold score 0).
+    absent from the training fold score 0). A classifier with a ``classes`` parameter (the controls)
+    is given the full label set instead, so its scores cover every class in every fold.
     """
     from sklearn.base import clone
 
@@ -291,10 +292,14 @@ def _fit_predict_fold(estimator, X, y, train, test, n_classes: int) -> tuple[np.
     Xte = X.iloc[test] if isinstance(X, pd.DataFrame) else X[test]
     present = np.unique(y[train])
     scores = np.zeros((len(test), n_classes))
-    if len(present) == 1:
+    model = clone(estimator)
+    takes_classes = "classes" in model.get_params(deep=False)  # e.g. controls: scores over the full label set
+    if takes_classes:
+        model.set_params(classes=np.arange(n_classes))
+    elif len(present) == 1:
         scores[:, present[0]] = 1.0
         return scores, np.full(len(test), present[0]), "training fold has a single class; predicted it for every test sample"
-    model = clone(estimator).fit(Xtr, y[train])  # callers pin BLAS to one thread
+    model.fit(Xtr, y[train])  # callers pin BLAS to one thread
     if hasattr(model, "predict_proba"):
         proba = model.predict_proba(Xte)
     else:
@@ -304,7 +309,7 @@ def _fit_predict_fold(estimator, X, y, train, test, n_classes: int) -> tuple[np.
     scores[:, np.asarray(model.classes_, dtype=int)] = np.asarray(proba, dtype=np.float64)
     pred = np.asarray(model.predict(Xte)).astype(np.int64)
     note = None
-    if len(present) < n_classes:
+    if len(present) < n_classes and not takes_classes:
         note = f"training fold lacks {n_classes - len(present)} class(es); their scores are 0"
     return scores, pred, note
 

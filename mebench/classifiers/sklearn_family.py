@@ -286,15 +286,34 @@ _CONTROL_SCORES = ("a control's scores are fold-independent by design (the same 
                    "y_pred from predict and scores from predict_proba, so argmax(predict_proba) need not equal predict")
 
 
-class Majority(_Classifier):
+class _Control(_Classifier):
+    """A control: ``classes`` (the full label set; the runner sets it) makes its scores cover every
+    class, so they stay the same in every training fold, even one that lacks a class."""
+
+    is_control: ClassVar[bool] = True
+
+    def _fit_input(self, X, y):
+        X, y = super()._fit_input(X, y)
+        if self.classes is not None:
+            full = np.unique(np.asarray(self.classes))
+            unknown = sorted(set(self.classes_.tolist()) - set(full.tolist()))
+            if unknown:
+                raise ValueError(f"{type(self).__name__}: training labels {unknown} are not in classes={full.tolist()}")
+            self.classes_ = full
+        return X, y
+
+
+class Majority(_Control):
     """Control: predicts the training fold's most frequent class; the same scores (1/k) for every sample.
 
     The scores do not depend on the training fold, so ties give a ROC AUC of exactly 0.5 under any
     protocol (scores equal to the training priors would fall below 0.5 under leave-one-subject-out:
-    see the prior-shift diagnostic in ``metrics.json``).
+    see the prior-shift diagnostic in ``metrics.json``). ``classes``: the full label set (set by the
+    runner), so that k counts classes absent from a training fold too.
     """
 
-    is_control: ClassVar[bool] = True
+    def __init__(self, classes=None):
+        self.classes = classes
 
     def fit(self, X, y):
         _, y = self._fit_input(X, y)
@@ -317,20 +336,21 @@ class Majority(_Classifier):
         return tags
 
 
-class StratifiedRandom(_Classifier):
+class StratifiedRandom(_Control):
     """Control: random guesses with the training fold's class frequencies, seeded per sample.
 
     Each sample's random numbers come from a generator seeded with ``random_state`` and a hash of
     the sample's feature values, so a sample gets the same draw whatever fold, order or batch it is
     predicted in. ``predict`` draws a class with the training fold's frequencies; ``predict_proba``
     gives fold-independent random scores from the same generator (AUC at chance by construction).
+    ``classes``: the full label set (set by the runner).
     """
 
-    is_control: ClassVar[bool] = True
     expected_failed_checks: ClassVar[dict[str, str]] = {"check_classifiers_train": _CONTROL_SCORES}
 
-    def __init__(self, random_state: int | None = 0):
+    def __init__(self, random_state: int | None = 0, classes=None):
         self.random_state = random_state
+        self.classes = classes
 
     def fit(self, X, y):
         _, y = self._fit_input(X, y)
