@@ -122,7 +122,7 @@ class _SVM(_Classifier):
 
         X, y = self._fit_input(X, y)
         self.scaler_ = StandardScaler().fit(X)
-        Z = self.scaler_.transform(X)
+        Z = self._svm_input(self.scaler_.transform(X), train=True)
         if not self.probability:
             self.model_ = self._svc(self.class_weight).fit(Z, y)
             self.calibration_ = "none: ranking scores from the decision function"
@@ -143,9 +143,13 @@ class _SVM(_Classifier):
             self.calibration_ = "Platt, in-sample (a class has one training sample)"
         return self
 
+    def _svm_input(self, Z, train: bool = False):
+        """What the SVC sees: the standardised features (subclasses may give a kernel matrix)."""
+        return Z
+
     def _decision(self, X):
         X = self._predict_input(X)
-        return self.model_.decision_function(self.scaler_.transform(X))
+        return self.model_.decision_function(self._svm_input(self.scaler_.transform(X)))
 
     @available_if(lambda self: not self.probability)
     def decision_function(self, X):
@@ -155,7 +159,7 @@ class _SVM(_Classifier):
     def predict_proba(self, X):
         if self.probability:
             X = self._predict_input(X)
-            return self.model_.predict_proba(self.scaler_.transform(X))
+            return self.model_.predict_proba(self._svm_input(self.scaler_.transform(X)))
         return softmax_scores(self._decision(X))
 
     def predict(self, X):
@@ -180,10 +184,17 @@ class LinearSVM(_SVM):
         self.probability = probability
         self.random_state = random_state
 
+    def _svm_input(self, Z, train: bool = False):
+        """The linear kernel, computed with BLAS: the same problem as ``SVC(kernel="linear")``, whose
+        own kernel loops are slow with thousands of features."""
+        if train:
+            self.train_features_ = Z
+        return Z @ self.train_features_.T
+
     def _svc(self, class_weight):
         from sklearn.svm import SVC
 
-        return SVC(kernel="linear", C=self.C, class_weight=class_weight, random_state=self.random_state)
+        return SVC(kernel="precomputed", C=self.C, class_weight=class_weight, random_state=self.random_state)
 
 
 class RBFSVM(_SVM):
