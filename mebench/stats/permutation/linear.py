@@ -51,9 +51,9 @@ def ridge_operator(prepared) -> LinearOperator:
 
     The per-fold standardisation is ``StandardScaler``'s: population standard deviation, scale 1 for
     features it deems constant (its ``_is_constant_feature`` rule). Means and variances of each
-    training fold come from whole-data sums minus the test rows, on globally centred features; in
-    the dual form one symmetric product over all rows gives both the training Gram matrix and the
-    training-test block. Samples in no test fold (training only) keep zero rows.
+    training fold come from whole-data sums minus the other rows, on globally centred features; in
+    the dual form one symmetric product over the [training; test] rows gives both the training Gram
+    matrix and the training-test block. Samples in no test fold (training only) keep zero rows.
     """
     from scipy.linalg import blas, lapack
     from threadpoolctl import threadpool_limits
@@ -77,43 +77,72 @@ def ridge_operator(prepared) -> LinearOperator:
             train_masks[f, tr] = 1.0
             fold_of[te] = f
             n_tr = len(tr)
-            if len(tr) == n:
-                delta, sq = col_sum / n, col_sq
+            outside = np.ones(n, bool)
+            outside[tr] = False
+            if outside.any():
+                rest = Xc[outside]
+                delta = (col_sum - rest.sum(axis=0)) / n_tr
+                sq = col_sq - np.einsum("ij,ij->j", rest, rest)
             else:
-                out = np.setdiff1d(np.arange(n), tr, assume_unique=True)
-                delta = (col_sum - Xc[out].sum(axis=0)) / n_tr
-                sq = col_sq - np.einsum("ij,ij->j", Xc[out], Xc[out])
+                delta, sq = col_sum / n_tr, col_sq
             var = np.maximum(sq / n_tr - delta * delta, 0.0)
             mean = centre + delta
             constant = var <= n_tr * eps * var + (n_tr * mean * eps) ** 2
             scale = np.sqrt(var)
             scale[constant | (scale == 0)] = 1.0
             inv = 1.0 / scale
+            u = delta * inv
             if d <= n_tr:  # primal: A = Z_te (Z'Z + aI)^-1 Z'
-                Ztr = (Xc[tr] - delta) * inv
-                Zte = (Xc[te] - delta) * inv
+                Ztr = Xc[tr] * inv - u
+                Zte = Xc[te] * inv - u
                 G = blas.dsyrk(1.0, Ztr.T, lower=0)  # Z'Z, upper triangle
                 G[np.diag_indices_from(G)] += alpha
                 _, sol, info = lapack.dposv(G, Zte.T)
                 A = sol.T @ Ztr.T
-            else:          # dual: A = Z_te Z' (ZZ' + aI)^-1, from one Gram matrix K over all rows
-                B = Xc * inv
-                u = delta * inv
-                K = blas.dsyrk(1.0, B.T, trans=1, lower=0)  # B B', upper triangle
-                K += np.triu(K, 1).T
+            else:          # dual: A = Z_te Z' (ZZ' + aI)^-1, from one Gram matrix over [train; test] rows
+                B = Xc[np.concatenate([tr, te])]
+                B *= inv
                 Bu = B @ u
-                K -= Bu[:, None]
-                K -= Bu[None, :]
-                K += u @ u
-                G = K[np.ix_(tr, tr)]
+                K = blas.dsyrk(1.0, B.T, trans=1, lower=0)  # B B', upper triangle (Fortran order)
+                G, C = K[:n_tr, :n_tr], K[:n_tr, n_tr:]       # train x train (upper), train x test
+                for block, right in ((G, Bu[:n_tr]), (C, Bu[n_tr:])):  # centre: (b - u)(b' - u)'
+                    block -= Bu[:n_tr, None]
+                    block -= right[None, :]
+                    block += u @ u
                 G[np.diag_indices_from(G)] += alpha
-                _, sol, info = lapack.dposv(G, K[np.ix_(tr, te)])
+                _, sol, info = lapack.dposv(G, C)
                 A = sol.T
             if info != 0:  # pragma: no cover - G is positive definite for alpha > 0
                 raise np.linalg.LinAlgError(f"ridge system of fold {fold.name} is not positive definite")
             H = A - A.sum(axis=1, keepdims=True) / n_tr + 1.0 / n_tr
             M[np.ix_(te, tr)] = H
     return LinearOperator(M, M.sum(axis=1), train_masks, fold_of, float(est.temperature), time.perf_counter() - t0)
+
+
+def _argmax_classes(S: np.ndarray) -> np.ndarray:
+    """argmax over axis 1 of (P, k, n) (first class wins ties), one contiguous (P, n) pass per class."""
+    best = S[:, 0].copy()
+    idx = np.zeros(best.shape, dtype=np.int64)
+    for c in range(1, S.shape[1]):
+        better = S[:, c] > best
+        np.copyto(best, S[:, c], where=better)
+        idx[better] = c
+    return idx
+
+
+def _softmax_classes(S: np.ndarray, temperature: float) -> np.ndarray:
+    """Softmax over axis 1 of (P, k, n) decisions at ``temperature``, in place; -inf scores 0."""
+    top = S.max(axis=1) if S.shape[1] > 8 else np.maximum.reduce([S[:, c] for c in range(S.shape[1])])
+    total = np.zeros(top.shape)
+    for c in range(S.shape[1]):
+        col = S[:, c]
+        col -= top
+        col /= temperature
+        np.exp(col, out=col)
+        total += col
+    for c in range(S.shape[1]):
+        S[:, c] /= total
+    return S
 
 
 def linear_predict(op: LinearOperator, Y: np.ndarray, k: int, with_scores: bool = True):
@@ -124,36 +153,25 @@ def linear_predict(op: LinearOperator, Y: np.ndarray, k: int, with_scores: bool 
     classes (the last is the row sum minus the others); scores are returned as a transposed view.
     """
     P, n = Y.shape
-    onehot = np.zeros((P, k - 1, n))
-    rows, cols = np.nonzero(Y < k - 1)
-    onehot[rows, Y[rows, cols], cols] = 1.0
+    onehot = (Y[:, None, :] == np.arange(k - 1)[None, :, None]).astype(np.float64).reshape(P * (k - 1), n)
     S = np.empty((P, k, n))
-    S[:, :k - 1] = (onehot.reshape(P * (k - 1), n) @ op.M.T).reshape(P, k - 1, n)
+    S[:, :k - 1] = (onehot @ op.M.T).reshape(P, k - 1, n)
     np.subtract(op.row_sums[None, :], S[:, :k - 1].sum(axis=1), out=S[:, k - 1])
     counts = np.empty((P, k, len(op.train_masks)))
-    counts[:, :k - 1] = (onehot.reshape(P * (k - 1), n) @ op.train_masks.T).reshape(P, k - 1, -1)
+    counts[:, :k - 1] = (onehot @ op.train_masks.T).reshape(P, k - 1, -1)
     counts[:, k - 1] = op.train_masks.sum(axis=1)[None, :] - counts[:, :k - 1].sum(axis=1)
     if (counts > 0.5).all():
-        pred = S.argmax(axis=1)
-        if not with_scores:
-            return pred, None
-        S /= op.temperature
-        S -= S.max(axis=1, keepdims=True)
-        np.exp(S, out=S)
-        S /= S.sum(axis=1, keepdims=True)
-        return pred, S.transpose(0, 2, 1)
+        pred = _argmax_classes(S)
+        return (pred, _softmax_classes(S, op.temperature).transpose(0, 2, 1)) if with_scores else (pred, None)
     # Some training folds lack classes under these permutations: the refit classifier only knows
     # the classes it saw (argmax and softmax over them, score 0 for the others), and a single-class
     # training fold predicts that class with score 1 (as runner.cross_predict does).
     present = counts[:, :, op.fold_of] > 0.5                   # (P, k, n)
     S = np.where(present, S, -np.inf)
-    pred = S.argmax(axis=1)
+    pred = _argmax_classes(S)
     if not with_scores:
         return pred, None
-    S /= op.temperature
-    S -= S.max(axis=1, keepdims=True)
-    np.exp(S, out=S)
-    S /= S.sum(axis=1, keepdims=True)
+    S = _softmax_classes(S, op.temperature)
     single = present.sum(axis=1) == 1                           # (P, n)
     if single.any():
         pi, ni = np.nonzero(single)
