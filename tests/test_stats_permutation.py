@@ -160,6 +160,15 @@ def test_training_only_samples_are_not_scored():
         np.testing.assert_allclose(exact.null[m], generic.null[m], rtol=0, atol=1e-12)
 
 
+def test_exact_path_threads_give_the_same_null():
+    X, labels, subjects = _gaussian(seed=8, n_subjects=6, per_subject=4, d=30, k=3, shift=0.4)
+    prepared = prepared_from_arrays(X, labels, subjects)
+    one = permutation_test(prepared, 40, seed=2, method="exact")
+    two = permutation_test(prepared, 40, seed=2, method="exact", jobs=2)
+    for m in one.metrics:
+        np.testing.assert_array_equal(one.null[m], two.null[m])
+
+
 def test_exact_path_refuses_non_linear_pipelines():
     X, labels, subjects = _gaussian()
     prepared = prepared_from_arrays(X, labels, subjects, estimator=LogReg())

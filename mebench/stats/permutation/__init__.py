@@ -120,11 +120,11 @@ def p_value(observed: float, null: np.ndarray, higher_is_better: bool = True) ->
     return (c + 1) / (len(valid) + 1), c, int(len(null) - len(valid))
 
 
-def _exact_null(prepared, y, subjects, scheme, seed, n_permutations, metric_names, metric_objs, progress):
+def _exact_null(prepared, y, subjects, scheme, seed, n_permutations, metric_names, metric_objs, progress, jobs=1):
     """Observed metrics and the null distribution (N, m) through the linear operator."""
     from threadpoolctl import threadpool_limits
 
-    op = ridge_operator(prepared)
+    op = ridge_operator(prepared, jobs=jobs)
     ev = prepared.evaluated  # training-only samples carry no held-out score
     k = len(prepared.classes)
     n = len(y)
@@ -155,7 +155,8 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
     """Permutation test of every metric against chance, refitting the pipeline per permutation.
 
     ``method``: ``auto`` (exact linear path when it applies, else generic), ``exact`` or
-    ``generic``. ``scheme``: ``auto`` (see :func:`choose_scheme`) or one of ``SCHEMES``.
+    ``generic``. ``jobs``: worker processes of the generic path, threads of the exact path's
+    precomputation (BLAS one thread each). ``scheme``: ``auto`` (see :func:`choose_scheme`) or one of ``SCHEMES``.
     ``checkpoint_dir``: where finished permutations are checkpointed (the generic path resumes
     from it). ``progress(done, total)`` is called as permutations finish.
     """
@@ -198,7 +199,7 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
     ckpt = None
     if method == "exact":
         observed, null = _exact_null(prepared, y, subjects, scheme, seed, n_permutations, metric_names,
-                                     metric_objs, progress)
+                                     metric_objs, progress, jobs)
         computed = n_permutations
         if checkpoint_dir is not None:
             key = checkpoint_key(prepared, scheme, seed, metric_names, y)

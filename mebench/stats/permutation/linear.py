@@ -41,7 +41,7 @@ class LinearOperator:
     seconds: float
 
 
-def ridge_operator(prepared) -> LinearOperator:
+def ridge_operator(prepared, jobs: int = 1) -> LinearOperator:
     """Precompute the stacked linear map of ``RidgeScores`` over the run's folds.
 
     ``RidgeScores`` standardises with the training fold's mean and standard deviation, then fits
@@ -54,69 +54,85 @@ def ridge_operator(prepared) -> LinearOperator:
     training fold come from whole-data sums minus the other rows, on globally centred features; in
     the dual form one symmetric product over the [training; test] rows gives both the training Gram
     matrix and the training-test block. Samples in no test fold (training only) keep zero rows.
+    ``jobs`` > 1 computes folds on that many threads (BLAS, one thread each, releases the GIL).
     """
-    from scipy.linalg import blas, lapack
     from threadpoolctl import threadpool_limits
 
     t0 = time.perf_counter()
-    est = prepared.estimator
-    alpha = float(est.alpha)
+    alpha = float(prepared.estimator.alpha)
     X = np.asarray(prepared.X, dtype=np.float64)
-    n, d = X.shape
+    n = X.shape[0]
     folds = prepared.split.folds
     M = np.zeros((n, n))
     fold_of = np.full(n, -1)
     train_masks = np.zeros((len(folds), n))
-    eps = np.finfo(np.float64).eps
     with threadpool_limits(1):
         centre = X.mean(axis=0)
         Xc = X - centre
-        col_sum, col_sq = Xc.sum(axis=0), np.einsum("ij,ij->j", Xc, Xc)
+        sums = (centre, Xc, Xc.sum(axis=0), np.einsum("ij,ij->j", Xc, Xc))
         for f, fold in enumerate(folds):
-            tr, te = np.asarray(fold.train), np.asarray(fold.test)
-            train_masks[f, tr] = 1.0
-            fold_of[te] = f
-            n_tr = len(tr)
-            outside = np.ones(n, bool)
-            outside[tr] = False
-            if outside.any():
-                rest = Xc[outside]
-                delta = (col_sum - rest.sum(axis=0)) / n_tr
-                sq = col_sq - np.einsum("ij,ij->j", rest, rest)
-            else:
-                delta, sq = col_sum / n_tr, col_sq
-            var = np.maximum(sq / n_tr - delta * delta, 0.0)
-            mean = centre + delta
-            constant = var <= n_tr * eps * var + (n_tr * mean * eps) ** 2
-            scale = np.sqrt(var)
-            scale[constant | (scale == 0)] = 1.0
-            inv = 1.0 / scale
-            u = delta * inv
-            if d <= n_tr:  # primal: A = Z_te (Z'Z + aI)^-1 Z'
-                Ztr = Xc[tr] * inv - u
-                Zte = Xc[te] * inv - u
-                G = blas.dsyrk(1.0, Ztr.T, lower=0)  # Z'Z, upper triangle
-                G[np.diag_indices_from(G)] += alpha
-                _, sol, info = lapack.dposv(G, Zte.T)
-                A = sol.T @ Ztr.T
-            else:          # dual: A = Z_te Z' (ZZ' + aI)^-1, from one Gram matrix over [train; test] rows
-                B = Xc[np.concatenate([tr, te])]
-                B *= inv
-                Bu = B @ u
-                K = blas.dsyrk(1.0, B.T, trans=1, lower=0)  # B B', upper triangle (Fortran order)
-                G, C = K[:n_tr, :n_tr], K[:n_tr, n_tr:]       # train x train (upper), train x test
-                for block, right in ((G, Bu[:n_tr]), (C, Bu[n_tr:])):  # centre: (b - u)(b' - u)'
-                    block -= Bu[:n_tr, None]
-                    block -= right[None, :]
-                    block += u @ u
-                G[np.diag_indices_from(G)] += alpha
-                _, sol, info = lapack.dposv(G, C)
-                A = sol.T
-            if info != 0:  # pragma: no cover - G is positive definite for alpha > 0
-                raise np.linalg.LinAlgError(f"ridge system of fold {fold.name} is not positive definite")
-            H = A - A.sum(axis=1, keepdims=True) / n_tr + 1.0 / n_tr
-            M[np.ix_(te, tr)] = H
-    return LinearOperator(M, M.sum(axis=1), train_masks, fold_of, float(est.temperature), time.perf_counter() - t0)
+            train_masks[f, np.asarray(fold.train)] = 1.0
+            fold_of[np.asarray(fold.test)] = f
+        if jobs > 1 and len(folds) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                blocks = list(pool.map(lambda fold: _fold_map(fold, sums, alpha), folds))
+        else:
+            blocks = [_fold_map(fold, sums, alpha) for fold in folds]
+    for fold, H in zip(folds, blocks):
+        M[np.ix_(np.asarray(fold.test), np.asarray(fold.train))] = H
+    return LinearOperator(M, M.sum(axis=1), train_masks, fold_of, float(prepared.estimator.temperature),
+                          time.perf_counter() - t0)
+
+
+def _fold_map(fold, sums, alpha: float) -> np.ndarray:
+    """One fold's block H (n_test, n_train) of the operator."""
+    from scipy.linalg import blas, lapack
+
+    centre, Xc, col_sum, col_sq = sums
+    n, d = Xc.shape
+    tr, te = np.asarray(fold.train), np.asarray(fold.test)
+    n_tr = len(tr)
+    outside = np.ones(n, bool)
+    outside[tr] = False
+    if outside.any():
+        rest = Xc[outside]
+        delta = (col_sum - rest.sum(axis=0)) / n_tr
+        sq = col_sq - np.einsum("ij,ij->j", rest, rest)
+    else:
+        delta, sq = col_sum / n_tr, col_sq
+    var = np.maximum(sq / n_tr - delta * delta, 0.0)
+    mean = centre + delta
+    eps = np.finfo(np.float64).eps
+    constant = var <= n_tr * eps * var + (n_tr * mean * eps) ** 2
+    scale = np.sqrt(var)
+    scale[constant | (scale == 0)] = 1.0
+    inv = 1.0 / scale
+    u = delta * inv
+    if d <= n_tr:  # primal: A = Z_te (Z'Z + aI)^-1 Z'
+        Ztr = Xc[tr] * inv - u
+        Zte = Xc[te] * inv - u
+        G = blas.dsyrk(1.0, Ztr.T, lower=0)  # Z'Z, upper triangle
+        G[np.diag_indices_from(G)] += alpha
+        _, sol, info = lapack.dposv(G, Zte.T)
+        A = sol.T @ Ztr.T
+    else:          # dual: A = Z_te Z' (ZZ' + aI)^-1, from one Gram matrix over [train; test] rows
+        B = Xc[np.concatenate([tr, te])]
+        B *= inv
+        Bu = B @ u
+        K = blas.dsyrk(1.0, B.T, trans=1, lower=0)  # B B', upper triangle (Fortran order)
+        G, C = K[:n_tr, :n_tr], K[:n_tr, n_tr:]       # train x train (upper), train x test
+        for block, right in ((G, Bu[:n_tr]), (C, Bu[n_tr:])):  # centre: (b - u)(b' - u)'
+            block -= Bu[:n_tr, None]
+            block -= right[None, :]
+            block += u @ u
+        G[np.diag_indices_from(G)] += alpha
+        _, sol, info = lapack.dposv(G, C)
+        A = sol.T
+    if info != 0:  # pragma: no cover - G is positive definite for alpha > 0
+        raise np.linalg.LinAlgError(f"ridge system of fold {fold.name} is not positive definite")
+    return A - A.sum(axis=1, keepdims=True) / n_tr + 1.0 / n_tr
 
 
 def _argmax_classes(S: np.ndarray) -> np.ndarray:
