@@ -11,7 +11,8 @@ Usage: python benchmarks/bench_metrics.py [--repeats 5] [--rounds 3] [--json]
 2. ``svm-linear`` held-out scores on a CASME II-sized set (255 samples, 26 subjects of uneven size,
    4425 Gaussian features with a weak class signal, 5 classes, LOSO): decision-function ranking
    scores (the default, no inner CV) against Platt probabilities (``probability=True``, an inner
-   3-fold CV per fit), alternating over ``--rounds`` rounds in one process.
+   3-fold CV per fit) and against the previous svm-linear (libsvm's own linear kernel, Platt),
+   alternating over ``--rounds`` rounds in one process.
 
 BLAS is pinned to one thread (threadpoolctl), as in the runner.
 """
@@ -119,6 +120,20 @@ def casme_sized(seed: int = 0, d: int = 4425):
     return X, classes[y], subjects
 
 
+def previous_svm_linear(random_state: int = 0):
+    """svm-linear as it was before: libsvm's own linear kernel, Platt probabilities from a 3-fold inner CV."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    cv = StratifiedKFold(3, shuffle=True, random_state=random_state)
+    svc = SVC(kernel="linear", C=0.01, class_weight="balanced", random_state=random_state)
+    return Pipeline([("scale", StandardScaler()),
+                     ("model", CalibratedClassifierCV(svc, method="sigmoid", cv=cv, ensemble=False))])
+
+
 def svm_case(rounds: int) -> dict:
     from mebench.classifiers.sklearn_family import LinearSVM
     from mebench.metrics import auc
@@ -126,7 +141,8 @@ def svm_case(rounds: int) -> dict:
 
     X, labels, subjects = casme_sized()
     out = {}
-    for name, est in (("decision", LinearSVM()), ("platt", LinearSVM(probability=True))):
+    for name, est in (("decision", LinearSVM()), ("platt", LinearSVM(probability=True)),
+                      ("previous", previous_svm_linear())):
         out[name] = {"prepared": prepare_arrays(X, labels, subjects, est), "times": []}
     for _ in range(rounds):
         for name, case in out.items():
@@ -138,6 +154,7 @@ def svm_case(rounds: int) -> dict:
     res = {name: {"seconds": statistics.median(c["times"]), "auc": c["auc"], "accuracy": c["accuracy"]}
            for name, c in out.items()}
     res["ratio_platt_vs_decision"] = res["platt"]["seconds"] / res["decision"]["seconds"]
+    res["ratio_previous_vs_decision"] = res["previous"]["seconds"] / res["decision"]["seconds"]
     return res
 
 
@@ -171,7 +188,10 @@ def main() -> None:
           f"{s['decision']['accuracy']:.3f} |")
     print(f"| Platt probabilities (probability=True) | {s['platt']['seconds']:.3g} | {s['platt']['auc']:.3f} | "
           f"{s['platt']['accuracy']:.3f} |")
-    print(f"\nratio Platt / decision: {s['ratio_platt_vs_decision']:.2f}x; load average "
+    print(f"| previous svm-linear (libsvm linear kernel, Platt 3-fold inner CV) | {s['previous']['seconds']:.3g} | "
+          f"{s['previous']['auc']:.3f} | {s['previous']['accuracy']:.3f} |")
+    print(f"\nratio Platt / decision: {s['ratio_platt_vs_decision']:.2f}x; previous / decision: "
+          f"{s['ratio_previous_vs_decision']:.2f}x; load average "
           f"{res['load_average_start']:.2f} -> {res['load_average_end']:.2f}")
 
 

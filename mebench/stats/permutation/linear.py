@@ -138,12 +138,13 @@ def _fold_map(fold, sums, alpha: float) -> np.ndarray:
 def _argmax_classes(S: np.ndarray) -> np.ndarray:
     """argmax over axis 1 of (P, k, n) (first class wins ties), one contiguous (P, n) pass per class."""
     best = S[:, 0].copy()
-    idx = np.zeros(best.shape, dtype=np.int64)
+    idx = np.zeros(best.shape, dtype=np.int16 if S.shape[1] < 2 ** 15 else np.int64)
+    better = np.empty(best.shape, dtype=bool)
     for c in range(1, S.shape[1]):
-        better = S[:, c] > best
-        np.copyto(best, S[:, c], where=better)
-        idx[better] = c
-    return idx
+        np.greater(S[:, c], best, out=better)
+        np.maximum(best, S[:, c], out=best)
+        idx += (c - idx) * better  # idx becomes c where this class is strictly better
+    return idx.astype(np.int64)
 
 
 def _softmax_classes(S: np.ndarray, temperature: float) -> np.ndarray:
