@@ -25,7 +25,7 @@ rates. Two remedies were measured and did not bring AUC into the binomial band: 
 pipeline's scores over its pooled predictions before swapping (AUC 0.105), and sign-flipping
 additive per-subject contributions computed within each pipeline from the leave-one-subject-out
 jackknife, with no mixing (AUC 0.09-0.11, UF1 0.08-0.11). Accuracy and UAR (sums of per-clip
-terms with fixed weights) stayed within the band (0.05-0.06).
+terms with fixed weights) stayed within the band (0.05-0.07).
 
 So every AUC and UF1 p-value of this test carries the false-positive rate measured between unlike
 pipelines (``CALIBRATION``), and those metrics (and any metric whose calibration has not been

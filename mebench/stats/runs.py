@@ -317,7 +317,7 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resample
         if best is not None:
             entry["best"] = labels[best]
             entry["best_note"] = ("the best run is chosen on these same data, so the comparisons with it are post hoc; "
-                                  "the Holm correction covers them")
+                                  "the Holm correction covers them for the metrics in its family (see correction)")
         else:  # two runs: the single comparison's fields at the metric level too
             entry.update({k: comps[0][k] for k in ("value_a", "value_b", "delta", "ci_low", "ci_high", "ci_method",
                                                    "p_value", "p_values")})
