@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mebench import metrics as M
-from mebench.classifiers.sklearn_family import LogReg, Majority, RidgeScores, StratifiedRandom
+from mebench.classifiers.sklearn_family import LogReg, Majority, StratifiedRandom
 from mebench.metrics.batch import batch_metrics
 from mebench.metrics.diagnostics import per_subject
 from mebench.runner import compute_metrics, cross_predict, prepare_arrays
