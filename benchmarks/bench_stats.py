@@ -2,6 +2,8 @@
 
 Usage: python benchmarks/bench_stats.py [--permutations 1000] [--generic 40] [--rounds 3] [--sklearn 60]
                                        [--repeats 5] [--json]
+       python benchmarks/bench_stats.py --reference /path/to/other/checkout [--rounds 5] [--repeats 5]
+       (the exact path of this checkout against another's, alternating fresh processes)
 
 Problem: CASME II-sized (255 samples, 26 subjects of uneven size, 1000 features, 5 classes),
 leave-one-subject-out, ridge-type linear classifier. Timed:
@@ -103,6 +105,44 @@ def generic_in_fresh_process(jobs: int, n: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def exact_child(n: int, repeats: int) -> None:
+    """In a fresh process (whichever mebench is on the path): time the exact path, precomputation included."""
+    from threadpoolctl import threadpool_limits
+
+    from mebench.stats.permutation import permutation_test, prepared_from_arrays
+
+    X, labels, subjects = problem()
+    prepared = prepared_from_arrays(X, labels, subjects)
+    with threadpool_limits(1):
+        permutation_test(prepared, 20, metrics=["accuracy"], method="exact")
+        one, _ = timed(lambda: permutation_test(prepared, n, metrics=["accuracy"], method="exact", scheme="dataset"),
+                       repeats)
+        four, _ = timed(lambda: permutation_test(prepared, n, method="exact"), repeats)
+    print(json.dumps({"accuracy_dataset_s": one, "four_metrics_auto_s": four}))
+
+
+def exact_against_reference(reference: str, n: int, rounds: int, repeats: int) -> dict:
+    """The exact path of this checkout and of ``reference`` (another checkout's root), alternating
+    fresh processes over ``rounds`` so both see the same machine load."""
+    import subprocess
+    import sys
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    times = {"this": [], "reference": []}
+    for _ in range(rounds):
+        for key, root in (("reference", reference), ("this", here)):
+            env = {**os.environ, "PYTHONPATH": root}
+            out = subprocess.run([sys.executable, __file__, "--exact-child", str(n), str(repeats)], env=env,
+                                 capture_output=True, text=True, check=True)
+            times[key].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    res = {}
+    for metric in ("accuracy_dataset_s", "four_metrics_auto_s"):
+        a = statistics.median(t[metric] for t in times["this"])
+        b = statistics.median(t[metric] for t in times["reference"])
+        res[metric] = {"this": a, "reference": b, "speedup": b / a}
+    return res
+
+
 def timed(fn, repeats: int = 1) -> tuple[float, object]:
     times, out = [], None
     for _ in range(repeats):
@@ -120,10 +160,27 @@ def main() -> None:
     parser.add_argument("--sklearn", type=int, default=60, help="permutations timed through sklearn")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--reference", help="another checkout's root: time its exact path against this one's, "
+                                                 "alternating fresh processes, and stop")
     parser.add_argument("--generic-child", nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--exact-child", nargs=2, type=int, help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.generic_child:
         generic_child(*opts.generic_child)
+        return
+    if opts.exact_child:
+        exact_child(*opts.exact_child)
+        return
+    if opts.reference:
+        load = os.getloadavg()[0]
+        res = exact_against_reference(opts.reference, opts.permutations, opts.rounds, opts.repeats)
+        print(f"| exact path, {opts.permutations} permutations, precomputation included (s; median of {opts.rounds} "
+              f"rounds x {opts.repeats}) | this checkout | reference | speed-up |\n|---|---|---|---|")
+        for key, label in (("accuracy_dataset_s", "accuracy, dataset-wide scheme"),
+                           ("four_metrics_auto_s", "4 metrics, automatic scheme")):
+            r = res[key]
+            print(f"| {label} | {r['this']:.4g} | {r['reference']:.4g} | {r['speedup']:.2f}x |")
+        print(f"load average {load:.2f} -> {os.getloadavg()[0]:.2f}")
         return
 
     from threadpoolctl import threadpool_limits

@@ -156,6 +156,11 @@ def _print_result(console, result) -> None:
     for name, value in m["pooled"].items():
         table.add_row(name, _fmt(value), _fmt(majority.get(name)))
     console.print(table)
+    shift = m.get("prior_shift", {}).get("pooled")
+    if shift:
+        console.print("prior-shift diagnostic: " + ", ".join(f"{k}={_fmt(v)}" for k, v in shift.items())
+                      + " (each held-out sample scored with its training fold's class priors alone: what the priors "
+                        "produce under this protocol)", highlight=False)
     counts = ", ".join(f"{c}: {n}" for c, n in m["class_counts"].items())
     console.print(f"class distribution: {counts}")
     if "per_dataset" in m:

@@ -416,8 +416,11 @@ def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_ta
                      keep_model: bool = False):
     """Fit a fresh clone on the training rows, predict the test rows: (scores, predicted codes, note, model).
 
-    Scores are mapped onto the full label set (a class missing from training scores 0); the
-    classifier's own ``predict`` gives the predicted class. BLAS is pinned to one thread.
+    ``predict`` gives the predictions; ``predict_proba`` (else ``decision_function``, through a
+    logistic/softmax map) gives the scores, whose columns are placed on the full label set (a class
+    absent from the training fold scores 0). A classifier with a ``classes`` parameter (the
+    controls) is given the full label set instead, so its scores cover every class in every fold.
+    BLAS is pinned to one thread.
     """
     from sklearn.base import clone
     from threadpoolctl import threadpool_limits
@@ -428,7 +431,11 @@ def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_ta
     Xte = X.iloc[test] if isinstance(X, pd.DataFrame) else np.asarray(X[test])
     present = np.unique(y[train])
     scores = np.zeros((len(test), n_classes))
-    if len(present) == 1:
+    model = clone(estimator)
+    takes_classes = "classes" in model.get_params(deep=False)  # the controls: scores over the full label set
+    if takes_classes:
+        model.set_params(classes=np.arange(n_classes))
+    elif len(present) == 1:
         scores[:, present[0]] = 1.0
         return (scores, np.full(len(test), present[0], dtype=np.int64),
                 "training fold has a single class; predicted it for every test sample", None)
@@ -437,8 +444,14 @@ def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_ta
         fit_params["features__targets"] = annotation_targets.iloc[train]
     try:
         with threadpool_limits(1):
-            model = clone(estimator).fit(Xtr, y[train], **fit_params)
-            proba = np.asarray(model.predict_proba(Xte), dtype=np.float64)
+            model.fit(Xtr, y[train], **fit_params)
+            if hasattr(model, "predict_proba"):
+                proba = model.predict_proba(Xte)
+            else:
+                from .classifiers.sklearn_family import softmax_scores
+
+                proba = softmax_scores(model.decision_function(Xte))
+            proba = np.asarray(proba, dtype=np.float64)
             codes = np.asarray(model.classes_, dtype=np.int64)
             pred = np.asarray(model.predict(Xte)).astype(np.int64)
     except MebenchError:
@@ -450,7 +463,7 @@ def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_ta
                                  hidden) from None
     scores[:, codes] = proba
     note = None
-    if len(present) < n_classes:
+    if len(present) < n_classes and not takes_classes:
         note = f"training fold lacks {n_classes - len(present)} class(es); their scores are 0"
     return scores, pred, note, (model if keep_model else None)
 
@@ -548,50 +561,78 @@ def _shared_array(X, scratch):
     return ArrayFile(str(path))
 
 
-def compute_metrics(prepared: Prepared, predictions: CrossPredictions, metric_names=None) -> dict:
-    """Pooled headline metrics plus per-fold and per-dataset diagnostics."""
-    from .metrics import confusion, per_class
-    from .stats.diagnostics import PER_SUBJECT_NOTE, per_subject
+def compute_metrics(prepared: Prepared, scores: np.ndarray, pred: np.ndarray, metric_names=None) -> dict:
+    """Pooled headline metrics, per-fold, per-subject and per-dataset diagnostics, the majority
+    control and the prior-shift diagnostic; all on the vectorised metric path.
+
+    ``scores`` (n, k) and ``pred`` (n,) class codes are the held-out predictions (``cross_predict``).
+    """
+    from .metrics import (ABSENT_CLASS_CONVENTION, MAJORITY_NOTE, PRIOR_SHIFT_NOTE, confusion_codes,
+                          majority_baseline, per_class_from_confusion, prior_shift)
+    from .metrics.diagnostics import PER_SUBJECT_NOTE, per_subject_codes, subset_entries
 
     metric_names = list(metric_names or prepared.spec.metrics)
-    classes = prepared.classes
-    scores = predictions.scores
-    y_true = np.asarray(classes)[prepared.y]
-    y_pred = np.asarray(classes)[np.maximum(predictions.pred, 0)]  # -1 (never tested) is masked out below
-    metric_fns = {m: METRICS.get(m) for m in metric_names}
-
+    for name in metric_names:
+        METRICS.entry(name)
+    classes = list(prepared.classes)
     evaluated = prepared.evaluated  # samples held out in some fold; training-only ones carry no score
+    y, p, s = prepared.y[evaluated], np.asarray(pred)[evaluated], np.asarray(scores, float)[evaluated]
+    folds = prepared.split.folds
+    k = len(classes)
 
-    def block(mask) -> dict:
-        mask = mask & evaluated
-        return {m: fn(y_true[mask], y_pred[mask], scores[mask], classes) for m, fn in metric_fns.items()}
+    def masks_of(groups: list[np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(groups), len(prepared.samples)), bool)
+        for i, idx in enumerate(groups):
+            out[i, idx] = True
+        return out[:, evaluated]
 
+    pooled = subset_entries(metric_names, classes, y, p, s, np.ones((1, len(y)), bool))[0]
+    cm = confusion_codes(y, p, k)
     result = {
-        "pooled": block(evaluated),
-        "classes": list(classes),
+        "pooled": {m: pooled[m] for m in metric_names},
+        "classes": classes,
         "n": int(evaluated.sum()),
-        "class_counts": {c: int(np.sum(y_true[evaluated] == c)) for c in classes},
-        "confusion_matrix": confusion(y_true[evaluated], y_pred[evaluated], classes),
-        "per_class": per_class(y_true[evaluated], y_pred[evaluated], classes),
+        "class_counts": {c: int(cm[i].sum()) for i, c in enumerate(classes)},
+        "confusion_matrix": cm.tolist(),
+        "per_class": per_class_from_confusion(cm, classes),
         "level": "pooled over all held-out predictions (MEGC convention)",
+        "absent_classes": ABSENT_CLASS_CONVENTION,
     }
-    per_fold = []
-    for fold in prepared.split.folds:
-        mask = np.zeros(len(y_true), bool)
-        mask[fold.test] = True
-        entry = {"fold": fold.name, "n": int(mask.sum()), "n_classes_present": int(len(set(y_true[mask])))}
-        entry.update(block(mask))
-        per_fold.append(entry)
-    result["per_fold"] = per_fold
+    per_fold = subset_entries(metric_names, classes, y, p, s, masks_of([f.test for f in folds]))
+    result["per_fold"] = [{"fold": f.name, **e} for f, e in zip(folds, per_fold)]
     result["per_fold_note"] = "diagnostics only; never averaged into a headline (NaN where undefined)"
-    result["per_subject"] = per_subject(y_true[evaluated], y_pred[evaluated], scores[evaluated], classes,
-                                        prepared.samples["subject_id"].to_numpy()[evaluated], metric_names)
+    result["per_subject"] = per_subject_codes(y, p, s, classes, prepared.samples["subject_id"].to_numpy()[evaluated],
+                                              metric_names)
     result["per_subject_note"] = PER_SUBJECT_NOTE
-    datasets = prepared.samples["dataset"].to_numpy()
+    datasets = prepared.samples["dataset"].astype(str).to_numpy()
     if len(set(datasets)) > 1:
-        result["per_dataset"] = {d: block(datasets == d) | {"n": int(np.sum((datasets == d) & evaluated))}
-                                 for d in sorted(set(datasets[evaluated]))}
+        names = sorted(set(datasets[evaluated]))
+        entries = subset_entries(metric_names, classes, y, p, s, masks_of([np.flatnonzero(datasets == d) for d in names]))
+        result["per_dataset"] = {d: {**{m: e[m] for m in metric_names}, "n": e["n"]} for d, e in zip(names, entries)}
+    result["baselines"] = {"majority": majority_baseline(prepared.y, folds, classes, metric_names)}
+    result["baselines_note"] = {"majority": MAJORITY_NOTE}
+    result["prior_shift"] = {"pooled": prior_shift(prepared.y, folds, classes, metric_names), "note": PRIOR_SHIFT_NOTE}
     return result
+
+
+def prepare_arrays(X, labels, subjects, estimator, protocol: str = "loso", metrics=None, seed: int = 0,
+                   sample_ids=None, classifier: str | None = None) -> Prepared:
+    """A :class:`Prepared` run over an in-memory feature matrix (statistics, tests, benchmarks).
+
+    ``labels`` and ``subjects`` are per-row values; ``protocol`` is a registered protocol name.
+    """
+    labels = np.asarray(labels).astype(str)
+    subjects = np.asarray(subjects).astype(str)
+    n = len(labels)
+    ids = np.asarray(sample_ids).astype(str) if sample_ids is not None else np.array([f"s{i:05d}" for i in range(n)])
+    samples = pd.DataFrame({"sample_id": ids, "dataset": "arrays", "subject_id": subjects, "label": labels})
+    classes = sorted(set(labels))
+    y = np.searchsorted(classes, labels)
+    split = PROTOCOLS.create(protocol).run(samples)
+    spec = RunSpec(dataset="arrays", classifier=classifier or type(estimator).__name__, protocol=protocol,
+                   metrics=tuple(metrics or DEFAULT_METRICS), seed=seed)
+    return Prepared(spec=spec, dataset=None, samples=samples, classes=classes, y=y, split=split,
+                    X=np.asarray(X, dtype=np.float64), estimator=estimator, seeds={"run": seed}, extraction={})
 
 
 def _git_hash() -> str | None:
@@ -621,7 +662,7 @@ def run_identity(spec: RunSpec, fingerprint: dict) -> str:
     return f"{spec.dataset}-{task}-{spec.features}-{spec.classifier}-{spec.protocol}-{digest}"
 
 
-def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool = True) -> RunResult:
+def execute(spec: RunSpec, progress: Callable | None = None) -> RunResult:
     """Run the spec end to end and write the run directory, resuming an interrupted run found there.
 
     The run directory is created before any feature is extracted; features reach the cache chunk by
@@ -653,14 +694,11 @@ def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool
         if "checkpoint" in where:
             where["checkpoint"].close()
         raise
-    metrics = compute_metrics(prepared, cv)
+    metrics = compute_metrics(prepared, cv.scores, cv.pred)
     warnings = list(getattr(prepared.dataset, "warnings", [])) + list(prepared.split.warnings)
     for fold, note in zip(prepared.split.folds, cv.notes):
         if note:
             warnings.append(f"fold {fold.name}: {note}")
-    if with_majority and spec.classifier != "majority":
-        majority = cross_predict(prepared, estimator=CLASSIFIERS.create("majority"), jobs=1)
-        metrics["baselines"] = {"majority": compute_metrics(prepared, majority)["pooled"]}
     fingerprint = prepared.dataset.fingerprint()
     fingerprint["sample_list_sha256_after_skips"] = _sample_hash(prepared.samples)
     metrics["run_id"] = run_id

@@ -110,4 +110,4 @@ def test_plugin_duplicate_of_builtin_is_refused(tmp_path):
     dup.write_text("from mebench.registry import CLASSIFIERS\n\n@CLASSIFIERS.register('logreg')\ndef mine():\n    pass\n")
     with pytest.raises(DuplicateNameError) as err:
         load_plugin_file(dup)
-    assert "make_logreg" in str(err.value) and "mine" in str(err.value)
+    assert "LogReg" in str(err.value) and "mine" in str(err.value)

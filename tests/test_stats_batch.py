@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from mebench import metrics as M
-from mebench.stats.batch import batch_metric, batch_metrics
+from mebench.metrics.batch import batch_metric, batch_metrics
 
 METRICS = [M.accuracy, M.uar, M.uf1, M.auc]
 

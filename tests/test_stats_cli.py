@@ -96,9 +96,16 @@ def test_compare_two_runs_json(runs):
     for name, m in out["metrics"].items():
         assert {"value", "delta", "ci_low", "ci_high", "p_value", "p_holm", "p_values"} <= set(m)
         assert m["delta"] == pytest.approx(m["value_a"] - m["value_b"])
-        assert "paired_randomisation" in m["p_values"] and m["p_holm"] >= m["p_value"]
+        assert "paired_randomisation" in m["p_values"]
+        calib = m["comparisons"][0]["p_value_calibration"]
+        if name in ("accuracy", "uar"):   # calibrated: in the Holm family
+            assert calib["in_holm_family"] and m["p_holm"] >= m["p_value"]
+        else:                             # AUC, UF1: measured rate stated, kept out of the family
+            assert not calib["in_holm_family"] and m["p_holm"] is None
+            assert calib["measured_false_positive_rate"] and "outside the Holm family" in m["comparisons"][0]["p_holm_note"]
     assert "mcnemar" in out["metrics"]["accuracy"]["p_values"] and "delong" in out["metrics"]["auc"]["p_values"]
-    assert "Holm over all 4" in out["correction"]
+    assert "Holm over the 2 primary" in out["correction"] and "accuracy, uar" in out["correction"]
+    assert "Not corrected: uf1, auc" in out["correction"]
 
 
 def test_compare_many_runs_against_the_best(runs):
@@ -106,7 +113,8 @@ def test_compare_many_runs_against_the_best(runs):
                                     "--metric", "auc", "--permutations", "300", "--bootstrap", "200"])
     assert res.exit_code == 0, res.output
     assert "each against the best" in res.output and "auc: best =" in res.output
-    assert "assume independent samples" in res.output and "Holm over all 2" in res.output
+    assert "assume independent samples" in res.output and "Holm over the 0 primary" in res.output
+    assert "[FPR 0.11]" in res.output and "rejects a true null with about that rate" in res.output
 
 
 def test_bad_seed_level_alpha_are_refused_without_traceback(runs):

@@ -1,15 +1,16 @@
 """Permutation test against chance: schemes, exact linear path == refit, p-values, resumability."""
 import json
+import math
 
 import numpy as np
 import pytest
 
 from mebench import metrics as M
-from mebench.classifiers.sklearn_family import RidgeScores, make_logreg
+from mebench.classifiers.sklearn_family import LogReg, RidgeScores
 from mebench.errors import MebenchError
 from mebench.runner import cross_predict
-from mebench.stats.permutation import (choose_scheme, linear_scores, p_value, permutation_test, permuted_codes,
-                                       prepared_from_arrays, ridge_operator)
+from mebench.stats.permutation import (arrangement_summary, choose_scheme, linear_scores, n_arrangements, p_value,
+                                       permutation_test, permuted_codes, prepared_from_arrays, ridge_operator)
 
 
 def _gaussian(seed=0, n_subjects=6, per_subject=5, d=12, k=2, single_label=False, shift=0.0):
@@ -26,9 +27,43 @@ def _gaussian(seed=0, n_subjects=6, per_subject=5, d=12, k=2, single_label=False
 # ---------------------------------------------------------------------------------------------- schemes
 def test_choose_scheme():
     assert choose_scheme([0, 0, 1, 1], ["a", "a", "b", "b"])[0] == "subject"
-    assert choose_scheme([0, 1, 1, 1], ["a", "a", "b", "b"])[0] == "within-subject"
     name, why = choose_scheme([0, 1, 0, 1], ["a", "a", "b", "b"])
-    assert name == "within-subject" and "2 of 2 subjects" in why
+    assert name == "within-subject" and "all 2 subjects" in why
+    name, why = choose_scheme([0, 1, 1, 1, 0, 0], ["a", "a", "b", "b", "c", "c"])
+    assert name == "hybrid" and "2 of 3 subjects have a single label" in why
+
+
+def test_hybrid_scheme_permutes_single_label_subjects_as_wholes_and_mixed_ones_within():
+    rng = np.random.default_rng(5)
+    sizes = [3, 5, 2, 4, 6, 3, 4]
+    subjects = np.repeat(np.arange(7), sizes)
+    y = np.concatenate([np.full(3, 0), rng.permutation([0, 0, 1, 1, 2]), np.full(2, 1), np.full(4, 2),
+                        rng.permutation([0, 1, 1, 2, 2, 2]), np.full(3, 0), rng.permutation([1, 1, 2, 0])])
+    single = np.array([len(set(y[subjects == s])) == 1 for s in range(7)])
+    assert choose_scheme(y, subjects)[0] == "hybrid" and single.sum() == 4
+    Y = permuted_codes(y, subjects, "hybrid", 3, 0, 400)
+    seen = set()
+    for row in Y:
+        for s in range(7):
+            m = subjects == s
+            if single[s]:   # still one label per single-label subject
+                assert len(set(row[m])) == 1
+            else:           # mixed subjects keep their label counts
+                assert np.array_equal(np.sort(row[m]), np.sort(y[m]))
+        firsts = [row[subjects == s][0] for s in np.flatnonzero(single)]
+        assert sorted(firsts) == sorted(y[subjects == s][0] for s in np.flatnonzero(single))
+        seen.add(tuple(firsts))
+    assert len(seen) == 12  # 4 single-label subjects with labels {0, 1, 2, 0}: 4!/2! arrangements
+    # the number of arrangements: mixed subjects' multinomials times the single-label subjects' one
+    expected = 12 * (30 * 60 * 12)  # 4!/2! x 5!/(2!2!1!) x 6!/(1!2!3!) x 4!/(2!1!1!)
+    assert n_arrangements(y, subjects, "hybrid") == expected
+    assert n_arrangements(y, subjects, "within-subject") == 30 * 60 * 12
+    assert n_arrangements(y, subjects, "dataset") == math.factorial(27) // math.prod(
+        math.factorial(c) for c in np.bincount(y))
+    summary = arrangement_summary(y, subjects, "subject" if single.all() else "hybrid", 999)
+    assert summary["smallest_p"] == 1 / 1000 and summary["n_arrangements"] == expected
+    tiny = arrangement_summary([0, 1, 0, 1], ["a", "a", "b", "b"], "within-subject", 999)
+    assert tiny["n_arrangements"] == 4 and tiny["smallest_p"] == 0.25 and "only M = 4" in tiny["smallest_p_reason"]
 
 
 def test_schemes_preserve_what_they_must():
@@ -126,9 +161,18 @@ def test_training_only_samples_are_not_scored():
         np.testing.assert_allclose(exact.null[m], generic.null[m], rtol=0, atol=1e-12)
 
 
+def test_exact_path_threads_give_the_same_null():
+    X, labels, subjects = _gaussian(seed=8, n_subjects=6, per_subject=4, d=30, k=3, shift=0.4)
+    prepared = prepared_from_arrays(X, labels, subjects)
+    one = permutation_test(prepared, 40, seed=2, method="exact")
+    two = permutation_test(prepared, 40, seed=2, method="exact", jobs=2)
+    for m in one.metrics:
+        np.testing.assert_array_equal(one.null[m], two.null[m])
+
+
 def test_exact_path_refuses_non_linear_pipelines():
     X, labels, subjects = _gaussian()
-    prepared = prepared_from_arrays(X, labels, subjects, estimator=make_logreg())
+    prepared = prepared_from_arrays(X, labels, subjects, estimator=LogReg())
     with pytest.raises(MebenchError, match="exact linear path needs the 'ridge'"):
         permutation_test(prepared, 5, method="exact")
     assert permutation_test(prepared, 3, method="auto").method == "generic"

@@ -1,1 +1,4 @@
-"""Classifiers: factories returning scikit-learn estimators with ``predict_proba``."""
+"""Classifiers: scikit-learn classifiers with ``predict`` (the predictions) and ``predict_proba`` (the scores).
+
+A control classifier class carries ``is_control = True``.
+"""

@@ -92,11 +92,25 @@ def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, m
             "bootstrap": result["bootstrap"],
             "permutation": {k: v for k, v in result["permutation"].items() if k != "metrics"},
             "per_subject_undefined": result["per_subject"]["n_undefined"],
+            "prior_shift": _prior_shift(result["run_dir"]),
             "notes": result["notes"], "stats_file": f"{result['run_dir']}/{STATS_FILE}",
         }
         click.echo(json.dumps(json_safe(payload), indent=2))
         return
     _print_stats(console, result)
+
+
+def _prior_shift(run_dir) -> dict | None:
+    """The run's prior-shift diagnostic (metrics.json, written by `mebench run`), if it has one."""
+    from pathlib import Path
+
+    from ..errors import RunStoreError
+    from ..store import read_json
+
+    try:
+        return (read_json(Path(run_dir) / "metrics.json").get("prior_shift") or {}).get("pooled")
+    except RunStoreError:
+        return None
 
 
 def _print_stats(console, result) -> None:
@@ -114,6 +128,11 @@ def _print_stats(console, result) -> None:
         ci = f"[{_fmt(e['ci_low'])}, {_fmt(e['ci_high'])}]" if e["ci_low"] is not None else "n/a"
         table.add_row(m, _fmt(e["value"]), ci, _fmt_p(e["p_value"]))
     console.print(table)
+    shift = _prior_shift(result["run_dir"])
+    if shift:
+        console.print("prior-shift diagnostic: " + ", ".join(f"{k}={_fmt(v)}" for k, v in shift.items())
+                      + " (each held-out sample scored with its training fold's class priors alone: what the priors "
+                        "produce under this protocol; from metrics.json)", highlight=False)
     b = result["bootstrap"]
     first = next(iter(result["metrics"].values()))
     console.print(f"CI: {first['ci_method']}; {b['description']}; seed {b['seed']}.", highlight=False)
@@ -125,6 +144,8 @@ def _print_stats(console, result) -> None:
             f"observed value (at most, for lower-is-better metrics); seed {perm['seed']}; {perm['seconds']:.2f} s"
             + (f", {perm['resumed_from_checkpoint']} resumed from checkpoint" if perm.get("resumed_from_checkpoint") else "")
             + ".", highlight=False)
+        if perm.get("reach"):
+            console.print(f"permutations: {perm['reach']}.", highlight=False)
     else:
         console.print("p: permutation test skipped (--permutations 0).")
     for m, e in result["metrics"].items():
@@ -206,8 +227,13 @@ def _print_compare(console, result, level) -> None:
             ci = f"[{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]" if c["ci_low"] is not None else "n/a"
             mc = c["tests"].get("mcnemar", {}).get("p_value") if "mcnemar" in c["tests"] else None
             dl = c["tests"].get("delong", {})
+            calib = c.get("p_value_calibration", {})
+            p_cell = _fmt_p(c["p_value"])
+            if not calib.get("in_holm_family", True):
+                rate = calib.get("measured_false_positive_rate")
+                p_cell += f" [FPR {rate}]" if rate else " [uncalibrated]"
             cells = [m] + ([] if two else [c["a"].split(" (")[0]]) + [
-                _fmt(c["value_a"]), _fmt(c["value_b"]), _fmt(c["delta"], 4), ci, _fmt_p(c["p_value"]),
+                _fmt(c["value_a"]), _fmt(c["value_b"]), _fmt(c["delta"], 4), ci, p_cell,
                 _fmt_p(c.get("p_holm")), _fmt_p(mc) if "mcnemar" in c["tests"] else "–",
                 _fmt_p(dl.get("p_value")) if dl else "–"]
             table.add_row(*cells)
@@ -220,6 +246,12 @@ def _print_compare(console, result, level) -> None:
     console.print(f"p (paired): {pr['test']}; {pr['assumptions']}; {pr['p_value_definition'].split('; C =')[0]}; "
                   f"seed {result['seed']}.", highlight=False)
     console.print(f"p Holm: {result['correction']}.", highlight=False)
+    if any(not c.get("p_value_calibration", {}).get("in_holm_family", True)
+           for e in result["metrics"].values() for c in e["comparisons"]):
+        from ..stats.paired import CALIBRATION_SETTING
+
+        console.print(f"[FPR r]: the paired test's {CALIBRATION_SETTING}; at alpha = 0.05 such a p-value rejects a true "
+                      "null with about that rate, not 0.05.", highlight=False)
     console.print(f"CI: {first['ci_method']} of the difference (both pipelines scored on each resample).",
                   highlight=False)
     console.print("* McNemar: exact test on correct/incorrect discordant pairs (accuracy); DeLong: Sun & Xu (2014) "

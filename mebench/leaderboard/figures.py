@@ -143,7 +143,7 @@ def confusion_figure(arrays, title: str):
 # --------------------------------------------------------------------------------------------
 def per_subject_values(predictions, metric: str) -> list[tuple[str, float, int]]:
     """(subject, metric on that subject's held-out predictions, n) for every subject."""
-    from ..stats.diagnostics import per_subject_from_predictions
+    from ..stats.runs import per_subject_from_predictions
 
     block = per_subject_from_predictions(predictions, [metric])
     return [(e["subject_id"], float(e[metric]), int(e["n"])) for e in block["subjects"]]

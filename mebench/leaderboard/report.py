@@ -74,7 +74,7 @@ def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float 
     """The HTML report of one run (a string)."""
     from ..errors import UsageError
     from ..stats.bootstrap import cluster_bootstrap
-    from ..stats.diagnostics import per_subject_from_predictions
+    from ..stats.runs import per_subject_from_predictions
     from . import figures as F
 
     if n_resamples < 1:

@@ -367,7 +367,7 @@ def validate_run(run_dir) -> tuple:
     import numpy as np
 
     from ..registry import METRICS
-    from ..stats.batch import batch_metrics
+    from ..metrics.batch import batch_metrics
     from .runs import recompute_fold_hash, recompute_sample_hash
 
     run = load_board_run(run_dir)

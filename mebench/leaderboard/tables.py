@@ -170,7 +170,7 @@ def _test_inputs(metric: str, pred: np.ndarray, scores: np.ndarray) -> tuple[np.
     gives bit-identical null distributions while the test swaps 1/k of the data; the class codes
     travel in the smallest integer type that holds them.
     """
-    from ..stats.batch import metric_kind, resolve_metric
+    from ..metrics.batch import metric_kind, resolve_metric
 
     codes = pred.astype(np.min_scalar_type(max(scores.shape[1], 1)))
     if metric_kind(resolve_metric(metric)) in SCORE_FREE:
@@ -180,9 +180,9 @@ def _test_inputs(metric: str, pred: np.ndarray, scores: np.ndarray) -> tuple[np.
 
 def _column_tests(metric: str, hib: bool, ranked: list, opts: BoardOptions) -> dict:
     """Best of the column and, for every other ranked run, p and Holm p against it (as compare)."""
-    from ..stats.batch import batch_metrics
+    from ..metrics.batch import batch_metrics
     from ..stats.multiple import holm
-    from ..stats.paired import paired_randomisation
+    from ..stats.paired import calibration, paired_randomisation
 
     base = ranked[0].arrays
     aligned = [(base.pred, base.scores)] + [_align(base, r.arrays) for r in ranked[1:]]
@@ -199,8 +199,12 @@ def _column_tests(metric: str, hib: bool, ranked: list, opts: BoardOptions) -> d
         out["tests"][other] = {"p_value": res.p_value, "delta": float(vals[other] - vals[best]),
                                "exact": res.exact, "n_permutations": res.n_permutations}
         ps.append(res.p_value)
-    for (i, j), p_adj in zip(pairs, holm(ps)):
-        out["tests"][j if i == best else i]["p_holm"] = p_adj
+    if calibration(metric)["in_holm_family"]:
+        for (i, j), p_adj in zip(pairs, holm(ps)):
+            out["tests"][j if i == best else i]["p_holm"] = p_adj
+    else:  # as compare: a test not calibrated for this metric stays out of the Holm family, and marks nothing
+        for t in out["tests"].values():
+            t["p_holm"] = None
     return out
 
 
@@ -229,7 +233,7 @@ def _missing_control_command(run: BoardRun, control: str) -> str:
 
 def _column_cells(col_runs: list, label: str, metric: str, hib: bool, opts: BoardOptions, base) -> tuple:
     """Cells of one column (value, CI, flags, marks) and its ranked runs; independent of other columns."""
-    from ..stats.batch import batch_metrics
+    from ..metrics.batch import batch_metrics
     from ..stats.bootstrap import cluster_bootstrap, undefined_reason
 
     notes: dict = {"undefined": [], "flags": [], "fallback": []}
@@ -273,7 +277,7 @@ def _column_cells(col_runs: list, label: str, metric: str, hib: bool, opts: Boar
         for idx, t in res["tests"].items():
             c = ranked[idx][1]
             c["p_value"], c["p_holm"], c["delta_vs_best"] = t["p_value"], t["p_holm"], t["delta"]
-            c["not_worse"] = bool(t["p_holm"] is not None and t["p_holm"] > opts.alpha)
+            c["not_worse"] = None if t["p_holm"] is None else bool(t["p_holm"] > opts.alpha)
     return col_cells, ranked, notes
 
 
@@ -436,6 +440,12 @@ def _fmt_p(p) -> str:
     return f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
 
 
+def _calibration(metric: str) -> dict:
+    from ..stats.paired import calibration
+
+    return calibration(metric)
+
+
 def _footnotes(board, runs, groups, col_keys, labels, notes_undefined, notes_flags, notes_fallback) -> list[str]:
     o = board["options"]
     metric = board["metric"]
@@ -450,6 +460,10 @@ def _footnotes(board, runs, groups, col_keys, labels, notes_undefined, notes_fla
         f"when fewer, seed {o['seed']}; Holm-corrected over the column's comparisons with the best; "
         f"α = {o['alpha']}), the numbers of `mebench compare --metric {metric}` on the column's ranked runs.",
     ]
+    calib = _calibration(metric)
+    if not calib["in_holm_family"]:
+        notes.append(f"No {MARK} marks for {metric}: {calib['note']}. The uncorrected p-values against the best are "
+                     "kept in the JSON output (`p_value`) with that rate.")
     roles = {c["role"] for c in board["cells"]}
     if roles & {"control", "probe"}:
         notes.append("Controls (`majority`, `stratified-random`) and bias probes (`sex-only`, extractors declared "
@@ -754,8 +768,8 @@ def to_csv(board: dict) -> str:
             if c is None:
                 out += ["", "", "", "absent", ""]
                 continue
-            mark = ("best" if c["best"] else "not-worse" if c["not_worse"] else "worse" if c["ranked"]
-                    else "unranked")
+            mark = ("best" if c["best"] else "not-worse" if c["not_worse"] else "untested" if c["not_worse"] is None
+                    and c["ranked"] else "worse" if c["ranked"] else "unranked")
             out += [num(c["value"]), num(c["ci_low"]), num(c["ci_high"]), mark, ";".join(c["flags"])]
         if show_rank:
             out.append(num(row["mean_rank"]))

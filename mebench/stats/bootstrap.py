@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import norm
 
-from .batch import batch_metrics, resolve_metric
+from ..metrics.batch import batch_metrics, resolve_metric
 
 _SEED_TAG = 0x424F4F54  # "BOOT"
 DEFAULT_RESAMPLES = 2000

@@ -80,6 +80,19 @@ def _metric_names(run: dict, metrics=None) -> list[str]:
     return names
 
 
+def per_subject_from_predictions(predictions, metric_names) -> dict:
+    """The per-subject diagnostics block from a stored ``predictions.parquet`` table."""
+    from ..metrics.diagnostics import PER_SUBJECT_NOTE, per_subject, undefined_counts
+    from ..store import classes_of, score_columns
+
+    classes = classes_of(predictions)
+    entries = per_subject(predictions["y_true"].astype(str).to_numpy(), predictions["y_pred"].astype(str).to_numpy(),
+                          predictions[score_columns(predictions)].to_numpy(float), classes,
+                          predictions["subject_id"].astype(str).to_numpy(), metric_names)
+    return {"subjects": entries, "n_subjects": len(entries), "n_undefined": undefined_counts(entries, metric_names),
+            "note": PER_SUBJECT_NOTE}
+
+
 # --------------------------------------------------------------------------------------------
 # mebench stats
 # --------------------------------------------------------------------------------------------
@@ -92,10 +105,9 @@ def run_stats(run_dir, n_permutations: int = 1000, n_resamples: int = 2000, jobs
     rewritten). Returns the ``stats.json`` content.
     """
     from ..fsutil import write_json
+    from ..metrics.batch import batch_metrics
     from ..store import load_run
-    from .batch import batch_metrics
     from .bootstrap import cluster_bootstrap
-    from .diagnostics import per_subject_from_predictions
     from .permutation import permutation_test, prepared_from_run
 
     t0 = time.perf_counter()
@@ -236,7 +248,9 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resample
     """Paired comparisons of pipelines run on the same samples and folds.
 
     Two runs: A vs B. More: every run against the best one for each metric. The primary p-values
-    of every row of the table (comparisons x metrics) are Holm-corrected together.
+    of the rows (comparisons x metrics) whose metric has a calibrated paired test are
+    Holm-corrected together; the others carry their measured false-positive rate
+    (:data:`mebench.stats.paired.CALIBRATION`) and no Holm value.
     """
     from ..registry import METRICS
     from ..store import load_run
@@ -269,7 +283,7 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resample
         if len(arrs) == 2:
             pairs, best = [(0, 1)], None
         else:
-            from .batch import batch_metrics
+            from ..metrics.batch import batch_metrics
 
             vals = [batch_metrics([name], base.classes, base.y[None], p[None], s[None])[0, 0] for p, s in aligned]
             finite = [i for i, v in enumerate(vals) if np.isfinite(v)]
@@ -289,20 +303,30 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resample
         if best is not None:
             entry["best"] = labels[best]
             entry["best_note"] = ("the best run is chosen on these same data, so the comparisons with it are post hoc; "
-                                  "the Holm correction covers them")
+                                  "the Holm correction covers them for the metrics in its family (see correction)")
         else:  # two runs: the single comparison's fields at the metric level too
             entry.update({k: comps[0][k] for k in ("value_a", "value_b", "delta", "ci_low", "ci_high", "ci_method",
                                                    "p_value", "p_values")})
             entry["value"] = comps[0]["value_a"]
         out["metrics"][name] = entry
-    adjusted = holm([r["p_value"] for r in rows])
-    for r, p in zip(rows, adjusted):
+    family = [r["p_value_calibration"]["in_holm_family"] for r in rows]
+    adjusted = holm([r["p_value"] if inside else None for r, inside in zip(rows, family)])
+    for r, p, inside in zip(rows, adjusted, family):
         r["p_holm"] = p
+        if not inside:
+            r["p_holm_note"] = ("outside the Holm family: " + r["p_value_calibration"].get("note", "not calibrated"))
     for name, entry in out["metrics"].items():
         if "delta" in entry:
             entry["p_holm"] = entry["comparisons"][0]["p_holm"]
-    out["correction"] = (f"Holm over all {len(rows)} primary (paired randomisation) p-values in this table "
-                         "(statsmodels multipletests, method='holm'); secondary tests are not corrected")
+    kept = sorted({name for name, entry in out["metrics"].items()
+                   if entry["comparisons"] and entry["comparisons"][0]["p_value_calibration"]["in_holm_family"]})
+    left = [name for name in out["metrics"] if name not in kept]
+    out["correction"] = (f"Holm over the {sum(family)} primary (paired randomisation) p-values of the metrics whose "
+                         f"paired test is calibrated ({', '.join(kept) or 'none here'}); statsmodels multipletests, "
+                         "method='holm'"
+                         + (f". Not corrected: {', '.join(left)}, whose p-values carry the false-positive rate "
+                            "measured between unlike pipelines on null data" if left else "")
+                         + "; secondary tests are not corrected")
     out["seed"] = seed
     out["n_permutations"] = n_permutations
     out["n_resamples"] = n_resamples
@@ -313,7 +337,7 @@ def compare_across_datasets(run_dirs, metrics=None, alpha: float = 0.05, cd_path
     """Friedman + pairwise Wilcoxon (Holm) over blocks (dataset x protocol) and a CD diagram."""
     from ..registry import METRICS
     from ..store import load_run
-    from .batch import batch_metrics
+    from ..metrics.batch import batch_metrics
     from .multiple import cd_diagram, friedman_wilcoxon
 
     runs = [load_run(d) for d in run_dirs]

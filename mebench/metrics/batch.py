@@ -12,13 +12,17 @@ For the built-in metrics (accuracy, UAR, UF1, ROC AUC) the computation is vector
 batch: the confusion-matrix metrics from a batched weighted confusion matrix, and AUC from tied
 ranks (Mann-Whitney with ties counted one half). Any other registered metric falls back to calling
 its function once per row on the materialised resample, which is exact but slower. Both paths
-return the same numbers as the metric functions in :mod:`mebench.metrics` (tested).
+return the same numbers as the metric functions in :mod:`mebench.metrics` (tested), under the
+same convention for classes absent from a subset (averages over the classes present in ``y``).
+
+Subsets (folds, subjects, datasets) are weights too: a (B, n) matrix of 0/1 membership masks
+evaluates every subset in one call, which is how the runner computes its diagnostics.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import metrics as _m
+from .. import metrics as _m  # the package's scalar metric objects
 
 
 def resolve_metric(metric):
@@ -94,10 +98,12 @@ def _from_confusion(kind: str, cm: np.ndarray) -> np.ndarray:
             recall = np.where(support > 0, diag / np.where(support > 0, support, 1), np.nan)
             present = (support > 0).sum(axis=1)
             out = np.where(present > 0, np.nansum(recall, axis=1) / np.maximum(present, 1), np.nan)
-        elif kind == "uf1":
-            denom = cm.sum(axis=2) + cm.sum(axis=1)
-            f1 = np.where(denom > 0, 2 * diag / np.where(denom > 0, denom, 1), 0.0)
-            out = f1.mean(axis=1)
+        elif kind == "uf1":  # over the classes present in y; predictions of absent classes are errors
+            support = cm.sum(axis=2)
+            denom = support + cm.sum(axis=1)
+            f1 = np.where(support > 0, 2 * diag / np.where(denom > 0, denom, 1), 0.0)
+            present = (support > 0).sum(axis=1)
+            out = f1.sum(axis=1) / np.maximum(present, 1)
         else:  # pragma: no cover
             raise ValueError(kind)
     return np.where(total > 0, out, np.nan)
