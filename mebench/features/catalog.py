@@ -17,4 +17,10 @@ BUILTINS = [
      "Landmark displacement onset->apex per face region, normalised by inter-ocular distance"),
     ("extractors", "openface", "mebench.features.openface:OpenFaceAUs",
      "Import OpenFace 2.x per-frame AU CSVs found beside the clips, aggregated per clip"),
+    ("extractors", "resnet-fpf", "mebench.features.deep.extractors:ResNetFPF",
+     "Apex appearance: backbone map (stride 16) pooled globally and per facial region (FPF)"),
+    ("extractors", "resnet-tmfe", "mebench.features.deep.extractors:ResNetTMFE",
+     "Onset->apex motion image (flow u, v, magnitude/strain, or difference) through a backbone, pooled (TMFE)"),
+    ("extractors", "resnet-fpf-tmfe", "mebench.features.deep.extractors:ResNetFPFTMFE",
+     "FPF and TMFE backbone maps concatenated along channels, then pooled (the seed pipeline's fusion)"),
 ]
