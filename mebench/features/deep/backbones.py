@@ -10,6 +10,9 @@ efficientnet-lite0  timm ``tf_efficientnet_lite0``,        112       0.5, 0.5
                     conv_stem .. blocks[4]
 ==================  =====================================  ========  ==========================
 
+``stride=32`` keeps one stage more (ResNet ``layer4``: 512 / 2048 channels; EfficientNet
+``blocks[5:7]``: 320 channels), as LibreFace's ResNet-18 encoder does.
+
 The cut keeps the source model's parameter names (``conv1.weight``, ``layer3.1.bn2.bias``,
 ``blocks.4.2.conv_pwl.weight``...), so a state dict of the full model, or of the cut part, loads
 by name. A file whose names differ but whose tensors match the full model's one for one, in
@@ -36,6 +39,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 STRIDE = 16
 
 CHANNELS = {"resnet18": 256, "resnet34": 256, "resnet50": 1024, "efficientnet-lite0": 112}
+CHANNELS_32 = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "efficientnet-lite0": 320}
 NORMALISATION = {
     "resnet18": (IMAGENET_MEAN, IMAGENET_STD),
     "resnet34": (IMAGENET_MEAN, IMAGENET_STD),
@@ -45,26 +49,29 @@ NORMALISATION = {
 
 
 class _ResNetTrunk(nn.Module):
-    """torchvision ResNet from ``conv1`` to ``layer3`` (stride 16), with torchvision's names."""
+    """torchvision ResNet from ``conv1`` to ``layer3`` (stride 16) or ``layer4`` (32), with torchvision's names."""
 
-    def __init__(self, full: nn.Module):
+    def __init__(self, full: nn.Module, stride: int = 16):
         super().__init__()
-        for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3"):
+        self.stages = ("layer1", "layer2", "layer3") + (("layer4",) if stride == 32 else ())
+        for name in ("conv1", "bn1", "relu", "maxpool") + self.stages:
             setattr(self, name, getattr(full, name))
 
     def forward(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        return self.layer3(self.layer2(self.layer1(x)))
+        for name in self.stages:
+            x = getattr(self, name)(x)
+        return x
 
 
 class _EfficientNetTrunk(nn.Module):
-    """timm EfficientNet from ``conv_stem`` to ``blocks[4]`` (stride 16), with timm's names."""
+    """timm EfficientNet from ``conv_stem`` to ``blocks[4]`` (stride 16) or ``blocks[6]`` (32), with timm's names."""
 
-    def __init__(self, full: nn.Module):
+    def __init__(self, full: nn.Module, stride: int = 16):
         super().__init__()
         self.conv_stem = full.conv_stem
         self.bn1 = full.bn1
-        self.blocks = full.blocks[:5]
+        self.blocks = full.blocks[:5] if stride == 16 else full.blocks
 
     def forward(self, x):
         return self.blocks(self.bn1(self.conv_stem(x)))
@@ -80,8 +87,10 @@ def _full_model(name: str) -> nn.Module:
     return getattr(torchvision.models, name)(weights=None)
 
 
-def _trunk(name: str, full: nn.Module) -> nn.Module:
-    return _EfficientNetTrunk(full) if name == "efficientnet-lite0" else _ResNetTrunk(full)
+def _trunk(name: str, full: nn.Module, stride: int = 16) -> nn.Module:
+    if stride not in (16, 32):
+        raise ConfigError(f"backbone stride must be 16 or 32, not {stride!r}")
+    return _EfficientNetTrunk(full, stride) if name == "efficientnet-lite0" else _ResNetTrunk(full, stride)
 
 
 def _strip(key: str) -> str:
@@ -120,18 +129,17 @@ def map_state_dict(source: dict, full: "OrderedDict[str, torch.Tensor]", needed:
 class Backbone(nn.Module):
     """A backbone cut at stride 16. ``forward(x)``: x (n, 3, H, W) normalised -> (n, C, H/16, W/16).
 
-    Attributes: ``name``, ``out_channels``, ``stride`` (16), ``mean`` / ``std`` (the normalisation its
+    Attributes: ``name``, ``out_channels``, ``stride`` (16, or 32 when asked), ``mean`` / ``std`` (the normalisation its
     weights expect), ``weights_info`` (:class:`~.weights.WeightsInfo`). :meth:`normalise` turns
     images in [0, 1] into the input; :meth:`preprocess` does so for uint8 (n, H, W, 3) arrays.
     """
 
-    stride = STRIDE
-
-    def __init__(self, name: str, trunk: nn.Module, weights_info: WeightsInfo):
+    def __init__(self, name: str, trunk: nn.Module, weights_info: WeightsInfo, stride: int = STRIDE):
         super().__init__()
         self.name = name
         self.trunk = trunk
-        self.out_channels = CHANNELS[name]
+        self.stride = stride
+        self.out_channels = CHANNELS[name] if stride == 16 else CHANNELS_32[name]
         self.weights_info = weights_info
         mean, std = NORMALISATION[name]
         self.mean, self.std = mean, std
@@ -155,12 +163,12 @@ class Backbone(nn.Module):
 
 
 def build_backbone(name: str, weights="imagenet", pretrained_on=None, seed: int = 0,
-                   state_dict: dict | None = None, info: WeightsInfo | None = None) -> Backbone:
+                   state_dict: dict | None = None, info: WeightsInfo | None = None, stride: int = STRIDE) -> Backbone:
     """A trainable :class:`Backbone` with ``weights`` (``imagenet``, ``none`` or a path; see :mod:`.weights`).
 
     ``seed`` seeds the random initialisation (used as such when ``weights=none``). ``state_dict``
     (already loaded tensors, e.g. renamed from a LibreFace checkpoint) replaces reading the file;
-    ``info`` passes weights already resolved.
+    ``info`` passes weights already resolved; ``stride`` 16 (default) or 32.
     """
     check_backbone(name)
     info = info or resolve_weights(name, weights, pretrained_on, seed=seed, owner=f"backbone {name}")
@@ -169,27 +177,32 @@ def build_backbone(name: str, weights="imagenet", pretrained_on=None, seed: int 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed or 0))
         full = _full_model(name)
-    trunk = _trunk(name, full)
+    trunk = _trunk(name, full, stride)
     if not info.untrained or state_dict is not None:
         source = state_dict if state_dict is not None else load_state_dict(info.path)
         reference = full.state_dict()
         needed = list(trunk.state_dict())
         trunk.load_state_dict(map_state_dict(source, reference, needed,
                                              f"weights {info.path or 'state dict'} for {name}"), strict=True)
-    return Backbone(name, trunk, info)
+    return Backbone(name, trunk, info, stride)
 
 
 _shared: dict = {}
 _shared_lock = threading.Lock()
 
 
-def shared_backbone(name: str, info: WeightsInfo, device: str = "cpu") -> Backbone:
-    """A frozen eval-mode :class:`Backbone`, built once per (name, weights, device) in this process."""
-    key = (name, info, str(device))
+def shared_backbone(name: str, info: WeightsInfo, device: str = "cpu", stride: int = STRIDE,
+                    loader=None) -> Backbone:
+    """A frozen eval-mode :class:`Backbone`, built once per (name, weights, device, stride) in this process.
+
+    ``loader(info) -> state dict`` replaces reading ``info.path`` (e.g. renaming a LibreFace checkpoint).
+    """
+    key = (name, info, str(device), int(stride), None if loader is None else f"{loader.__module__}.{loader.__qualname__}")
     with _shared_lock:
         model = _shared.get(key)
         if model is None:
-            model = build_backbone(name, seed=info.seed or 0, info=info).to(device).eval()
+            state = loader(info) if loader is not None else None
+            model = build_backbone(name, seed=info.seed or 0, info=info, state_dict=state, stride=stride).to(device).eval()
             for p in model.parameters():
                 p.requires_grad_(False)
             if len(_shared) >= 4:  # a run uses one or two; keep memory bounded
