@@ -94,7 +94,7 @@ def _trunk(name: str, full: nn.Module, stride: int = 16) -> nn.Module:
 
 
 def _strip(key: str) -> str:
-    for prefix in ("module.", "_orig_mod."):
+    for prefix in ("module.", "_orig_mod.", "trunk."):  # DataParallel, torch.compile, a saved Backbone
         while key.startswith(prefix):
             key = key[len(prefix):]
     return key
@@ -103,11 +103,15 @@ def _strip(key: str) -> str:
 def map_state_dict(source: dict, full: "OrderedDict[str, torch.Tensor]", needed: list[str], what: str) -> dict:
     """Tensors of ``source`` renamed onto the ``needed`` names of the reference model ``full``.
 
-    By name when every needed name is present with its shape; else by order when ``source`` matches
-    ``full`` (or the needed part) tensor for tensor in shape.
+    By name when every needed name is present with its shape and no name is foreign to ``full``;
+    else by order when ``source`` matches ``full`` (or the needed part) tensor for tensor in shape.
     """
     source = OrderedDict((_strip(k), v) for k, v in source.items())
     if all(k in source and tuple(source[k].shape) == tuple(full[k].shape) for k in needed):
+        foreign = next((k for k in source if k not in full), None)
+        if foreign is not None:  # e.g. resnet34's layer1.2.* offered to resnet18: another model's file
+            raise ConfigError(f"{what}: the file holds tensor {foreign!r}, which this model does not have; "
+                              "it is a file for another architecture.")
         return {k: source[k] for k in needed}
     for reference in (list(full), needed):
         if len(source) == len(reference) and all(

@@ -24,6 +24,9 @@ FPF_REGIONS: dict[str, tuple[str, ...]] = {
     "face": ("face_oval",),
 }
 MOTIONS = ("flow-magnitude", "flow-strain", "difference")
+# Per-sample scaling never stretches less motion than this to the full range (a still face stays grey).
+MIN_FLOW_PX = 0.25
+MIN_DIFFERENCE = 4.0  # grey levels
 APEX_POLICIES = ("column", "spot", "middle")
 
 
@@ -78,17 +81,17 @@ def motion_image(first: np.ndarray, second: np.ndarray, motion: str, scale: floa
         raise ConfigError(f"motion must be one of {', '.join(MOTIONS)}, not {motion!r}")
     if motion == "difference":
         diff = second.astype(np.float32) - first.astype(np.float32)
-        m = float(scale) if scale else max(float(np.percentile(np.abs(diff), 99)), 1e-3)
+        m = float(scale) if scale else max(float(np.percentile(np.abs(diff), 99)), MIN_DIFFERENCE)
         return np.clip(0.5 + 0.5 * diff / m, 0.0, 1.0).astype(np.float32)
     flow = compute_flow(first, second, method=method)
     flow = flow - np.median(flow.reshape(-1, 2), axis=0).astype(np.float32)
     magnitude = np.hypot(flow[..., 0], flow[..., 1])
-    m = float(scale) if scale else max(float(np.percentile(magnitude, 99)), 1e-3)
+    m = float(scale) if scale else max(float(np.percentile(magnitude, 99)), MIN_FLOW_PX)
     if motion == "flow-magnitude":
         third = magnitude / m
     else:  # strain is a displacement change per pixel: a change of `scale` px over 10 px fills the range
         strain = optical_strain(flow)
-        third = strain / (float(scale) / 10.0 if scale else max(float(np.percentile(strain, 99)), 1e-4))
+        third = strain / (float(scale) / 10.0 if scale else max(float(np.percentile(strain, 99)), MIN_FLOW_PX / 10.0))
     image = np.dstack([0.5 + 0.5 * flow[..., 0] / m, 0.5 + 0.5 * flow[..., 1] / m, third])
     return np.clip(image, 0.0, 1.0).astype(np.float32)
 

@@ -134,7 +134,7 @@ class AULibreFace(DeepExtractor):
 
     Parameters: ``intensity_checkpoint`` / ``detection_checkpoint`` (LibreFace ResNet-18 files; then
     ``backbone=resnet18``), else the heads are trained in each fold on the training rows' ``aus``
-    with ``epochs`` (200), ``lr`` (1e-3), ``weight_decay`` (1e-4), ``hidden`` (128), ``dropout``
+    with ``epochs`` (100), ``lr`` (1e-3), ``weight_decay`` (1e-4), ``hidden`` (128), ``dropout``
     (0.1) and ``onset_negatives`` (True); ``backbone`` (efficientnet-lite0 default), ``weights``,
     ``pretrained_on``, ``input_size``, ``align``, ``apex``, ``batch_size``, ``device``, ``n_jobs``,
     ``random_state`` as for ``resnet-fpf``. Output: 72 values (see the module doc).
@@ -147,7 +147,7 @@ class AULibreFace(DeepExtractor):
 
     def __init__(self, intensity_checkpoint=None, detection_checkpoint=None, backbone: str = "efficientnet-lite0",
                  weights="imagenet", pretrained_on=None, input_size: int = 224, align: str | None = "per-clip",
-                 apex: str = "column", onset_negatives: bool = True, epochs: int = 200, lr: float = 1e-3,
+                 apex: str = "column", onset_negatives: bool = True, epochs: int = 100, lr: float = 1e-3,
                  weight_decay: float = 1e-4, hidden: int = 128, dropout: float = 0.1, batch_size: int = 32,
                  device: str = "cpu", n_jobs: int = -1, random_state: int = 0):
         self.intensity_checkpoint = intensity_checkpoint
@@ -218,8 +218,13 @@ class AULibreFace(DeepExtractor):
 
     def cache_token(self) -> str:
         infos = self.checkpoint_infos()
-        extra = "/".join(f"{h}={i.sha256}" for h, i in infos.items())
-        return f"{super().cache_token()}/{extra}" if extra else super().cache_token()
+        if not infos:
+            return super().cache_token()
+        from ..base import FeatureExtractor
+        from .backbones import resolve_device
+
+        files = "/".join(f"{h}=sha256:{i.sha256}" for h, i in infos.items())  # the encoders come from these files
+        return f"{FeatureExtractor.cache_token(self)}/{files}/device={resolve_device(self.device)}"
 
     def feature_names(self) -> list[str]:
         heads = [f"AU{a}_intensity" for a in INTENSITY_AUS] + [f"AU{a}_detection" for a in DETECTION_AUS]
