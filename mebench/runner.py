@@ -20,7 +20,7 @@ from .errors import ConfigError, DataError, MebenchError
 from .registry import CLASSIFIERS, DATASETS, EXTRACTORS, METRICS, PROTOCOLS, accepted_params, load_plugin_file
 
 DEFAULT_METRICS = ("accuracy", "uar", "uf1", "auc")
-KEY_PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "pyarrow", "statsmodels", "torch", "torchvision",
+KEY_PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "pyarrow", "statsmodels", "torch", "torchvision", "timm",
                 "opencv-contrib-python", "mediapipe", "joblib", "threadpoolctl")
 
 
@@ -191,7 +191,8 @@ def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs:
     errors, counts = {}, {}
     t0 = time.perf_counter()
     if todo:
-        chunk = 32 if jobs <= 1 else max(1, min(32, -(-len(todo) // (jobs * 4))))
+        size = int(getattr(extractor, "chunk_rows", 32))  # rows per transform call (deep extractors take more)
+        chunk = size if jobs <= 1 else max(1, min(size, -(-len(todo) // (jobs * 4))))
         chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
         if jobs > 1:  # processes over chunks; extractors' own threads off to avoid oversubscription
             from sklearn.base import clone

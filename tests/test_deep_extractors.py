@@ -202,7 +202,8 @@ def test_contamination_is_declared_in_the_manifest(cli, tmp_path):
     assert manifest["features"]["model_files"] == {"resnet18:mine.pth": manifest["features"]["model_files"]["resnet18:mine.pth"]}
 
 
-def test_combined_features_are_cached_per_part_and_recorded(cli, tmp_path):
+def test_combined_features_are_cached_per_part_and_recorded(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEBENCH_CACHE", str(tmp_path / "cache"))
     small = ("--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=8")
     opts = _opts(**{"resnet-tmfe.weights": "none", "input_size": 64, "resnet-tmfe.align": "null"})
     payload, manifest = _run(cli, tmp_path / "both", "--features", "hoof+resnet-tmfe", *small, *opts)
@@ -257,7 +258,8 @@ def test_stateful_combination_precomputes_its_stateless_parts(cli, tmp_path):
     assert tmfe["cache_misses"] + tmfe["cache_hits"] == 12 and features["parts"][1]["stateful"] is True
 
 
-def test_image_shaped_features_go_through_the_runner_and_the_cache():
+def test_image_shaped_features_go_through_the_runner_and_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEBENCH_CACHE", str(tmp_path / "cache"))
     from mebench.runner import extract_features
 
     s = _samples()
@@ -299,3 +301,14 @@ def test_flow_image_reads_a_precomputed_image_as_computed_from_frames(tmp_path):
     assert apex.shape == (4, 3, 16, 16)
     with pytest.raises(ConfigError, match="kind must be 'flow' or 'apex'"):
         FlowImage(kind="strain").fit(s).transform(s)
+
+
+def test_the_seed_pipeline_config_runs(cli, tmp_path, imagenet_lite0):  # noqa: F811
+    payload, manifest = _run(cli, tmp_path / "seed", "--config", "baselines/seed-fpf-tmfe-au-logreg.yaml", *EASY,
+                             *_opts(input_size=64, align="null", **{"au-libreface.epochs": 30}))
+    features = manifest["features"]
+    assert manifest["pipeline"] == "resnet-fpf-tmfe+au-libreface+logreg" and features["stateful"] is True
+    assert [p["name"] for p in features["parts"]] == ["resnet-fpf-tmfe", "au-libreface"]
+    assert features["trained_on"] == ["imagenet"] and all(p["trained_on"] == ["imagenet"] for p in features["parts"])
+    assert manifest["resolved_params"]["features"]["au-libreface"]["backbone"] == "efficientnet-lite0"
+    assert payload["uar"] >= payload["majority"]["uar"] + 0.2, payload

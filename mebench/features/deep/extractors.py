@@ -53,6 +53,7 @@ class DeepExtractor(FeatureExtractor):
     version = "1"
     requires = ("frames",)
     owner = "deep extractor"
+    chunk_rows = 128  # the runner hands transform this many rows, so batches overlap preparation and forward
 
     # -- weights and provenance ------------------------------------------------------------
     def weights_info(self) -> WeightsInfo:
@@ -126,13 +127,33 @@ class DeepExtractor(FeatureExtractor):
         return np.concatenate(out)
 
     def transform(self, X):
+        """Inputs of one batch are prepared (frames read, aligned, flow) while the previous batch runs
+        through the backbone; batches of ``batch_size`` rows."""
+        from concurrent.futures import ThreadPoolExecutor
+
         self.check_columns(X)
         size = self._check_common()
         self.counts_ = {}
-        results = thread_map(lambda row: self._prepare(row, size), list(X.itertuples(index=False)), self.n_jobs)
-        for _, counts in results:
-            merge_counts(self.counts_, counts)
-        return self._features([r for r, _ in results], size)
+        rows = list(X.itertuples(index=False))
+        step = int(self.batch_size)
+        batches = [rows[i:i + step] for i in range(0, len(rows), step)]
+        if not batches:
+            return self._features([], size)
+
+        def prepare(batch):
+            return thread_map(lambda row: self._prepare(row, size), batch, self.n_jobs)
+
+        outputs = []
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            pending = ahead.submit(prepare, batches[0])
+            for k in range(len(batches)):
+                results = pending.result()
+                if k + 1 < len(batches):
+                    pending = ahead.submit(prepare, batches[k + 1])
+                for _, counts in results:
+                    merge_counts(self.counts_, counts)
+                outputs.append(self._features([r for r, _ in results], size))
+        return np.concatenate(outputs)
 
     def extract_one(self, row):
         return self.transform(_one_row_frame(row))[0]
