@@ -244,7 +244,8 @@ def _extract_combined(combined, samples: pd.DataFrame, **options) -> tuple[np.nd
     blocks, skipped, seen, parts, counts = [], [], set(), [], {}
     for name, X, part_skipped, stats in runs:
         row_of = {p: i for i, p in enumerate(stats.pop("kept_positions"))}
-        blocks.append(X[[row_of[p] for p in kept]].reshape(len(kept), -1))
+        if kept:
+            blocks.append(X[[row_of[p] for p in kept]].reshape(len(kept), -1))
         for record in part_skipped:  # one record per sample, naming the part that failed it
             if record["sample_id"] not in seen:
                 seen.add(record["sample_id"])
@@ -280,7 +281,8 @@ def _precompute_stateless_parts(combined, samples: pd.DataFrame, spec: RunSpec):
         mask = np.zeros(len(samples), bool)
         mask[positions] = True
         keep &= mask
-        skipped += [{**r, "extractor": name} for r in part_skipped]
+        known = {r["sample_id"] for r in skipped}
+        skipped += [{**r, "extractor": name} for r in part_skipped if r["sample_id"] not in known]
         stats.append({"name": name, **part_stats})
         parts.append((name, Precomputed(name, tuple(ids), X, tuple(part_stats["trained_on"]),
                                         part_stats["untrained"], part_stats["model_files"])))
