@@ -100,7 +100,7 @@ def _strip(key: str) -> str:
     return key
 
 
-def map_state_dict(source: dict, full: "OrderedDict[str, torch.Tensor]", needed: list[str], what: str) -> dict:
+def map_state_dict(source: dict, full: OrderedDict[str, torch.Tensor], needed: list[str], what: str) -> dict:
     """Tensors of ``source`` renamed onto the ``needed`` names of the reference model ``full``.
 
     By name when every needed name is present with its shape and no name is foreign to ``full``;

@@ -114,7 +114,7 @@ def pool(maps: np.ndarray, weights: np.ndarray | None, counts: dict | None = Non
 
     A region that covers no cell (landmarks off the crop) takes the global mean and is counted.
     """
-    n, c = maps.shape[:2]
+    n = maps.shape[0]
     glob = maps.mean(axis=(2, 3))
     if weights is None:
         return glob.astype(np.float64)

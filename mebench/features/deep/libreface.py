@@ -92,7 +92,7 @@ def split_libreface(state: dict, path) -> tuple[dict, dict]:
     """A LibreFace state dict -> (encoder tensors under torchvision names, head tensors under fc1/bn/fc2)."""
     encoder, head = {}, {}
     for key, value in state.items():
-        name = key[len("module."):] if key.startswith("module.") else key
+        name = key.removeprefix("module.")
         match = _KEY.match(name)
         table = None if match is None else (ENCODER_KEYS if match.group(1) == "encoder" else HEAD_KEYS)
         if match is None or match.group(2) not in table:
@@ -264,10 +264,10 @@ class AULibreFace(DeepExtractor):
                 have = {k: _memo[k] for k in keys if k in _memo}
             todo = [i for i, k in enumerate(keys) if k not in have]
             if todo:
-                def prepare(row):
+                def prepare(row, stride=model.stride):
                     counts: dict = {}
                     onset, apex, landmarks = face_inputs(row, size, self.align, self.apex, self.owner, True, counts)
-                    regions = region_weights(landmarks, size, size // 16) if model.stride == 16 else None
+                    regions = region_weights(landmarks, size, size // 16) if stride == 16 else None
                     return (onset, apex, regions), counts
 
                 results = thread_map(prepare, [rows[i] for i in todo], self.n_jobs)
