@@ -21,7 +21,7 @@ import numpy as np
 from ...errors import ConfigError
 from .._util import merge_counts, n_workers, thread_map
 from ..base import FeatureExtractor
-from .inputs import FPF_REGIONS, MOTIONS, face_inputs, motion_image, pool, region_weights
+from .inputs import MOTIONS, face_inputs, motion_image, pool, region_weights
 from .weights import WeightsInfo, resolve_weights
 
 ALIGN_MODES = (None, "per-clip", "tracked")
@@ -329,4 +329,3 @@ class ResNetFPFTMFE(DeepExtractor):
 
 for _cls in (ResNetFPF, ResNetTMFE, ResNetFPFTMFE):
     _cls.__doc__ = (_cls.__doc__ or "") + _COMMON_DOC
-REGION_NAMES = ("global",) + tuple(FPF_REGIONS)
