@@ -12,7 +12,7 @@ Usage: python benchmarks/bench_face.py [--frames 300] [--pairs 400] [--size 128]
   folders (decode + flow) against bare ``cv2.imread`` + ``cvtColor`` + the same flow call.
   TV-L1 is timed on a few pairs for orientation only.
 
-Frames: photo-mode synthetic faces (``mebench.face.synthetic_photo``), ``--size`` px, JPEG q95.
+Frames: photo-mode synthetic faces (``mebench.data.synthetic_photo``), ``--size`` px, JPEG q95.
 Each measurement alternates bare and wrapped runs ``--repeats`` times and keeps the best of each,
 which is what a shared, noisy machine allows. Targets (issue 5): both stages >= 90% of bare.
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import tempfile
 import threading
 from pathlib import Path
@@ -19,13 +20,34 @@ def _current_umask() -> int:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename over it.
+    """Write ``data`` to ``path`` atomically: readers see the old file or the whole new one, never a part.
 
-    The file gets the permissions a plain ``open(path, "w")`` would (0666 minus the umask), so a
-    lab's shared results or cache folder stays readable; ``mkstemp`` alone would give 0600.
+    On Linux the bytes go to an anonymous file (``O_TMPFILE``) that gets a name only once complete,
+    so a killed process leaves no partial file behind; elsewhere a temporary file beside ``path`` is
+    renamed over it. Files get the permissions a plain ``open(path, "w")`` would (0666 minus the
+    umask), so a lab's shared results or cache folder stays readable.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path.parent, os.O_TMPFILE | os.O_WRONLY, 0o666)
+    except (AttributeError, OSError):  # no O_TMPFILE here (not Linux, or a file system without it)
+        fd = None
+    if fd is not None:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:  # linkat(..., AT_SYMLINK_FOLLOW): the file gets a name only now, complete
+                os.link(f"/proc/self/fd/{fh.fileno()}", tmp, src_dir_fd=dir_fd, follow_symlinks=True)
+            except OSError:
+                fd = None  # /proc unavailable: fall back to a named temporary file below
+            finally:
+                os.close(dir_fd)
+        if fd is not None:
+            os.replace(tmp, path)
+            return
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:

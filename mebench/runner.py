@@ -22,7 +22,7 @@ from .data.schema import label_free
 from .registry import CLASSIFIERS, DATASETS, EXTRACTORS, METRICS, PROTOCOLS, accepted_params, load_plugin_file
 
 DEFAULT_METRICS = ("accuracy", "uar", "uf1", "auc")
-KEY_PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "pyarrow", "statsmodels", "torch", "torchvision",
+KEY_PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "pyarrow", "statsmodels", "torch", "torchvision", "timm",
                 "opencv-contrib-python", "mediapipe", "joblib", "threadpoolctl")
 
 
@@ -122,6 +122,10 @@ def build_classifier(spec: RunSpec):
 
 
 def build_extractor(spec: RunSpec):
+    if "+" in spec.features:  # a combination: options dispatched to the parts (features/combined.py)
+        from .features.combined import build_combined
+
+        return build_combined(spec.features, spec.features_opts, spec.seed)
     factory = EXTRACTORS.get(spec.features)
     opts, seed = _with_seed(factory, spec.features_opts, spec.seed)
     return EXTRACTORS.create(spec.features, **opts), seed
@@ -157,7 +161,7 @@ def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int], thread
 
     def counted(rows):
         extractor.counts_ = {}
-        out = np.asarray(extractor.transform(samples.iloc[rows]), dtype=np.float64)
+        out = np.asarray(extractor.transform(samples.iloc[rows]), dtype=np.float64)  # (rows, ...) any fixed shape
         return out, dict(getattr(extractor, "counts_", None) or {})
 
     features, errors, counts = {}, {}, {}
@@ -226,6 +230,11 @@ def _extract_features(extractor, samples, *, use_cache, jobs, on_error, hidden, 
     from joblib import delayed
 
     from .cache import FeatureCache, sample_key
+    from .features.combined import Combined
+
+    if isinstance(extractor, Combined):
+        return _extract_combined(extractor, samples, use_cache=use_cache, jobs=jobs, on_error=on_error, hidden=hidden,
+                                 root=root, backend=backend, user_params=user_params)
 
     extractor.fit(samples.iloc[:0] if len(samples) else samples)
     cache = FeatureCache(enabled=use_cache)
@@ -254,7 +263,8 @@ def _extract_features(extractor, samples, *, use_cache, jobs, on_error, hidden, 
         threads = "n_jobs" in extractor.get_params(deep=False)
         if threads and "n_jobs" not in user_params:  # the extractor's own threads are the run's workers
             extractor.set_params(n_jobs=jobs)
-        chunk = 32 if jobs <= 1 or threads else max(1, min(32, -(-len(todo) // (jobs * 4))))
+        size = int(getattr(extractor, "chunk_rows", 32))  # rows per transform call (deep extractors take more)
+        chunk = size if jobs <= 1 or threads else max(1, min(size, -(-len(todo) // (jobs * 4))))
         chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
         t_first = time.perf_counter()
         collect(_extract_rows(extractor, samples, chunks[0], hidden=hidden))
@@ -289,11 +299,75 @@ def _extract_features(extractor, samples, *, use_cache, jobs, on_error, hidden, 
     widths = {features[p].shape for p in kept}
     if len(widths) > 1:
         raise MebenchError(f"extractor {type(extractor).__name__} returned features of different shapes {sorted(widths)}.")
-    X = np.vstack([features[p] for p in kept]) if kept else np.zeros((0, 0))
+    X = np.stack([features[p] for p in kept]) if kept else np.zeros((0, 0))
     stats = {"cache_token": token, "cache_hits": cache.hits, "cache_misses": cache.misses, "cache_enabled": use_cache,
              "chunks_on_parallel_workers": parallel,
-             "seconds": round(time.perf_counter() - t0, 3), "counts": counts, "kept_positions": kept}
+             "seconds": round(time.perf_counter() - t0, 3), "counts": counts, **_provenance(extractor),
+             "kept_positions": kept}
     return X, skipped, stats
+
+
+def _provenance(extractor) -> dict:
+    """Model files {name: sha256}, training data and the untrained mark of an extractor, for the manifest."""
+    model_files = getattr(extractor, "model_files", None)
+    return {"model_files": dict(model_files()) if callable(model_files) else {},
+            "trained_on": sorted(getattr(extractor, "trained_on", ()) or ()),
+            "untrained": bool(getattr(extractor, "untrained", False))}
+
+
+def _extract_combined(combined, samples: pd.DataFrame, **options) -> tuple[np.ndarray, list[dict], dict]:
+    """Each stateless part through :func:`extract_features` (cached on its own), then side by side."""
+    runs = [(name, *extract_features(part, samples, **options)) for name, part in combined.parts]
+    kept = sorted(set.intersection(*(set(stats["kept_positions"]) for _, _, _, stats in runs)))
+    blocks, skipped, seen, parts, counts = [], [], set(), [], {}
+    for name, X, part_skipped, stats in runs:
+        row_of = {p: i for i, p in enumerate(stats.pop("kept_positions"))}
+        if kept:
+            blocks.append(X[[row_of[p] for p in kept]].reshape(len(kept), -1))
+        for record in part_skipped:  # one record per sample, naming the part that failed it
+            if record["sample_id"] not in seen:
+                seen.add(record["sample_id"])
+                skipped.append({**record, "extractor": name})
+        for k, v in stats["counts"].items():
+            counts[k] = counts.get(k, 0) + v
+        parts.append({"name": name, **stats})
+    X = np.hstack(blocks) if kept else np.zeros((0, 0))
+    stats = {"cache_token": combined.cache_token(), "parts": parts,
+             "cache_hits": sum(p["cache_hits"] for p in parts), "cache_misses": sum(p["cache_misses"] for p in parts),
+             "cache_enabled": options["use_cache"], "seconds": round(sum(p["seconds"] for p in parts), 3),
+             "counts": counts, **_provenance(combined), "kept_positions": kept}
+    return X, skipped, stats
+
+
+def _precompute_stateless_parts(combined, samples: pd.DataFrame, spec: RunSpec, hidden: tuple, root=None):
+    """For a stateful combination: extract its stateless parts once (cached) and swap in lookups.
+
+    Returns (combination with :class:`~mebench.features.combined.Precomputed` parts, the samples
+    left after skips, skipped records, per-part statistics).
+    """
+    from .features.combined import Combined, Precomputed
+
+    parts, skipped, stats, keep = [], [], [], np.ones(len(samples), bool)
+    for name, part in combined.parts:
+        if not getattr(part, "stateless", True):
+            parts.append((name, part))
+            continue
+        X, part_skipped, part_stats = extract_features(part, samples, use_cache=spec.use_cache,
+                                                       jobs=effective_jobs(spec.jobs), on_error=spec.on_error,
+                                                       hidden=hidden, root=root, backend=spec.backend)
+        positions = part_stats.pop("kept_positions")
+        ids = samples["sample_id"].iloc[positions].astype(str).tolist()
+        mask = np.zeros(len(samples), bool)
+        mask[positions] = True
+        keep &= mask
+        known = {r["sample_id"] for r in skipped}
+        skipped += [{**r, "extractor": name} for r in part_skipped if r["sample_id"] not in known]
+        stats.append({"name": name, **part_stats})
+        parts.append((name, Precomputed(name, tuple(ids), X, tuple(part_stats["trained_on"]),
+                                        part_stats["untrained"], part_stats["model_files"])))
+    stats += [{"name": name, "stateful": True, **_provenance(part)}
+              for name, part in combined.parts if not getattr(part, "stateless", True)]
+    return Combined(parts), samples[keep].reset_index(drop=True), skipped, stats
 
 
 def check_spec(spec: RunSpec) -> None:
@@ -302,7 +376,7 @@ def check_spec(spec: RunSpec) -> None:
         load_plugin_file(plugin)
     if spec.on_error not in ("raise", "skip"):
         raise ConfigError(f"--on-error must be 'raise' or 'skip', not {spec.on_error!r}.")
-    for registry, name in ((DATASETS, spec.dataset), (EXTRACTORS, spec.features),
+    for registry, name in ((DATASETS, spec.dataset), *((EXTRACTORS, n) for n in spec.features.split("+")),
                            (CLASSIFIERS, spec.classifier), (PROTOCOLS, spec.protocol)):
         registry.entry(name)
     for name in spec.metrics:
@@ -343,7 +417,12 @@ def prepare(spec: RunSpec, on_loaded: Callable | None = None) -> Prepared:
         samples = samples.iloc[extraction.pop("kept_positions")].reset_index(drop=True)
         estimator = classifier
     else:
-        X, extraction = view, {"stateful": True}
+        X, extraction = view, {"stateful": True, **_provenance(extractor)}
+        if hasattr(extractor, "parts"):  # a stateful combination: its stateless parts are computed once
+            extractor, kept_view, skipped_features, extraction["parts"] = _precompute_stateless_parts(
+                extractor, view, spec, hidden, getattr(dataset, "root", None))
+            samples = samples.set_index("sample_id", drop=False).loc[kept_view["sample_id"]].reset_index(drop=True)
+            X = kept_view
         estimator = Pipeline([("features", extractor), ("classifier", classifier)])
         if fit_targets:
             annotation_targets = samples.reindex(columns=list(fit_targets))
@@ -811,7 +890,10 @@ def _plain_params(estimator) -> dict:
 def _resolved_params(prepared: Prepared) -> dict:
     """Every scalar parameter of the extractor and classifier actually used, defaults included."""
     classifier = _classifier_of(prepared.estimator)
-    return {"features": _plain_params(prepared.extractor), "classifier": _plain_params(classifier)}
+    extractor = prepared.extractor
+    features = ({name: _plain_params(part) for name, part in extractor.parts} if hasattr(extractor, "parts")
+                else _plain_params(extractor))
+    return {"features": features, "classifier": _plain_params(classifier)}
 
 
 def _sample_hash(samples: pd.DataFrame) -> str:

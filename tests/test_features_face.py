@@ -1,6 +1,6 @@
 """Feature tests on a real face: ``skimage.data.astronaut()`` turned into short clips with a planted
 micro-expression (a 1-3 px warp of the brow or lip-corner landmarks rising and decaying over ~10
-frames, small sensor noise; see ``mebench.face.synthetic_photo``).
+frames, small sensor noise; see ``mebench.data.synthetic_photo``).
 
 Asserted: flow features (MDMO, Bi-WOOF) and ``landmark-motion`` concentrate in the warped region,
 and ``au-mediapipe`` moves in the right AU."""

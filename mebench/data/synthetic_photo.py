@@ -30,7 +30,7 @@ from .synthetic_timing import au_intensities
 SUPPORTED_AUS = ("AU1", "AU2", "AU4", "AU9", "AU12", "AU15")
 
 # Similarity that maps astronaut() pixels to unit template coordinates (measured once with
-# FaceLandmarker; see mebench.face._canonical). Its inverse places the canonical landmarks back.
+# FaceLandmarker; see mebench.data.canonical_face). Its inverse places the canonical landmarks back.
 _ASTRONAUT_TO_UNIT = np.array([[0.00795791, 0.00044033, -1.33684369],
                                [-0.00044033, 0.00795791, -0.35842194]])
 # Square face region of astronaut() (x0, y0, side): forehead to below the chin.

@@ -71,16 +71,21 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
                 hint="Choose another --features for this dataset.",
             )
 
-    def provenance(self) -> dict:
-        """What produced the output besides the code: library versions and model-file sha256s."""
+    def model_files(self) -> dict[str, str]:
+        """{model: sha256} of every model file the output depends on (pinned models, weights)."""
         from ..models import model_spec
 
-        libraries, models = list(self.libraries), list(self.models)
+        models = list(self.models)
         if getattr(self, "align", None):  # face alignment runs the MediaPipe landmarker
-            libraries += [n for n in ("mediapipe",) if n not in libraries]
             models += [n for n in ("face-landmarker",) if n not in models]
-        return {"libraries": {name: _version(name) for name in libraries},
-                "models": {name: model_spec(name).sha256 for name in models}}
+        return {name: model_spec(name).sha256 for name in models}
+
+    def provenance(self) -> dict:
+        """What produced the output besides the code: library versions and model-file sha256s."""
+        libraries = list(self.libraries)
+        if getattr(self, "align", None):
+            libraries += [n for n in ("mediapipe",) if n not in libraries]
+        return {"libraries": {name: _version(name) for name in libraries}, "models": self.model_files()}
 
     def cache_token(self) -> str:
         """Identity of this extractor configuration for the feature cache."""
