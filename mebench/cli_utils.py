@@ -48,7 +48,7 @@ def load_config(path: str | Path) -> dict:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of keys, not a {type(data).__name__}.")
-    unknown = sorted(set(data) - CONFIG_KEYS)
+    unknown = sorted(set(data) - CONFIG_KEYS, key=str)
     if unknown:
         import difflib
 
@@ -57,9 +57,45 @@ def load_config(path: str | Path) -> dict:
             close = difflib.get_close_matches(str(key), sorted(CONFIG_KEYS), n=1)
             hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise ConfigError(f"config file {path}: unknown key(s) {', '.join(hints)}. Allowed: {', '.join(sorted(CONFIG_KEYS))}.")
-    for key in ("dataset_opts", "features_opts", "classifier_opts", "protocol_opts"):
-        if key in data and not isinstance(data[key], dict):
-            raise ConfigError(f"config file {path}: {key!r} must be a mapping of options.")
-    if "metrics" in data and not isinstance(data["metrics"], list):
-        raise ConfigError(f"config file {path}: 'metrics' must be a list of metric names.")
+    check_config_values(data, f"config file {path}")
     return data
+
+
+def check_config_values(data: dict, where: str) -> None:
+    """Types and ranges of config values; each mistake names ``where`` and the key."""
+    from .preflight import SEED_MAX
+
+    for key in ("dataset", "features", "classifier", "protocol", "task", "root", "name", "description"):
+        if key in data and (not isinstance(data[key], str) or not data[key].strip()):
+            what = "a registered name" if key in ("dataset", "features", "classifier", "protocol") else "a string"
+            raise ConfigError(f"{where}: {key!r} must be {what}, not {_shown(data[key])}."
+                              + (" Remove the key to use the default." if data[key] is None else ""))
+    for key in ("dataset_opts", "features_opts", "classifier_opts", "protocol_opts"):
+        if key in data:
+            if not isinstance(data[key], dict):
+                raise ConfigError(f"{where}: {key!r} must be a mapping of options (KEY: VALUE lines), "
+                                  f"not {_shown(data[key])}.")
+            bad = [k for k in data[key] if not isinstance(k, str) or not k.isidentifier()]
+            if bad:
+                raise ConfigError(f"{where}: {key!r} has an option named {bad[0]!r}, which is not a valid name.")
+    if "metrics" in data:
+        metrics = data["metrics"]
+        if not isinstance(metrics, list):
+            raise ConfigError(f"{where}: 'metrics' must be a list of metric names, not {_shown(metrics)}.")
+        if not metrics:
+            raise ConfigError(f"{where}: 'metrics' is empty; list at least one metric (`mebench list metrics`).")
+        for m in metrics:
+            if not isinstance(m, str) or not m.strip():
+                raise ConfigError(f"{where}: 'metrics' must hold metric names; {_shown(m)} is not one "
+                                  "(`mebench list metrics` shows them).")
+    if "seed" in data:
+        seed = data["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"{where}: 'seed' must be a whole number in 0..{SEED_MAX}, not {_shown(seed)}.")
+        if not 0 <= seed <= SEED_MAX:
+            raise ConfigError(f"{where}: 'seed' must lie in 0..{SEED_MAX} (numpy and scikit-learn take 32-bit "
+                              f"seeds), got {seed}.")
+
+
+def _shown(value) -> str:
+    return "null" if value is None else f"{value!r} ({type(value).__name__})"

@@ -131,9 +131,12 @@ def build_protocol(spec: RunSpec):
     return PROTOCOLS.create(spec.protocol, **opts), seed
 
 
-def _component_failure(exc: Exception, what: str, where: str, hidden=()) -> PluginError:
+def _component_failure(exc: Exception, what: str, where: str, hidden=()) -> MebenchError:
     """A clear error for an unexpected exception inside a component; label access gets its own."""
     text = str(exc)
+    if type(exc).__name__ == "InvalidParameterError":  # scikit-learn's parameter validation, at fit time
+        return ConfigError(f"{what}: invalid parameter {where}: {text} Check the --classifier-opt/--features-opt "
+                           "values.")
     if isinstance(exc, (AttributeError, KeyError)):
         for column in hidden:
             if f"'{column}'" in text or text == column:
@@ -239,9 +242,12 @@ def _extract_features(extractor, samples, *, use_cache, jobs, on_error, hidden):
         if jobs > 1:  # processes over chunks; extractors' own threads off to avoid oversubscription
             from sklearn.base import clone
 
-            results = Parallel(n_jobs=jobs, backend="loky")(
-                delayed(_extract_rows)(clone(extractor).fit(samples.iloc[:0]), samples, c, False, hidden)
-                for c in chunks)
+            from .workers import worker_pool
+
+            with worker_pool():  # workers die with this process, even on SIGKILL
+                results = Parallel(n_jobs=jobs)(
+                    delayed(_extract_rows)(clone(extractor).fit(samples.iloc[:0]), samples, c, False, hidden)
+                    for c in chunks)
         else:
             results = [_extract_rows(extractor, samples, c, hidden=hidden) for c in chunks]
         for feats, errs, cnts in results:
@@ -272,11 +278,13 @@ def _extract_features(extractor, samples, *, use_cache, jobs, on_error, hidden):
 
 
 def check_spec(spec: RunSpec) -> None:
-    """Load plugin files and resolve every name, so mistakes surface before any work starts."""
+    """Load plugin files, check the spec's types and ranges and resolve every name, so mistakes
+    surface before any work starts."""
+    from .preflight import check_spec_values
+
     for plugin in spec.plugins:
         load_plugin_file(plugin)
-    if spec.on_error not in ("raise", "skip"):
-        raise ConfigError(f"--on-error must be 'raise' or 'skip', not {spec.on_error!r}.")
+    check_spec_values(spec)
     for registry, name in ((DATASETS, spec.dataset), (EXTRACTORS, spec.features),
                            (CLASSIFIERS, spec.classifier), (PROTOCOLS, spec.protocol)):
         registry.entry(name)
@@ -288,8 +296,15 @@ def prepare(spec: RunSpec) -> Prepared:
     """Load the dataset, split it, and compute stateless features."""
     from sklearn.pipeline import Pipeline
 
+    from .preflight import check_components, ensure_models
+
     check_spec(spec)
     dataset, dataset_seed = build_dataset(spec)
+    extractor, extractor_seed = build_extractor(spec)
+    classifier, classifier_seed = build_classifier(spec)
+    protocol, protocol_seed = build_protocol(spec)
+    check_components(spec, dataset, extractor, classifier, protocol)  # parameters, before any data is read
+    ensure_models(extractor, f"extractor {spec.features!r}")  # model files, before any feature
     samples = dataset.load(spec.task)
     if "apex_source" in samples.columns and (samples["apex_source"] == "spot").any():
         from .face.spotting import resolve_spot_apexes  # the apex=spot policy, before any extraction
@@ -298,9 +313,6 @@ def prepare(spec: RunSpec) -> Prepared:
         dataset.counts.update(apex_counts)
     if len(samples) == 0:
         raise DataError(f"dataset {spec.dataset!r} has no samples.", hint="Check --root and the dataset options.")
-    extractor, extractor_seed = build_extractor(spec)
-    classifier, classifier_seed = build_classifier(spec)
-    protocol, protocol_seed = build_protocol(spec)
     fit_targets = tuple(getattr(extractor, "fit_targets", ()) or ())
     hidden = tuple(dict.fromkeys(target_columns(dataset, spec.task) + fit_targets))
     view = label_free(samples, hidden)  # extractors never see a label
@@ -394,8 +406,10 @@ def _describe(estimator) -> str:
 def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=None, jobs: int = 1,
                   progress: Callable | None = None) -> tuple[np.ndarray, list[str | None]]:
     """Held-out class scores (n, k) for every sample, one fit per fold; optionally with other labels."""
-    from joblib import Parallel, delayed, parallel_config
+    from joblib import Parallel, delayed
     from threadpoolctl import threadpool_limits
+
+    from .workers import worker_pool
 
     y = prepared.y if y is None else np.asarray(y)
     estimator = prepared.estimator if estimator is None else estimator
@@ -404,7 +418,7 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
     scores = np.full((len(prepared.samples), k), np.nan)
     notes: list[str | None] = [None] * len(folds)
     if jobs > 1:  # one BLAS thread inside each worker
-        with parallel_config(backend="loky", inner_max_num_threads=1):
+        with worker_pool():  # one BLAS thread per worker; workers die with this process
             results = Parallel(n_jobs=jobs)(
                 delayed(_fit_predict_fold)(estimator, prepared.X, y, f.train, f.test, k, prepared.fit_targets,
                                            prepared.hidden) for f in folds)
@@ -500,6 +514,7 @@ def run_identity(spec: RunSpec, fingerprint: dict, fold_hash: str) -> str:
 
 def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool = True) -> RunResult:
     """Run the spec end to end and write the run directory."""
+    from .models import fetch_log
     from .store import claim_run_dir, prepare_run_dir, write_run
 
     t0 = time.time()
@@ -575,6 +590,7 @@ def execute(spec: RunSpec, progress: Callable | None = None, with_majority: bool
         "flag_reasons": reasons,
         "roles": {"control": bool(getattr(_classifier_of(prepared.estimator), "is_control", False)),
                   "probe": bool(getattr(extractor, "is_probe", False))},
+        "model_fetches": fetch_log(since=t0),  # network access during this run (mebench.models)
         "skipped": skipped,
         "n_skipped": len(skipped),
         "warnings": warnings,

@@ -39,7 +39,8 @@ def _console(as_json: bool):
 @click.option("--bootstrap", "bootstrap", type=int, default=2000, show_default=True,
               help="Subject-cluster bootstrap resamples.")
 @click.option("--jobs", type=int, default=1, show_default=True,
-              help="Parallel workers for the generic permutation path (BLAS pinned to 1 thread each).")
+              help="Parallel workers for the generic permutation path (BLAS pinned to 1 thread each); -1 = all "
+                   "cores, -2 = all but one (joblib's convention); 0 is an error.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the resamples and permutations.")
 @click.option("--method", type=click.Choice(["auto", "exact", "generic"]), default="auto", show_default=True,
@@ -55,7 +56,9 @@ def _console(as_json: bool):
 def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, metrics, plugins, as_json):
     """Bootstrap CIs and permutation tests for a stored run (written into the run directory)."""
     from ..stats.runs import STATS_FILE, run_stats
+    from ..workers import resolve_jobs
 
+    jobs = resolve_jobs(jobs)
     console = _console(as_json)
     progress_cb = None
     if not as_json and permutations > 0:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 
 
 class FeatureExtractor(TransformerMixin, BaseEstimator):
@@ -33,6 +33,8 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
       ``requires``    sample columns the extractor reads (checked before extraction);
       ``libraries``   distributions whose versions can change the output (part of the cache token);
       ``models``      pinned model files used (names in :mod:`mebench.models`; their sha256 joins the token).
+      ``_parameter_constraints``  scikit-learn parameter constraints (types and ranges), checked by
+                      :meth:`check_params` in ``fit`` and by the runner before any data is read.
     """
 
     stateless: ClassVar[bool] = True
@@ -44,8 +46,10 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     requires: ClassVar[tuple[str, ...]] = ()
     libraries: ClassVar[tuple[str, ...]] = ("numpy", "opencv-contrib-python")
     models: ClassVar[tuple[str, ...]] = ()
+    _parameter_constraints: ClassVar[dict] = {}
 
     def fit(self, X, y=None):
+        self.check_params()
         self.n_features_in_ = 1
         self.fitted_ = True
         return self
@@ -56,6 +60,23 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         if not rows:
             return np.zeros((0, 0))
         return np.vstack(rows)
+
+    def check_params(self) -> None:
+        """Check parameter types and ranges (``_parameter_constraints``) and :meth:`check_values`;
+        a bad value is a ConfigError naming the parameter and the ``--features-opt`` to change."""
+        if self._parameter_constraints:
+            from sklearn.utils._param_validation import InvalidParameterError
+
+            try:
+                self._validate_params()
+            except InvalidParameterError as exc:
+                name = next((k for k in self._parameter_constraints if f"'{k}' parameter" in str(exc)), "KEY")
+                raise ConfigError(f"extractor {type(self).__name__}: {exc} Change it with --features-opt "
+                                  f"{name}=VALUE.") from None
+        self.check_values()
+
+    def check_values(self) -> None:
+        """Checks beyond types and ranges (names inside a list, combinations); subclasses override."""
 
     def extract_one(self, row) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError

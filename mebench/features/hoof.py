@@ -1,7 +1,10 @@
 """HOOF: histograms of oriented optical flow (onset -> apex) per face grid cell."""
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import ConfigError, DataError
 from ..face.flow import orientation_bins
@@ -45,6 +48,12 @@ class HOOF(FeatureExtractor):
     stateless = True
     version = "2"  # 2: orientation bins centred on the axes (mebench.face.flow.orientation_bins)
     requires = ("frames", "onset", "apex")
+    _parameter_constraints = {
+        "grid": [Interval(Integral, 1, None, closed="left")], "bins": [Interval(Integral, 1, None, closed="left")],
+        "size": [Interval(Integral, 4, None, closed="left")],
+        "subtract_median": ["boolean"], "method": [StrOptions({"farneback", "dis", "tvl1"})],
+        "align": [None, StrOptions({"per-clip"})],
+    }
 
     def __init__(self, grid: int = 6, bins: int = 8, size: int = 64, subtract_median: bool = True,
                  method: str = "farneback", align: str | None = None):

@@ -7,7 +7,10 @@ by the onset's inter-ocular distance, so the feature is independent of the face'
 """
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import ConfigError, DataError
 from ._util import frame_field, merge_counts, open_row_clip, sample_name
@@ -40,6 +43,9 @@ class LandmarkMotion(FeatureExtractor):
     requires = ("frames", "onset", "apex")
     libraries = ("numpy", "opencv-contrib-python", "mediapipe")
     models = ("face-landmarker",)
+    _parameter_constraints = {
+        "output": [StrOptions({"regions", "points"})], "register": ["boolean"], "size": [None, Interval(Integral, 4, None, closed="left")], "on_no_face": [StrOptions({"error", "zeros"})],
+    }
 
     def __init__(self, output: str = "regions", register: bool = True, size: int | None = None,
                  on_no_face: str = "error"):
@@ -47,6 +53,9 @@ class LandmarkMotion(FeatureExtractor):
         self.register = register
         self.size = size
         self.on_no_face = on_no_face
+
+    def check_values(self):
+        self._check()
 
     def _check(self):
         if self.output not in ("regions", "points"):
