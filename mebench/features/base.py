@@ -70,9 +70,10 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
             try:
                 self._validate_params()
             except InvalidParameterError as exc:
-                name = next((k for k in self._parameter_constraints if f"'{k}' parameter" in str(exc)), "KEY")
-                raise ConfigError(f"extractor {type(self).__name__}: {exc} Change it with --features-opt "
-                                  f"{name}=VALUE.") from None
+                text = str(exc)
+                name = next((k for k in self._parameter_constraints if f"'{k}' parameter" in text), "KEY")
+                raise ConfigError(f"extractor {type(self).__name__}: {text[:1].lower()}{text[1:]} Change it with "
+                                  f"--features-opt {name}=VALUE.") from None
         self.check_values()
 
     def check_values(self) -> None:

@@ -128,50 +128,98 @@ class ImageSequenceClip(Clip):
         if not self.folder.is_dir():
             raise DataError("frame folder not found", file=self.folder,
                             hint="Check --root and the dataset variant (raw or cropped).")
-        files = {}
-        for path in self.folder.iterdir():
-            if path.suffix.lower() in IMAGE_EXTENSIONS:
-                number = frame_number(path.name)
-                if number is not None:
-                    if number in files:
-                        raise DataError(f"two frame files carry number {number}: {files[number].name} and {path.name}",
-                                        file=self.folder)
-                    files[number] = path
-        if not files:
+        paths: dict[int, str] = {}
+        with os.scandir(self.folder) as entries:  # plain strings: no Path object per frame
+            for entry in entries:
+                stem, ext = os.path.splitext(entry.name)
+                if ext.lower() not in IMAGE_EXTENSIONS or not entry.is_file():
+                    continue
+                match = _LAST_INT.search(stem)
+                if match is None:
+                    continue
+                number = int(match.group(1))
+                if number in paths:
+                    raise DataError(f"two frame files carry number {number}: {os.path.basename(paths[number])} and "
+                                    f"{entry.name}", file=self.folder)
+                paths[number] = entry.path
+        if not paths:
             raise DataError("frame folder holds no numbered image files", file=self.folder,
                             hint=f"Expected files such as img1.jpg ({', '.join(IMAGE_EXTENSIONS)}).")
-        self.files = dict(sorted(files.items()))
+        self._paths = dict(sorted(paths.items()))
+        self._files: dict[int, Path] | None = None
+
+    @property
+    def files(self) -> dict[int, Path]:
+        """Frame number -> file."""
+        if self._files is None:
+            self._files = {i: Path(p) for i, p in self._paths.items()}
+        return self._files
 
     @property
     def indices(self) -> list[int]:
-        return list(self.files)
+        return list(self._paths)
+
+    def _file(self, index: int) -> str:
+        try:
+            return self._paths[index]
+        except KeyError:
+            raise DataError(f"frame {index} not found; frames run {min(self._paths)}..{max(self._paths)}",
+                            file=self.folder) from None
 
     def path(self, index: int) -> Path:
-        if index not in self.files:
-            raise DataError(f"frame {index} not found; frames run {min(self.files)}..{max(self.files)}", file=self.folder)
-        return self.files[index]
+        return Path(self._file(index))
 
     def frame_file(self, index: int) -> str:
-        return str(self.files.get(index, self.folder))
+        return self._paths.get(index, self.locator)
 
     def _read(self, index: int) -> np.ndarray:
-        return read_image(self.path(index))
+        return read_image(self._file(index))
 
     def _read_grey(self, index: int) -> np.ndarray:
-        return read_image(self.path(index), grey=True)
+        return read_image(self._file(index), grey=True)
 
 
 def read_image(path: str | Path, grey: bool = False) -> np.ndarray:
-    """Decode an image file to RGB (or grey) uint8; a corrupt file raises DataError naming it."""
+    """Decode an image file to RGB (or grey) uint8; an empty, truncated or corrupt file raises DataError
+    naming it.
+
+    A JPEG is read by ``cv2.imread`` straight to RGB (``IMREAD_COLOR_RGB``: no colour conversion
+    follows), and accepted when it ends with its end-of-image marker: ``imread`` fills a truncated
+    JPEG with grey and only warns. Anything else (other formats, a JPEG without the marker, a path
+    ``imread`` cannot open) is decoded from its bytes by ``cv2.imdecode``, which refuses truncation.
+    """
     import cv2
 
-    data = np.fromfile(str(path), dtype=np.uint8)
-    flag = cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR
-    image = cv2.imdecode(data, flag) if data.size else None
+    rgb = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV >= 4.10
+    flag = cv2.IMREAD_GRAYSCALE if grey else (cv2.IMREAD_COLOR if rgb is None else rgb)
+    path = os.fspath(path)
+    image = None
+    if path[-4:].lower() == ".jpg" or path[-5:].lower() == ".jpeg":
+        image = cv2.imread(path, flag)
+        if image is not None and not _ends_with_jpeg_eoi(path):
+            image = None
     if image is None:
-        raise DataError("cannot decode image (truncated or corrupt file)", file=path,
-                        hint="Re-extract the frame, or pass --on-error skip to record and skip this sample.")
-    return image if grey else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        try:
+            data = np.fromfile(path, dtype=np.uint8)
+        except OSError as exc:
+            raise DataError(f"cannot read image file ({exc.strerror or exc})", file=path) from None
+        image = cv2.imdecode(data, flag) if data.size else None
+        if image is None:
+            problem = "empty image file (0 bytes)" if data.size == 0 else "cannot decode image (truncated or corrupt file)"
+            raise DataError(problem, file=path,
+                            hint="Re-extract the frame, or pass --on-error skip to record and skip this sample.")
+    if rgb is None and not grey:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
+
+
+def _ends_with_jpeg_eoi(path: str) -> bool:
+    """True when the file ends with a JPEG end-of-image marker (0xFFD9), trailing padding allowed."""
+    with open(path, "rb", buffering=0) as fh:
+        size = fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, size - 64))
+        tail = fh.read()
+    return tail.rstrip(b"\x00\r\n\t ").endswith(b"\xff\xd9")
 
 
 class SingleImageClip(Clip):
