@@ -203,10 +203,15 @@ def synth_cmd(out, layout, variant, task, seed, dataset_opt):
     from .errors import RunStoreError
     from .registry import check_params
 
+    from .preflight import check_seed
+
+    check_seed(seed, "--seed")
     opts = parse_options(dataset_opt, "--dataset-opt")
     opts.setdefault("seed", seed)
     check_params(SyntheticDataset, opts, "dataset 'synthetic'")
     target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise RunStoreError(f"--out {target} is a file; pass a new or empty directory.")
     if target.exists() and any(target.iterdir()):
         raise RunStoreError(f"--out {target} is not empty; choose a new directory.")
     samples = SyntheticDataset(**opts).load(task)

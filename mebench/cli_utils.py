@@ -1,6 +1,7 @@
 """Helpers shared by CLI commands: option parsing, config files, error printing."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .errors import ConfigError, UsageError
@@ -11,8 +12,17 @@ CONFIG_KEYS = {
 }
 
 
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _number(value):
+    """``1e-3`` as the float 0.001: YAML 1.1 reads a float without a dot as a string."""
+    return float(value) if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()) else value
+
+
 def parse_options(pairs, flag: str = "--option") -> dict:
-    """Turn ``("k=v", ...)`` into a dict, parsing values as YAML scalars (``16`` -> 16, ``true`` -> True)."""
+    """Turn ``("k=v", ...)`` into a dict, parsing values as YAML scalars (``16`` -> 16, ``true`` -> True,
+    ``1e-3`` -> 0.001)."""
     import yaml
 
     out = {}
@@ -27,7 +37,7 @@ def parse_options(pairs, flag: str = "--option") -> dict:
             value = raw
         if isinstance(value, (dict, list)):
             value = raw
-        out[key] = value
+        out[key] = _number(value)
     return out
 
 
@@ -45,7 +55,7 @@ def load_config(path: str | Path) -> dict:
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}.") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_unique_key_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -67,6 +77,28 @@ def load_config(path: str | Path) -> dict:
     return data
 
 
+def _unique_key_loader():
+    """A YAML safe loader that refuses a key given twice in one mapping (the last would silently win)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:  # an unhashable key: let PyYAML report it
+                    break
+                if first != key_node.start_mark.line + 1:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} appears twice (lines {first} and {key_node.start_mark.line + 1})",
+                        key_node.start_mark)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
 def check_config_values(data: dict, where: str) -> None:
     """Types and ranges of config values; each mistake names ``where`` and the key."""
     from .preflight import SEED_MAX
@@ -84,6 +116,7 @@ def check_config_values(data: dict, where: str) -> None:
             bad = [k for k in data[key] if not isinstance(k, str) or not k.isidentifier()]
             if bad:
                 raise ConfigError(f"{where}: {key!r} has an option named {bad[0]!r}, which is not a valid name.")
+            data[key] = {k: _number(v) for k, v in data[key].items()}
     if "metrics" in data:
         metrics = data["metrics"]
         if not isinstance(metrics, list):
@@ -94,6 +127,9 @@ def check_config_values(data: dict, where: str) -> None:
             if not isinstance(m, str) or not m.strip():
                 raise ConfigError(f"{where}: 'metrics' must hold metric names; {_shown(m)} is not one "
                                   "(`mebench list metrics` shows them).")
+        twice = sorted({m for m in metrics if metrics.count(m) > 1})
+        if twice:
+            raise ConfigError(f"{where}: 'metrics' lists {', '.join(twice)} more than once.")
     if "seed" in data:
         seed = data["seed"]
         if isinstance(seed, bool) or not isinstance(seed, int):

@@ -118,12 +118,33 @@ def check_component(obj, what: str, flag: str) -> None:
                               "in that component.") from None
 
 
+def check_yes_no(factory, opts: dict, what: str, flag: str) -> None:
+    """A yes/no value (``true``) given for a numeric option is a mistake Python would accept as 1."""
+    import inspect
+
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return
+    for key, value in opts.items():
+        default = params[key].default if key in params else None
+        if isinstance(value, bool) and isinstance(default, (int, float)) and not isinstance(default, bool):
+            raise ConfigError(f"{what}: option {key} takes a number (default {default}), not the yes/no value "
+                              f"{str(value).lower()}. Change it with {flag} {key}=NUMBER.")
+
+
 def check_components(spec, dataset, extractor, classifier, protocol) -> None:
     """Parameters of the four components of a run, before the dataset is read."""
-    check_component(dataset, f"dataset {spec.dataset!r}", "--dataset-opt")
-    check_component(extractor, f"extractor {spec.features!r}", "--features-opt")
-    check_component(classifier, f"classifier {spec.classifier!r}", "--classifier-opt")
-    check_component(protocol, f"protocol {spec.protocol!r}", "--protocol-opt")
+    from .registry import CLASSIFIERS, DATASETS, EXTRACTORS, PROTOCOLS
+
+    parts = ((DATASETS, spec.dataset, spec.dataset_opts, dataset, "dataset", "--dataset-opt"),
+             (EXTRACTORS, spec.features, spec.features_opts, extractor, "extractor", "--features-opt"),
+             (CLASSIFIERS, spec.classifier, spec.classifier_opts, classifier, "classifier", "--classifier-opt"),
+             (PROTOCOLS, spec.protocol, spec.protocol_opts, protocol, "protocol", "--protocol-opt"))
+    for registry, name, opts, obj, kind, flag in parts:
+        check_yes_no(registry.get(name), opts, f"{kind} {name!r}", flag)
+        check_component(obj, f"{kind} {name!r}", flag)
 
 
 def required_models(extractor) -> list[str]:

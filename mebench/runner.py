@@ -109,8 +109,27 @@ def _with_seed(factory, opts: dict, seed: int, key: str = "random_state") -> tup
 def build_dataset(spec: RunSpec):
     factory = DATASETS.get(spec.dataset)
     opts, dataset_seed = _with_seed(factory, spec.dataset_opts, spec.seed, key="seed")
-    dataset = DATASETS.create(spec.dataset, root=spec.root, **opts)
+    try:
+        dataset = DATASETS.create(spec.dataset, root=spec.root, **opts)
+    except MebenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an option the loader does not check
+        if _debug():
+            raise
+        raise _component_failure(exc, f"dataset {spec.dataset!r}", "while starting") from None
     return dataset, dataset_seed
+
+
+def load_samples(dataset, task, name: str) -> pd.DataFrame:
+    """``dataset.load(task)``; an unexpected exception inside a loader becomes a clear error naming it."""
+    try:
+        return dataset.load(task)
+    except MebenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a loader bug or an option it does not check
+        if _debug():
+            raise
+        raise _component_failure(exc, f"dataset {name!r}", "while loading") from None
 
 
 def build_classifier(spec: RunSpec):
@@ -305,7 +324,7 @@ def prepare(spec: RunSpec) -> Prepared:
     protocol, protocol_seed = build_protocol(spec)
     check_components(spec, dataset, extractor, classifier, protocol)  # parameters, before any data is read
     ensure_models(extractor, f"extractor {spec.features!r}")  # model files, before any feature
-    samples = dataset.load(spec.task)
+    samples = load_samples(dataset, spec.task, spec.dataset)
     if "apex_source" in samples.columns and (samples["apex_source"] == "spot").any():
         from .face.spotting import resolve_spot_apexes  # the apex=spot policy, before any extraction
 
@@ -384,6 +403,10 @@ def _fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_t
     try:
         model = clone(estimator).fit(Xtr, y[train], **fit_params)  # callers pin BLAS to one thread
         proba = np.asarray(model.predict_proba(Xte), dtype=np.float64)
+        if not np.isfinite(proba).all():
+            raise PluginError(f"pipeline {_describe(estimator)} returned non-finite class scores (NaN or infinity) "
+                              f"for {int((~np.isfinite(proba)).any(axis=1).sum())} of {len(proba)} held-out samples; "
+                              "check its parameters (e.g. a zero temperature or regularisation).")
     except MebenchError:
         raise
     except Exception as exc:  # noqa: BLE001 - a component bug becomes a clear error

@@ -79,6 +79,8 @@ def claim_run_dir(out: str | Path | None) -> Path | None:
         if not os.access(base, os.W_OK | os.X_OK):
             raise RunStoreError(f"the runs folder {base.resolve()} is not writable. Pass --out DIR.")
         return None
+    if not str(out).strip():
+        raise RunStoreError("--out is empty; pass the directory to write the run into.")
     out = Path(out)
     _refuse_existing(out)
     try:

@@ -32,12 +32,24 @@ def _default(factory, name: str):
 
 
 def _load(name: str, root, opts: dict, task: str | None):
+    import os
+
+    from ..errors import MebenchError, PluginError
     from ..registry import DATASETS
 
-    loader = DATASETS.create(name, root=root, **opts)
-    if hasattr(loader, "collect_problems"):
-        loader.collect_problems = True
-    samples = loader.load(task)
+    try:
+        loader = DATASETS.create(name, root=root, **opts)
+        if hasattr(loader, "collect_problems"):
+            loader.collect_problems = True
+        samples = loader.load(task)
+    except MebenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a loader bug or an option it does not check
+        if os.environ.get("MEBENCH_DEBUG", "") not in ("", "0"):
+            raise
+        raise PluginError(f"dataset {name!r} raised {type(exc).__name__} while loading: {exc}. Check the "
+                          "--dataset-opt values (or this is a bug in the loader; MEBENCH_DEBUG=1 shows the "
+                          "traceback).") from None
     if "apex_source" in samples.columns and (samples["apex_source"] == "spot").any():
         from ..face.spotting import resolve_spot_apexes
 

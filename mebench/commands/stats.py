@@ -5,10 +5,13 @@ Heavy libraries are imported inside the commands, so ``mebench --help`` stays fa
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from ..fsutil import json_safe
+
+FIGURE_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp")
 
 
 def _fmt(v, digits: int = 3) -> str:
@@ -51,7 +54,8 @@ def _console(as_json: bool):
               help="Interval reported as ci_low/ci_high (both are always stored).")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level.")
 @click.option("--metric", "metrics", multiple=True, help="Metric(s) to analyse (default: the run's metrics).")
-@click.option("--plugins", multiple=True, type=click.Path(), help="Plugin file(s) the run used; repeatable.")
+@click.option("--plugins", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Plugin file(s) the run used; repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, metrics, plugins, as_json):
     """Bootstrap CIs and permutation tests for a stored run (written into the run directory)."""
@@ -159,8 +163,15 @@ def compare(runs, metrics, permutations, bootstrap, seed, ci, level, across_data
 
     if len(runs) < 2:
         raise UsageError("compare needs at least two run directories.")
+    resolved = [Path(r).resolve() for r in runs]
+    twice = sorted({str(r) for r in runs if resolved.count(Path(r).resolve()) > 1})
+    if twice:
+        raise UsageError(f"run {twice[0]} is given more than once; compare needs different runs.")
     if cd_path and not across_datasets:
         raise UsageError("--cd-diagram needs --across-datasets (a CD diagram ranks pipelines over several blocks).")
+    if cd_path and Path(cd_path).suffix.lower().lstrip(".") not in FIGURE_FORMATS:
+        raise UsageError(f"--cd-diagram {cd_path}: the file name must end in one of "
+                         f"{', '.join('.' + f for f in FIGURE_FORMATS)} (the figure format).")
     if permutations < 1 or bootstrap < 1:
         raise UsageError("--permutations and --bootstrap must be positive.")
     if not 0 < alpha < 1:

@@ -31,14 +31,12 @@ Per clip, every AU's time series over the segment (onset..offset when annotated)
 """
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
 from ..errors import ConfigError, DataError
 from ._util import field, frame_field, merge_counts, open_row_clip, sample_name, segment_indices
-from .base import FeatureExtractor
+from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
 AU_BLENDSHAPES: dict[str, tuple[str, ...]] = {
     "AU1": ("browInnerUp",),
@@ -110,7 +108,9 @@ class AUMediaPipe(FeatureExtractor):
     libraries = ("numpy", "opencv-contrib-python", "mediapipe")
     models = ("face-landmarker",)
     _parameter_constraints = {
-        "aus": [str, tuple, list], "stats": [str, tuple, list], "segment": [StrOptions({"onset-offset", "all"})], "step": [Interval(Integral, 1, None, closed="left")], "size": [None, Interval(Integral, 4, None, closed="left")], "on_no_face": [StrOptions({"error", "zeros"})],
+        "aus": [str, tuple, list], "stats": [str, tuple, list], "segment": [StrOptions({"onset-offset", "all"})],
+        "step": [POSITIVE_INT], "size": [None, SIDE],
+        "on_no_face": [StrOptions({"error", "zeros"})],
     }
 
     def __init__(self, aus=AUS, stats=("delta", "mean", "max", "std"), segment: str = "onset-offset",

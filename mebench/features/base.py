@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from numbers import Integral
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval
 
 from ..errors import ConfigError, DataError
+
+
+MAX_SIDE = 4096  # the largest frame side an extractor may resize to (a typo such as size=99999 is refused)
+# parameter constraints shared by the extractors (scikit-learn's validator, see ``check_params``)
+POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+SIDE = Interval(Integral, 4, MAX_SIDE, closed="both")  # a frame side in pixels
 
 
 class FeatureExtractor(TransformerMixin, BaseEstimator):

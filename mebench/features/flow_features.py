@@ -19,7 +19,7 @@ from ..errors import ConfigError, DataError
 from ..face.flow import orientation_bins
 from ..face.grid import cell_index, cell_means
 from ._util import aligned_clip, frame_field, merge_counts, open_row_clip, pair, sample_name, thread_map
-from .base import FeatureExtractor
+from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
 FLOW_METHODS = ("farneback", "tvl1", "dis")
 
@@ -117,9 +117,10 @@ class BiWOOF(FeatureExtractor):
     """
 
     _parameter_constraints = {
-        "grid": [Interval(Integral, 1, None, closed="left"), tuple, list], "bins": [Interval(Integral, 2, None, closed="left")],
-        "method": [StrOptions(set(FLOW_METHODS))], "size": [Interval(Integral, 4, None, closed="left")],
-        "align": [None, StrOptions({"per-clip", "tracked"})], "apex": [StrOptions({"column", "spot", "middle"})], "n_jobs": [Integral, None],
+        "grid": [POSITIVE_INT, tuple, list], "bins": [Interval(Integral, 2, None, closed="left")],
+        "method": [StrOptions(set(FLOW_METHODS))], "size": [SIDE],
+        "align": [None, StrOptions({"per-clip", "tracked"})], "apex": [StrOptions({"column", "spot", "middle"})],
+        "n_jobs": [Integral, None],
     }
     stateless = True
     version = "1"
@@ -210,9 +211,9 @@ class MDMO(FeatureExtractor):
     """
 
     _parameter_constraints = {
-        "method": [StrOptions(set(FLOW_METHODS))], "size": [Interval(Integral, 4, None, closed="left")],
+        "method": [StrOptions(set(FLOW_METHODS))], "size": [SIDE],
         "bins": [Interval(Integral, 2, None, closed="left")],
-        "segment": [StrOptions({"onset-offset", "onset-apex"})], "step": [Interval(Integral, 1, None, closed="left")],
+        "segment": [StrOptions({"onset-offset", "onset-apex"})], "step": [POSITIVE_INT],
         "angle": [StrOptions({"radians", "vector"})], "n_jobs": [Integral, None],
     }
     stateless = True

@@ -1,15 +1,13 @@
 """HOOF: histograms of oriented optical flow (onset -> apex) per face grid cell."""
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
 from ..errors import ConfigError, DataError
 from ..face.flow import orientation_bins
 from ..face.grid import cell_index
-from .base import FeatureExtractor
+from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
 
 def farneback(prev_grey: np.ndarray, next_grey: np.ndarray) -> np.ndarray:
@@ -49,9 +47,8 @@ class HOOF(FeatureExtractor):
     version = "2"  # 2: orientation bins centred on the axes (mebench.face.flow.orientation_bins)
     requires = ("frames", "onset", "apex")
     _parameter_constraints = {
-        "grid": [Interval(Integral, 1, None, closed="left")], "bins": [Interval(Integral, 1, None, closed="left")],
-        "size": [Interval(Integral, 4, None, closed="left")],
-        "subtract_median": ["boolean"], "method": [StrOptions({"farneback", "dis", "tvl1"})],
+        "grid": [POSITIVE_INT], "bins": [POSITIVE_INT], "size": [SIDE], "subtract_median": ["boolean"],
+        "method": [StrOptions({"farneback", "dis", "tvl1"})],
         "align": [None, StrOptions({"per-clip"})],
     }
 

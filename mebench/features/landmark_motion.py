@@ -7,14 +7,12 @@ by the onset's inter-ocular distance, so the feature is independent of the face'
 """
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
 from ..errors import ConfigError, DataError
 from ._util import frame_field, merge_counts, open_row_clip, sample_name
-from .base import FeatureExtractor
+from .base import SIDE, FeatureExtractor
 
 # Points used to register apex onto onset: eye corners, nose bridge/tip, temples, face sides.
 STABLE_POINTS = [33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1, 127, 356, 234, 454]
@@ -44,7 +42,8 @@ class LandmarkMotion(FeatureExtractor):
     libraries = ("numpy", "opencv-contrib-python", "mediapipe")
     models = ("face-landmarker",)
     _parameter_constraints = {
-        "output": [StrOptions({"regions", "points"})], "register": ["boolean"], "size": [None, Interval(Integral, 4, None, closed="left")], "on_no_face": [StrOptions({"error", "zeros"})],
+        "output": [StrOptions({"regions", "points"})], "register": ["boolean"],
+        "size": [None, SIDE], "on_no_face": [StrOptions({"error", "zeros"})],
     }
 
     def __init__(self, output: str = "regions", register: bool = True, size: int | None = None,

@@ -43,7 +43,7 @@ from ..errors import ConfigError, DataError
 from ..face.grid import axis_cells
 from ._util import (aligned_clip, merge_counts, open_row_clip, pair, read_volume, sample_name, segment_indices,
                     thread_map)
-from .base import FeatureExtractor
+from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
 PATTERNS = ("u2", "riu2")
 _CHUNK = 1 << 17  # voxels per chunk: keeps the ~9 difference arrays inside the L2/L3 caches
@@ -345,8 +345,9 @@ class LBPTOP(FeatureExtractor):
     _parameter_constraints = {
         "radii": [Interval(Real, 0, None, closed="left"), tuple, list],
         "neighbours": [Interval(Integral, 1, 16, closed="both"), tuple, list],
-        "grid": [Interval(Integral, 1, None, closed="left"), tuple, list], "t_blocks": [Interval(Integral, 1, None, closed="left")], "patterns": [StrOptions(set(PATTERNS))],
-        "size": [None, Interval(Integral, 4, None, closed="left")], "segment": [StrOptions({"onset-offset", "all"})], "align": [None, StrOptions({"per-clip", "tracked"})], "n_jobs": [Integral, None],
+        "grid": [POSITIVE_INT, tuple, list], "t_blocks": [POSITIVE_INT], "patterns": [StrOptions(set(PATTERNS))],
+        "size": [None, SIDE], "segment": [StrOptions({"onset-offset", "all"})],
+        "align": [None, StrOptions({"per-clip", "tracked"})], "n_jobs": [Integral, None],
     }
 
     def __init__(self, radii=(1, 1, 1), neighbours=(8, 8, 8), grid=(5, 5), t_blocks: int = 1, patterns: str = "u2",

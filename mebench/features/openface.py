@@ -126,8 +126,9 @@ class OpenFaceAUs(FeatureExtractor):
     libraries = ("numpy", "pandas")
     _parameter_constraints = {
         "intensity_aus": [tuple, list], "presence_aus": [tuple, list], "stats": [str, tuple, list],
-        "min_confidence": [Interval(Real, 0, 1, closed="both")], "face_id": [Interval(Integral, 0, None, closed="left")],
-        "segment": [StrOptions({"onset-offset", "all"})], "frame_numbers": [StrOptions({"position", "absolute"})], "csv_dir": [None, str],
+        "min_confidence": [Interval(Real, 0, 1, closed="both")],
+        "face_id": [Interval(Integral, 0, None, closed="left")], "segment": [StrOptions({"onset-offset", "all"})],
+        "frame_numbers": [StrOptions({"position", "absolute"})], "csv_dir": [None, str],
     }
 
     def __init__(self, intensity_aus=INTENSITY_AUS, presence_aus=PRESENCE_AUS, stats=("mean", "max", "std"),

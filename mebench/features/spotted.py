@@ -13,14 +13,14 @@ A clip with no spotted interval gets zeros and count 0 (counted in ``counts_`` a
 """
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import ConfigError
 from ._util import field, merge_counts, open_row_clip
-from .base import FeatureExtractor
+from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
 
 class SpottedFeatures(FeatureExtractor):
@@ -44,9 +44,9 @@ class SpottedFeatures(FeatureExtractor):
     libraries = ("numpy", "opencv-contrib-python", "mediapipe")
     models = ("face-landmarker",)
     _parameter_constraints = {
-        "extractor": [str], "extractor_params": [None, dict], "k": [Interval(Integral, 1, None, closed="left")],
+        "extractor": [str], "extractor_params": [None, dict], "k": [POSITIVE_INT],
         "threshold": [Interval(Real, 0, 1, closed="both")], "feature": [StrOptions({"flow", "lbp"})],
-        "size": [Interval(Integral, 4, None, closed="left")], "max_intervals": [None, Interval(Integral, 1, None, closed="left")],
+        "size": [SIDE], "max_intervals": [None, POSITIVE_INT],
     }
 
     def __init__(self, extractor: str = "hoof", extractor_params: dict | None = None, k: int = 6,

@@ -205,7 +205,8 @@ def read_image(path: str | Path, grey: bool = False) -> np.ndarray:
             raise DataError(f"cannot read image file ({exc.strerror or exc})", file=path) from None
         image = cv2.imdecode(data, flag) if data.size else None
         if image is None:
-            problem = "empty image file (0 bytes)" if data.size == 0 else "cannot decode image (truncated or corrupt file)"
+            problem = ("empty image file (0 bytes)" if data.size == 0
+                       else "cannot decode image (truncated or corrupt file)")
             raise DataError(problem, file=path,
                             hint="Re-extract the frame, or pass --on-error skip to record and skip this sample.")
     if rgb is None and not grey:
