@@ -201,9 +201,8 @@ def synth_cmd(out, layout, variant, task, seed, dataset_opt):
     from .cli_utils import parse_options
     from .data.synthetic import SyntheticDataset, write_casme2_layout
     from .errors import RunStoreError
-    from .registry import check_params
-
     from .preflight import check_seed
+    from .registry import check_params
 
     check_seed(seed, "--seed")
     opts = parse_options(dataset_opt, "--dataset-opt")

@@ -109,27 +109,22 @@ def _with_seed(factory, opts: dict, seed: int, key: str = "random_state") -> tup
 def build_dataset(spec: RunSpec):
     factory = DATASETS.get(spec.dataset)
     opts, dataset_seed = _with_seed(factory, spec.dataset_opts, spec.seed, key="seed")
-    try:
-        dataset = DATASETS.create(spec.dataset, root=spec.root, **opts)
-    except MebenchError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - an option the loader does not check
-        if _debug():
-            raise
-        raise _component_failure(exc, f"dataset {spec.dataset!r}", "while starting") from None
+    dataset = _guarded(lambda: DATASETS.create(spec.dataset, root=spec.root, **opts), f"dataset {spec.dataset!r}",
+                       "while starting")
     return dataset, dataset_seed
 
 
-def load_samples(dataset, task, name: str) -> pd.DataFrame:
-    """``dataset.load(task)``; an unexpected exception inside a loader becomes a clear error naming it."""
+def _guarded(call: Callable, what: str, where: str):
+    """``call()``; an unexpected exception inside a component (a loader bug, an option it does not
+    check) becomes a clear error naming the component."""
     try:
-        return dataset.load(task)
+        return call()
     except MebenchError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a loader bug or an option it does not check
+    except Exception as exc:  # noqa: BLE001 - a component bug becomes a clear error
         if _debug():
             raise
-        raise _component_failure(exc, f"dataset {name!r}", "while loading") from None
+        raise _component_failure(exc, what, where) from None
 
 
 def build_classifier(spec: RunSpec):
@@ -324,7 +319,7 @@ def prepare(spec: RunSpec) -> Prepared:
     protocol, protocol_seed = build_protocol(spec)
     check_components(spec, dataset, extractor, classifier, protocol)  # parameters, before any data is read
     ensure_models(extractor, f"extractor {spec.features!r}")  # model files, before any feature
-    samples = load_samples(dataset, spec.task, spec.dataset)
+    samples = _guarded(lambda: dataset.load(spec.task), f"dataset {spec.dataset!r}", "while loading")
     if "apex_source" in samples.columns and (samples["apex_source"] == "spot").any():
         from .face.spotting import resolve_spot_apexes  # the apex=spot policy, before any extraction
 
