@@ -5,7 +5,8 @@ Usage: python benchmarks/bench_data_check.py [--data DIR] [--clips 255] [--chunk
 The set: a CASME II-sized synthetic copy (255 clips of 26 subjects, 64 frames each, 16,320 JPEG
 files of 128x128 face crops in the CASME II "Cropped" layout, with its coding sheet), written once
 into ``--data`` and reused. On the same frames, in one run, every round walks the clips in chunks of
-``--chunk`` clips and, per chunk, times each contender in turn, so all see the same machine load:
+``--chunk`` clips and, per chunk, times each contender in turn (who goes first rotates from chunk to
+chunk, since the first pass over a chunk's files is the slowest), so all see the same machine load:
 
 * ``bare``        ``cv2.imread(path)`` of every frame file (colour, one thread);
 * ``bare grey``   ``cv2.imread(path, IMREAD_GRAYSCALE)``;
@@ -108,10 +109,12 @@ def main() -> None:
         bare(rows)  # warm the page cache and OpenCV
         for _ in range(opts.repeats):
             totals = dict.fromkeys(contenders, 0.0)
-            for chunk in chunks:
-                for name, fn in contenders.items():
+            names = list(contenders)
+            for k, chunk in enumerate(chunks):
+                # rotate who goes first: the first pass over a chunk's files is the slowest
+                for name in names[k % len(names):] + names[:k % len(names)]:
                     t = time.perf_counter()
-                    fn(chunk)
+                    contenders[name](chunk)
                     totals[name] += time.perf_counter() - t
             for name, value in totals.items():
                 rounds[name].append(value)

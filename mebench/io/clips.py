@@ -56,7 +56,7 @@ class Clip:
         """
         frame = self._read_grey(index) if grey else self._read(index)
         self._check_size(index, frame)
-        return _convert(frame, grey, size, where=f"{self.locator} frame {index}")
+        return _convert(frame, grey, size)
 
     def _check_size(self, index: int, frame: np.ndarray) -> None:
         ref = self.__dict__.get("_ref_shape")
@@ -107,16 +107,19 @@ class Clip:
         return self._read(index)
 
 
-def _convert(frame: np.ndarray, grey: bool, size, where: str) -> np.ndarray:
-    import cv2
-
+def _convert(frame: np.ndarray, grey: bool, size) -> np.ndarray:
+    """``frame`` as grey or RGB, resized to ``size`` (width, height) when given; no copy when nothing changes."""
     if frame.ndim == 2 and not grey:
         frame = np.repeat(frame[:, :, None], 3, axis=2)
     if grey and frame.ndim == 3:
+        import cv2
+
         frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
     if size is not None and (frame.shape[1], frame.shape[0]) != tuple(size):
+        import cv2
+
         frame = cv2.resize(frame, tuple(size), interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(frame)
+    return frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
 
 
 class ImageSequenceClip(Clip):
@@ -131,10 +134,11 @@ class ImageSequenceClip(Clip):
         paths: dict[int, str] = {}
         with os.scandir(self.folder) as entries:  # plain strings: no Path object per frame
             for entry in entries:
-                stem, ext = os.path.splitext(entry.name)
-                if ext.lower() not in IMAGE_EXTENSIONS or not entry.is_file():
+                name = entry.name
+                dot = name.rfind(".")
+                if dot <= 0 or name[dot:].lower() not in IMAGE_EXTENSIONS or not entry.is_file():
                     continue
-                match = _LAST_INT.search(stem)
+                match = _LAST_INT.search(name, 0, dot)
                 if match is None:
                     continue
                 number = int(match.group(1))
@@ -183,44 +187,28 @@ def read_image(path: str | Path, grey: bool = False) -> np.ndarray:
     """Decode an image file to RGB (or grey) uint8; an empty, truncated or corrupt file raises DataError
     naming it.
 
-    A JPEG is read by ``cv2.imread`` straight to RGB (``IMREAD_COLOR_RGB``: no colour conversion
-    follows), and accepted when it ends with its end-of-image marker: ``imread`` fills a truncated
-    JPEG with grey and only warns. Anything else (other formats, a JPEG without the marker, a path
-    ``imread`` cannot open) is decoded from its bytes by ``cv2.imdecode``, which refuses truncation.
+    The file is read in one call and decoded from memory by ``cv2.imdecode``, which refuses a
+    truncated JPEG (``cv2.imread`` would fill the lost part with grey and only warn), straight to RGB
+    (``IMREAD_COLOR_RGB``, no colour conversion after). This costs what a bare ``cv2.imread`` costs
+    (``benchmarks/bench_data_check.py``) and reads any path, non-ASCII ones on Windows included.
     """
     import cv2
 
     rgb = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV >= 4.10
     flag = cv2.IMREAD_GRAYSCALE if grey else (cv2.IMREAD_COLOR if rgb is None else rgb)
-    path = os.fspath(path)
-    image = None
-    if path[-4:].lower() == ".jpg" or path[-5:].lower() == ".jpeg":
-        image = cv2.imread(path, flag)
-        if image is not None and not _ends_with_jpeg_eoi(path):
-            image = None
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            data = fh.readall()
+    except OSError as exc:
+        raise DataError(f"cannot read image file ({exc.strerror or exc})", file=path) from None
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flag) if data else None
     if image is None:
-        try:
-            data = np.fromfile(path, dtype=np.uint8)
-        except OSError as exc:
-            raise DataError(f"cannot read image file ({exc.strerror or exc})", file=path) from None
-        image = cv2.imdecode(data, flag) if data.size else None
-        if image is None:
-            problem = ("empty image file (0 bytes)" if data.size == 0
-                       else "cannot decode image (truncated or corrupt file)")
-            raise DataError(problem, file=path,
-                            hint="Re-extract the frame, or pass --on-error skip to record and skip this sample.")
+        problem = "empty image file (0 bytes)" if not data else "cannot decode image (truncated or corrupt file)"
+        raise DataError(problem, file=path,
+                        hint="Re-extract the frame, or pass --on-error skip to record and skip this sample.")
     if rgb is None and not grey:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     return image
-
-
-def _ends_with_jpeg_eoi(path: str) -> bool:
-    """True when the file ends with a JPEG end-of-image marker (0xFFD9), trailing padding allowed."""
-    with open(path, "rb", buffering=0) as fh:
-        size = fh.seek(0, os.SEEK_END)
-        fh.seek(max(0, size - 64))
-        tail = fh.read()
-    return tail.rstrip(b"\x00\r\n\t ").endswith(b"\xff\xd9")
 
 
 class SingleImageClip(Clip):
