@@ -27,21 +27,6 @@ def resolve_backend(name: str | None = None) -> str:
     return value
 
 
-def effective_jobs(jobs: int) -> int:
-    """Workers for ``jobs``: a positive count literally; -1 (or any negative) for every core."""
-    if jobs is None:
-        return 1
-    jobs = int(jobs)
-    if jobs == 0:
-        raise ConfigError("--jobs must be a positive number of workers, or -1 for every core.")
-    if jobs < 0:
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # not Linux
-            return max(1, os.cpu_count() or 1)
-    return jobs
-
-
 _BLAS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -52,7 +37,9 @@ def parallel_backend(backend: str, jobs: int):
 
     backend = resolve_backend(backend)
     if backend == "loky":
-        with parallel_config(backend="loky", n_jobs=jobs, inner_max_num_threads=1):
+        from .workers import worker_pool
+
+        with worker_pool(n_jobs=jobs):  # one BLAS thread per worker; workers die with this process
             yield
     elif backend == "ray":
         with _ray(jobs):

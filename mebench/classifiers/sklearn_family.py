@@ -39,7 +39,16 @@ class _Classifier(ClassifierMixin, BaseEstimator):
     is_control: ClassVar[bool] = False
     expected_failed_checks: ClassVar[dict[str, str]] = {}
 
+    def check_params(self) -> None:
+        """Validate the parameters without fitting (the runner calls this before any work starts)."""
+        for model in self._inner_models():
+            model._validate_params()  # scikit-learn's own constraints, as its fit would check them
+
+    def _inner_models(self) -> list:
+        return []
+
     def _fit_input(self, X, y):
+        self.check_params()
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_ = np.unique(y)
@@ -55,6 +64,9 @@ class _Scaled(_Classifier):
 
     def _model(self):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _inner_models(self) -> list:
+        return [self._model()]
 
     def fit(self, X, y):
         from sklearn.pipeline import Pipeline
@@ -113,6 +125,12 @@ class _SVM(_Classifier):
 
     def _svc(self, class_weight):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _inner_models(self) -> list:
+        if not isinstance(self.probability, (bool, np.bool_)):
+            raise ValueError(f"The 'probability' parameter of {type(self).__name__} must be true or false. "
+                             f"Got {self.probability!r} instead.")
+        return [self._svc(self.class_weight)]
 
     def fit(self, X, y):
         from sklearn.calibration import CalibratedClassifierCV
@@ -225,13 +243,19 @@ class RandomForest(_Classifier):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def fit(self, X, y):
+    def _forest(self):
         from sklearn.ensemble import RandomForestClassifier
 
+        return RandomForestClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
+                                      class_weight=self.class_weight, random_state=self.random_state,
+                                      n_jobs=self.n_jobs)
+
+    def _inner_models(self) -> list:
+        return [self._forest()]
+
+    def fit(self, X, y):
         X, y = self._fit_input(X, y)
-        self.model_ = RandomForestClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
-                                             class_weight=self.class_weight, random_state=self.random_state,
-                                             n_jobs=self.n_jobs).fit(X, y)
+        self.model_ = self._forest().fit(X, y)
         return self
 
     def predict_proba(self, X):
@@ -256,6 +280,15 @@ class RidgeScores(_Classifier):
     def __init__(self, alpha: float = 1.0, temperature: float = 0.1):
         self.alpha = alpha
         self.temperature = temperature
+
+    def _inner_models(self) -> list:
+        for name in ("alpha", "temperature"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                    or not np.isfinite(value) or value <= 0:
+                raise ValueError(f"The '{name}' parameter of RidgeScores must be a float in the range (0.0, inf). "
+                                 f"Got {value!r} instead.")
+        return []
 
     def fit(self, X, y):
         from sklearn.preprocessing import StandardScaler

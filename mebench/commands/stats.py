@@ -5,10 +5,13 @@ Heavy libraries are imported inside the commands, so ``mebench --help`` stays fa
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from ..fsutil import json_safe
+
+FIGURE_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp")
 
 
 def _fmt(v, digits: int = 3) -> str:
@@ -39,7 +42,8 @@ def _console(as_json: bool):
 @click.option("--bootstrap", "bootstrap", type=int, default=2000, show_default=True,
               help="Subject-cluster bootstrap resamples.")
 @click.option("--jobs", type=int, default=1, show_default=True,
-              help="Parallel workers for the generic permutation path (BLAS pinned to 1 thread each).")
+              help="Parallel workers for the generic permutation path (BLAS pinned to 1 thread each); -1 = all "
+                   "cores, -2 = all but one (joblib's convention); 0 is an error.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the resamples and permutations.")
 @click.option("--method", type=click.Choice(["auto", "exact", "generic"]), default="auto", show_default=True,
@@ -50,14 +54,20 @@ def _console(as_json: bool):
               help="Interval reported as ci_low/ci_high (both are always stored).")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level.")
 @click.option("--metric", "metrics", multiple=True, help="Metric(s) to analyse (default: the run's metrics).")
-@click.option("--plugins", multiple=True, type=click.Path(), help="Plugin file(s) the run used; repeatable.")
+@click.option("--plugins", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Plugin file(s) the run used; repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--mlflow", "mlflow_uri", is_flag=False, flag_value="default", default=None, metavar="[URI]",
               help="Also log the CIs and p-values to the run's MLflow entry (default: the local store).")
-def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, metrics, plugins, as_json, mlflow_uri):
+@click.option("--backend", type=click.Choice(["loky", "ray", "dask"]), envvar="MEBENCH_BACKEND", default="loky",
+              show_default=True, help="Engine for the permutations' refits (env MEBENCH_BACKEND).")
+def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, metrics, plugins, as_json, mlflow_uri,
+          backend):
     """Bootstrap CIs and permutation tests for a stored run (written into the run directory)."""
     from ..stats.runs import STATS_FILE, run_stats
+    from ..workers import resolve_jobs
 
+    jobs = resolve_jobs(jobs)
     console = _console(as_json)
     progress_cb = None
     if not as_json and permutations > 0:
@@ -71,10 +81,10 @@ def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, m
             bar.update(task, completed=done, total=total)
         with bar:
             result = run_stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level,
-                               list(metrics) or None, tuple(plugins), progress_cb)
+                               list(metrics) or None, tuple(plugins), progress_cb, backend=backend)
     else:
         result = run_stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level,
-                           list(metrics) or None, tuple(plugins))
+                           list(metrics) or None, tuple(plugins), backend=backend)
     if mlflow_uri:
         from ..tracking import log_run
 
@@ -183,8 +193,15 @@ def compare(runs, metrics, permutations, bootstrap, seed, ci, level, across_data
 
     if len(runs) < 2:
         raise UsageError("compare needs at least two run directories.")
+    resolved = [Path(r).resolve() for r in runs]
+    twice = sorted({str(r) for r in runs if resolved.count(Path(r).resolve()) > 1})
+    if twice:
+        raise UsageError(f"run {twice[0]} is given more than once; compare needs different runs.")
     if cd_path and not across_datasets:
         raise UsageError("--cd-diagram needs --across-datasets (a CD diagram ranks pipelines over several blocks).")
+    if cd_path and Path(cd_path).suffix.lower().lstrip(".") not in FIGURE_FORMATS:
+        raise UsageError(f"--cd-diagram {cd_path}: the file name must end in one of "
+                         f"{', '.join('.' + f for f in FIGURE_FORMATS)} (the figure format).")
     if permutations < 1 or bootstrap < 1:
         raise UsageError("--permutations and --bootstrap must be positive.")
     if not 0 < alpha < 1:

@@ -29,7 +29,8 @@ MOTION_REGIONS = ("right_brow", "left_brow", "glabella", "nose", "right_cheek", 
 
 
 def _landmarker(landmarker):
-    """The landmarker to align with, or False (Haar/full-frame only) when the model is unavailable."""
+    """The landmarker to align with, or False (Haar/full-frame only) when the model is unavailable
+    (offline, or no way to fetch it); :func:`resolve_spot_apexes` counts such samples."""
     if landmarker is not None:
         return landmarker
     from .landmarker_pool import shared_landmarker
@@ -85,12 +86,16 @@ def _top_mean(values: np.ndarray, fraction: float) -> float:
 
 
 def motion_scores(clip, onset: int, offset: int, method: str = "dis", size: int = 128, landmarker=None,
-                  exclude_eyes: bool = True, top: float = 0.1) -> dict[int, float]:
+                  exclude_eyes: bool = True, top: float = 0.1, counts: dict | None = None) -> dict[int, float]:
     """Frame -> motion relative to ``onset`` (mean of the top ``top`` fraction of residual flow
-    magnitudes inside the expression mask), for frames ``onset..offset``."""
+    magnitudes inside the expression mask), for frames ``onset..offset``. The alignment's counts
+    (Haar or full-frame fallbacks) are added to ``counts`` when given."""
     from .flow import compute_flow
 
     aligned = _aligned(clip, onset, offset, size, landmarker)
+    if counts is not None:
+        for key, value in (getattr(aligned, "counts", None) or {}).items():
+            counts[key] = counts.get(key, 0) + int(value)
     aligned.require_frames(2, "apex spotting")
     mask = motion_mask(aligned, exclude_eyes=exclude_eyes)
     idx = [i for i in aligned.indices if onset <= i <= offset]
@@ -108,7 +113,7 @@ def motion_scores(clip, onset: int, offset: int, method: str = "dis", size: int 
 
 
 def spot_apex(clip, onset: int, offset: int, method: str = "dis", size: int = 128, landmarker=None,
-              exclude_eyes: bool = True) -> int:
+              exclude_eyes: bool = True, counts: dict | None = None) -> int:
     """Absolute frame number of maximal motion relative to ``onset`` within ``onset..offset``.
 
     Works on any Clip (frames locator, array, aligned clip); without a detectable face (or without
@@ -120,7 +125,7 @@ def spot_apex(clip, onset: int, offset: int, method: str = "dis", size: int = 12
         raise DataError(f"offset {offset} must come after onset {onset} to spot an apex",
                         hint="Check the onset/offset columns, or use apex=middle.")
     scores = motion_scores(clip, onset, offset, method=method, size=size, landmarker=landmarker,
-                           exclude_eyes=exclude_eyes)
+                           exclude_eyes=exclude_eyes, counts=counts)
     idx = sorted(scores)
     s = np.array([scores[i] for i in idx])
     if len(s) >= 3:
@@ -132,8 +137,11 @@ def spot_apex(clip, onset: int, offset: int, method: str = "dis", size: int = 12
 def resolve_spot_apexes(samples):
     """Spot the apex of every sample a loader marked ``apex_source == "spot"`` with no apex.
 
-    Returns ``(samples, counts)``: a copy with the apexes filled in, and ``{"apex_resolved_spot": n}``
-    for the manifest (empty when nothing was pending).
+    Returns ``(samples, counts)``: a copy with the apexes filled in, and for the manifest
+    ``{"apex_resolved_spot": n}`` plus the fallbacks: ``apex_spot_without_landmark_model`` (samples
+    spotted with a Haar-box or full-frame mask because ``face_landmarker.task`` could not be had,
+    e.g. offline) and ``apex_spot_haar_fallback`` / ``apex_spot_full_frame_fallback`` /
+    ``apex_spot_no_face_onset`` (the alignment's own fallbacks). Empty when nothing was pending.
     """
     from ..io import open_clip
 
@@ -143,15 +151,23 @@ def resolve_spot_apexes(samples):
     if not pending.any():
         return samples, {}
     samples = samples.copy()
+    landmarker = _landmarker(None)  # False: no landmark model, masks from a Haar box or the whole frame
+    align_counts: dict = {}
     for pos in np.flatnonzero(pending.to_numpy()):
         row = samples.iloc[pos]
         try:
-            apex = spot_apex(open_clip(str(row["frames"])), int(row["onset"]), int(row["offset"]))
+            apex = spot_apex(open_clip(str(row["frames"])), int(row["onset"]), int(row["offset"]),
+                             landmarker=landmarker, counts=align_counts)
         except DataError as exc:
             raise DataError(f"sample {row['sample_id']}: cannot spot its apex (apex=spot): {exc}",
                             hint="Use --dataset-opt apex=middle, or fix the frames.") from None
         samples.iloc[pos, samples.columns.get_loc("apex")] = apex
-    return samples, {"apex_resolved_spot": int(pending.sum())}
+    counts = {"apex_resolved_spot": int(pending.sum())}
+    if landmarker is False:
+        counts["apex_spot_without_landmark_model"] = int(pending.sum())
+    counts.update({f"apex_spot_{k}": int(v) for k, v in sorted(align_counts.items())
+                   if k in ("haar_fallback", "full_frame_fallback", "no_face_onset")})
+    return samples, counts
 
 
 # --------------------------------------------------------------------------------------------

@@ -40,6 +40,8 @@ class MUMIN(FeatureExtractor):
     libraries: ClassVar[tuple[str, ...]] = ("numpy", "pandas")
     version: ClassVar[str] = "1"
 
+    _parameter_constraints: ClassVar[dict] = {"columns": [None, str, list, tuple]}
+
     def __init__(self, columns: list[str] | str | None = None):
         self.columns = columns
 
@@ -102,6 +104,8 @@ class SexOnly(FeatureExtractor):
     version: ClassVar[str] = "1"
     requires: ClassVar[tuple[str, ...]] = ("sex",)
     is_probe: ClassVar[bool] = True
+
+    _parameter_constraints: ClassVar[dict] = {"allow_missing": ["boolean"]}
 
     def __init__(self, allow_missing: bool = False):
         self.allow_missing = allow_missing

@@ -32,10 +32,11 @@ Per clip, every AU's time series over the segment (onset..offset when annotated)
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions
 
 from ..errors import ConfigError, DataError
 from ._util import field, frame_field, merge_counts, open_row_clip, sample_name, segment_indices
-from .base import FeatureExtractor
+from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
 AU_BLENDSHAPES: dict[str, tuple[str, ...]] = {
     "AU1": ("browInnerUp",),
@@ -106,6 +107,11 @@ class AUMediaPipe(FeatureExtractor):
     requires = ("frames",)
     libraries = ("numpy", "opencv-contrib-python", "mediapipe")
     models = ("face-landmarker",)
+    _parameter_constraints = {
+        "aus": [str, tuple, list], "stats": [str, tuple, list], "segment": [StrOptions({"onset-offset", "all"})],
+        "step": [POSITIVE_INT], "size": [None, SIDE],
+        "on_no_face": [StrOptions({"error", "zeros"})],
+    }
 
     def __init__(self, aus=AUS, stats=("delta", "mean", "max", "std"), segment: str = "onset-offset",
                  step: int = 1, size: int | None = None, on_no_face: str = "error"):
@@ -115,6 +121,9 @@ class AUMediaPipe(FeatureExtractor):
         self.step = step
         self.size = size
         self.on_no_face = on_no_face
+
+    def check_values(self):
+        self._check()
 
     def _check(self):
         aus = (self.aus,) if isinstance(self.aus, str) else tuple(self.aus)

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from numbers import Integral
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
+
+
+MAX_SIDE = 4096  # the largest frame side an extractor may resize to (a typo such as size=99999 is refused)
+# parameter constraints shared by the extractors (scikit-learn's validator, see ``check_params``)
+POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+SIDE = Interval(Integral, 4, MAX_SIDE, closed="both")  # a frame side in pixels
 
 
 class FeatureExtractor(TransformerMixin, BaseEstimator):
@@ -33,6 +41,8 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
       ``requires``    sample columns the extractor reads (checked before extraction);
       ``libraries``   distributions whose versions can change the output (part of the cache token);
       ``models``      pinned model files used (names in :mod:`mebench.models`; their sha256 joins the token).
+      ``_parameter_constraints``  scikit-learn parameter constraints (types and ranges), checked by
+                      :meth:`check_params` in ``fit`` and by the runner before any data is read.
     """
 
     stateless: ClassVar[bool] = True
@@ -44,8 +54,10 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     requires: ClassVar[tuple[str, ...]] = ()
     libraries: ClassVar[tuple[str, ...]] = ("numpy", "opencv-contrib-python")
     models: ClassVar[tuple[str, ...]] = ()
+    _parameter_constraints: ClassVar[dict] = {}
 
     def fit(self, X, y=None):
+        self.check_params()
         self.n_features_in_ = 1
         self.fitted_ = True
         return self
@@ -56,6 +68,24 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         if not rows:
             return np.zeros((0, 0))
         return np.vstack(rows)
+
+    def check_params(self) -> None:
+        """Check parameter types and ranges (``_parameter_constraints``) and :meth:`check_values`;
+        a bad value is a ConfigError naming the parameter and the ``--features-opt`` to change."""
+        if self._parameter_constraints:
+            from sklearn.utils._param_validation import InvalidParameterError
+
+            try:
+                self._validate_params()
+            except InvalidParameterError as exc:
+                text = str(exc)
+                name = next((k for k in self._parameter_constraints if f"'{k}' parameter" in text), "KEY")
+                raise ConfigError(f"extractor {type(self).__name__}: {text[:1].lower()}{text[1:]} Change it with "
+                                  f"--features-opt {name}=VALUE.") from None
+        self.check_values()
+
+    def check_values(self) -> None:
+        """Checks beyond types and ranges (names inside a list, combinations); subclasses override."""
 
     def extract_one(self, row) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError

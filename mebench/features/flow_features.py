@@ -10,13 +10,16 @@ binning of :func:`mebench.face.flow.orientation_bins` and the cells of :mod:`meb
 """
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import ConfigError, DataError
 from ..face.flow import orientation_bins
 from ..face.grid import cell_index, cell_means
 from ._util import aligned_clip, frame_field, merge_counts, open_row_clip, pair, sample_name, thread_map
-from .base import FeatureExtractor
+from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
 FLOW_METHODS = ("farneback", "tvl1", "dis")
 
@@ -113,6 +116,12 @@ class BiWOOF(FeatureExtractor):
     Output: ``rows * cols * bins`` values (200 by default).
     """
 
+    _parameter_constraints = {
+        "grid": [POSITIVE_INT, tuple, list], "bins": [Interval(Integral, 2, None, closed="left")],
+        "method": [StrOptions(set(FLOW_METHODS))], "size": [SIDE],
+        "align": [None, StrOptions({"per-clip", "tracked"})], "apex": [StrOptions({"column", "spot", "middle"})],
+        "n_jobs": [Integral, None],
+    }
     stateless = True
     version = "1"
     requires = ("frames",)
@@ -126,6 +135,9 @@ class BiWOOF(FeatureExtractor):
         self.align = align
         self.apex = apex
         self.n_jobs = n_jobs
+
+    def check_values(self):
+        self._checked_grid()
 
     def _checked_grid(self):
         grid = pair(self.grid, "grid", "biwoof")
@@ -198,6 +210,12 @@ class MDMO(FeatureExtractor):
     Output: 2 values per ROI (36).
     """
 
+    _parameter_constraints = {
+        "method": [StrOptions(set(FLOW_METHODS))], "size": [SIDE],
+        "bins": [Interval(Integral, 2, None, closed="left")],
+        "segment": [StrOptions({"onset-offset", "onset-apex"})], "step": [POSITIVE_INT],
+        "angle": [StrOptions({"radians", "vector"})], "n_jobs": [Integral, None],
+    }
     stateless = True
     version = "1"
     requires = ("frames",)
@@ -211,6 +229,9 @@ class MDMO(FeatureExtractor):
         self.step = step
         self.angle = angle
         self.n_jobs = n_jobs
+
+    def check_values(self):
+        self._check()
 
     def _check(self):
         _check_method(self.method, "mdmo")

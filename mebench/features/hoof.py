@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions
 
 from ..errors import ConfigError, DataError
 from ..face.flow import orientation_bins
 from ..face.grid import cell_index
-from .base import FeatureExtractor
+from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
 
 def farneback(prev_grey: np.ndarray, next_grey: np.ndarray) -> np.ndarray:
@@ -45,6 +46,11 @@ class HOOF(FeatureExtractor):
     stateless = True
     version = "2"  # 2: orientation bins centred on the axes (mebench.face.flow.orientation_bins)
     requires = ("frames", "onset", "apex")
+    _parameter_constraints = {
+        "grid": [POSITIVE_INT], "bins": [POSITIVE_INT], "size": [SIDE], "subtract_median": ["boolean"],
+        "method": [StrOptions({"farneback", "dis", "tvl1"})],
+        "align": [None, StrOptions({"per-clip"})],
+    }
 
     def __init__(self, grid: int = 6, bins: int = 8, size: int = 64, subtract_median: bool = True,
                  method: str = "farneback", align: str | None = None):

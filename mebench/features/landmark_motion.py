@@ -8,10 +8,11 @@ by the onset's inter-ocular distance, so the feature is independent of the face'
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions
 
 from ..errors import ConfigError, DataError
 from ._util import frame_field, merge_counts, open_row_clip, sample_name
-from .base import FeatureExtractor
+from .base import SIDE, FeatureExtractor
 
 # Points used to register apex onto onset: eye corners, nose bridge/tip, temples, face sides.
 STABLE_POINTS = [33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1, 127, 356, 234, 454]
@@ -40,6 +41,10 @@ class LandmarkMotion(FeatureExtractor):
     requires = ("frames", "onset", "apex")
     libraries = ("numpy", "opencv-contrib-python", "mediapipe")
     models = ("face-landmarker",)
+    _parameter_constraints = {
+        "output": [StrOptions({"regions", "points"})], "register": ["boolean"],
+        "size": [None, SIDE], "on_no_face": [StrOptions({"error", "zeros"})],
+    }
 
     def __init__(self, output: str = "regions", register: bool = True, size: int | None = None,
                  on_no_face: str = "error"):
@@ -47,6 +52,9 @@ class LandmarkMotion(FeatureExtractor):
         self.register = register
         self.size = size
         self.on_no_face = on_no_face
+
+    def check_values(self):
+        self._check()
 
     def _check(self):
         if self.output not in ("regions", "points"):

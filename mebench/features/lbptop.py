@@ -34,14 +34,16 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import ConfigError, DataError
 from ..face.grid import axis_cells
 from ._util import (aligned_clip, merge_counts, open_row_clip, pair, read_volume, sample_name, segment_indices,
                     thread_map)
-from .base import FeatureExtractor
+from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
 PATTERNS = ("u2", "riu2")
 _CHUNK = 1 << 17  # voxels per chunk: keeps the ~9 difference arrays inside the L2/L3 caches
@@ -340,6 +342,13 @@ class LBPTOP(FeatureExtractor):
     stateless = True
     version = "1"
     requires = ("frames",)
+    _parameter_constraints = {
+        "radii": [Interval(Real, 0, None, closed="left"), tuple, list],
+        "neighbours": [Interval(Integral, 1, 16, closed="both"), tuple, list],
+        "grid": [POSITIVE_INT, tuple, list], "t_blocks": [POSITIVE_INT], "patterns": [StrOptions(set(PATTERNS))],
+        "size": [None, SIDE], "segment": [StrOptions({"onset-offset", "all"})],
+        "align": [None, StrOptions({"per-clip", "tracked"})], "n_jobs": [Integral, None],
+    }
 
     def __init__(self, radii=(1, 1, 1), neighbours=(8, 8, 8), grid=(5, 5), t_blocks: int = 1, patterns: str = "u2",
                  size: int | None = None, segment: str = "onset-offset", align: str | None = None, n_jobs: int = -1):
@@ -352,6 +361,9 @@ class LBPTOP(FeatureExtractor):
         self.segment = segment
         self.align = align
         self.n_jobs = n_jobs
+
+    def check_values(self):
+        self._checked()
 
     def _checked(self):
         radii = tuple(float(r) for r in _triple(self.radii, "radii"))

@@ -25,9 +25,11 @@ Rows with ``success == 0`` or ``confidence < min_confidence`` are dropped and co
 from __future__ import annotations
 
 import re
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import ConfigError, DataError
 from ._util import field, frame_field, merge_counts, sample_name
@@ -122,6 +124,12 @@ class OpenFaceAUs(FeatureExtractor):
     version = "1"
     requires = ()
     libraries = ("numpy", "pandas")
+    _parameter_constraints = {
+        "intensity_aus": [tuple, list], "presence_aus": [tuple, list], "stats": [str, tuple, list],
+        "min_confidence": [Interval(Real, 0, 1, closed="both")],
+        "face_id": [Interval(Integral, 0, None, closed="left")], "segment": [StrOptions({"onset-offset", "all"})],
+        "frame_numbers": [StrOptions({"position", "absolute"})], "csv_dir": [None, str],
+    }
 
     def __init__(self, intensity_aus=INTENSITY_AUS, presence_aus=PRESENCE_AUS, stats=("mean", "max", "std"),
                  min_confidence: float = 0.8, face_id: int = 0, segment: str = "onset-offset",
@@ -134,6 +142,9 @@ class OpenFaceAUs(FeatureExtractor):
         self.segment = segment
         self.frame_numbers = frame_numbers
         self.csv_dir = csv_dir
+
+    def check_values(self):
+        self._check()
 
     def _check(self):
         stats = (self.stats,) if isinstance(self.stats, str) else tuple(self.stats)

@@ -13,11 +13,14 @@ A clip with no spotted interval gets zeros and count 0 (counted in ``counts_`` a
 """
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import ConfigError
 from ._util import field, merge_counts, open_row_clip
-from .base import FeatureExtractor
+from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
 
 class SpottedFeatures(FeatureExtractor):
@@ -40,6 +43,11 @@ class SpottedFeatures(FeatureExtractor):
     requires = ("frames",)
     libraries = ("numpy", "opencv-contrib-python", "mediapipe")
     models = ("face-landmarker",)
+    _parameter_constraints = {
+        "extractor": [str], "extractor_params": [None, dict], "k": [POSITIVE_INT],
+        "threshold": [Interval(Real, 0, 1, closed="both")], "feature": [StrOptions({"flow", "lbp"})],
+        "size": [SIDE], "max_intervals": [None, POSITIVE_INT],
+    }
 
     def __init__(self, extractor: str = "hoof", extractor_params: dict | None = None, k: int = 6,
                  threshold: float = 0.2, feature: str = "flow", size: int = 128, max_intervals: int | None = None):
@@ -50,6 +58,11 @@ class SpottedFeatures(FeatureExtractor):
         self.feature = feature
         self.size = size
         self.max_intervals = max_intervals
+
+    def check_values(self):
+        inner = self._inner()
+        if hasattr(inner, "check_params"):
+            inner.check_params()
 
     def _inner(self):
         from ..registry import EXTRACTORS

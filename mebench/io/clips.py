@@ -56,7 +56,7 @@ class Clip:
         """
         frame = self._read_grey(index) if grey else self._read(index)
         self._check_size(index, frame)
-        return _convert(frame, grey, size, where=f"{self.locator} frame {index}")
+        return _convert(frame, grey, size)
 
     def _check_size(self, index: int, frame: np.ndarray) -> None:
         ref = self.__dict__.get("_ref_shape")
@@ -107,16 +107,19 @@ class Clip:
         return self._read(index)
 
 
-def _convert(frame: np.ndarray, grey: bool, size, where: str) -> np.ndarray:
-    import cv2
-
+def _convert(frame: np.ndarray, grey: bool, size) -> np.ndarray:
+    """``frame`` as grey or RGB, resized to ``size`` (width, height) when given; no copy when nothing changes."""
     if frame.ndim == 2 and not grey:
         frame = np.repeat(frame[:, :, None], 3, axis=2)
     if grey and frame.ndim == 3:
+        import cv2
+
         frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
     if size is not None and (frame.shape[1], frame.shape[0]) != tuple(size):
+        import cv2
+
         frame = cv2.resize(frame, tuple(size), interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(frame)
+    return frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
 
 
 class ImageSequenceClip(Clip):
@@ -128,50 +131,84 @@ class ImageSequenceClip(Clip):
         if not self.folder.is_dir():
             raise DataError("frame folder not found", file=self.folder,
                             hint="Check --root and the dataset variant (raw or cropped).")
-        files = {}
-        for path in self.folder.iterdir():
-            if path.suffix.lower() in IMAGE_EXTENSIONS:
-                number = frame_number(path.name)
-                if number is not None:
-                    if number in files:
-                        raise DataError(f"two frame files carry number {number}: {files[number].name} and {path.name}",
-                                        file=self.folder)
-                    files[number] = path
-        if not files:
+        paths: dict[int, str] = {}
+        with os.scandir(self.folder) as entries:  # plain strings: no Path object per frame
+            for entry in entries:
+                name = entry.name
+                dot = name.rfind(".")
+                if dot <= 0 or name[dot:].lower() not in IMAGE_EXTENSIONS or not entry.is_file():
+                    continue
+                match = _LAST_INT.search(name, 0, dot)
+                if match is None:
+                    continue
+                number = int(match.group(1))
+                if number in paths:
+                    raise DataError(f"two frame files carry number {number}: {os.path.basename(paths[number])} and "
+                                    f"{entry.name}", file=self.folder)
+                paths[number] = entry.path
+        if not paths:
             raise DataError("frame folder holds no numbered image files", file=self.folder,
                             hint=f"Expected files such as img1.jpg ({', '.join(IMAGE_EXTENSIONS)}).")
-        self.files = dict(sorted(files.items()))
+        self._paths = dict(sorted(paths.items()))
+        self._files: dict[int, Path] | None = None
+
+    @property
+    def files(self) -> dict[int, Path]:
+        """Frame number -> file."""
+        if self._files is None:
+            self._files = {i: Path(p) for i, p in self._paths.items()}
+        return self._files
 
     @property
     def indices(self) -> list[int]:
-        return list(self.files)
+        return list(self._paths)
+
+    def _file(self, index: int) -> str:
+        try:
+            return self._paths[index]
+        except KeyError:
+            raise DataError(f"frame {index} not found; frames run {min(self._paths)}..{max(self._paths)}",
+                            file=self.folder) from None
 
     def path(self, index: int) -> Path:
-        if index not in self.files:
-            raise DataError(f"frame {index} not found; frames run {min(self.files)}..{max(self.files)}", file=self.folder)
-        return self.files[index]
+        return Path(self._file(index))
 
     def frame_file(self, index: int) -> str:
-        return str(self.files.get(index, self.folder))
+        return self._paths.get(index, self.locator)
 
     def _read(self, index: int) -> np.ndarray:
-        return read_image(self.path(index))
+        return read_image(self._file(index))
 
     def _read_grey(self, index: int) -> np.ndarray:
-        return read_image(self.path(index), grey=True)
+        return read_image(self._file(index), grey=True)
 
 
 def read_image(path: str | Path, grey: bool = False) -> np.ndarray:
-    """Decode an image file to RGB (or grey) uint8; a corrupt file raises DataError naming it."""
+    """Decode an image file to RGB (or grey) uint8; an empty, truncated or corrupt file raises DataError
+    naming it.
+
+    The file is read in one call and decoded from memory by ``cv2.imdecode``, which refuses a
+    truncated JPEG (``cv2.imread`` would fill the lost part with grey and only warn), straight to RGB
+    (``IMREAD_COLOR_RGB``, no colour conversion after). This costs what a bare ``cv2.imread`` costs
+    (``benchmarks/bench_data_check.py``) and reads any path, non-ASCII ones on Windows included.
+    """
     import cv2
 
-    data = np.fromfile(str(path), dtype=np.uint8)
-    flag = cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR
-    image = cv2.imdecode(data, flag) if data.size else None
+    rgb = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV >= 4.10
+    flag = cv2.IMREAD_GRAYSCALE if grey else (cv2.IMREAD_COLOR if rgb is None else rgb)
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            data = fh.readall()
+    except OSError as exc:
+        raise DataError(f"cannot read image file ({exc.strerror or exc})", file=path) from None
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flag) if data else None
     if image is None:
-        raise DataError("cannot decode image (truncated or corrupt file)", file=path,
+        problem = "empty image file (0 bytes)" if not data else "cannot decode image (truncated or corrupt file)"
+        raise DataError(problem, file=path,
                         hint="Re-extract the frame, or pass --on-error skip to record and skip this sample.")
-    return image if grey else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if rgb is None and not grey:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
 
 
 class SingleImageClip(Clip):

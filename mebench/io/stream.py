@@ -4,6 +4,7 @@
   one frame at a time (a whole dataset is never held in memory);
 * :func:`read_frames` stacks a (short) range into one array;
 * :func:`check_clip` decodes every frame once and reports the first bad one by file;
+* :func:`decode_frames` decodes chosen frames and collects every problem (``mebench data check``);
 * :func:`write_frames` / :func:`write_video` write image sequences and videos (fixtures, exports).
 """
 from __future__ import annotations
@@ -64,6 +65,45 @@ def check_clip(source, min_frames: int = 2) -> dict:
         shape = frame.shape
     return {"n_frames": clip.n_frames, "width": int(shape[1]), "height": int(shape[0]),
             "first": clip.indices[0], "last": clip.indices[-1]}
+
+
+def decode_frames(clip, indices: Iterable[int]) -> tuple[int, list[dict]]:
+    """Decode frames ``indices`` of ``clip`` the way a run reads them, collecting every problem.
+
+    Returns ``(n_decoded, problems)``; a problem is ``{"kind", "frame", "file", "message"}`` with kind
+    ``missing`` (no such frame), ``empty`` (a 0-byte file), ``undecodable`` (truncated or corrupt) or
+    ``size`` (a frame whose size differs from the clip's first decoded frame, which a run refuses).
+    """
+    from .clips import ImageSequenceClip, read_image
+
+    present = set(clip.indices)
+    decoded, problems, ref = 0, [], None
+    folder = isinstance(clip, ImageSequenceClip)
+    for idx in sorted(set(int(i) for i in indices)):
+        file = clip.frame_file(idx)
+        if idx not in present:
+            problems.append({"kind": "missing", "frame": idx, "file": clip.locator,
+                             "message": f"frame {idx} is not on disk ({clip.locator})"})
+            continue
+        try:
+            frame = read_image(file) if folder else clip._read(idx)  # as Clip.read, without its size check
+        except DataError as exc:
+            text = str(exc)
+            kind = "empty" if text.startswith("empty image file") else "undecodable"
+            reason = {"empty": "empty file (0 bytes)", "undecodable": "cannot decode (truncated or corrupt file)"}[kind]
+            if not folder:
+                reason = text.split(". ")[0]
+            problems.append({"kind": kind, "frame": idx, "file": file, "message": f"frame {idx}: {reason} {file}"})
+            continue
+        decoded += 1
+        shape = tuple(frame.shape[:2])
+        if ref is None:
+            ref = (idx, shape)
+        elif shape != ref[1]:
+            problems.append({"kind": "size", "frame": idx, "file": file,
+                             "message": f"frame {idx} is {shape[1]}x{shape[0]} pixels but frame {ref[0]} is "
+                                        f"{ref[1][1]}x{ref[1][0]}; all frames of a clip must share one size ({file})"})
+    return decoded, problems
 
 
 def write_frames(folder: str | Path, frames: Iterable[np.ndarray], pattern: str = "img{}.jpg", first: int = 1,

@@ -98,7 +98,7 @@ def per_subject_from_predictions(predictions, metric_names) -> dict:
 # --------------------------------------------------------------------------------------------
 def run_stats(run_dir, n_permutations: int = 1000, n_resamples: int = 2000, jobs: int = 1, seed: int = 0,
               method: str = "auto", scheme: str = "auto", ci: str = "bca", level: float = 0.95, metrics=None,
-              plugins=(), progress=None, write: bool = True) -> dict:
+              plugins=(), progress=None, write: bool = True, backend: str | None = None) -> dict:
     """Bootstrap intervals, per-subject diagnostics and the permutation test for one run.
 
     Writes ``stats.json`` into the run directory (``metrics.json`` and the other run files are never
@@ -142,7 +142,8 @@ def run_stats(run_dir, n_permutations: int = 1000, n_resamples: int = 2000, jobs
                             "plugins: pass --plugins for plugin components, or --permutations 0 for bootstrap "
                             "intervals only.)") from None
         perm = permutation_test(prepared, n_permutations=n_permutations, metrics=names, seed=seed, jobs=jobs,
-                                method=method, scheme=scheme, checkpoint_dir=run["dir"], progress=progress)
+                                method=method, scheme=scheme, checkpoint_dir=run["dir"], progress=progress,
+                                backend=backend)
         for name, v in zip(names, values):
             o = perm.observed.get(name)
             if o is not None and np.isfinite(o) and np.isfinite(v) and abs(o - v) > 1e-9:

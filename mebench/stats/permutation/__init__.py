@@ -151,7 +151,8 @@ def _exact_null(prepared, y, subjects, scheme, seed, n_permutations, metric_name
 
 def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: int = 0, jobs: int = 1,
                      method: str = "auto", scheme: str = "auto", checkpoint_dir=None,
-                     progress: Callable | None = None, chunk_size: int | None = None) -> PermutationResult:
+                     progress: Callable | None = None, chunk_size: int | None = None,
+                     backend: str | None = None) -> PermutationResult:
     """Permutation test of every metric against chance, refitting the pipeline per permutation.
 
     ``method``: ``auto`` (exact linear path when it applies, else generic), ``exact`` or
@@ -208,7 +209,7 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
             ckpt = str(ckpt)
     else:
         out = generic_null(prepared, y, subjects, scheme, seed, n_permutations, metric_names, metric_objs, jobs,
-                           checkpoint_dir, chunk_size, progress)
+                           checkpoint_dir, chunk_size, progress, backend=backend)
         observed, null, resumed, computed, ckpt = (out["observed"], out["null"], out["resumed"], out["computed"],
                                                    out["checkpoint"])
     p_values, counts, undefined, hib = {}, {}, {}, {}

@@ -38,12 +38,17 @@ def refit_metrics(prepared, start: int, Y: np.ndarray, metrics: list) -> tuple[i
 
 def generic_null(prepared, y, subjects, scheme: str, seed: int, n_permutations: int, metric_names: list,
                  metric_objs: list, jobs: int = 1, checkpoint_dir=None, chunk_size: int | None = None,
-                 progress: Callable | None = None) -> dict:
+                 progress: Callable | None = None, backend: str | None = None) -> dict:
     """Observed metrics and the null distribution (N, m) by refitting, with checkpoints.
 
+    Chunks of permutations are joblib tasks on ``backend`` (``mebench.backends``: loky, Ray, Dask).
     Returns ``{"observed", "null", "resumed", "computed", "checkpoint"}``.
     """
-    from joblib import Parallel, delayed
+    from contextlib import nullcontext
+
+    from joblib import delayed
+
+    from ...backends import parallel_backend, run_tasks
 
     m_count = len(metric_objs)
     null = np.full((n_permutations, m_count), np.nan)
@@ -72,15 +77,12 @@ def generic_null(prepared, y, subjects, scheme: str, seed: int, n_permutations: 
     tasks = [(-1, np.asarray(y)[None, :])] + [(c[0], permuted_codes(y, subjects, scheme, seed, c[0], c[-1] + 1))
                                               for c in chunks]
     finished, computed, observed = len(done), 0, {}
-    if jobs > 1 and len(tasks) > 1:
-        results = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")(
-            delayed(refit_metrics)(slim, start, Y, metric_objs) for start, Y in tasks)
-    else:
-        results = (refit_metrics(slim, start, Y, metric_objs) for start, Y in tasks)
-    for start, values in results:
+
+    def collect(start, values):
+        nonlocal finished, computed
         if start < 0:
-            observed = dict(zip(metric_names, values[0].tolist()))
-            continue
+            observed.update(zip(metric_names, values[0].tolist()))
+            return
         for i, row in enumerate(values):
             done[start + i] = row
         computed += len(values)
@@ -89,6 +91,15 @@ def generic_null(prepared, y, subjects, scheme: str, seed: int, n_permutations: 
             save_checkpoint(ckpt, key, {**stored, **done})
         if progress:
             progress(finished, n_permutations)
+
+    parallel = jobs > 1 and len(tasks) > 1
+    with parallel_backend(backend or "loky", jobs) if parallel else nullcontext():
+        if parallel:
+            results = run_tasks((delayed(refit_metrics)(slim, start, Y, metric_objs) for start, Y in tasks), jobs)
+        else:
+            results = (refit_metrics(slim, start, Y, metric_objs) for start, Y in tasks)
+        for start, values in results:
+            collect(start, values)
     for i, row in done.items():
         null[i] = row
     return {"observed": observed, "null": null, "resumed": resumed, "computed": computed,
