@@ -19,6 +19,8 @@ BUILTINS = [
     ("classifiers", "stratified-random", "mebench.classifiers.sklearn_family:make_stratified_random",
      "Control: random guesses with the training fold's class frequencies"),
     ("protocols", "loso", "mebench.protocols:LeaveOneSubjectOut", "Leave one subject out: one fold per subject"),
+    ("protocols", "loso-test-epoch-selection", "mebench.protocols:LeaveOneSubjectOutTestEpochSelection",
+     "LEAKY (research only): LOSO where nets keep the epoch with the best test-subject accuracy"),
     ("metrics", "accuracy", "mebench.metrics:accuracy", "Pooled accuracy"),
     ("metrics", "uar", "mebench.metrics:uar", "Unweighted average recall (balanced accuracy)"),
     ("metrics", "uf1", "mebench.metrics:uf1", "Unweighted (macro) F1 over the full label set"),

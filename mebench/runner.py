@@ -278,28 +278,92 @@ def prepare(spec: RunSpec) -> Prepared:
     return Prepared(spec, dataset, samples, classes, y, split, X, estimator, seeds, extraction, extractor, protocol)
 
 
-def _fit_predict_fold(estimator, X, y, train, test, n_classes: int) -> tuple[np.ndarray, str | None]:
+def fit_params_for(estimator, **candidates) -> dict:
+    """The keyword arguments among ``candidates`` that the estimator's fit takes (routed as
+    ``step__name`` through pipelines, to their final step); ``None`` values are dropped."""
+    import inspect
+
+    prefix, final = "", estimator
+    while hasattr(final, "steps"):
+        name, final = final.steps[-1]
+        prefix += f"{name}__"
+    try:
+        accepted = inspect.signature(final.fit).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {prefix + k: v for k, v in candidates.items() if v is not None and k in accepted}
+
+
+def _fold_scores(model, Xte, n_classes: int) -> np.ndarray:
+    proba = np.asarray(model.predict_proba(Xte), dtype=np.float64)
+    scores = np.zeros((len(proba), n_classes))
+    scores[:, np.asarray(model.classes_, dtype=int)] = proba
+    return scores
+
+
+def _missing_classes_note(present, n_classes: int) -> str | None:
+    if len(present) < n_classes:
+        return f"training fold lacks {n_classes - len(present)} class(es); their scores are 0"
+    return None
+
+
+def _fit_predict_fold(estimator, X, y, train, test, n_classes: int, groups=None, leaky: bool = False,
+                      progress: Callable | None = None) -> tuple[np.ndarray, str | None]:
+    """Fit a clone on the training rows, score the test rows. ``groups`` (subject of every sample)
+    reaches fit as the training rows' subjects when fit takes it; under a leaky protocol only, the
+    test rows reach fit as ``eval_set`` (for test-set epoch selection)."""
     from sklearn.base import clone
 
     Xtr = X.iloc[train] if isinstance(X, pd.DataFrame) else X[train]
     Xte = X.iloc[test] if isinstance(X, pd.DataFrame) else X[test]
     present = np.unique(y[train])
-    scores = np.zeros((len(test), n_classes))
     if len(present) == 1:
+        scores = np.zeros((len(test), n_classes))
         scores[:, present[0]] = 1.0
         return scores, "training fold has a single class; predicted it for every test sample"
-    model = clone(estimator).fit(Xtr, y[train])  # callers pin BLAS to one thread
-    proba = np.asarray(model.predict_proba(Xte), dtype=np.float64)
-    scores[:, np.asarray(model.classes_, dtype=int)] = proba
-    note = None
-    if len(present) < n_classes:
-        note = f"training fold lacks {n_classes - len(present)} class(es); their scores are 0"
-    return scores, note
+    kwargs = fit_params_for(estimator, groups=None if groups is None else np.asarray(groups)[train],
+                            eval_set=(Xte, y[test]) if leaky else None, progress=progress)
+    model = clone(estimator).fit(Xtr, y[train], **kwargs)  # callers pin BLAS to one thread
+    notes = [_missing_classes_note(present, n_classes)]
+    if leaky and not any(k.endswith("eval_set") for k in kwargs):
+        notes.append("the leaky protocol had no effect: this classifier's fit takes no eval_set")
+    return _fold_scores(model, Xte, n_classes), "; ".join(n for n in notes if n) or None
+
+
+def _fit_folds(prepared, estimator, X, y, groups, k: int, jobs: int, progress, fit_progress):
+    """The folds trained together through ``estimator.fit_folds`` (nets that stack fold models)."""
+    folds = prepared.split.folds
+    scores = np.full((len(prepared.samples), k), np.nan)
+    notes: list[str | None] = [None] * len(folds)
+    trainable = []
+    for i, fold in enumerate(folds):
+        present = np.unique(y[fold.train])
+        if len(present) == 1:
+            scores[fold.test] = 0.0
+            scores[np.ix_(fold.test, present)] = 1.0
+            notes[i] = "training fold has a single class; predicted it for every test sample"
+        else:
+            trainable.append(i)
+    inner = None if fit_progress is None else (lambda done, total: fit_progress(0, done, total))
+    models = estimator.fit_folds(X, y, [folds[i].train for i in trainable],
+                                 groups=groups, jobs=jobs, progress=inner)
+    for done, (i, model) in enumerate(zip(trainable, models), start=1):
+        fold = folds[i]
+        scores[fold.test] = _fold_scores(model, X[fold.test], k)
+        notes[i] = _missing_classes_note(np.unique(y[fold.train]), k)
+        if progress:
+            progress(done, len(folds))
+    return scores, notes
 
 
 def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=None, jobs: int = 1,
-                  progress: Callable | None = None) -> tuple[np.ndarray, list[str | None]]:
-    """Held-out class scores (n, k) for every sample, one fit per fold; optionally with other labels."""
+                  progress: Callable | None = None,
+                  fit_progress: Callable | None = None) -> tuple[np.ndarray, list[str | None]]:
+    """Held-out class scores (n, k) for every sample, one fit per fold; optionally with other labels.
+
+    ``progress(done, total)`` counts folds; ``fit_progress(fold_index, done, total)`` reports the
+    epochs inside a fold for classifiers whose fit takes ``progress`` (sequential runs only).
+    """
     from joblib import Parallel, delayed, parallel_config
     from threadpoolctl import threadpool_limits
 
@@ -307,12 +371,18 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
     estimator = prepared.estimator if estimator is None else estimator
     k = len(prepared.classes)
     folds = prepared.split.folds
+    groups = prepared.samples["subject_id"].astype(str).to_numpy()
+    leaky = bool(getattr(prepared.protocol, "leaky", False))
+    if hasattr(estimator, "fit_folds") and not leaky and not isinstance(prepared.X, pd.DataFrame):
+        with threadpool_limits(1):
+            return _fit_folds(prepared, estimator, prepared.X, y, groups, k, jobs, progress, fit_progress)
     scores = np.full((len(prepared.samples), k), np.nan)
     notes: list[str | None] = [None] * len(folds)
     if jobs > 1:  # one BLAS thread inside each worker
         with parallel_config(backend="loky", inner_max_num_threads=1):
             results = Parallel(n_jobs=jobs)(
-                delayed(_fit_predict_fold)(estimator, prepared.X, y, f.train, f.test, k) for f in folds)
+                delayed(_fit_predict_fold)(estimator, prepared.X, y, f.train, f.test, k, groups, leaky)
+                for f in folds)
         for i, (fold, (s, note)) in enumerate(zip(folds, results)):
             scores[fold.test], notes[i] = s, note
             if progress:
@@ -320,7 +390,9 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
     else:
         with threadpool_limits(1):
             for i, fold in enumerate(folds):
-                scores[fold.test], notes[i] = _fit_predict_fold(estimator, prepared.X, y, fold.train, fold.test, k)
+                inner = None if fit_progress is None else (lambda done, total, i=i: fit_progress(i, done, total))
+                scores[fold.test], notes[i] = _fit_predict_fold(estimator, prepared.X, y, fold.train, fold.test, k,
+                                                                groups, leaky, inner)
                 if progress:
                     progress(i + 1, len(folds))
     return scores, notes
