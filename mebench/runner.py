@@ -330,8 +330,16 @@ def _fit_predict_fold(estimator, X, y, train, test, n_classes: int, groups=None,
     return _fold_scores(model, Xte, n_classes), "; ".join(n for n in notes if n) or None
 
 
+def _trains_folds_together(estimator) -> bool:
+    """Whether the estimator trains several folds at once itself (``fit_folds``, e.g. the fused STSTNet)."""
+    check = getattr(estimator, "thread_safe_training", None)
+    return hasattr(estimator, "fit_folds") and callable(check) and bool(check())
+
+
 def _fit_folds(prepared, estimator, X, y, groups, k: int, jobs: int, progress, fit_progress):
-    """The folds trained together through ``estimator.fit_folds`` (nets that stack fold models)."""
+    """The folds trained together through ``estimator.fit_folds(X, y, trains, groups, jobs, progress)``,
+    which returns one fitted clone per training set; each clone sees only its training rows.
+    ``fit_progress`` gets fold index -1 (all folds at once)."""
     folds = prepared.split.folds
     scores = np.full((len(prepared.samples), k), np.nan)
     notes: list[str | None] = [None] * len(folds)
@@ -344,7 +352,7 @@ def _fit_folds(prepared, estimator, X, y, groups, k: int, jobs: int, progress, f
             notes[i] = "training fold has a single class; predicted it for every test sample"
         else:
             trainable.append(i)
-    inner = None if fit_progress is None else (lambda done, total: fit_progress(0, done, total))
+    inner = None if fit_progress is None else (lambda done, total: fit_progress(-1, done, total))
     models = estimator.fit_folds(X, y, [folds[i].train for i in trainable],
                                  groups=groups, jobs=jobs, progress=inner)
     for done, (i, model) in enumerate(zip(trainable, models), start=1):
@@ -362,7 +370,9 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
     """Held-out class scores (n, k) for every sample, one fit per fold; optionally with other labels.
 
     ``progress(done, total)`` counts folds; ``fit_progress(fold_index, done, total)`` reports the
-    epochs inside a fold for classifiers whose fit takes ``progress`` (sequential runs only).
+    epochs inside a fold for classifiers whose fit takes ``progress`` (sequential runs, or -1 for
+    folds trained together). With ``jobs > 1``, a classifier that trains folds together in one
+    process (``fit_folds`` + ``thread_safe_training()``) does so with ``jobs`` threads.
     """
     from joblib import Parallel, delayed, parallel_config
     from threadpoolctl import threadpool_limits
@@ -373,7 +383,7 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
     folds = prepared.split.folds
     groups = prepared.samples["subject_id"].astype(str).to_numpy()
     leaky = bool(getattr(prepared.protocol, "leaky", False))
-    if hasattr(estimator, "fit_folds") and not leaky and not isinstance(prepared.X, pd.DataFrame):
+    if jobs > 1 and not leaky and not isinstance(prepared.X, pd.DataFrame) and _trains_folds_together(estimator):
         with threadpool_limits(1):
             return _fit_folds(prepared, estimator, prepared.X, y, groups, k, jobs, progress, fit_progress)
     scores = np.full((len(prepared.samples), k), np.nan)

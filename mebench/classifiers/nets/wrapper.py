@@ -23,6 +23,7 @@ import inspect
 import itertools
 import math
 import random
+import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, ClassVar
@@ -166,6 +167,12 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         ``loso-test-epoch-selection`` protocol: train ``epochs`` epochs and keep the epoch with
         the best accuracy on it. ``progress(done, total)`` is called after every epoch.
         """
+        self._check_params()
+        with _training_context(str(resolve_device(self.device)), self.threads):
+            return self._fit(X, y, groups, eval_set, progress)
+
+    def _fit(self, X, y, groups=None, eval_set=None, progress: Callable | None = None):
+        """The body of ``fit``, run inside ``_training_context`` (entered once by ``fit_folds``)."""
         t0 = time.perf_counter()
         self._check_params()
         X = self._validate(X, reset=True)
@@ -196,18 +203,64 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.member_seeds_ = [int(self.random_state) + i for i in range(int(self.seeds))]
         self.device_ = str(resolve_device(self.device))
         self.history_ = []
-        members = []
-        with _training_context(self.device_, self.threads):
-            params = {}
-            if plan["combos"] is not None:
-                params = self._search(Xt, codes, plan, tracker)
-            for i, seed in enumerate(self.member_seeds_):
-                members.append(self._train_member(Xt, codes, plan, params, seed, tracker, eval_data))
-        self.members_ = members
+        params = self._search(Xt, codes, plan, tracker) if plan["combos"] is not None else {}
+        self.members_ = [self._train_member(Xt, codes, plan, params, seed, tracker, eval_data)
+                         for seed in self.member_seeds_]
         self.best_params_ = params
         self.fit_seconds_ = time.perf_counter() - t0
         self.leaky_ = eval_data is not None
         return self
+
+    def fit_folds(self, X, y, folds, groups=None, jobs: int = 1, progress: Callable | None = None) -> list:
+        """Fit one clone per fold on ``X[train]`` for every ``train`` in ``folds``; return the fitted clones.
+
+        Each clone sees only its own training rows (and their ``groups``), exactly as
+        ``clone(self).fit(X[train], y[train], groups=groups[train])`` would, and gives identical
+        predictions. When the net's training engine is thread-safe (it draws no random numbers from
+        torch's global generator while training, e.g. the fused STSTNet engine) up to ``jobs`` folds
+        train at once in threads; otherwise one after another. ``progress(done, total)`` counts
+        epochs over all folds.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        from sklearn.base import clone
+
+        self._check_params()
+        X = np.asarray(X)
+        y = np.asarray(y)
+        groups = None if groups is None else np.asarray(groups)
+        folds = [np.asarray(train) for train in folds]
+        budgets = [int(self.epochs) * int(self.seeds) for _ in folds]  # refined as each fold plans
+        counter = {"done": 0, "total": sum(budgets)}
+        lock = threading.Lock()
+
+        def fold_progress(i):
+            def report(done, total):
+                with lock:
+                    counter["total"] += total - budgets[i]
+                    budgets[i] = total
+                    counter["done"] += done - report.last
+                    report.last = done
+                    if progress:
+                        progress(counter["done"], counter["total"])
+            report.last = 0
+            return report
+
+        def fit_one(i):
+            train = folds[i]
+            model = clone(self)
+            return model._fit(X[train], y[train], None if groups is None else groups[train], None, fold_progress(i))
+
+        workers = max(1, min(int(jobs), len(folds))) if self.thread_safe_training() else 1
+        with _training_context(str(resolve_device(self.device)), self.threads):
+            if workers == 1:
+                return [fit_one(i) for i in range(len(folds))]
+            with ThreadPoolExecutor(workers) as pool:
+                return list(pool.map(fit_one, range(len(folds))))
+
+    def thread_safe_training(self) -> bool:
+        """Whether folds may train concurrently in threads (see ``fit_folds``); torch training may not."""
+        return False
 
     def _check_params(self) -> None:
         name = type(self).__name__
@@ -275,62 +328,41 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 
     def _run(self, X, codes, split, params: dict, seed: int, tracker, eval_data, budget: int | None = None) -> dict:
         """One training run; returns the module (best or last epoch), its epoch and its score."""
-        import torch
-
         hp = {k: params.get(k, getattr(self, k)) for k in ("epochs", "batch_size", "lr", "optimizer",
                                                             "weight_decay", "momentum")}
-        device = torch.device(self.device_)
-        if split is None:
-            train_idx, val_idx = np.arange(len(X)), None
-        else:
-            train_idx, val_idx = split
-        seed_everything(seed)
+        train_idx, val_idx = (np.arange(len(X)), None) if split is None else split
         extra = {k: v for k, v in params.items() if k in type(self)._net_param_names()}
-        builder = copy.copy(self).set_params(**extra) if extra else self
-        module = builder.build_module(tuple(X.shape[1:]), len(self.classes_)).to(device)
-        optimizer = make_optimizer(module, hp)
-        loss_fn = torch.nn.CrossEntropyLoss(weight=self._loss_weights(codes[train_idx], device))
-        gen = torch.Generator().manual_seed(int(seed))
-        Xtr = torch.as_tensor(X[train_idx], device=device)
-        ytr = torch.as_tensor(codes[train_idx], dtype=torch.long, device=device)
-        n, batch = len(train_idx), int(hp["batch_size"])
+        owner = copy.copy(self).set_params(**extra) if extra else self
+        trainer = owner.make_trainer(X, codes, train_idx, hp, int(seed))
         watch = None
         if val_idx is not None:
             watch = (X[val_idx], codes[val_idx], self.monitor)
         elif eval_data is not None:
             watch = (eval_data[0], eval_data[1], "accuracy")
-        best_score, best_epoch, best_state, waited = None, int(hp["epochs"]), None, 0
-        history = []
         epochs = int(hp["epochs"])
+        best_score, best_epoch, best_state, waited, history = None, epochs, None, 0, []
         for epoch in range(1, epochs + 1):
-            module.train()
-            order = torch.randperm(n, generator=gen).to(device)
-            stop = n - 1 if n % batch == 1 and n > 1 else n  # a lone last sample breaks batch norm
-            for start in range(0, stop, batch):
-                idx = order[start:min(start + batch, stop)]
-                optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(module(Xtr[idx]), ytr[idx])
-                loss.backward()
-                optimizer.step()
+            trainer.epoch()
             tracker.step()
             if watch is None:
                 continue
-            score = evaluate(module, watch[0], watch[1], watch[2], device, batch)
+            score = evaluate(trainer.module(), watch[0], watch[1], watch[2], trainer.device, int(hp["batch_size"]))
             history.append(score)
-            improved = best_score is None or (score < best_score if watch[2] == "loss" else score > best_score)
-            if improved:
-                best_score, best_epoch, waited = score, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            if best_score is None or (score < best_score if watch[2] == "loss" else score > best_score):
+                best_score, best_epoch, best_state, waited = score, epoch, trainer.state(), 0
             elif val_idx is not None:
                 waited += 1
                 if waited >= int(self.patience):
                     break
         tracker.skip((budget or epochs) - epoch)
         if best_state is not None:
-            module.load_state_dict(best_state)
-        else:
-            best_epoch = epochs
-        return {"module": module, "epoch": best_epoch, "score": best_score, "history": history}
+            trainer.load(best_state)
+        self.engine_ = trainer.engine
+        return {"module": trainer.module(), "epoch": best_epoch, "score": best_score, "history": history}
+
+    def make_trainer(self, X: np.ndarray, codes: np.ndarray, train_idx: np.ndarray, hp: dict, seed: int):
+        """The object that trains one run epoch by epoch (``TorchTrainer``; nets may supply a faster one)."""
+        return TorchTrainer(self, X, codes, train_idx, hp, seed)
 
     def _loss_weights(self, codes, device):
         if self.class_weight is None:
@@ -408,6 +440,50 @@ IMAGE_INPUT_CHECKS = (
 
 
 # ---------------------------------------------------------------------- helpers
+class TorchTrainer:
+    """Plain torch training of ``owner.build_module(...)``: shuffled mini-batches, one optimiser step each.
+
+    The module is built right after seeding (so initial weights follow the seed); the batch order
+    comes from a generator seeded with the same seed, dropout from torch's (forked) global one.
+    """
+
+    engine = "torch"
+
+    def __init__(self, owner, X, codes, train_idx, hp, seed):
+        import torch
+
+        self.device = torch.device(owner.device_)
+        self.net = seeded_build(owner, tuple(X.shape[1:]), seed).to(self.device)
+        self.optimizer = make_optimizer(self.net, hp)
+        self.loss_fn = torch.nn.CrossEntropyLoss(weight=owner._loss_weights(codes[train_idx], self.device))
+        self.generator = torch.Generator().manual_seed(int(seed))
+        self.X = torch.as_tensor(X[train_idx], device=self.device)
+        self.y = torch.as_tensor(codes[train_idx], dtype=torch.long, device=self.device)
+        self.batch = int(hp["batch_size"])
+
+    def epoch(self) -> None:
+        import torch
+
+        self.net.train()
+        n, batch = len(self.y), self.batch
+        order = torch.randperm(n, generator=self.generator).to(self.device)
+        stop = n - 1 if n % batch == 1 and n > 1 else n  # a lone last sample breaks batch norm
+        for start in range(0, stop, batch):
+            idx = order[start:min(start + batch, stop)]
+            self.optimizer.zero_grad(set_to_none=True)
+            self.loss_fn(self.net(self.X[idx]), self.y[idx]).backward()
+            self.optimizer.step()
+
+    def module(self):
+        return self.net
+
+    def state(self) -> dict:
+        return {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+
+    def load(self, state: dict) -> None:
+        self.net.load_state_dict(state)
+
+
 def _generated_init(cls):
     """A constructor whose signature is the parent's plus ``net_params``, with ``defaults`` applied."""
     parent = inspect.signature(super(cls, cls).__init__)
@@ -455,6 +531,16 @@ def resolve_device(device: str):
         raise ConfigError(f"device {device!r} was asked for, but torch sees no CUDA device here. Use device=cpu "
                           "or device=auto.")
     return resolved
+
+
+_INIT_LOCK = threading.Lock()
+
+
+def seeded_build(owner, input_shape: tuple, seed: int):
+    """Seed every generator, then build the module (under a lock: folds may initialise in threads)."""
+    with _INIT_LOCK:
+        seed_everything(seed)
+        return owner.build_module(input_shape, len(owner.classes_))
 
 
 def seed_everything(seed: int) -> None:
