@@ -2,7 +2,7 @@
 
 Parametrised over the registries, so a plugin is tested the moment it is registered. A classifier
 that takes another input format (a net on images) provides ``example_data(n_samples, n_classes,
-seed)`` and quick test settings in ``example_params``; the others get a 12-feature table.
+seed)`` and quick test settings from ``example_params()``; the others get a 12-feature table.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_classifier_contract(name, n_classes):
         X, y = make_classification(n_samples=90, n_features=12, n_informative=6, n_classes=n_classes,
                                    random_state=3)
     labels = np.array(["a", "b", "c"])[y]
-    estimator = CLASSIFIERS.create(name, **getattr(factory, "example_params", {}))
+    estimator = CLASSIFIERS.create(name, **getattr(factory, "example_params", dict)())
     twin = clone(estimator)
     assert twin.get_params().keys() == estimator.get_params().keys()
     if "random_state" in twin.get_params():

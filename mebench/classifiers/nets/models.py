@@ -80,7 +80,7 @@ class STSTNet(TorchClassifier):
     input_hint = FLOW_HINT
     net_params = {"dropout": 0.5, "engine": "auto"}
     defaults = {"epochs": 500, "batch_size": 256, "lr": 5e-5, "selection": "fixed"}
-    example_params = {"epochs": 4, "lr": 1e-2, "batch_size": 32}
+    quick_params = {"epochs": 4, "lr": 1e-2, "batch_size": 32}
 
     def build_module(self, input_shape, n_classes):
         return STSTNetModule(n_classes, in_channels=input_shape[0], size=input_shape[1:], dropout=float(self.dropout))
@@ -128,7 +128,7 @@ class OffApexNet(TorchClassifier):
     input_hint = FLOW_HINT
     net_params = {"hidden": 1024, "dropout": 0.5}
     defaults = {"epochs": 200, "batch_size": 64, "lr": 1e-4, "patience": 30}
-    example_params = {"epochs": 4, "lr": 1e-3, "batch_size": 32, "hidden": 64}
+    quick_params = {"epochs": 4, "lr": 1e-3, "batch_size": 32, "hidden": 64}
 
     def _transform_inputs(self, X):
         return np.ascontiguousarray(X[:, :2])
@@ -157,7 +157,7 @@ class MLP(TorchClassifier):
 
     net_params = {"hidden": 256, "dropout": 0.2, "standardize": True}
     defaults = {"epochs": 200, "batch_size": 64, "lr": 1e-3, "weight_decay": 1e-4, "patience": 20}
-    example_params = {"epochs": 30, "lr": 1e-2}
+    quick_params = {"epochs": 30, "lr": 1e-2}
 
     def _fit_inputs(self, X):
         flat = X.reshape(len(X), -1).astype(np.float64)

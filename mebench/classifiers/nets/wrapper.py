@@ -155,8 +155,16 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         X = centres[y] + rng.normal(0, 1.0, (n_samples,) + shape)
         return X.astype(np.float32), y
 
-    # quick settings for conformance and scikit-learn checks (few epochs)
-    example_params: ClassVar[dict] = {"epochs": 5}
+    # quick settings for conformance and scikit-learn checks (few epochs); see ``example_params``
+    quick_params: ClassVar[dict] = {"epochs": 5}
+
+    @classmethod
+    def example_params(cls) -> dict:
+        """Quick settings for conformance tests and scikit-learn checks (few epochs, small layers)."""
+        params = {}
+        for klass in reversed(cls.__mro__):
+            params.update(klass.__dict__.get("quick_params", {}) or {})
+        return params
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, groups=None, eval_set=None, progress: Callable | None = None):
