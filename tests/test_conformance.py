@@ -19,7 +19,8 @@ from mebench.registry import CLASSIFIERS, EXTRACTORS
 @pytest.mark.parametrize("name", EXTRACTORS.names())
 def test_extractor_contract(name):
     factory = EXTRACTORS.get(name)
-    extractor = EXTRACTORS.create(name)
+    # tiny, offline options where the defaults need weights files or large inputs (deep extractors)
+    extractor = EXTRACTORS.create(name, **getattr(factory, "example_params", dict)())
     samples = factory.example_samples(seed=0)
     assert len(samples) >= 2
     params = extractor.get_params()
@@ -27,7 +28,7 @@ def test_extractor_contract(name):
     assert twin.get_params() == params, "clone must reproduce the constructor parameters"
     first = np.asarray(twin.fit(samples).transform(samples))
     second = np.asarray(clone(extractor).fit(samples).transform(samples))
-    assert first.ndim == 2 and first.shape[0] == len(samples) and first.shape[1] > 0
+    assert first.ndim >= 2 and first.shape[0] == len(samples) and first[0].size > 0  # images keep their shape
     assert np.isfinite(first).all(), "features must be finite"
     np.testing.assert_array_equal(first, second, err_msg="same input and seed must give identical features")
     assert isinstance(type(extractor).stateless, bool)

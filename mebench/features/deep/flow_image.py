@@ -1,0 +1,126 @@
+"""``flow-image``: one small image per sample, kept in its image shape (n, 3, size, size) for the nets.
+
+- A sample whose frames are **one image** (a ``manifest`` row whose path is an image,
+  ``frames_kind="image"``): that image's pixels, resized to ``size`` x ``size`` (area), RGB in
+  [0, 1]. It is whatever was precomputed: an STSTNet-style (u, v, strain) flow image, or an apex crop.
+- A sample with **frames**: the same image computed from them. ``kind="flow"``: optical flow from
+  the onset to the apex of the aligned ``crop_size`` face crops (the face's median vector removed),
+  with optical strain, resized to ``size`` (:func:`mebench.face.flow.flow_image`), channels (u, v,
+  strain). ``kind="apex"``: the aligned apex crop, RGB.
+
+``normalise="minmax"`` (default) stretches every channel of every image to [0, 1], as flow images
+are when saved as 8-bit pictures, so computed and precomputed images look alike; ``"none"`` keeps
+[0, 1] pixels and flow in pixels of the ``size`` grid. ``flatten=True`` returns (n, 3*size*size) for
+classifiers that need vectors.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import ConfigError, DataError
+from .._util import aligned_clip, field, merge_counts, open_row_clip, sample_name, thread_map
+from ..base import FeatureExtractor
+from .inputs import onset_apex
+
+KINDS = ("flow", "apex")
+
+
+class FlowImage(FeatureExtractor):
+    """One (3, size, size) image per sample: a precomputed flow image / apex crop, or computed from the frames.
+
+    Parameters: ``kind`` (``flow`` or ``apex``; for samples with frames), ``size`` (28), ``crop_size``
+    (128: the aligned face the flow is computed on), ``align`` (``per-clip`` or None: frames taken as
+    aligned crops), ``apex`` (``column``, ``spot``, ``middle``), ``flow_method`` (``farneback``,
+    ``tvl1``, ``dis``), ``normalise`` (``minmax`` or ``none``), ``flatten``, ``n_jobs`` threads.
+    """
+
+    stateless = True
+    version = "1"
+    requires = ("frames",)
+
+    def __init__(self, kind: str = "flow", size: int = 28, crop_size: int = 128, align: str | None = "per-clip",
+                 apex: str = "column", flow_method: str = "farneback", normalise: str = "minmax",
+                 flatten: bool = False, n_jobs: int = -1):
+        self.kind = kind
+        self.size = size
+        self.crop_size = crop_size
+        self.align = align
+        self.apex = apex
+        self.flow_method = flow_method
+        self.normalise = normalise
+        self.flatten = flatten
+        self.n_jobs = n_jobs
+
+    def _check(self):
+        if self.kind not in KINDS:
+            raise ConfigError(f"flow-image: kind must be 'flow' or 'apex', not {self.kind!r}")
+        if int(self.size) < 4 or int(self.crop_size) < 16:
+            raise ConfigError("flow-image: size must be >= 4 and crop_size >= 16")
+        if self.align not in (None, "per-clip"):
+            raise ConfigError(f"flow-image: align must be None or 'per-clip', not {self.align!r}")
+        if self.normalise not in ("minmax", "none"):
+            raise ConfigError(f"flow-image: normalise must be 'minmax' or 'none', not {self.normalise!r}")
+        if self.flow_method not in ("farneback", "tvl1", "dis"):
+            raise ConfigError(f"flow-image: flow_method must be farneback, tvl1 or dis, not {self.flow_method!r}")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Per-sample output shape."""
+        s = int(self.size)
+        return (3 * s * s,) if self.flatten else (3, s, s)
+
+    def transform(self, X):
+        self.check_columns(X)
+        self._check()
+        self.counts_ = {}
+        results = thread_map(self._one, list(X.itertuples(index=False)), self.n_jobs)
+        for _, counts in results:
+            merge_counts(self.counts_, counts)
+        if not results:
+            return np.zeros((0,) + self.shape)
+        return np.stack([image.reshape(self.shape) for image, _ in results])
+
+    def extract_one(self, row):
+        self._check()
+        self.counts_ = getattr(self, "counts_", {})
+        return self._one(row)[0].reshape(self.shape)
+
+    def _one(self, row):
+        from ...face.flow import compute_flow, flow_image
+
+        counts: dict = {}
+        size, crop = int(self.size), int(self.crop_size)
+        clip = open_row_clip(row, "flow-image", min_frames=1)
+        if clip.n_frames == 1 or field(row, "frames_kind") == "image":
+            import cv2
+
+            frame = clip.read(clip.indices[0])
+            image = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+            counts["flow_image_precomputed"] = 1
+        else:
+            onset, apex = onset_apex(row, clip, self.apex, "flow-image")
+            if self.kind == "flow" and onset == apex:
+                raise DataError(f"sample {sample_name(row)}: apex {apex} equals onset; a flow image needs two frames",
+                                file=field(row, "frames"), hint="Check the apex column, or use apex='spot'.")
+            if self.align:
+                clip = aligned_clip(clip, row, self.align, crop, min(onset, apex), max(onset, apex), counts)
+            if self.kind == "apex":
+                import cv2
+
+                image = cv2.resize(clip.read(apex, size=(crop, crop)), (size, size),
+                                   interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+            else:
+                flow = compute_flow(clip.read(onset, grey=True, size=(crop, crop)),
+                                    clip.read(apex, grey=True, size=(crop, crop)), method=self.flow_method)
+                flow = flow - np.median(flow.reshape(-1, 2), axis=0).astype(np.float32)
+                image = flow_image(flow, size)
+            counts["flow_image_computed"] = 1
+        if self.normalise == "minmax":
+            low = image.min(axis=(0, 1), keepdims=True)
+            span = image.max(axis=(0, 1), keepdims=True) - low
+            image = np.where(span > 1e-8, (image - low) / np.maximum(span, 1e-8), 0.0)
+        return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float64), counts
+
+    @classmethod
+    def example_params(cls) -> dict:
+        return {"align": None}
