@@ -123,23 +123,34 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             return [tuple(int(s) for s in shape)]
         return [tuple(int(v) for v in s) for s in shape]
 
-    def _validate(self, X, reset: bool) -> np.ndarray:
-        X = validate_data(self, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64],
-                          ensure_min_features=1)
-        X = np.asarray(X, dtype=np.float32)
+    def _validate(self, X, reset: bool, y=None):
+        """Checked float32 inputs in the net's shape (and, when fitting, the 1-D targets).
+
+        A flat matrix whose width is an accepted image size is reshaped first, so ``n_features_in_``
+        always counts the channels of the image form.
+        """
         shapes = self.accepted_shapes()
+        shape = getattr(X, "shape", None)
+        if shapes and shape is not None and len(shape) == 2:
+            flat = [s for s in shapes if shape[1] == math.prod(s)]
+            if flat:
+                X = np.asarray(X).reshape((shape[0],) + flat[0])
+        if y is not None or reset:
+            X, y = validate_data(self, X, y, reset=reset, allow_nd=True, dtype=[np.float32, np.float64],
+                                 ensure_min_features=1)
+        else:
+            X = validate_data(self, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64],
+                              ensure_min_features=1)
+        X = np.asarray(X, dtype=np.float32)
         if shapes and tuple(X.shape[1:]) not in shapes:
-            flat = [s for s in shapes if X.ndim == 2 and X.shape[1] == math.prod(s)]
-            if not flat:
-                hint = f" {self.input_hint}" if self.input_hint else ""
-                wanted = " or ".join(f"(n, {', '.join(map(str, s))})" for s in shapes)
-                raise ValueError(
-                    f"{type(self).__name__} takes images of shape {wanted} (or the same flattened); got an array "
-                    f"of shape {X.shape}.{hint}")
-            X = X.reshape((len(X),) + flat[0])
+            hint = f" {self.input_hint}" if self.input_hint else ""
+            wanted = " or ".join(f"(n, {', '.join(map(str, s))})" for s in shapes)
+            raise ValueError(f"{type(self).__name__} takes images of shape {wanted} (or the same flattened); got "
+                             f"an array of shape {X.shape}.{hint}")
         if reset:
             self.input_shape_ = tuple(X.shape[1:])
-        elif tuple(X.shape[1:]) != self.input_shape_:
+            return X, y
+        if tuple(X.shape[1:]) != self.input_shape_:
             raise ValueError(f"{type(self).__name__} was fitted on inputs of shape {self.input_shape_}; got "
                              f"{tuple(X.shape[1:])}.")
         return X
@@ -183,13 +194,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         """The body of ``fit``, run inside ``_training_context`` (entered once by ``fit_folds``)."""
         t0 = time.perf_counter()
         self._check_params()
-        X = self._validate(X, reset=True)
+        X, y = self._validate(X, reset=True, y=y)
         check_classification_targets(y)
-        y = np.asarray(y)
-        if y.ndim != 1:
-            y = np.ravel(y) if y.ndim == 2 and y.shape[1] == 1 else y
-        if len(y) != len(X):
-            raise ValueError(f"X has {len(X)} samples but y has {len(y)}.")
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(f"{type(self).__name__} cannot train when only one class is present "
@@ -406,7 +412,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return logp[:, 1] - logp[:, 0] if logp.shape[1] == 2 else logp
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     # ------------------------------------------------------------------ sklearn plumbing
     def __sklearn_tags__(self):
@@ -418,32 +425,28 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     @classmethod
     def sklearn_expected_failed_checks(cls) -> dict[str, str]:
         """scikit-learn checks this net is expected to fail, with the reason (for ``check_estimator``)."""
-        if cls.image_shape is None:
-            return {}
-        reason = (f"takes images of shape {' or '.join(map(str, cls.accepted_shapes()))}; the check feeds a table with another number "
-                  "of columns, which is refused with a ValueError naming the expected shape")
-        return {name: reason for name in IMAGE_INPUT_CHECKS}
+        failed = {"check_methods_subset_invariance": (
+            "nets compute in float32: a batched matrix product may round a row differently (by ~1e-7) when the "
+            "batch has another size, above the check's float64 tolerance of 1e-7")}
+        if cls.image_shape is not None:
+            reason = (f"takes images of shape {' or '.join(map(str, cls.accepted_shapes()))}; the check feeds a "
+                      "table with another number of columns, which is refused with a ValueError naming the shape")
+            failed.update({name: reason for name in IMAGE_INPUT_CHECKS})
+        return failed
 
 
-# checks of scikit-learn's suite that fit on tables of arbitrary width (image nets refuse them)
+# checks of scikit-learn's suite that fit or predict on tables of arbitrary width (image nets refuse
+# them with a ValueError naming the image shape); the conformance test runs their image equivalents
 IMAGE_INPUT_CHECKS = (
-    "check_estimators_dtypes", "check_fit_score_takes_y", "check_sample_weights_pandas_series",
-    "check_sample_weights_not_an_array", "check_sample_weights_list", "check_sample_weights_shape",
-    "check_sample_weights_not_overwritten", "check_sample_weight_equivalence_on_dense_data",
-    "check_estimators_fit_returns_self", "check_complex_data", "check_dtype_object",
-    "check_estimators_empty_data_messages", "check_pipeline_consistency", "check_estimators_nan_inf",
-    "check_estimators_overwrite_params", "check_estimator_sparse_array", "check_estimator_sparse_matrix",
-    "check_estimators_pickle", "check_f_contiguous_array_estimator", "check_classifier_data_not_an_array",
-    "check_classifiers_one_label", "check_classifiers_one_label_sample_weights", "check_classifiers_classes",
-    "check_estimators_partial_fit_n_features", "check_classifiers_train", "check_classifiers_regression_target",
-    "check_supervised_y_no_nan", "check_supervised_y_2d", "check_class_weight_classifiers",
-    "check_non_transformer_estimators_n_iter", "check_decision_proba_consistency", "check_estimators_unfitted",
-    "check_fit2d_1sample", "check_fit2d_1feature", "check_fit2d_predict1d", "check_fit1d",
-    "check_methods_subset_invariance", "check_methods_sample_order_invariance", "check_dict_unchanged",
-    "check_dont_overwrite_parameters", "check_fit_idempotent", "check_fit_check_is_fitted",
-    "check_n_features_in", "check_n_features_in_after_fitting", "check_positive_only_tag_during_fit",
-    "check_readonly_memmap_input", "check_requires_y_none", "check_estimators_tags_unset",
-    "check_mixin_order",
+    "check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
+    "check_estimators_fit_returns_self", "check_readonly_memmap_input", "check_n_features_in_after_fitting",
+    "check_positive_only_tag_during_fit", "check_estimators_dtypes", "check_dtype_object",
+    "check_pipeline_consistency", "check_estimators_nan_inf", "check_estimators_pickle",
+    "check_f_contiguous_array_estimator", "check_classifier_data_not_an_array", "check_classifiers_one_label",
+    "check_classifiers_classes", "check_classifiers_train", "check_classifiers_regression_target",
+    "check_supervised_y_2d", "check_class_weight_classifiers", "check_decision_proba_consistency",
+    "check_methods_sample_order_invariance", "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged",
+    "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d",
 )
 
 
