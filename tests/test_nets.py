@@ -383,38 +383,29 @@ def test_leaky_protocol_inflates_scores_on_null_data_and_is_flagged(cli, tmp_pat
 
 
 # ---------------------------------------------------------------------- bring your own net
-BYON = '''
-from torch import nn
-from mebench.classifiers.nets import TorchClassifier
-from mebench.registry import CLASSIFIERS
+def _readme_net_example() -> str:
+    """The "Bring your own net" example of the README, as a plugin file."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = text.index("# my_nets.py")
+    return text[start:text.index("```", start)]
 
 
-@CLASSIFIERS.register("tiny-cnn")
-class TinyCNN(TorchClassifier):
-    """A small CNN on flow images."""
-
-    net_params = {"width": 8}
-    defaults = {"epochs": 12, "lr": 0.003, "batch_size": 16, "selection": "fixed"}
-
-    def build_module(self, input_shape, n_classes):
-        channels = input_shape[0]
-        return nn.Sequential(nn.Conv2d(channels, self.width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
-                             nn.Flatten(), nn.Linear(16 * self.width, n_classes))
-'''
-
-
-def test_a_plugin_file_registers_a_net_that_runs_and_conforms(cli, tmp_path):
+def test_the_readme_net_example_is_a_plugin_file_that_runs_and_conforms(cli, tmp_path):
     plugin = tmp_path / "my_nets.py"
-    plugin.write_text(BYON)
+    plugin.write_text(_readme_net_example())
     payload, manifest = _run(cli, tmp_path / "run", "--plugins", plugin, "--classifier", "tiny-cnn",
-                             "--classifier-opt", "width=6", *EASY, *FLOW)
+                             "--classifier-opt", "width=6", "--classifier-opt", "epochs=12", *EASY, *FLOW)
     assert payload["uf1"] > payload["majority"]["uf1"] + 0.2, payload
     params = manifest["resolved_params"]["classifier"]
-    assert params["width"] == 6 and params["epochs"] == 12 and params["device"] == "auto"
+    assert params["width"] == 6 and params["epochs"] == 12 and params["lr"] == 3e-3 and params["device"] == "auto"
     net = CLASSIFIERS.create("tiny-cnn")
-    assert net.get_params()["lr"] == 0.003 and clone(net).get_params() == net.get_params()
-    X, y = net.example_data(n_samples=20, n_classes=2)  # conformance gets the same example images
-    assert X.shape == (20, 12) and set(y) == {0, 1}  # no image_shape declared: any array shape is taken
+    assert net.get_params()["batch_size"] == 32 and clone(net).get_params() == net.get_params()
+    X, y = net.example_data(n_samples=20, n_classes=2)  # what the conformance test feeds it
+    assert X.shape == (20, 3, 28, 28) and set(y) == {0, 1}
+    with pytest.raises(ValueError, match=r"\(n, 3, 28, 28\)"):
+        net.fit(np.zeros((4, 12)), [0, 1, 0, 1])
 
 
 def test_an_entry_point_distribution_registers_a_net(tmp_path):
