@@ -185,7 +185,7 @@ class FusedSTSTNetTrainer:
         self.m = np.zeros_like(self.params)
         self.v = np.zeros_like(self.params)
         self.step = np.zeros(1, np.int32)
-        self.rng = np.array([np.uint64(seed) * np.uint64(0x2545F4914F6CDD1D) + np.uint64(0x9E37)], np.uint64)
+        self.rng = np.array([(int(seed) * 0x2545F4914F6CDD1D + 0x9E37) % 2 ** 64], np.uint64)  # the fold's stream
         self.xpad = pad_inputs(X) if padded is None else padded
         self.codes = np.ascontiguousarray(codes, dtype=np.int32)
         self.idx = np.ascontiguousarray(train_idx, dtype=np.int32)

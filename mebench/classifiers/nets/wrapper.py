@@ -68,6 +68,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     input_hint: ClassVar[str] = ""
     # Refitting a net is costly: permutation tests must ask before starting (see ``fit_seconds_``).
     expensive: ClassVar[bool] = True
+    # Fold checkpoints keep the fitted net (it pickles with its weights on the CPU).
+    save_fold_models: ClassVar[bool] = True
 
     def __init__(self, epochs: int = 100, batch_size: int = 64, lr: float = 1e-3, optimizer: str = "adam",
                  weight_decay: float = 0.0, momentum: float = 0.9, selection: str = "inner",
