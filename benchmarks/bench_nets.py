@@ -13,8 +13,8 @@ first, so one-time imports are not counted). Rounds alternate bare and wrapper s
 load; throughput is samples per second over all epochs, median over rounds. STSTNet goes through
 the wrapper twice: with ``engine=torch`` (the same autograd loop) and ``engine=fused``.
 
-Part 2, the full LOSO run of STSTNet on a MEGC 2019-sized set: 442 samples of 68 subjects (16 +
-24 + 28, uneven sizes), 3 classes (250 / 109 / 83), 28×28 (u, v, strain) images with a class
+Part 2, the full LOSO run of STSTNet on a MEGC 2019-sized set: 442 samples of 68 subjects (2 to
+13 samples each), 3 classes (250 / 109 / 83), 28×28 (u, v, strain) images with a class
 signal, 500 epochs, batch 256, Adam (lr 5e-5), one model per fold:
 
 * fused: ``STSTNet().fit_folds(X, y, trains, groups, jobs=--jobs)`` over the 68 folds (what
@@ -56,7 +56,7 @@ def peak_rss_mb() -> float:
 
 # ---------------------------------------------------------------------- data
 def megc_like(seed: int = 0):
-    """442 samples, 68 subjects (SMIC 16, CASME II 24, SAMM 28; uneven sizes), 3 classes, 28x28x3 images."""
+    """442 samples, 68 subjects (2-13 samples each), 3 classes (250 / 109 / 83), 28x28x3 images with a class signal."""
     rng = np.random.default_rng(seed)
     sizes = rng.multinomial(442 - 68 * 2, np.full(68, 1 / 68)) + 2
     subjects = np.repeat(np.arange(68), sizes)
