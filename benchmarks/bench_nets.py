@@ -143,7 +143,8 @@ def part_wrapper(rounds: int, threads: int) -> dict:
         for key in variants:
             entry[key]["ratio_vs_bare"] = entry[key]["samples_per_s"] / entry["bare"]["samples_per_s"]
         results[name] = entry
-        print(f"{name}: " + ", ".join(f"{k} {v['samples_per_s']:.0f}/s" for k, v in entry.items() if isinstance(v, dict))
+        rates = ", ".join(f"{k} {v['samples_per_s']:.0f}/s" for k, v in entry.items() if isinstance(v, dict))
+        print(f"{name}: {rates}"
               + "; ratios " + ", ".join(f"{k} {entry[k]['ratio_vs_bare']:.1%}" for k in variants), flush=True)
     return results
 

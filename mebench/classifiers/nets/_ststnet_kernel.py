@@ -330,7 +330,8 @@ double ststnet_epoch(const float *xpad, const int32_t *y, const int32_t *idx, in
             for (int q = 0; q < 4 && e + q < count; q++)
                 mask[e + q] = ((uint32_t)((r >> (16 * q)) & 0xFFFF) < threshold) ? scale : 0.0f;
         }
-        total += ststnet_forward_backward(xpad, y, order + start, B, K, params, running, mask, cw, bn_momentum, grad, work);
+        total += ststnet_forward_backward(xpad, y, order + start, B, K, params, running, mask, cw, bn_momentum,
+                                          grad, work);
         *step += 1;
         ststnet_optimizer_step(params, grad, m, v, P, *step, optimizer, lr, beta1, beta2, eps, weight_decay, momentum);
         batches++;
