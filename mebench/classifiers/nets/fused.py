@@ -3,10 +3,10 @@
 Why: on a CPU, STSTNet's cost is not per-step overhead but memory traffic. Every sample makes a
 16×30×30 activation map that PyTorch writes and re-reads a dozen times (convolution, ReLU, batch
 norm, max pooling with indices, their backward passes). The kernel in ``_ststnet_kernel.py``
-keeps each map in registers and cache and never stores it, which makes one fold about an order
-of magnitude faster on one thread. Folds are independent calls that release the GIL, so
-``fit_folds`` trains several folds at once in threads, and each fold's result is bit-for-bit the
-result of training that fold alone.
+keeps each map in registers and cache and never stores it, which makes one fold about seven
+times faster on one thread (benchmarks/RESULTS.md). Folds are independent calls that release the
+GIL, so ``fit_folds`` trains several folds at once in threads, and each fold's result is
+bit-for-bit the result of training that fold alone.
 
 The shared library is built with the system C compiler (``$CC``, else ``cc``) and cached under
 ``cache_dir()/kernels``, keyed by the source, the compiler and the CPU. Without a working compiler
