@@ -22,6 +22,8 @@ BUILTINS = [
     ("classifiers", "stratified-random", "mebench.classifiers.sklearn_family:StratifiedRandom",
      "Control: random guesses with the training fold's class frequencies, seeded per sample"),
     ("protocols", "loso", "mebench.protocols:LeaveOneSubjectOut", "Leave one subject out: one fold per subject"),
+    ("protocols", "loso-test-epoch-selection", "mebench.protocols:LeaveOneSubjectOutTestEpochSelection",
+     "LEAKY (research only): LOSO where nets keep the epoch with the best test-subject accuracy"),
     ("metrics", "accuracy", "mebench.metrics:accuracy", "Pooled accuracy"),
     ("metrics", "uar", "mebench.metrics:uar", "Unweighted average recall over the classes present (balanced accuracy)"),
     ("metrics", "uf1", "mebench.metrics:uf1", "Unweighted (macro) F1 over the classes present"),

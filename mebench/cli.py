@@ -136,11 +136,19 @@ def _run_and_report(spec, as_json: bool, mlflow_uri: str | None = None) -> None:
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=as_json, disable=as_json and not console.is_terminal) as bar:
         task_id = bar.add_task(f"{spec.pipeline} · {spec.protocol} folds", total=None)
+        epochs_id = None
 
         def progress(done, total):
             bar.update(task_id, completed=done, total=total)
 
-        result = execute(spec, progress=progress)
+        def fit_progress(fold, done, total):  # epochs inside a fold (nets); fold -1: all folds trained together
+            nonlocal epochs_id
+            label = "  epochs, all folds" if fold < 0 else f"  epochs, fold {fold + 1}"
+            if epochs_id is None:
+                epochs_id = bar.add_task(label, total=total)
+            bar.update(epochs_id, description=label, completed=done, total=total)
+
+        result = execute(spec, progress=progress, fit_progress=fit_progress)
     if mlflow_uri:
         from .tracking import log_run, tracking_uri
 

@@ -34,6 +34,7 @@ class Protocol:
 
     subject_wise: bool = True
     always_audit: bool = False  # report the leakage audit even when it finds nothing
+    leaky: bool = False  # declared leaky (model selection on the test set): flagged LEAKY, never ranked
     name: str = ""
 
     def split(self, samples: pd.DataFrame) -> list[Fold]:
@@ -79,8 +80,13 @@ class Protocol:
                 f"LEAKAGE UNKNOWN: protocol {self.name!r} ran on a dataset without speaker identities; clips of "
                 "one speaker may sit in both train and test, and this cannot be measured. Scores may be optimistic."
             )
+        if self.leaky:
+            report.warnings.insert(0, self.leaky_warning())
         report.warnings.extend(getattr(self, "notes_", []))
         return report
+
+    def leaky_warning(self) -> str:
+        return f"LEAKY: protocol {self.name!r} selects models on the test set; its scores are optimistic."
 
     def leakage_warning(self, samples: pd.DataFrame, folds: list[Fold], report: SplitReport, total: int) -> str:
         return (
@@ -114,6 +120,24 @@ class LeaveOneSubjectOut(Protocol):
                 "Add subjects (for synthetic data: --dataset-opt subjects=N)."
             )
         return [Fold(str(s), np.flatnonzero(subjects != s), np.flatnonzero(subjects == s)) for s in unique]
+
+
+class LeaveOneSubjectOutTestEpochSelection(LeaveOneSubjectOut):
+    """LEAKY, for research on inflation: LOSO where nets keep the epoch with the best test-subject accuracy.
+
+    This reproduces the practice of HTNet and MMNet: the runner hands each fold's held-out samples
+    to the net's ``fit`` as ``eval_set`` and the net keeps the epoch that scores best on them. The
+    folds are LOSO's (subject-disjoint); the selection is what leaks. Never a default; every run
+    carries the LEAKY flag and warning.
+    """
+
+    name = "loso-test-epoch-selection"
+    leaky = True
+
+    def leaky_warning(self) -> str:
+        return ("LEAKY: protocol 'loso-test-epoch-selection' keeps, in every fold, the training epoch with the best "
+                "accuracy on the held-out test subject (the practice of HTNet and MMNet). Its scores are inflated by "
+                "construction and must not be compared with honest protocols; use loso for honest numbers.")
 
 
 def _effective_seed(random_state, seed, name: str) -> int:

@@ -152,6 +152,7 @@ REGISTRIES = {r.kind: r for r in (DATASETS, EXTRACTORS, CLASSIFIERS, PROTOCOLS, 
 # (kind, name, "module:attr", description). Importing them must stay cheap.
 CATALOG_MODULES = (
     "mebench.catalog",
+    "mebench.classifiers.catalog",
     "mebench.data.catalog",
     "mebench.face.catalog",
     "mebench.features.catalog",

@@ -450,6 +450,7 @@ def prepare(spec: RunSpec, on_loaded: Callable | None = None) -> Prepared:
         if fit_targets:
             annotation_targets = samples.reindex(columns=list(fit_targets))
     extraction["hidden_columns"] = [c for c in hidden if c in samples.columns]
+    _check_input_shape(X, classifier, spec)
     if samples["subject_id"].nunique() < 2:
         raise MebenchError(
             f"dataset {spec.dataset!r} has {samples['subject_id'].nunique()} subject(s) left; subject-wise "
@@ -478,6 +479,18 @@ def prepare(spec: RunSpec, on_loaded: Callable | None = None) -> Prepared:
     extraction["skipped"] = skipped_features
     return Prepared(spec, dataset, samples, classes, y, split, X, estimator, seeds, extraction, extractor, protocol,
                     hidden, annotation_targets)
+
+
+def _check_input_shape(X, classifier, spec: RunSpec) -> None:
+    """Images per sample (flow-image, maps=true) reach only a classifier that takes images (a net)."""
+    if not isinstance(X, np.ndarray) or X.ndim <= 2:
+        return
+    if getattr(classifier, "accepts_arrays", False):
+        return  # a net checks the exact shape itself
+    raise ConfigError(
+        f"extractor {spec.features!r} gives each sample an array of shape {X.shape[1:]}, but classifier "
+        f"{spec.classifier!r} takes feature vectors. Use a net that takes images (ststnet, off-apexnet, resnet-e2e), "
+        "or flat features (--features-opt flatten=true for flow-image, maps=false for the resnet extractors).")
 
 
 def target_columns(dataset, task: str | None) -> tuple[str, ...]:
@@ -514,8 +527,24 @@ class ArrayFile:
 MIN_PARALLEL_WORK_S = 2.5
 
 
+def fit_params_for(estimator, **candidates) -> dict:
+    """The keyword arguments among ``candidates`` that the estimator's fit takes (routed as
+    ``step__name`` through pipelines, to their final step); ``None`` values are dropped."""
+    import inspect
+
+    prefix, final = "", estimator
+    while hasattr(final, "steps"):
+        name, final = final.steps[-1]
+        prefix += f"{name}__"
+    try:
+        accepted = inspect.signature(final.fit).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {prefix + k: v for k, v in candidates.items() if v is not None and k in accepted}
+
+
 def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_targets=None, hidden: tuple = (),
-                     keep_model: bool = False):
+                     keep_model: bool = False, groups=None, leaky: bool = False, progress: Callable | None = None):
     """Fit a fresh clone on the training rows, predict the test rows: (scores, predicted codes, note, model).
 
     ``predict`` gives the predictions; ``predict_proba`` (else ``decision_function``, through a
@@ -523,6 +552,10 @@ def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_ta
     absent from the training fold scores 0). A classifier with a ``classes`` parameter (the
     controls) is given the full label set instead, so its scores cover every class in every fold.
     BLAS is pinned to one thread.
+
+    ``groups`` (the subject of every sample) reaches fit as the training rows' subjects when fit takes
+    it, so nets select models on subject-disjoint inner splits; under a leaky protocol only, the test
+    rows reach fit as ``eval_set`` (test-set epoch selection, reproduced for research on inflation).
     """
     from sklearn.base import clone
     from threadpoolctl import threadpool_limits
@@ -541,7 +574,8 @@ def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_ta
         scores[:, present[0]] = 1.0
         return (scores, np.full(len(test), present[0], dtype=np.int64),
                 "training fold has a single class; predicted it for every test sample", None)
-    fit_params = {}
+    fit_params = fit_params_for(model, groups=None if groups is None else np.asarray(groups)[train],
+                                eval_set=(Xte, y[test]) if leaky else None, progress=progress)
     if annotation_targets is not None:  # a stateful extractor's targets: training rows only
         fit_params["features__targets"] = annotation_targets.iloc[train]
     try:
@@ -568,10 +602,18 @@ def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_ta
         raise _component_failure(exc, f"pipeline {_describe(estimator)}", "while fitting or predicting a fold",
                                  hidden) from None
     scores[:, codes] = proba
-    note = None
+    notes = []
     if len(present) < n_classes and not takes_classes:
-        note = f"training fold lacks {n_classes - len(present)} class(es); their scores are 0"
-    return scores, pred, note, (model if keep_model else None)
+        notes.append(f"training fold lacks {n_classes - len(present)} class(es); their scores are 0")
+    if leaky and not any(k.endswith("eval_set") for k in fit_params):
+        notes.append("the leaky protocol had no effect: this classifier's fit takes no eval_set")
+    return scores, pred, "; ".join(notes) or None, (model if keep_model else None)
+
+
+def _trains_folds_together(estimator) -> bool:
+    """Whether the estimator trains several folds at once itself (``fit_folds``, e.g. the fused STSTNet)."""
+    check = getattr(estimator, "thread_safe_training", None)
+    return hasattr(estimator, "fit_folds") and callable(check) and bool(check())
 
 
 def _describe(estimator) -> str:
@@ -581,14 +623,17 @@ def _describe(estimator) -> str:
 
 def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=None, jobs: int = 1,
                   progress: Callable | None = None, backend: str | None = None, checkpoint=None,
-                  scratch: str | Path | None = None) -> CrossPredictions:
+                  scratch: str | Path | None = None, fit_progress: Callable | None = None) -> CrossPredictions:
     """Held-out predictions for every sample, one fit per fold; optionally with other labels.
 
     Folds found in ``checkpoint`` (a :class:`mebench.checkpoint.RunCheckpoint`) are not refitted,
     and each newly finished fold is written to it at once. With ``jobs`` > 1 the first pending fold
     runs here and is timed; the rest go to ``backend`` workers only when the remaining work is worth
-    starting them (``MIN_PARALLEL_WORK_S``), so ``--jobs`` never makes a small run slower. Results do
-    not depend on the worker count or the engine.
+    starting them (``MIN_PARALLEL_WORK_S``), so ``--jobs`` never makes a small run slower. A classifier
+    that trains folds together in one process (``fit_folds`` + ``thread_safe_training()``, the fused
+    STSTNet) does so with ``jobs`` threads. Results do not depend on the worker count or the engine.
+    ``progress(done, total)`` counts folds; ``fit_progress(fold_index, done, total)`` reports epochs
+    inside a fold for classifiers whose fit takes ``progress`` (-1 for folds trained together).
     """
     from joblib import delayed
 
@@ -623,18 +668,26 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
         fold = folds[i]
         out.scores[fold.test], out.pred[fold.test], out.notes[i] = scores, pred, note
         if checkpoint is not None:
-            if model is not None:
+            if model is not None and keep_model:
                 checkpoint.save_model(fold.name, model)
             checkpoint.save_fold(i, keys[i], scores, pred, note)
         done += 1
         if progress:
             progress(done, len(folds))
 
-    args = (prepared.fit_targets, prepared.hidden, keep_model)
+    groups = prepared.samples["subject_id"].astype(str).to_numpy()
+    leaky = bool(getattr(prepared.protocol, "leaky", False))
+    args = (prepared.fit_targets, prepared.hidden, keep_model, groups, leaky)
+    if (jobs > 1 and len(pending) > 1 and not leaky and isinstance(prepared.X, np.ndarray)
+            and prepared.fit_targets is None and _trains_folds_together(estimator)):
+        _fit_folds_together(prepared, estimator, y, pending, groups, k, jobs, record, fit_progress)
+        return out
     if pending:
         t0 = time.perf_counter()
         first = pending.pop(0)
-        record(first, fit_predict_fold(estimator, prepared.X, y, folds[first].train, folds[first].test, k, *args))
+        inner = None if fit_progress is None else (lambda done, total: fit_progress(first, done, total))
+        record(first, fit_predict_fold(estimator, prepared.X, y, folds[first].train, folds[first].test, k, *args,
+                                       inner))
         per_fold = time.perf_counter() - t0
     workers = min(jobs, len(pending))
     if workers > 1 and per_fold * len(pending) > MIN_PARALLEL_WORK_S:
@@ -647,8 +700,38 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
                 record(i, result)
     else:
         for i in pending:
-            record(i, fit_predict_fold(estimator, prepared.X, y, folds[i].train, folds[i].test, k, *args))
+            inner = None if fit_progress is None else (lambda done, total, i=i: fit_progress(i, done, total))
+            record(i, fit_predict_fold(estimator, prepared.X, y, folds[i].train, folds[i].test, k, *args, inner))
     return out
+
+
+def _fit_folds_together(prepared, estimator, y, pending, groups, k: int, jobs: int, record, fit_progress) -> None:
+    """Train the pending folds together through ``estimator.fit_folds(X, y, trains, groups, jobs, progress)``,
+    which returns one fitted clone per training set (each saw only its training rows), then record each."""
+    from threadpoolctl import threadpool_limits
+
+    folds, X = prepared.split.folds, prepared.X
+    trainable = []
+    for i in pending:
+        present = np.unique(y[folds[i].train])
+        if len(present) == 1:
+            scores = np.zeros((len(folds[i].test), k))
+            scores[:, present[0]] = 1.0
+            record(i, (scores, np.full(len(folds[i].test), present[0], dtype=np.int64),
+                       "training fold has a single class; predicted it for every test sample", None))
+        else:
+            trainable.append(i)
+    inner = None if fit_progress is None else (lambda done, total: fit_progress(-1, done, total))
+    with threadpool_limits(1):
+        models = estimator.fit_folds(X, y, [folds[i].train for i in trainable], groups=groups, jobs=jobs,
+                                     progress=inner)
+        for i, model in zip(trainable, models):
+            test = folds[i].test
+            scores = np.zeros((len(test), k))
+            scores[:, np.asarray(model.classes_, dtype=int)] = np.asarray(model.predict_proba(X[test]), np.float64)
+            missing = k - len(np.unique(y[folds[i].train]))
+            note = f"training fold lacks {missing} class(es); their scores are 0" if missing else None
+            record(i, (scores, np.asarray(model.predict(X[test])).astype(np.int64), note, model))
 
 
 def _shared_array(X, scratch):
@@ -768,7 +851,7 @@ def run_identity(spec: RunSpec, fingerprint: dict) -> str:
     return f"{spec.dataset}-{task}-{spec.features}-{spec.classifier}-{spec.protocol}-{digest}"
 
 
-def execute(spec: RunSpec, progress: Callable | None = None) -> RunResult:
+def execute(spec: RunSpec, progress: Callable | None = None, fit_progress: Callable | None = None) -> RunResult:
     """Run the spec end to end and write the run directory, resuming an interrupted run found there.
 
     The run directory is created before any feature is extracted; features reach the cache chunk by
@@ -795,8 +878,8 @@ def execute(spec: RunSpec, progress: Callable | None = None) -> RunResult:
     try:
         prepared = prepare(spec, on_loaded=open_run)
         checkpoint, run_dir, run_id = where["checkpoint"], where["run_dir"], where["run_id"]
-        cv = cross_predict(prepared, jobs=resolve_jobs(spec.jobs), progress=progress, backend=spec.backend, checkpoint=checkpoint,
-                           scratch=checkpoint.root)
+        cv = cross_predict(prepared, jobs=resolve_jobs(spec.jobs), progress=progress, backend=spec.backend,
+                           checkpoint=checkpoint, scratch=checkpoint.root, fit_progress=fit_progress)
     except BaseException:
         if "checkpoint" in where:
             where["checkpoint"].close()

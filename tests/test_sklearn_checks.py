@@ -1,8 +1,9 @@
 """The scikit-learn contract, checked by scikit-learn's own ``check_estimator``.
 
 Classifiers: every registered classifier class (and both score modes of the SVMs) runs every check;
-a check a class cannot pass by design is listed in the class's ``expected_failed_checks`` with the
-reason, and must really fail (a listed check that passes is an error, so the list cannot rot).
+a check a class cannot pass by design is listed in the class's ``expected_failed_checks`` (the nets:
+``sklearn_expected_failed_checks()``) with the reason, and must really fail (a listed check that
+passes is an error, so the list cannot rot).
 
 Feature extractors take a samples table (a DataFrame of clip metadata and frame locators), not a
 numeric array, so the checks that feed random numeric arrays to ``fit``/``transform`` cannot apply;
@@ -22,18 +23,29 @@ from mebench.registry import CLASSIFIERS, EXTRACTORS
 FAST = {"rf": {"n_estimators": 10}}  # fewer trees keep the 55 checks quick; the code path is the same
 
 
+def _quick_params(name) -> dict:
+    """Settings that keep the checks quick: fewer trees, the nets' own example settings and few epochs."""
+    factory = CLASSIFIERS.get(name)
+    example = getattr(factory, "example_params", None)
+    return {**FAST.get(name, {}), **({**example(), "epochs": 10} if callable(example) else {})}
+
+
 def _classifier_instances():
     out = []
     for name in CLASSIFIERS.names():
-        est = CLASSIFIERS.create(name, **FAST.get(name, {}))
+        est = CLASSIFIERS.create(name, **_quick_params(name))
         out.append(est)
         if "probability" in est.get_params():
-            out.append(CLASSIFIERS.create(name, probability=not est.get_params()["probability"]))
+            out.append(CLASSIFIERS.create(name, **_quick_params(name),
+                                          probability=not est.get_params()["probability"]))
     return out
 
 
 def _expected_failures(estimator) -> dict:
-    return dict(getattr(type(estimator), "expected_failed_checks", {}))
+    """The checks a class declares it cannot pass, with reasons: a class attribute, or (nets) a classmethod."""
+    declared = getattr(type(estimator), "sklearn_expected_failed_checks", None)
+    return {**dict(getattr(type(estimator), "expected_failed_checks", {}) or {}),
+            **(declared() if callable(declared) else {})}
 
 
 @parametrize_with_checks(_classifier_instances(), expected_failed_checks=_expected_failures, xfail_strict=True)
@@ -82,19 +94,42 @@ EXTRACTOR_EXPECTED_FAILURES = {
 }
 
 
+STATEFUL_FIT_NEEDS_A_TABLE = ("a stateful extractor learns from a samples table (the training rows' clips, and their "
+                             "annotations as fit targets); this check fits it on numeric arrays, which it refuses. "
+                             "The same contract (fit returns self, parameters untouched) is checked below on a "
+                             "samples table")
+STATEFUL_FIT_CHECKS = ("check_dont_overwrite_parameters", "check_estimator_sparse_array", "check_estimator_sparse_matrix",
+                       "check_estimators_fit_returns_self", "check_estimators_overwrite_params", "check_fit2d_1feature",
+                       "check_fit2d_1sample", "check_fit_check_is_fitted", "check_positive_only_tag_during_fit",
+                       "check_readonly_memmap_input", "check_transformers_unfitted")
+API_CHECKS = ("check_estimator_cloneable", "check_no_attributes_set_in_init", "check_get_params_invariance",
+              "check_set_params", "check_parameters_default_constructible")
+FIT_CHECKS = ("check_estimators_fit_returns_self", "check_dont_overwrite_parameters",
+              "check_estimators_overwrite_params")
+
+
 @pytest.mark.parametrize("name", EXTRACTORS.names())
 def test_extractor_passes_the_applicable_sklearn_checks(name):
-    extractor = EXTRACTORS.create(name)
+    from sklearn.base import clone
+
+    factory = EXTRACTORS.get(name)
+    example = getattr(factory, "example_params", None)
+    extractor = EXTRACTORS.create(name, **(example() if callable(example) else {}))
+    stateless = getattr(type(extractor), "stateless", True)
     expected = dict(EXTRACTOR_EXPECTED_FAILURES)
-    if not getattr(type(extractor), "stateless", True):
-        expected.pop("check_transformers_unfitted")  # a stateful extractor must refuse to transform unfitted
+    if not stateless:
+        expected.update({check: STATEFUL_FIT_NEEDS_A_TABLE for check in STATEFUL_FIT_CHECKS})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = check_estimator(extractor, expected_failed_checks=expected, on_fail=None, on_skip=None)
     failed = sorted({r["check_name"] for r in results if r["status"] == "failed"})
     assert not failed, f"{name} fails scikit-learn checks that apply to it: {failed}"
     passed = {r["check_name"] for r in results if r["status"] == "passed"}
-    for check in ("check_estimator_cloneable", "check_no_attributes_set_in_init", "check_get_params_invariance",
-                  "check_set_params", "check_parameters_default_constructible", "check_estimators_fit_returns_self",
-                  "check_dont_overwrite_parameters", "check_estimators_overwrite_params"):
+    for check in API_CHECKS + (FIT_CHECKS if stateless else ()):
         assert check in passed, f"{name}: {check} did not pass"
+    if not stateless:  # the fit contract on what a stateful extractor really learns from
+        samples = factory.example_samples(seed=0)
+        twin = clone(extractor)
+        before = twin.get_params()
+        assert twin.fit(samples) is twin, f"{name}: fit must return self"
+        assert twin.get_params() == before, f"{name}: fit must not change the parameters"

@@ -37,8 +37,9 @@ def _console(as_json: bool):
 
 @click.command("stats")
 @click.argument("run", type=click.Path())
-@click.option("--permutations", type=int, default=1000, show_default=True,
-              help="Permutations for the test against chance (0 skips it; it refits the pipeline).")
+@click.option("--permutations", type=int, default=None,
+              help="Permutations for the test against chance (default 1000; 0 skips it). It refits the pipeline "
+                   "per permutation, so for a net it runs only when asked for explicitly.")
 @click.option("--bootstrap", "bootstrap", type=int, default=2000, show_default=True,
               help="Subject-cluster bootstrap resamples.")
 @click.option("--jobs", type=int, default=1, show_default=True,
@@ -70,12 +71,12 @@ def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, m
     jobs = resolve_jobs(jobs)
     console = _console(as_json)
     progress_cb = None
-    if not as_json and permutations > 0:
+    if not as_json and (permutations is None or permutations > 0):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         bar = Progress(TextColumn("[bold]permutations"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                        console=console, transient=True)
-        task = bar.add_task("perm", total=permutations)
+        task = bar.add_task("perm", total=permutations)  # None: the default count, set by the first update
 
         def progress_cb(done, total):
             bar.update(task, completed=done, total=total)

@@ -96,13 +96,42 @@ def per_subject_from_predictions(predictions, metric_names) -> dict:
 # --------------------------------------------------------------------------------------------
 # mebench stats
 # --------------------------------------------------------------------------------------------
-def run_stats(run_dir, n_permutations: int = 1000, n_resamples: int = 2000, jobs: int = 1, seed: int = 0,
+DEFAULT_PERMUTATIONS = 1000
+
+
+def _refuse_implicit_refits(run: dict, plugins=()) -> None:
+    """A permutation test refits the whole pipeline per permutation; for a net that can mean days, so it
+    runs only when ``--permutations`` is given, after saying how long it will take."""
+    from ..registry import CLASSIFIERS, load_plugin_file
+
+    man = run["manifest"]
+    name = (man.get("config") or {}).get("classifier")
+    for plugin in plugins:
+        load_plugin_file(plugin)
+    try:
+        factory = CLASSIFIERS.get(name) if name else None
+    except MebenchError:
+        return  # an unknown classifier is reported by the refit itself
+    if not getattr(factory, "expensive", False):
+        return
+    folds = (man.get("protocol") or {}).get("n_folds") or 1
+    per_run = float(man.get("duration_s") or 0.0)
+    hours = per_run * DEFAULT_PERMUTATIONS / 3600
+    raise MebenchError(
+        f"the permutation test refits {name!r} on all {folds} folds for every permutation; the run itself took "
+        f"{per_run:.0f} s, so {DEFAULT_PERMUTATIONS} permutations would take about {hours:.1f} hours of training "
+        f"(divided by --jobs). Pass --permutations N explicitly to start it (N=0 skips it and keeps the bootstrap "
+        "intervals).")
+
+
+def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 2000, jobs: int = 1, seed: int = 0,
               method: str = "auto", scheme: str = "auto", ci: str = "bca", level: float = 0.95, metrics=None,
               plugins=(), progress=None, write: bool = True, backend: str | None = None) -> dict:
     """Bootstrap intervals, per-subject diagnostics and the permutation test for one run.
 
     Writes ``stats.json`` into the run directory (``metrics.json`` and the other run files are never
-    rewritten). Returns the ``stats.json`` content.
+    rewritten). Returns the ``stats.json`` content. ``n_permutations=None`` means the default (1000),
+    except for an expensive classifier (a net), whose refits must be asked for explicitly.
     """
     from ..fsutil import write_json
     from ..metrics.batch import batch_metrics
@@ -111,6 +140,10 @@ def run_stats(run_dir, n_permutations: int = 1000, n_resamples: int = 2000, jobs
     from .permutation import permutation_test, prepared_from_run
 
     t0 = time.perf_counter()
+    run_for_gate = load_run(run_dir) if n_permutations is None else None
+    if n_permutations is None:
+        _refuse_implicit_refits(run_for_gate, plugins)
+        n_permutations = DEFAULT_PERMUTATIONS
     if n_resamples < 1:
         raise MebenchError(f"--bootstrap must be at least 1, got {n_resamples}.")
     if n_permutations < 0:
@@ -119,7 +152,7 @@ def run_stats(run_dir, n_permutations: int = 1000, n_resamples: int = 2000, jobs
         raise MebenchError(f"the confidence level must lie in (0, 1), got {level}.")
     if seed < 0:
         raise MebenchError(f"the seed must be non-negative, got {seed}.")
-    run = load_run(run_dir)
+    run = run_for_gate or load_run(run_dir)
     arr = run_arrays(run)
     names = _metric_names(run, metrics)
     values = batch_metrics(names, arr.classes, arr.y[None], arr.pred[None], arr.scores[None])[0]
