@@ -7,6 +7,7 @@ import platform
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -544,14 +545,15 @@ def fit_params_for(estimator, **candidates) -> dict:
 
 
 def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_targets=None, hidden: tuple = (),
-                     keep_model: bool = False, groups=None, leaky: bool = False, progress: Callable | None = None):
+                     keep_model: bool = False, groups=None, leaky: bool = False, progress: Callable | None = None,
+                     pin_blas: bool = True):
     """Fit a fresh clone on the training rows, predict the test rows: (scores, predicted codes, note, model).
 
     ``predict`` gives the predictions; ``predict_proba`` (else ``decision_function``, through a
     logistic/softmax map) gives the scores, whose columns are placed on the full label set (a class
     absent from the training fold scores 0). A classifier with a ``classes`` parameter (the
     controls) is given the full label set instead, so its scores cover every class in every fold.
-    BLAS is pinned to one thread.
+    BLAS is pinned to one thread (``pin_blas=False``: the caller already did, for a whole loop).
 
     ``groups`` (the subject of every sample) reaches fit as the training rows' subjects when fit takes
     it, so nets select models on subject-disjoint inner splits; under a leaky protocol only, the test
@@ -579,7 +581,7 @@ def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_ta
     if annotation_targets is not None:  # a stateful extractor's targets: training rows only
         fit_params["features__targets"] = annotation_targets.iloc[train]
     try:
-        with threadpool_limits(1):
+        with threadpool_limits(1) if pin_blas else nullcontext():
             model.fit(Xtr, y[train], **fit_params)
             if hasattr(model, "predict_proba"):
                 proba = model.predict_proba(Xte)
@@ -682,12 +684,15 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
             and prepared.fit_targets is None and _trains_folds_together(estimator)):
         _fit_folds_together(prepared, estimator, y, pending, groups, k, jobs, record, fit_progress)
         return out
+    from threadpoolctl import threadpool_limits
+
     if pending:
         t0 = time.perf_counter()
         first = pending.pop(0)
         inner = None if fit_progress is None else (lambda done, total: fit_progress(first, done, total))
-        record(first, fit_predict_fold(estimator, prepared.X, y, folds[first].train, folds[first].test, k, *args,
-                                       inner))
+        with threadpool_limits(1):
+            record(first, fit_predict_fold(estimator, prepared.X, y, folds[first].train, folds[first].test, k, *args,
+                                           inner, False))
         per_fold = time.perf_counter() - t0
     workers = min(jobs, len(pending))
     if workers > 1 and per_fold * len(pending) > MIN_PARALLEL_WORK_S:
@@ -699,9 +704,11 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
             for i, result in zip(pending, run_tasks(tasks, workers)):
                 record(i, result)
     else:
-        for i in pending:
-            inner = None if fit_progress is None else (lambda done, total, i=i: fit_progress(i, done, total))
-            record(i, fit_predict_fold(estimator, prepared.X, y, folds[i].train, folds[i].test, k, *args, inner))
+        with threadpool_limits(1):
+            for i in pending:
+                inner = None if fit_progress is None else (lambda done, total, i=i: fit_progress(i, done, total))
+                record(i, fit_predict_fold(estimator, prepared.X, y, folds[i].train, folds[i].test, k, *args, inner,
+                                           False))
     return out
 
 

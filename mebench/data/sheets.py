@@ -289,13 +289,80 @@ def decode_text(path: Path) -> tuple[str, str]:
                         file=path, hint="Re-save the file as UTF-8.") from None
 
 
+# Parsed workbooks are cached by the file's sha256 (parsing an .xlsx costs more than the rest of a
+# warm run's loading); cells are stored as tagged JSON, never pickled. Bump when parsing changes.
+WORKBOOK_CACHE_VERSION = "1"
+
+
+def _workbook_cache_path(path: Path, requested: str | None) -> Path:
+    import hashlib
+
+    from ..fsutil import cache_dir
+    from ..hashing import file_sha256
+
+    key = hashlib.sha256(f"{file_sha256(path)}|{requested!r}|v{WORKBOOK_CACHE_VERSION}".encode()).hexdigest()
+    return cache_dir() / "sheets" / f"{key}.json"
+
+
+def _cell_out(value):
+    import datetime as dt
+
+    for kind, cls in (("datetime", dt.datetime), ("date", dt.date), ("time", dt.time)):
+        if isinstance(value, cls):
+            return {"t": kind, "v": value.isoformat()}
+    if isinstance(value, dt.timedelta):
+        return {"t": "timedelta", "v": value.total_seconds()}
+    return value
+
+
+def _cell_in(value):
+    import datetime as dt
+
+    if not isinstance(value, dict):
+        return value
+    kind, v = value["t"], value["v"]
+    if kind == "timedelta":
+        return dt.timedelta(seconds=v)
+    return {"datetime": dt.datetime, "date": dt.date, "time": dt.time}[kind].fromisoformat(v)
+
+
+def _cached_workbook(path: Path, requested: str | None):
+    import json
+
+    try:
+        entry = json.loads(_workbook_cache_path(path, requested).read_text())
+        rows = [[_cell_in(v) for v in row] for row in entry["rows"]]
+        return pd.DataFrame(rows, dtype=object), entry["sheet"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _store_workbook(path: Path, requested: str | None, sheet: str, rows: list) -> None:
+    import json
+
+    from ..fsutil import atomic_write_bytes
+
+    try:
+        text = json.dumps({"sheet": sheet, "rows": [[_cell_out(v) for v in row] for row in rows]})
+    except (TypeError, ValueError):  # a cell type JSON cannot hold: parse again next time
+        return
+    try:
+        atomic_write_bytes(_workbook_cache_path(path, requested), text.encode())
+    except OSError:
+        pass  # a read-only cache only costs the parse
+
+
 def _read_raw(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str | None]:
     """All cells as objects, no header interpretation, keeping blank rows so row numbers hold."""
     suffix = path.suffix.lower()
+    requested = sheet
     if not is_file(path):
         raise DataError("annotation file not found", file=path,
                         hint="Check --root, or name the file with --dataset-opt sheet=PATH.")
     if suffix in (".xlsx", ".xlsm"):
+        cached = _cached_workbook(path, sheet)
+        if cached is not None:
+            return cached
         import openpyxl
 
         try:
@@ -318,8 +385,9 @@ def _read_raw(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str | None]:
         finally:
             book.close()
         width = max((len(r) for r in rows), default=0)
-        frame = pd.DataFrame([r + [None] * (width - len(r)) for r in rows], dtype=object)
-        return frame, sheet
+        rows = [r + [None] * (width - len(r)) for r in rows]
+        _store_workbook(path, requested, sheet, rows)
+        return pd.DataFrame(rows, dtype=object), sheet
     if suffix in TEXT_SUFFIXES:
         sep = "\t" if suffix == ".tsv" else ","
         text, _ = decode_text(path)

@@ -26,13 +26,13 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".wmv", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg")
 # Bump when decoding changes pixel values; the feature cache keys on it.
 FRAMES_VERSION = "2"
-_LAST_INT = re.compile(r"(\d+)(?!.*\d)")
+_DIGITS = re.compile(r"\d+")
 
 
 def frame_number(name: str) -> int | None:
     """The last integer in a file name: ``reg_img46.jpg`` -> 46, ``006_05562.jpg`` -> 5562."""
-    match = _LAST_INT.search(Path(name).stem)
-    return int(match.group(1)) if match else None
+    runs = _DIGITS.findall(os.path.splitext(os.path.basename(name))[0])
+    return int(runs[-1]) if runs else None
 
 
 class Clip:
@@ -138,10 +138,10 @@ class ImageSequenceClip(Clip):
                 dot = name.rfind(".")
                 if dot <= 0 or name[dot:].lower() not in IMAGE_EXTENSIONS or not entry.is_file():
                     continue
-                match = _LAST_INT.search(name, 0, dot)
-                if match is None:
+                runs = _DIGITS.findall(name, 0, dot)  # the last integer of the stem, as frame_number
+                if not runs:
                     continue
-                number = int(match.group(1))
+                number = int(runs[-1])
                 if number in paths:
                     raise DataError(f"two frame files carry number {number}: {os.path.basename(paths[number])} and "
                                     f"{entry.name}", file=self.folder)
