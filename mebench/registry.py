@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import threading
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -158,13 +159,31 @@ CATALOG_MODULES = (
     "mebench.features.catalog",
 )
 
-_state = {"discovered": False}
+_state = {"discovered": False, "running": False}
+_discover_lock = threading.RLock()
 
 
 def _discover() -> None:
+    """Register the catalogs' built-ins and the entry points, once per process.
+
+    Thread-safe: extractors open clips (and so look up locator schemes) on worker threads, and no
+    thread may see a half-filled registry. A nested call from the same thread (a catalog target
+    imported during discovery) returns at once.
+    """
     if _state["discovered"]:
         return
-    _state["discovered"] = True
+    with _discover_lock:
+        if _state["discovered"] or _state["running"]:
+            return
+        _state["running"] = True
+        try:
+            _load_builtins_and_entry_points()
+        finally:
+            _state["running"] = False
+        _state["discovered"] = True
+
+
+def _load_builtins_and_entry_points() -> None:
     for module_name in CATALOG_MODULES:
         try:
             module = importlib.import_module(module_name)

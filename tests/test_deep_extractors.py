@@ -299,7 +299,7 @@ def test_flow_image_reads_a_precomputed_image_as_computed_from_frames(tmp_path):
     assert e.counts_ == {"flow_image_precomputed": 4}
     apex = FlowImage(kind="apex", align=None, size=16).fit(s).transform(s)
     assert apex.shape == (4, 3, 16, 16)
-    with pytest.raises(ConfigError, match="kind must be 'flow' or 'apex'"):
+    with pytest.raises(ConfigError, match="kind must be one of flow, apex, apex\+flow"):
         FlowImage(kind="strain").fit(s).transform(s)
 
 

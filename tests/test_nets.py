@@ -489,3 +489,15 @@ def test_images_reach_only_a_classifier_that_takes_images(cli, tmp_path):
     text = " ".join(result.output.split())
     assert result.exit_code == 1 and "shape (3, 28, 28)" in text and "takes feature vectors" in text
     assert "flatten=true" in text and "Traceback" not in result.output
+
+
+def test_resnet_e2e_runs_both_streams_from_the_cli(cli, tmp_path):
+    """flow-image kind=apex+flow gives the (6, S, S) apex + motion input of resnet-e2e's two streams."""
+    small = ("--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10")
+    payload, manifest = _run(cli, tmp_path / "run", "--features", "flow-image", "--features-opt", "align=null",
+                             "--features-opt", "kind=apex+flow", "--features-opt", "size=32",
+                             "--classifier", "resnet-e2e", "--classifier-opt", "weights=none",
+                             "--classifier-opt", "epochs=2", "--classifier-opt", "selection=fixed",
+                             "--classifier-opt", "batch_size=8", *small)
+    assert manifest["resolved_params"]["classifier"]["streams"] == "fpf+tmfe"
+    assert payload["n"] == 12 and manifest["flags"] == []

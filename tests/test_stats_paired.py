@@ -156,3 +156,29 @@ def test_compare_predictions_reports_every_test_and_delong_only_for_binary():
     r3 = compare_predictions(y3, (s.argmax(1), s), (s[:, ::-1].argmax(1), s[:, ::-1]), subjects, [0, 1, 2], ["auc"],
                              200, 200)
     assert r3["auc"]["tests"]["delong"]["p_value"] is None and "3 classes" in r3["auc"]["tests"]["delong"]["note"]
+
+
+def test_confusion_metrics_null_equals_swapping_the_samples():
+    """The per-subject confusion algebra gives the null of swapping every sample, bit for bit."""
+    from mebench.metrics.batch import batch_metrics
+    from mebench.stats.bootstrap import subject_codes
+    from mebench.stats.paired import _swap_patterns, paired_randomisation
+
+    rng = np.random.default_rng(4)
+    n, k = 90, 4
+    subjects = np.repeat(np.arange(15), 6)
+    y = rng.integers(0, k, n)
+    pa, pb = rng.integers(0, k, n), rng.integers(0, k, n)
+    sa, sb = rng.dirichlet(np.ones(k), n), rng.dirichlet(np.ones(k), n)
+    classes = list("abcd")
+    names = ["accuracy", "uar", "uf1"]
+    res = paired_randomisation(y, (pa, sa), (pb, sb), subjects, classes, names, n_permutations=300, seed=2)
+    flips, _ = _swap_patterns(15, 300, 2)
+    _, sc = subject_codes(subjects)
+    mask = flips[:, sc]
+    pa_ = np.where(mask, pb[None], pa[None])
+    pb_ = np.where(mask, pa[None], pb[None])
+    reference = (batch_metrics(names, classes, y[None], pa_, np.broadcast_to(sa, (300, n, k)))
+                 - batch_metrics(names, classes, y[None], pb_, np.broadcast_to(sb, (300, n, k))))
+    for j, name in enumerate(names):
+        np.testing.assert_array_equal(res[name].null, reference[:, j])

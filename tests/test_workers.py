@@ -68,10 +68,29 @@ def _env(tmp_path) -> dict:
     return env
 
 
+SLOW_EXTRACTOR = """
+import time
+import numpy as np
+from mebench.registry import EXTRACTORS
+from mebench.features import FeatureExtractor
+
+@EXTRACTORS.register("slow-mean")
+class SlowMean(FeatureExtractor):
+    \"\"\"A quarter of a second per clip, so that --jobs 2 always judges the work worth two workers.\"\"\"
+
+    def extract_one(self, row):
+        time.sleep(0.25)
+        return np.array([float(len(str(row.sample_id)))])
+"""
+
+
 @linux_only
 def test_sigkill_of_a_parallel_run_leaves_no_worker(tmp_path):
-    cmd = [sys.executable, "-m", "mebench.cli", "run", "--jobs", "2", "--no-cache", "--dataset-opt", "subjects=12",
-           "--dataset-opt", "clips_per_subject=20", "--dataset-opt", "frames=24", "--out", str(tmp_path / "run")]
+    plugin = tmp_path / "slow_mean.py"
+    plugin.write_text(SLOW_EXTRACTOR)
+    cmd = [sys.executable, "-m", "mebench.cli", "run", "--jobs", "2", "--no-cache", "--plugins", str(plugin),
+           "--features", "slow-mean", "--dataset-opt", "subjects=8", "--dataset-opt", "clips_per_subject=20",
+           "--dataset-opt", "frames=8", "--out", str(tmp_path / "run")]
     proc = subprocess.Popen(cmd, env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     workers: list[int] = []

@@ -78,7 +78,19 @@ class _Classifier(ClassifierMixin, BaseEstimator):
         return validate_data(self, X, reset=False, dtype=np.float64)
 
 
-class _Scaled(_Classifier):
+class _Delegating(_Classifier):
+    """Predictions from the fitted scikit-learn model in ``model_``, after the shared input checks."""
+
+    def predict_proba(self, X):
+        X = self._predict_input(X)
+        return self.model_.predict_proba(X)
+
+    def predict(self, X):
+        X = self._predict_input(X)
+        return self.model_.predict(X)
+
+
+class _Scaled(_Delegating):
     """Standardise with the training fold's mean and scale, then fit ``self._model()``."""
 
     def _model(self):  # pragma: no cover - abstract
@@ -94,14 +106,6 @@ class _Scaled(_Classifier):
         X, y = self._fit_input(X, y)
         self.model_ = Pipeline([("scale", StandardScaler()), ("model", self._model())]).fit(X, y)
         return self
-
-    def predict_proba(self, X):
-        X = self._predict_input(X)
-        return self.model_.predict_proba(X)
-
-    def predict(self, X):
-        X = self._predict_input(X)
-        return self.model_.predict(X)
 
 
 class LogReg(_Scaled):
@@ -250,7 +254,7 @@ class RBFSVM(_SVM):
         return SVC(kernel="rbf", C=self.C, gamma=self.gamma, class_weight=class_weight, random_state=self.random_state)
 
 
-class RandomForest(_Classifier):
+class RandomForest(_Delegating):
     """Random forest (class-balanced by default)."""
 
     def __init__(self, n_estimators: int = 300, max_depth: int | None = None,
@@ -275,14 +279,6 @@ class RandomForest(_Classifier):
         X, y = self._fit_input(X, y)
         self.model_ = self._forest().fit(X, y)
         return self
-
-    def predict_proba(self, X):
-        X = self._predict_input(X)
-        return self.model_.predict_proba(X)
-
-    def predict(self, X):
-        X = self._predict_input(X)
-        return self.model_.predict(X)
 
 
 class RidgeScores(_Classifier):

@@ -101,7 +101,7 @@ def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, m
                             "n_undefined_resamples": e["bootstrap"]["n_undefined"], "notes": e["notes"]}
                         for m, e in result["metrics"].items()},
             "bootstrap": result["bootstrap"],
-            "permutation": {k: v for k, v in result["permutation"].items() if k != "metrics"},
+            "permutation": {k: v for k, v in result["permutation"].items() if k not in ("metrics", "null")},
             "per_subject_undefined": result["per_subject"]["n_undefined"],
             "prior_shift": _prior_shift(result["run_dir"]),
             "notes": result["notes"], "stats_file": f"{result['run_dir']}/{STATS_FILE}",

@@ -70,6 +70,16 @@ def thread_map(fn: Callable, items: Iterable, n_jobs) -> list:
         return [f.result() for f in futures]
 
 
+def map_rows(owner, X, one: Callable, n_jobs) -> list:
+    """``one(row) -> (value, counts)`` for every row of the samples table ``X``, on threads, in order;
+    the counts are summed into ``owner.counts_`` (set fresh) and the values returned."""
+    owner.counts_ = {}
+    results = thread_map(one, list(X.itertuples(index=False)), n_jobs)
+    for _, counts in results:
+        merge_counts(owner.counts_, counts)
+    return [value for value, _ in results]
+
+
 def merge_counts(total: dict, part: dict) -> None:
     for key, value in part.items():
         total[key] = total.get(key, 0) + value

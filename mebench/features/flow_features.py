@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..errors import ConfigError, DataError
 from ..face.flow import orientation_bins
 from ..face.grid import cell_index, cell_means
-from ._util import aligned_clip, frame_field, merge_counts, open_row_clip, pair, sample_name, thread_map
+from ._util import aligned_clip, frame_field, map_rows, merge_counts, open_row_clip, pair, sample_name
 from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
 FLOW_METHODS = ("farneback", "tvl1", "dis")
@@ -149,13 +149,10 @@ class BiWOOF(FeatureExtractor):
     def transform(self, X):
         self.check_columns(X)
         grid = self._checked_grid()
-        self.counts_ = {}
-        results = thread_map(lambda row: self._one(row, grid), list(X.itertuples(index=False)), self.n_jobs)
-        for _, counts in results:
-            merge_counts(self.counts_, counts)
-        if not results:
+        values = map_rows(self, X, lambda row: self._one(row, grid), self.n_jobs)
+        if not values:
             return np.zeros((0, grid[0] * grid[1] * int(self.bins)))
-        return np.vstack([r for r, _ in results])
+        return np.vstack(values)
 
     def extract_one(self, row):
         return self._one(row, self._checked_grid())[0]
@@ -245,13 +242,10 @@ class MDMO(FeatureExtractor):
     def transform(self, X):
         self.check_columns(X)
         self._check()
-        self.counts_ = {}
-        results = thread_map(self._one, list(X.itertuples(index=False)), self.n_jobs)
-        for _, counts in results:
-            merge_counts(self.counts_, counts)
-        if not results:
+        values = map_rows(self, X, self._one, self.n_jobs)
+        if not values:
             return np.zeros((0, 2 * len(MDMO_ROIS)))
-        return np.vstack([r for r, _ in results])
+        return np.vstack(values)
 
     def extract_one(self, row):
         self._check()

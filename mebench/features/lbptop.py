@@ -41,8 +41,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import ConfigError, DataError
 from ..face.grid import axis_cells
-from ._util import (aligned_clip, merge_counts, open_row_clip, pair, read_volume, sample_name, segment_indices,
-                    thread_map)
+from ._util import aligned_clip, map_rows, open_row_clip, pair, read_volume, sample_name, segment_indices
 from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
 PATTERNS = ("u2", "riu2")
@@ -386,14 +385,10 @@ class LBPTOP(FeatureExtractor):
     def transform(self, X):
         self.check_columns(X)
         radii, neighbours, grid = self._checked()
-        self.counts_ = {}
-        rows = list(X.itertuples(index=False))
-        results = thread_map(lambda row: self._one(row, radii, neighbours, grid), rows, self.n_jobs)
-        for _, counts in results:
-            merge_counts(self.counts_, counts)
-        if not results:
+        values = map_rows(self, X, lambda row: self._one(row, radii, neighbours, grid), self.n_jobs)
+        if not values:
             return np.zeros((0, self.n_features()))
-        return np.vstack([r for r, _ in results])
+        return np.vstack(values)
 
     def extract_one(self, row) -> np.ndarray:
         radii, neighbours, grid = self._checked()

@@ -87,7 +87,8 @@ def confusion_batch(y, pred, k: int, weights=None, batch: int = 1) -> np.ndarray
     return counts.reshape(rows, k, k)
 
 
-def _from_confusion(kind: str, cm: np.ndarray) -> np.ndarray:
+def from_confusion(kind: str, cm: np.ndarray) -> np.ndarray:
+    """``kind`` (accuracy, uar, uf1) of every (k, k) confusion matrix of ``cm`` (B, k, k); NaN when empty."""
     total = cm.sum(axis=(1, 2))
     diag = np.diagonal(cm, axis1=1, axis2=2)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -209,7 +210,7 @@ def batch_metric(metric, classes, y, pred, scores, weights=None) -> np.ndarray:
         raise ValueError("weights need fixed labels, predictions and scores")
     kind = _fast_kind(metric)
     if kind in ("accuracy", "uar", "uf1"):
-        return _from_confusion(kind, confusion_batch(y, pred, k, weights, batch=rows))
+        return from_confusion(kind, confusion_batch(y, pred, k, weights, batch=rows))
     if kind == "auc":
         return _auc_batch(y, scores, k, weights, rows)
     return _generic(metric, classes, y, pred, scores, weights, rows)
@@ -243,7 +244,7 @@ def batch_metrics(metrics, classes, y, pred, scores, weights=None) -> np.ndarray
                 y_, pred_ = np.asarray(y), np.asarray(pred)
                 rows = batch_size((y_, 1), (pred_, 1), (np.asarray(scores), 2), weights=weights)
                 cm = confusion_batch(y_, pred_, len(classes), weights, batch=rows)
-            col = _from_confusion(kind, cm)
+            col = from_confusion(kind, cm)
         else:
             col = batch_metric(m, classes, y, pred, scores, weights)
         if out is None:

@@ -50,7 +50,7 @@ import numpy as np
 from scipy.stats import norm
 
 from ..errors import MebenchError
-from ..metrics.batch import batch_metrics, metric_kind, resolve_metric
+from ..metrics.batch import batch_metrics, from_confusion, metric_kind, resolve_metric
 from .bootstrap import subject_codes
 
 _SEED_TAG = 0x50414952  # "PAIR"
@@ -156,16 +156,23 @@ def paired_randomisation(y, a: tuple, b: tuple, subjects, classes, metrics, n_pe
     flips, exact = _swap_patterns(n_subj, n_permutations, seed)
     P, n, k = len(flips), len(y), sa.shape[1]
     null = np.empty((P, len(objs)))
-    step = max(1, int(2e6 // max(n * k, 1)))
-    for i in range(0, P, step):
-        mask = flips[i:i + step][:, sc]                       # (p, n): True = swapped
-        m3 = mask[:, :, None]
-        sa_ = np.where(m3, sb[None], sa[None])
-        sb_ = np.where(m3, sa[None], sb[None])
-        pa_ = np.where(mask, pb[None], pa[None])
-        pb_ = np.where(mask, pa[None], pb[None])
-        null[i:i + step] = (batch_metrics(objs, classes, y[None], pa_, sa_)
-                            - batch_metrics(objs, classes, y[None], pb_, sb_))
+    by_confusion = [j for j, o in enumerate(objs) if metric_kind(o) in CONFUSION_KINDS]
+    by_samples = [j for j in range(len(objs)) if j not in by_confusion]
+    if by_confusion:
+        null[:, by_confusion] = _swapped_confusion_null([metric_kind(objs[j]) for j in by_confusion], y, pa, pb,
+                                                        sc, n_subj, len(classes), flips)
+    if by_samples:
+        sample_objs = [objs[j] for j in by_samples]
+        step = max(1, int(2e6 // max(n * k, 1)))
+        for i in range(0, P, step):
+            mask = flips[i:i + step][:, sc]                       # (p, n): True = swapped
+            m3 = mask[:, :, None]
+            sa_ = np.where(m3, sb[None], sa[None])
+            sb_ = np.where(m3, sa[None], sb[None])
+            pa_ = np.where(mask, pb[None], pa[None])
+            pb_ = np.where(mask, pa[None], pb[None])
+            null[i:i + step, by_samples] = (batch_metrics(sample_objs, classes, y[None], pa_, sa_)
+                                            - batch_metrics(sample_objs, classes, y[None], pb_, sb_))
     out = {}
     for j, name in enumerate(metrics):
         col = null[:, j]
@@ -179,6 +186,34 @@ def paired_randomisation(y, a: tuple, b: tuple, subjects, classes, metrics, n_pe
             p = c / len(valid) if exact else (c + 1) / (len(valid) + 1)
         out[name] = PairedResult(name, _f(obs), _f(va[j]), _f(vb[j]), p, P, exact, c, n_subj,
                                  int(len(col) - len(valid)), col)
+    return out
+
+
+CONFUSION_KINDS = ("accuracy", "uar", "uf1")
+
+
+def _swapped_confusion_null(kinds, y, pa, pb, subject_code, n_subjects: int, k: int, flips) -> np.ndarray:
+    """Null differences of confusion-matrix metrics without rebuilding any swapped sample array.
+
+    A swap pattern f (one 0/1 per subject) gives A the confusion counts C_A + f @ (C_B,s - C_A,s) and
+    B the counts C_B - f @ (C_B,s - C_A,s), from the per-subject counts C_A,s and C_B,s: one small
+    matrix product per batch of patterns. The counts are integers held exactly in float64, so the
+    metrics equal those from the swapped samples (tested against them).
+    """
+    cells = k * k
+    base = np.asarray(subject_code, np.int64) * cells + np.asarray(y, np.int64) * k
+    per_a = np.bincount(base + np.asarray(pa, np.int64), minlength=n_subjects * cells).reshape(n_subjects, cells)
+    per_b = np.bincount(base + np.asarray(pb, np.int64), minlength=n_subjects * cells).reshape(n_subjects, cells)
+    diff = (per_b - per_a).astype(float)
+    total_a, total_b = per_a.sum(axis=0).astype(float), per_b.sum(axis=0).astype(float)
+    out = np.empty((len(flips), len(kinds)))
+    step = max(1, int(2e6 // max(cells, n_subjects, 1)))
+    for i in range(0, len(flips), step):
+        shift = flips[i:i + step].astype(float) @ diff                       # (p, k*k)
+        cm_a = (total_a + shift).reshape(-1, k, k)
+        cm_b = (total_b - shift).reshape(-1, k, k)
+        for j, kind in enumerate(kinds):
+            out[i:i + step, j] = from_confusion(kind, cm_a) - from_confusion(kind, cm_b)
     return out
 
 

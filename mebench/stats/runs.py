@@ -211,7 +211,7 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
                       "assumptions": ("subjects independent; the held-out predictions are taken as given, so the "
                                       "interval covers the sampling of test subjects, not the variability of "
                                       "training sets across cross-validation folds (Bengio & Grandvalet 2004)")},
-        "permutation": perm.to_dict() if perm else {"skipped": True, "reason": "--permutations 0"},
+        "permutation": perm.to_dict(include_null=True) if perm else {"skipped": True, "reason": "--permutations 0"},
         "per_subject": per_subject,
         "notes": notes,
         "seconds": round(time.perf_counter() - t0, 3),

@@ -25,8 +25,8 @@ from .wrapper import IMAGE_INPUT_CHECKS, TorchClassifier
 
 STREAMS = ("fpf+tmfe", "fpf", "tmfe")
 E2E_HINT = ("It takes (n, 6, S, S) images in [0, 1]: the aligned apex crop (RGB) and the onset->apex motion image, "
-            "S a multiple of 16; or (n, 3, S, S) with streams=tmfe or streams=fpf (e.g. --features flow-image "
-            "--features-opt size=112).")
+            "S a multiple of 16 (--features flow-image --features-opt kind=apex+flow --features-opt size=112); "
+            "or (n, 3, S, S) with streams=tmfe or streams=fpf (--features flow-image --features-opt size=112).")
 
 
 def facial_regions(size: int, grid: int) -> np.ndarray:

@@ -6,7 +6,9 @@
 - A sample with **frames**: the same image computed from them. ``kind="flow"``: optical flow from
   the onset to the apex of the aligned ``crop_size`` face crops (the face's median vector removed),
   with optical strain, resized to ``size`` (:func:`mebench.face.flow.flow_image`), channels (u, v,
-  strain). ``kind="apex"``: the aligned apex crop, RGB.
+  strain). ``kind="apex"``: the aligned apex crop, RGB. ``kind="apex+flow"``: both, six channels
+  (apex RGB, then u, v, strain): the input of ``resnet-e2e``'s two streams (FPF on the apex, TMFE on
+  the motion).
 
 ``normalise="minmax"`` (default) stretches every channel of every image to [0, 1], as flow images
 are when saved as 8-bit pictures, so computed and precomputed images look alike; ``"none"`` keeps
@@ -18,17 +20,18 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import ConfigError, DataError
-from .._util import aligned_clip, field, merge_counts, open_row_clip, sample_name, thread_map
+from .._util import aligned_clip, field, map_rows, open_row_clip, sample_name
 from ..base import FeatureExtractor
 from .inputs import onset_apex
 
-KINDS = ("flow", "apex")
+KINDS = ("flow", "apex", "apex+flow")
 
 
 class FlowImage(FeatureExtractor):
-    """One (3, size, size) image per sample: a precomputed flow image / apex crop, or computed from the frames.
+    """One (3, size, size) image per sample (6 channels for ``apex+flow``): a precomputed flow image /
+    apex crop, or computed from the frames.
 
-    Parameters: ``kind`` (``flow`` or ``apex``; for samples with frames), ``size`` (28), ``crop_size``
+    Parameters: ``kind`` (``flow``, ``apex`` or ``apex+flow``; for samples with frames), ``size`` (28), ``crop_size``
     (128: the aligned face the flow is computed on), ``align`` (``per-clip`` or None: frames taken as
     aligned crops), ``apex`` (``column``, ``spot``, ``middle``), ``flow_method`` (``farneback``,
     ``tvl1``, ``dis``), ``normalise`` (``minmax`` or ``none``), ``flatten``, ``n_jobs`` threads.
@@ -53,7 +56,7 @@ class FlowImage(FeatureExtractor):
 
     def _check(self):
         if self.kind not in KINDS:
-            raise ConfigError(f"flow-image: kind must be 'flow' or 'apex', not {self.kind!r}")
+            raise ConfigError(f"flow-image: kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
         if int(self.size) < 4 or int(self.crop_size) < 16:
             raise ConfigError("flow-image: size must be >= 4 and crop_size >= 16")
         if self.align not in (None, "per-clip"):
@@ -66,19 +69,16 @@ class FlowImage(FeatureExtractor):
     @property
     def shape(self) -> tuple[int, ...]:
         """Per-sample output shape."""
-        s = int(self.size)
-        return (3 * s * s,) if self.flatten else (3, s, s)
+        s, c = int(self.size), 6 if self.kind == "apex+flow" else 3
+        return (c * s * s,) if self.flatten else (c, s, s)
 
     def transform(self, X):
         self.check_columns(X)
         self._check()
-        self.counts_ = {}
-        results = thread_map(self._one, list(X.itertuples(index=False)), self.n_jobs)
-        for _, counts in results:
-            merge_counts(self.counts_, counts)
-        if not results:
+        images = map_rows(self, X, self._one, self.n_jobs)
+        if not images:
             return np.zeros((0,) + self.shape)
-        return np.stack([image.reshape(self.shape) for image, _ in results])
+        return np.stack([image.reshape(self.shape) for image in images])
 
     def extract_one(self, row):
         self._check()
@@ -94,26 +94,33 @@ class FlowImage(FeatureExtractor):
         if clip.n_frames == 1 or field(row, "frames_kind") == "image":
             import cv2
 
+            if self.kind == "apex+flow":
+                raise DataError(f"sample {sample_name(row)} is a single image; kind='apex+flow' needs the frames to "
+                                "compute both the apex crop and the motion", file=field(row, "frames"),
+                                hint="Use kind='flow' or 'apex' for precomputed images.")
+
             frame = clip.read(clip.indices[0])
             image = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
             counts["flow_image_precomputed"] = 1
         else:
             onset, apex = onset_apex(row, clip, self.apex, "flow-image")
-            if self.kind == "flow" and onset == apex:
+            if self.kind != "apex" and onset == apex:
                 raise DataError(f"sample {sample_name(row)}: apex {apex} equals onset; a flow image needs two frames",
                                 file=field(row, "frames"), hint="Check the apex column, or use apex='spot'.")
             if self.align:
                 clip = aligned_clip(clip, row, self.align, crop, min(onset, apex), max(onset, apex), counts)
-            if self.kind == "apex":
+            parts = []
+            if self.kind in ("apex", "apex+flow"):
                 import cv2
 
-                image = cv2.resize(clip.read(apex, size=(crop, crop)), (size, size),
-                                   interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-            else:
+                parts.append(cv2.resize(clip.read(apex, size=(crop, crop)), (size, size),
+                                        interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0)
+            if self.kind in ("flow", "apex+flow"):
                 flow = compute_flow(clip.read(onset, grey=True, size=(crop, crop)),
                                     clip.read(apex, grey=True, size=(crop, crop)), method=self.flow_method)
                 flow = flow - np.median(flow.reshape(-1, 2), axis=0).astype(np.float32)
-                image = flow_image(flow, size)
+                parts.append(flow_image(flow, size))
+            image = np.concatenate(parts, axis=2)
             counts["flow_image_computed"] = 1
         if self.normalise == "minmax":
             low = image.min(axis=(0, 1), keepdims=True)
