@@ -165,8 +165,7 @@ def bench_flow(frames, pairs, repeats, tmp: Path) -> dict:
     import cv2
 
     from mebench.face.flow import FARNEBACK, compute_flow, onset_apex_flow
-    from mebench.io import write_frames
-    from mebench.io import open_clip
+    from mebench.io import open_clip, write_frames
 
     greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
     idx = [(i % len(greys), (i + 7) % len(greys)) for i in range(pairs)]

@@ -79,9 +79,9 @@ def main() -> None:
     import pandas as pd
     from threadpoolctl import threadpool_limits
 
-    from mebench.io import open_clip
     from mebench.features._util import read_volume, thread_map
     from mebench.features.lbptop import LBPTOP, lbptop_histograms, reference_lbptop_histograms
+    from mebench.io import open_clip
 
     root = Path(opts.data)
     root.mkdir(parents=True, exist_ok=True)

@@ -208,8 +208,8 @@ def plain_loop_child(folds: int, epochs: int, threads: int = 2) -> dict:
 def fused_child(epochs: int, jobs: int, check_folds: int) -> dict:
     from sklearn.base import clone
 
-    from mebench.classifiers.nets.models import STSTNet
     from mebench.classifiers.nets.fused import kernel_status
+    from mebench.classifiers.nets.models import STSTNet
 
     X, y, subjects = megc_like()
     trains = [np.flatnonzero(subjects != s) for s in range(68)]

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .errors import ConfigError, DataError, LabelAccessError, MebenchError, PluginError
-from .workers import resolve_jobs
 from .data.schema import label_free
+from .errors import ConfigError, DataError, LabelAccessError, MebenchError, PluginError
 from .registry import CLASSIFIERS, DATASETS, EXTRACTORS, METRICS, PROTOCOLS, accepted_params, load_plugin_file
+from .workers import resolve_jobs
 
 DEFAULT_METRICS = ("accuracy", "uar", "uf1", "auc")
 KEY_PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "pyarrow", "statsmodels", "torch", "torchvision", "timm",
@@ -763,8 +763,15 @@ def compute_metrics(prepared: Prepared, scores: np.ndarray, pred: np.ndarray, me
 
     ``scores`` (n, k) and ``pred`` (n,) class codes are the held-out predictions (``cross_predict``).
     """
-    from .metrics import (ABSENT_CLASS_CONVENTION, MAJORITY_NOTE, PRIOR_SHIFT_NOTE, confusion_codes,
-                          majority_baseline, per_class_from_confusion, prior_shift)
+    from .metrics import (
+        ABSENT_CLASS_CONVENTION,
+        MAJORITY_NOTE,
+        PRIOR_SHIFT_NOTE,
+        confusion_codes,
+        majority_baseline,
+        per_class_from_confusion,
+        prior_shift,
+    )
     from .metrics.diagnostics import PER_SUBJECT_NOTE, per_subject_codes, subset_entries
 
     metric_names = list(metric_names or prepared.spec.metrics)

@@ -11,8 +11,8 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-
 from _deep_helpers import efficientnet_file  # noqa: F401  (fixture)
+
 from mebench import models
 from mebench.errors import ConfigError, ModelFetchError
 from mebench.features.deep import weights as W

@@ -10,10 +10,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import clone
-
 from _deep_helpers import efficientnet_file, imagenet_lite0, tiny  # noqa: F401  (fixtures)
 from _face_helpers import face_cache, face_model  # noqa: F401  (fixtures)
+from sklearn.base import clone
+
 from mebench.errors import ConfigError, DataError
 from mebench.features.deep.extractors import ResNetFPF, ResNetFPFTMFE, ResNetTMFE
 from mebench.features.deep.flow_image import FlowImage

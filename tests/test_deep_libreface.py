@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from _deep_helpers import efficientnet_file, imagenet_lite0, tiny  # noqa: F401  (fixtures)
+
 from mebench.errors import ConfigError, DataError
 from mebench.features.deep.libreface import DETECTION_AUS, INTENSITY_AUS, AULibreFace, au_sets
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _face_helpers import astronaut_params, face_cache, face_model  # noqa: F401  (fixtures)
+
+from mebench.data.synthetic_photo import photo_clip
 from mebench.errors import DataError
 from mebench.face.align import AlignedClip, NoFaceError, NoFaceSkip, align_clip
 from mebench.face.geometry import TEMPLATE, key_points, similarity_transform
-from mebench.io import ArrayClip, write_frames
 from mebench.face.landmarks import Landmarker
-from mebench.data.synthetic_photo import photo_clip
+from mebench.io import ArrayClip, write_frames
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _face_helpers import astronaut_params, face_cache, face_model, region_mean  # noqa: F401
+
 from mebench.errors import DataError
 from mebench.face.flow import compute_flow, flow_image, onset_apex_flow, optical_strain
 
@@ -67,8 +67,8 @@ def test_flow_image_channels_and_resizing():
 
 @pytest.mark.parametrize("au, region, control", [("AU12", [61, 291], [105, 334]), ("AU1", [107, 336], [61, 291])])
 def test_onset_apex_flow_concentrates_in_the_warped_region(au, region, control, face_model, face_cache):  # noqa: F811
-    from mebench.face.align import align_clip
     from mebench.data.synthetic_photo import photo_clip
+    from mebench.face.align import align_clip
 
     clip = photo_clip(astronaut_params(aus={au: 0.9}))
     aligned = align_clip(clip, 8, 19, size=128)

@@ -3,12 +3,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _face_helpers import face_model  # noqa: F401  (fixture)
 from skimage.data import astronaut
 
-from _face_helpers import face_model  # noqa: F401  (fixture)
 from mebench.errors import DataError
-from mebench.face.landmarks import (EYE_REGIONS, N_BLENDSHAPES, N_LANDMARKS, REGIONS, HaarFaceDetector, Landmarker,
-                                    region_mask)
+from mebench.face.landmarks import (
+    EYE_REGIONS,
+    N_BLENDSHAPES,
+    N_LANDMARKS,
+    REGIONS,
+    HaarFaceDetector,
+    Landmarker,
+    region_mask,
+)
 
 
 @pytest.fixture(scope="module")

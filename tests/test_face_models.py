@@ -8,11 +8,11 @@ from __future__ import annotations
 import zipfile
 
 import pytest
+from _face_helpers import face_model  # noqa: F401  (fixture)
 from click.testing import CliRunner
 
-from _face_helpers import face_model  # noqa: F401  (fixture)
-from mebench.errors import ModelFetchError
 from mebench import models
+from mebench.errors import ModelFetchError
 from mebench.models import FACE_LANDMARKER, ensure_face_landmarker, fetch_face_landmarker
 
 

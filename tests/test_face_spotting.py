@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _face_helpers import astronaut_params, face_cache, face_model  # noqa: F401
-from mebench.errors import DataError
-from mebench.io import ArrayClip, write_frames
-from mebench.face.spotting import (evaluate_spotting, interval_iou, lbp_image, spot_apex, spot_intervals)
+
 from mebench.data.synthetic_photo import photo_clip, photo_params
+from mebench.errors import DataError
+from mebench.face.spotting import evaluate_spotting, interval_iou, lbp_image, spot_apex, spot_intervals
+from mebench.io import ArrayClip, write_frames
 
 CASES = [  # subject, size, onset, apex, offset, AUs, blinks
     (0, 128, 3, 8, 14, {"AU12": 0.7}, [10]),

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _face_helpers import face_cache, face_model  # noqa: F401  (fixtures)
-from mebench.data.synthetic_photo import (SUPPORTED_AUS, planted_regions, photo_params, render_photo_frame,
-                                          subject_landmarks)
+
+from mebench.data.synthetic_photo import (
+    SUPPORTED_AUS,
+    photo_params,
+    planted_regions,
+    render_photo_frame,
+    subject_landmarks,
+)
 
 
 def test_frames_are_pure_and_deterministic():
@@ -56,8 +61,8 @@ def test_the_planted_warp_sits_in_its_au_region(au):
 
 
 def test_photo_mode_through_the_synthetic_dataset():
-    from mebench.io import open_clip
     from mebench.data.synthetic import SyntheticDataset
+    from mebench.io import open_clip
 
     samples = SyntheticDataset(subjects=2, clips_per_subject=2, frames=12, size=64, face="photo").load("emotion")
     clip = open_clip(samples.frames[0])
@@ -70,11 +75,11 @@ def test_face_pipeline_end_to_end_on_casme2_layout(variant, tmp_path, face_model
     from openpyxl import load_workbook
 
     from mebench.data.casme2 import CASME2
-    from mebench.io import open_clip
     from mebench.data.synthetic import SyntheticDataset, write_casme2_layout
     from mebench.face.align import align_clip
     from mebench.face.flow import onset_apex_flow
     from mebench.face.spotting import resolve_spot_apexes, spot_apex
+    from mebench.io import open_clip
 
     truth = SyntheticDataset(subjects=2, clips_per_subject=3, frames=24, size=128, face="photo", seed=3,
                              blink_rate=0.0).load("emotion")

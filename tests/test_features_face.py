@@ -11,8 +11,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from _face_helpers import face_cache, face_model  # noqa: F401
+
 from mebench.errors import DataError
 
 MOUTH_AUS = {"AU12": 1.0}
@@ -139,9 +139,9 @@ def test_blendshape_mapping():
 
 
 def test_no_face_is_an_error_or_zeros_and_is_counted(tmp_path, face_model, face_cache):  # noqa: F811
-    from mebench.io import write_frames
     from mebench.features.au import AUMediaPipe
     from mebench.features.landmark_motion import LandmarkMotion
+    from mebench.io import write_frames
 
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, (96, 96, 3), dtype=np.uint8) for _ in range(4)]
@@ -160,8 +160,8 @@ def test_no_face_is_an_error_or_zeros_and_is_counted(tmp_path, face_model, face_
 
 
 def test_flow_features_refuse_unusable_samples(tmp_path, face_cache):  # noqa: F811
-    from mebench.io import write_frames
     from mebench.features.flow_features import MDMO, BiWOOF
+    from mebench.io import write_frames
 
     one = pd.DataFrame([{"sample_id": "o/s/c", "dataset": "o", "subject_id": "o/s", "label": "x", "onset": 1,
                          "apex": 1, "frames": str(write_frames(tmp_path / "one", [np.zeros((32, 32, 3), np.uint8)])[0])}])

@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 
 from mebench.errors import ConfigError, DataError
-from mebench.features.lbptop import (LBPTOP, lbptop_histograms, n_bins, pattern_table,
-                                     reference_lbptop_histograms)
+from mebench.features.lbptop import LBPTOP, lbptop_histograms, n_bins, pattern_table, reference_lbptop_histograms
 
 
 def _face_volume(T=9, H=36, W=40, seed=0):

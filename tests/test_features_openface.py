@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 from mebench.errors import ConfigError, DataError
-from mebench.features.openface import (INTENSITY_AUS, PRESENCE_AUS, OpenFaceAUs, csv_candidates,
-                                       write_example_csv)
+from mebench.features.openface import INTENSITY_AUS, PRESENCE_AUS, OpenFaceAUs, csv_candidates, write_example_csv
 
 
 def _frames(folder, numbers):

@@ -4,10 +4,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mebench.io import open_clip
 from mebench.errors import DataError
-from mebench.io import (ArrayClip, SubClip, as_clip, check_clip, read_frames, stream, write_frames,
-                             write_video)
+from mebench.io import (
+    ArrayClip,
+    SubClip,
+    as_clip,
+    check_clip,
+    open_clip,
+    read_frames,
+    stream,
+    write_frames,
+    write_video,
+)
 
 
 def _frames(n=6, h=48, w=64):

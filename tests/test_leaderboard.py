@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from _leaderboard_helpers import HOOF, edit_prediction, rehash, ridge, run, sha256
 from click.testing import CliRunner
 
-from _leaderboard_helpers import HOOF, edit_prediction, rehash, ridge, run, sha256
 from mebench.cli import main
 
 GOLDEN = Path(__file__).parent / "golden"

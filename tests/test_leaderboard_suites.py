@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from _leaderboard_helpers import HOOF, edit_prediction, rehash, ridge, run, with_file_hashes
 from click.testing import CliRunner
 
-from _leaderboard_helpers import HOOF, edit_prediction, rehash, ridge, run, with_file_hashes
 from mebench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]

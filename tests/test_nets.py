@@ -15,7 +15,7 @@ from sklearn.base import clone
 
 from mebench.classifiers.nets import TorchClassifier, inner_split
 from mebench.classifiers.nets.e2e import ResNetE2E
-from mebench.classifiers.nets.models import MLP, STSTNet, OffApexNet, OffApexNetModule, STSTNetModule
+from mebench.classifiers.nets.models import MLP, OffApexNet, OffApexNetModule, STSTNet, STSTNetModule
 from mebench.errors import ConfigError
 from mebench.registry import CLASSIFIERS
 

@@ -13,8 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import fixtures_datasets as F  # noqa: E402
 
 from mebench.errors import ConfigError, LeakageError, MebenchError  # noqa: E402
-from mebench.protocols import (DolosOfficial, GroupKFold, KFold, LeaveOneDatasetOut,  # noqa: E402
-                               LeaveOneSubjectOut, fold_hash)
+from mebench.protocols import DolosOfficial, GroupKFold, KFold, LeaveOneDatasetOut, LeaveOneSubjectOut, fold_hash  # noqa: E402
 from mebench.registry import DATASETS, PROTOCOLS  # noqa: E402
 
 

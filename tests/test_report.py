@@ -8,10 +8,10 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
 from _browser import Browser, find_chromium
 from _leaderboard_helpers import ridge
+from click.testing import CliRunner
+
 from mebench.cli import main
 
 

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mebench.io import frame_number, open_clip
 from mebench.data.schema import validate_samples
 from mebench.errors import DataError, SchemaError
+from mebench.io import frame_number, open_clip
 
 
 def _table(**overrides):

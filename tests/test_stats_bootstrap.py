@@ -4,8 +4,14 @@ import pytest
 from scipy import stats
 from scipy.stats import binom, norm
 
-from mebench.stats.bootstrap import (bootstrap_distribution, cluster_bootstrap, interval, jackknife,
-                                     resample_counts, subject_codes)
+from mebench.stats.bootstrap import (
+    bootstrap_distribution,
+    cluster_bootstrap,
+    interval,
+    jackknife,
+    resample_counts,
+    subject_codes,
+)
 
 CLASSES = ["neg", "pos"]
 

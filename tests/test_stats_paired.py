@@ -6,8 +6,14 @@ import pytest
 from scipy import stats
 
 from mebench import metrics as M
-from mebench.stats.paired import (compare_predictions, delong_covariance, delong_test, mcnemar_exact, midranks,
-                                  paired_randomisation)
+from mebench.stats.paired import (
+    compare_predictions,
+    delong_covariance,
+    delong_test,
+    mcnemar_exact,
+    midranks,
+    paired_randomisation,
+)
 
 # pROC's aSAH data (Turck et al. 2010; 113 patients, shipped with the R package pROC): outcome
 # (1 = poor), s100b and wfns. pROC's documentation example roc.test(s100b, wfns) prints

@@ -9,8 +9,17 @@ from mebench import metrics as M
 from mebench.classifiers.sklearn_family import LogReg, RidgeScores
 from mebench.errors import MebenchError
 from mebench.runner import cross_predict
-from mebench.stats.permutation import (arrangement_summary, choose_scheme, linear_scores, n_arrangements, p_value,
-                                       permutation_test, permuted_codes, prepared_from_arrays, ridge_operator)
+from mebench.stats.permutation import (
+    arrangement_summary,
+    choose_scheme,
+    linear_scores,
+    n_arrangements,
+    p_value,
+    permutation_test,
+    permuted_codes,
+    prepared_from_arrays,
+    ridge_operator,
+)
 
 
 def _gaussian(seed=0, n_subjects=6, per_subject=5, d=12, k=2, single_label=False, shift=0.0):

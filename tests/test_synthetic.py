@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mebench.io import open_clip
 from mebench.data.synthetic import SyntheticDataset
 from mebench.data.synthetic_timing import au_envelope
 from mebench.errors import ConfigError
+from mebench.io import open_clip
 
 
 def test_deterministic_by_seed_and_different_across_seeds():

@@ -13,8 +13,16 @@ import pandas as pd
 
 from ..errors import DataError
 from .casme2 import read_onset_offset
-from .common import (APEX_POLICY_TEXT, FrameDataset, LabelSet, aus_columns, check_flag, check_text, describe,
-                     resolve_base)
+from .common import (
+    APEX_POLICY_TEXT,
+    FrameDataset,
+    LabelSet,
+    aus_columns,
+    check_flag,
+    check_text,
+    describe,
+    resolve_base,
+)
 from .sheets import clean_text, find_file, objective_class, parse_aus, parse_frame, read_table
 
 KNOWN_SHEETS: dict[str, str] = {}

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from ..errors import ConfigError, DataError
-from .base import Dataset
 from ..io import IMAGE_EXTENSIONS, frame_number
+from .base import Dataset
 from .sheets import MAX_FRAME, is_dir, label_key, safe_path
 
 APEX_POLICIES = ("annotated", "middle", "spot")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
-from .deception import DeceptionDataset
 from ..io import IMAGE_EXTENSIONS
+from .deception import DeceptionDataset
 from .sheets import deception_label
 
 

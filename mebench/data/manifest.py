@@ -22,8 +22,7 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 from ..io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, video_frame_count
 from .common import APEX_POLICIES, APEX_POLICY_TEXT, FrameDataset, check_choice, check_flag, check_text
-from .sheets import (clean_header, clean_text, is_file, parse_frame, read_raw_rows, read_table, safe_path,
-                     sex_label)
+from .sheets import clean_header, clean_text, is_file, parse_frame, read_raw_rows, read_table, safe_path, sex_label
 
 RESERVED = {"sample_id", "subject", "label", "path", "onset", "apex", "offset", "sex", "dataset",
             "subject_id", "frames", "n_frames", "frames_kind", "apex_source", "label_raw"}

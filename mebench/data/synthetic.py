@@ -315,9 +315,10 @@ def write_casme2_layout(samples: pd.DataFrame, out, variant: str = "raw", qualit
     ``cropped``: ``Cropped/subNN/EPxx_yy/reg_imgN.jpg``, the face crop itself.
     The sheet ``CASME2-coding-synthetic.xlsx`` (sheet ``Sheet1``) has the CASME II columns.
     """
+    from pathlib import Path
+
     import cv2
     from openpyxl import Workbook
-    from pathlib import Path
 
     from ..io import open_clip
 

@@ -30,8 +30,15 @@ import numpy as np
 from ..errors import DataError
 from ..io import Clip
 from . import align_cache
-from .geometry import (apply_transform, smooth_params, transform_from_box, transform_from_face, transform_from_params,
-                       transform_full_frame, transform_params)
+from .geometry import (
+    apply_transform,
+    smooth_params,
+    transform_from_box,
+    transform_from_face,
+    transform_from_params,
+    transform_full_frame,
+    transform_params,
+)
 from .landmarker_pool import haar_detector, shared_landmarker
 from .landmarks import FaceResult
 

@@ -42,8 +42,8 @@ def _landmarker(landmarker):
 
 
 def _aligned(clip, start, stop, size, landmarker, mode="per-clip", onset=None):
-    from .align import AlignedClip, align_clip
     from ..io import as_clip
+    from .align import AlignedClip, align_clip
 
     clip = as_clip(clip)
     if isinstance(clip, AlignedClip):
@@ -232,8 +232,8 @@ def feature_difference(clip, k: int, start: int | None = None, stop: int | None 
     With ``feature="flow"``, a dict passed as ``eye_scores`` receives the same difference measured
     inside the eyes (mean residual flow there), used to recognise blinks.
     """
-    from .flow import compute_flow
     from ..io import as_clip
+    from .flow import compute_flow
 
     if feature not in ("lbp", "flow"):
         raise ValueError(f"feature must be 'lbp' or 'flow', not {feature!r}")

@@ -18,7 +18,6 @@ from sklearn.utils._param_validation import Interval
 
 from ..errors import ConfigError, DataError
 
-
 MAX_SIDE = 4096  # the largest frame side an extractor may resize to (a typo such as size=99999 is refused)
 # parameter constraints shared by the extractors (scikit-learn's validator, see ``check_params``)
 POSITIVE_INT = Interval(Integral, 1, None, closed="left")

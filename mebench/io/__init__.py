@@ -4,9 +4,23 @@
   registered ``scheme:`` locators), ``ArrayClip``, ``SubClip``, ``as_clip``, ``read_image``;
 * :mod:`mebench.io.stream`  ``stream``, ``read_frames``, ``check_clip``, ``write_frames``, ``write_video``.
 """
-from .clips import (FRAMES_VERSION, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ArrayClip, Clip, ImageSequenceClip,
-                    SingleImageClip, SubClip, VideoClip, as_clip, frame_number, frames_signature, open_clip,
-                    read_image, video_frame_count)
+from .clips import (
+                    FRAMES_VERSION,
+                    IMAGE_EXTENSIONS,
+                    VIDEO_EXTENSIONS,
+                    ArrayClip,
+                    Clip,
+                    ImageSequenceClip,
+                    SingleImageClip,
+                    SubClip,
+                    VideoClip,
+                    as_clip,
+                    frame_number,
+                    frames_signature,
+                    open_clip,
+                    read_image,
+                    video_frame_count,
+)
 from .stream import check_clip, decode_frames, read_frames, size_wh, stream, write_frames, write_video
 
 __all__ = ["FRAMES_VERSION", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "ArrayClip", "Clip", "ImageSequenceClip",

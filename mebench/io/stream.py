@@ -18,7 +18,6 @@ from ..errors import DataError
 from .clips import as_clip
 
 
-
 def size_wh(size) -> tuple[int, int] | None:
     """Normalise a size argument: an int is a square, a pair is (width, height)."""
     if size is None:

@@ -14,8 +14,17 @@ import json
 
 import numpy as np
 
-from .runs import finite, load_board_run, permutation_null, read_stats, run_flags, run_role, sha256_bytes, short, \
-    stats_entries
+from .runs import (
+    finite,
+    load_board_run,
+    permutation_null,
+    read_stats,
+    run_flags,
+    run_role,
+    sha256_bytes,
+    short,
+    stats_entries,
+)
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = ("body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:72em;color:#222;"

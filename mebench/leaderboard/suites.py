@@ -366,8 +366,8 @@ def validate_run(run_dir) -> tuple:
     """
     import numpy as np
 
-    from ..registry import METRICS
     from ..metrics.batch import batch_metrics
+    from ..registry import METRICS
     from .runs import recompute_fold_hash, recompute_sample_hash
 
     run = load_board_run(run_dir)

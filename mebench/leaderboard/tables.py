@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RunStoreError, UsageError
-from .runs import (BoardRun, column_identity, column_key, fingerprint, finite, run_flags, run_role, short)
+from .runs import BoardRun, column_identity, column_key, fingerprint, finite, run_flags, run_role, short
 
 FORMAT = "mebench-leaderboard/1"
 FORMATS = ("markdown", "latex", "csv", "html", "json")

@@ -369,9 +369,9 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resample
 
 def compare_across_datasets(run_dirs, metrics=None, alpha: float = 0.05, cd_path=None) -> dict:
     """Friedman + pairwise Wilcoxon (Holm) over blocks (dataset x protocol) and a CD diagram."""
+    from ..metrics.batch import batch_metrics
     from ..registry import METRICS
     from ..store import load_run
-    from ..metrics.batch import batch_metrics
     from .multiple import cd_diagram, friedman_wilcoxon
 
     runs = [load_run(d) for d in run_dirs]

@@ -27,8 +27,16 @@ from .checkpoint import CHECKPOINT_FORMAT, checkpoint_key, checkpoint_path, save
 from .generic import generic_null
 from .linear import LinearOperator, linear_path_available, linear_predict, linear_scores, ridge_operator
 from .prepared import prepared_from_arrays, prepared_from_run
-from .schemes import (BLOCK, SCHEME_NULL, SCHEMES, arrangement_summary, choose_scheme, format_arrangements,
-                      n_arrangements, permuted_codes)
+from .schemes import (
+    BLOCK,
+    SCHEME_NULL,
+    SCHEMES,
+    arrangement_summary,
+    choose_scheme,
+    format_arrangements,
+    n_arrangements,
+    permuted_codes,
+)
 
 __all__ = ["BLOCK", "CHECKPOINT_FORMAT", "LinearOperator", "PermutationResult", "SCHEMES", "SCHEME_NULL",
            "arrangement_summary", "checkpoint_path", "choose_scheme", "format_arrangements", "linear_path_available",
