@@ -92,7 +92,8 @@ def run(root: Path, jobs: int, cache: Path, out: Path) -> dict:
         raise SystemExit(stderr[-3000:])
     manifest = json.loads((out / "manifest.json").read_text())
     return {"wall": wall, "rss": peak["main"], "worker_rss": peak["worker"], "n": manifest["dataset"]["n_samples"],
-            "parallel": manifest["platform"].get("folds_on_parallel_workers")}
+            "parallel": manifest["platform"].get("folds_on_parallel_workers"),
+            "extraction": manifest["features"]["seconds"], "duration": manifest["duration_s"]}
 
 
 def blas_speedup(products: int = 60) -> float:
@@ -138,14 +139,25 @@ def main() -> None:
     parser.add_argument("--data", default=os.path.join(tempfile.gettempdir(), "mebench-bench-scale"))
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4, 10])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--growth-only", action="store_true", help="skip the 1x rounds and the checkpoint cost")
     opts = parser.parse_args()
     data = Path(opts.data)
     work = Path(tempfile.mkdtemp(prefix="mebench-scale-"))
     roots = {s: build(data, s) for s in opts.scales}
 
     base = roots[opts.scales[0]]
+    if not opts.growth_only:
+        one_x(base, work, opts.repeats)
+    growth(roots, work, opts.scales)
+    if not opts.growth_only:
+        plain, saved = checkpoint_overhead(base)
+        print(f"\ncheckpointing every fold: cross_predict {plain:.3f} s without, {saved:.3f} s with "
+              f"({(saved / plain - 1) * 100:+.1f}%)")
+
+
+def one_x(base: Path, work: Path, repeats: int) -> None:
     rounds = []
-    for r in range(opts.repeats):
+    for r in range(repeats):
         one = run(base, 1, work / f"c1-{r}", work / f"o1-{r}")
         two = run(base, 2, work / f"c2-{r}", work / f"o2-{r}")
         warm = run(base, 1, work / f"c1-{r}", work / f"w1-{r}")
@@ -160,18 +172,22 @@ def main() -> None:
     for label, values in rows:
         print(f"| {label} | {statistics.median(values):.2f} | {min(values):.2f} | {max(values):.2f} |")
 
+
+
+def growth(roots: dict, work: Path, scales) -> None:
+    """One cold run per scale and --jobs; extraction is the manifest's feature seconds, the rest is
+    loading, the LOSO folds (one per subject, each on all other subjects) and the metrics."""
     print("\n## growth with the data (one cold run each)")
-    print("| scale | clips | jobs | wall (s) | s per clip | peak RSS main (MB) | largest worker (MB) |")
-    print("|---|---|---|---|---|---|---|")
-    for s in opts.scales:
+    print("| scale | clips | jobs | wall (s) | per clip | extraction (s) | extraction per clip | rest (s) "
+          "| peak RSS main (MB) | largest worker (MB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for s in scales:
         for jobs in (1, 2):
             res = run(roots[s], jobs, work / f"g{s}-{jobs}", work / f"go{s}-{jobs}")
-            print(f"| {s}x | {res['n']} | {jobs} | {res['wall']:.1f} | {res['wall'] / res['n'] * 1000:.1f} ms | "
-                  f"{res['rss']:.0f} | {res['worker_rss']:.0f} |")
-
-    plain, saved = checkpoint_overhead(base)
-    print(f"\ncheckpointing every fold: cross_predict {plain:.3f} s without, {saved:.3f} s with "
-          f"({(saved / plain - 1) * 100:+.1f}%)")
+            n = res["n"]
+            print(f"| {s}x | {n} | {jobs} | {res['wall']:.1f} | {res['wall'] / n * 1000:.1f} ms | "
+                  f"{res['extraction']:.1f} | {res['extraction'] / n * 1000:.1f} ms | "
+                  f"{res['wall'] - res['extraction']:.1f} | {res['rss']:.0f} | {res['worker_rss']:.0f} |")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,12 @@ def _ray(jobs: int):
     if not ray.is_initialized():
         address = os.environ.get("MEBENCH_RAY_ADDRESS")
         kwargs = {"address": address} if address else {"num_cpus": jobs, "include_dashboard": False}
-        ray.init(log_to_driver=False, configure_logging=False, runtime_env={"env_vars": dict(_BLAS_ENV)}, **kwargs)
+        try:
+            ray.init(log_to_driver=False, configure_logging=False, runtime_env={"env_vars": dict(_BLAS_ENV)},
+                     **kwargs)
+        except (ConnectionError, TimeoutError, OSError, RuntimeError) as exc:
+            where = f"the Ray cluster at {address} (MEBENCH_RAY_ADDRESS)" if address else "a local Ray instance"
+            raise ConfigError(f"--backend ray could not start or reach {where}: {exc}") from None
         started = True
     pickle_plugins_by_value("ray.cloudpickle")
     try:
@@ -87,7 +92,11 @@ def _dask(jobs: int):
     except ValueError:  # no client yet: connect to $MEBENCH_DASK_SCHEDULER or start a local cluster
         address = os.environ.get("MEBENCH_DASK_SCHEDULER")
         if address:
-            cluster, client = None, Client(address)
+            try:
+                cluster, client = None, Client(address, timeout=30)
+            except (OSError, TimeoutError) as exc:
+                raise ConfigError(f"--backend dask could not reach the scheduler at {address} "
+                                  f"(MEBENCH_DASK_SCHEDULER): {exc}") from None
         else:
             cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
                                    env=dict(_BLAS_ENV))

@@ -32,9 +32,24 @@ def interrupted_state(run_dir: str | Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        state = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise RunStoreError(f"{path} is damaged ({exc}); remove {path.parent} to start the run afresh.") from None
+    if not (isinstance(state, dict) and isinstance(state.get("run_id"), str) and isinstance(state.get("config"), dict)):
+        raise RunStoreError(f"{path} is damaged (no run id and config); remove {path.parent} to start the run afresh.")
+    return state
+
+
+def _differences(previous: dict, state: dict) -> list[str]:
+    """Why an interrupted run's fold shards may not be reused by ``state`` (empty: they may)."""
+    if previous.get("run_id") != state.get("run_id"):
+        return [f"another configuration or dataset ({previous.get('run_id')}, not {state.get('run_id')})"]
+    old, new = previous.get("code") or {}, state.get("code") or {}
+    out = [f"{key} {old.get(key)} then, {new.get(key)} now" for key in ("mebench_version", "git_hash")
+           if old.get(key) != new.get(key)]
+    before, now = old.get("plugins_sha256") or {}, new.get("plugins_sha256") or {}
+    out += [f"plugin file {name} changed" for name in sorted(set(before) | set(now)) if before.get(name) != now.get(name)]
+    return out
 
 
 class RunCheckpoint:
@@ -45,20 +60,30 @@ class RunCheckpoint:
         self.root = self.run_dir / "checkpoint"
         self.state = state
         self._lock = None
-        self.resumed_folds = 0
 
     # -- life cycle ----------------------------------------------------------------------------
     def open(self) -> "RunCheckpoint":
         """Lock the run (a second process gets a RunStoreError), check or write the state, sweep stale temps."""
         self.root.mkdir(parents=True, exist_ok=True)
         self._acquire()
-        previous = interrupted_state(self.run_dir)
-        if previous is not None and previous.get("run_id") != self.state.get("run_id"):
+        try:
+            previous = interrupted_state(self.run_dir)
+        except RunStoreError:
+            self.close()
+            raise
+        differences = _differences(previous, self.state) if previous is not None else []
+        if differences and any((self.root / "folds").glob("*.npz")):
             self.close()
             raise RunStoreError(
-                f"{self.run_dir} holds an interrupted run of another configuration or dataset "
-                f"({previous.get('run_id')}, not {self.state.get('run_id')}); resume it with the same options, "
-                "or choose another --out.")
+                f"{self.run_dir} holds an interrupted run whose finished folds cannot be reused: "
+                f"{'; '.join(differences)}. Resume it with the same options and code, choose another --out, "
+                f"or remove {self.root} to start afresh.")
+        if differences:  # it stopped before any fold finished: nothing to lose, start afresh
+            import shutil
+
+            shutil.rmtree(self.root / "folds", ignore_errors=True)
+            (self.root / "features.npy").unlink(missing_ok=True)
+            previous = None
         for stale in list(self.run_dir.glob(".*.tmp")) + list(self.root.rglob(".*.tmp")):
             stale.unlink(missing_ok=True)  # a write cut short by a kill
         if previous is None:

@@ -90,6 +90,9 @@ def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugin
                     "--dataset-opt": dataset_opt, "--features-opt": features_opt,
                     "--classifier-opt": classifier_opt, "--protocol-opt": protocol_opt}
         given = [flag for flag, value in defining.items() if value]
+        source = click.get_current_context().get_parameter_source("on_error")
+        if source is not None and source.name != "DEFAULT":  # part of the run's identity, like the rest
+            given.append("--on-error")
         if given:
             from .errors import UsageError
 

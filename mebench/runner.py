@@ -7,7 +7,7 @@ import platform
 import subprocess
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -419,6 +419,7 @@ def prepare(spec: RunSpec, on_loaded: Callable | None = None) -> Prepared:
     protocol, protocol_seed = build_protocol(spec)
     check_components(spec, dataset, extractor, classifier, protocol)  # parameters, before any data is read
     ensure_models(extractor, f"extractor {spec.features!r}")  # model files, before any feature
+    ensure_models(_classifier_of(classifier), f"classifier {spec.classifier!r}")  # a net's starting weights
     samples = _guarded(lambda: dataset.load(spec.task), f"dataset {spec.dataset!r}", "while loading")
     if on_loaded is not None:
         on_loaded(dataset)
@@ -495,11 +496,13 @@ def _check_input_shape(X, classifier, spec: RunSpec) -> None:
 
 
 def target_columns(dataset, task: str | None) -> tuple[str, ...]:
-    """The target columns of ``task`` that ``dataset`` declares (label columns for any plugin dataset)."""
+    """The label columns every dataset has, plus the target columns of ``task`` that ``dataset``
+    declares; a plugin that overrides ``targets`` cannot un-hide ``label`` and its kin."""
     from .data.schema import ALWAYS_TARGETS
 
     declared = getattr(dataset, "targets", None)
-    return tuple(declared(task)) if callable(declared) else ALWAYS_TARGETS
+    extra = tuple(declared(task)) if callable(declared) else ()
+    return tuple(dict.fromkeys(ALWAYS_TARGETS + extra))
 
 
 @dataclass
@@ -544,6 +547,14 @@ def fit_params_for(estimator, **candidates) -> dict:
     return {prefix + k: v for k, v in candidates.items() if v is not None and k in accepted}
 
 
+def _single_class(code: int, n_test: int, n_classes: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """A training fold with one class predicts it for every test sample, with score 1."""
+    scores = np.zeros((n_test, n_classes))
+    scores[:, code] = 1.0
+    return (scores, np.full(n_test, code, dtype=np.int64),
+            "training fold has a single class; predicted it for every test sample")
+
+
 def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_targets=None, hidden: tuple = (),
                      keep_model: bool = False, groups=None, leaky: bool = False, progress: Callable | None = None,
                      pin_blas: bool = True):
@@ -567,35 +578,33 @@ def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_ta
     Xtr = X.iloc[train] if isinstance(X, pd.DataFrame) else np.asarray(X[train])
     Xte = X.iloc[test] if isinstance(X, pd.DataFrame) else np.asarray(X[test])
     present = np.unique(y[train])
-    scores = np.zeros((len(test), n_classes))
     model = clone(estimator)
     takes_classes = "classes" in model.get_params(deep=False)  # the controls: scores over the full label set
     if takes_classes:
         model.set_params(classes=np.arange(n_classes))
     elif len(present) == 1:
-        scores[:, present[0]] = 1.0
-        return (scores, np.full(len(test), present[0], dtype=np.int64),
-                "training fold has a single class; predicted it for every test sample", None)
+        return (*_single_class(present[0], len(test), n_classes), None)
     fit_params = fit_params_for(model, groups=None if groups is None else np.asarray(groups)[train],
                                 eval_set=(Xte, y[test]) if leaky else None, progress=progress)
     if annotation_targets is not None:  # a stateful extractor's targets: training rows only
         fit_params["features__targets"] = annotation_targets.iloc[train]
-    try:
+    with _as_component_failure(estimator, hidden):
         with threadpool_limits(1) if pin_blas else nullcontext():
             model.fit(Xtr, y[train], **fit_params)
-            if hasattr(model, "predict_proba"):
-                proba = model.predict_proba(Xte)
-            else:
-                from .classifiers.sklearn_family import softmax_scores
+            scores, pred = _held_out_scores(model, estimator, Xte, n_classes)
+    notes = []
+    if len(present) < n_classes and not takes_classes:
+        notes.append(f"training fold lacks {n_classes - len(present)} class(es); their scores are 0")
+    if leaky and not any(k.endswith("eval_set") for k in fit_params):
+        notes.append("the leaky protocol had no effect: this classifier's fit takes no eval_set")
+    return scores, pred, "; ".join(notes) or None, (model if keep_model else None)
 
-                proba = softmax_scores(model.decision_function(Xte))
-            proba = np.asarray(proba, dtype=np.float64)
-            if not np.isfinite(proba).all():
-                raise PluginError(f"pipeline {_describe(estimator)} returned non-finite class scores (NaN or infinity) "
-                                  f"for {int((~np.isfinite(proba)).any(axis=1).sum())} of {len(proba)} held-out "
-                                  "samples; check its parameters (e.g. a zero temperature or regularisation).")
-            codes = np.asarray(model.classes_, dtype=np.int64)
-            pred = np.asarray(model.predict(Xte)).astype(np.int64)
+
+@contextmanager
+def _as_component_failure(estimator, hidden: tuple = ()):
+    """A bug inside a fold's fit or predict becomes a clear error naming the pipeline (MEBENCH_DEBUG=1: the traceback)."""
+    try:
+        yield
     except MebenchError:
         raise
     except Exception as exc:  # noqa: BLE001 - a component bug becomes a clear error
@@ -603,13 +612,28 @@ def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_ta
             raise
         raise _component_failure(exc, f"pipeline {_describe(estimator)}", "while fitting or predicting a fold",
                                  hidden) from None
-    scores[:, codes] = proba
-    notes = []
-    if len(present) < n_classes and not takes_classes:
-        notes.append(f"training fold lacks {n_classes - len(present)} class(es); their scores are 0")
-    if leaky and not any(k.endswith("eval_set") for k in fit_params):
-        notes.append("the leaky protocol had no effect: this classifier's fit takes no eval_set")
-    return scores, pred, "; ".join(notes) or None, (model if keep_model else None)
+
+
+def _held_out_scores(model, estimator, Xte, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores on the full label set, predicted codes) of a fitted fold model on the test rows.
+
+    ``predict_proba`` (else ``decision_function`` through a softmax) gives the scores; a class the
+    model never saw scores 0; non-finite scores are an error naming the pipeline.
+    """
+    if hasattr(model, "predict_proba"):
+        proba = model.predict_proba(Xte)
+    else:
+        from .classifiers.sklearn_family import softmax_scores
+
+        proba = softmax_scores(model.decision_function(Xte))
+    proba = np.asarray(proba, dtype=np.float64)
+    if not np.isfinite(proba).all():
+        raise PluginError(f"pipeline {_describe(estimator)} returned non-finite class scores (NaN or infinity) "
+                          f"for {int((~np.isfinite(proba)).any(axis=1).sum())} of {len(proba)} held-out "
+                          "samples; check its parameters (e.g. a zero temperature or regularisation).")
+    scores = np.zeros((proba.shape[0], n_classes))
+    scores[:, np.asarray(model.classes_, dtype=np.int64)] = proba
+    return scores, np.asarray(model.predict(Xte)).astype(np.int64)
 
 
 def _trains_folds_together(estimator) -> bool:
@@ -722,38 +746,32 @@ def _fit_folds_together(prepared, estimator, y, pending, groups, k: int, jobs: i
     for i in pending:
         present = np.unique(y[folds[i].train])
         if len(present) == 1:
-            scores = np.zeros((len(folds[i].test), k))
-            scores[:, present[0]] = 1.0
-            record(i, (scores, np.full(len(folds[i].test), present[0], dtype=np.int64),
-                       "training fold has a single class; predicted it for every test sample", None))
+            record(i, (*_single_class(present[0], len(folds[i].test), k), None))
         else:
             trainable.append(i)
     inner = None if fit_progress is None else (lambda done, total: fit_progress(-1, done, total))
-    with threadpool_limits(1):
+    with threadpool_limits(1), _as_component_failure(estimator, prepared.hidden):
         models = estimator.fit_folds(X, y, [folds[i].train for i in trainable], groups=groups, jobs=jobs,
                                      progress=inner)
         for i, model in zip(trainable, models):
-            test = folds[i].test
-            scores = np.zeros((len(test), k))
-            scores[:, np.asarray(model.classes_, dtype=int)] = np.asarray(model.predict_proba(X[test]), np.float64)
+            scores, pred = _held_out_scores(model, estimator, X[folds[i].test], k)
             missing = k - len(np.unique(y[folds[i].train]))
             note = f"training fold lacks {missing} class(es); their scores are 0" if missing else None
-            record(i, (scores, np.asarray(model.predict(X[test])).astype(np.int64), note, model))
+            record(i, (scores, pred, note, model))
 
 
 def _shared_array(X, scratch):
     """``X`` as an :class:`ArrayFile` in ``scratch`` when it is a large array (shipped once), else ``X``."""
     if scratch is None or not isinstance(X, np.ndarray) or X.nbytes < (1 << 20):
         return X
-    path = Path(scratch) / "features.npy"
-    if not path.is_file():
-        import io
+    import io
 
-        from .fsutil import atomic_write_bytes
+    from .fsutil import atomic_write_bytes
 
-        buf = io.BytesIO()
-        np.save(buf, np.ascontiguousarray(X), allow_pickle=False)
-        atomic_write_bytes(path, buf.getvalue())
+    path = Path(scratch) / "features.npy"  # written afresh: never a copy left by an earlier process
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(X), allow_pickle=False)
+    atomic_write_bytes(path, buf.getvalue())
     return ArrayFile(str(path))
 
 
@@ -874,8 +892,7 @@ def execute(spec: RunSpec, progress: Callable | None = None, fit_progress: Calla
     ``predictions.parquet``, ``metrics.json`` and ``manifest.json`` are written last.
     """
     from .checkpoint import RunCheckpoint
-    from .models import fetch_log
-    from .store import claim_run_dir, new_run_dir, write_run
+    from .store import claim_run_dir, new_run_dir
 
     t0 = time.time()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0))
@@ -885,7 +902,7 @@ def execute(spec: RunSpec, progress: Callable | None = None, fit_progress: Calla
     def open_run(dataset) -> None:  # the dataset is loaded, nothing extracted yet
         run_id = run_identity(spec, dataset.fingerprint())
         state = {"run_id": run_id, "config": spec.config(), "plugins": [str(Path(p).resolve()) for p in spec.plugins],
-                 "started": started}
+                 "code": code_identity(spec.plugins), "started": started}
         run_dir = claimed or new_run_dir(run_id)
         where.update(run_id=run_id, run_dir=run_dir, checkpoint=RunCheckpoint(run_dir, state).open())
 
@@ -894,10 +911,28 @@ def execute(spec: RunSpec, progress: Callable | None = None, fit_progress: Calla
         checkpoint, run_dir, run_id = where["checkpoint"], where["run_dir"], where["run_id"]
         cv = cross_predict(prepared, jobs=resolve_jobs(spec.jobs), progress=progress, backend=spec.backend,
                            checkpoint=checkpoint, scratch=checkpoint.root, fit_progress=fit_progress)
-    except BaseException:
+        return _finish_run(spec, prepared, cv, run_dir, run_id, checkpoint, t0, started)
+    finally:
         if "checkpoint" in where:
-            where["checkpoint"].close()
-        raise
+            where["checkpoint"].close()  # the lock (a no-op after finish)
+
+
+def code_identity(plugins) -> dict:
+    """What must not change between a kill and a resume: mebench's version and commit, and the
+    content of the plugin files (fold shards computed by other code are never mixed in)."""
+    from .hashing import file_sha256
+
+    return {"mebench_version": __version__, "git_hash": _git_hash(),
+            "plugins_sha256": {str(Path(p).resolve()): file_sha256(p) if Path(p).is_file() else None
+                               for p in plugins}}
+
+
+def _finish_run(spec: RunSpec, prepared: Prepared, cv, run_dir, run_id: str, checkpoint, t0: float,
+                started: str) -> RunResult:
+    """Metrics, predictions and manifest of a run whose folds are all done; written last."""
+    from .models import fetch_log
+    from .store import write_run
+
     metrics = compute_metrics(prepared, cv.scores, cv.pred)
     warnings = list(getattr(prepared.dataset, "warnings", [])) + list(prepared.split.warnings)
     for fold, note in zip(prepared.split.folds, cv.notes):
@@ -954,6 +989,7 @@ def execute(spec: RunSpec, progress: Callable | None = None, fit_progress: Calla
                      "leaky": bool(getattr(prepared.protocol, "leaky", False)),
                      "shared_subjects": prepared.split.shared_subjects,
                      "audit": list(prepared.split.warnings)},
+        "classifier": _classifier_provenance(spec, prepared),
         "features": {"name": spec.features, **extraction,
                      "trained_on": sorted(getattr(extractor, "trained_on", ()) or ()),
                      "provenance": extractor.provenance() if hasattr(extractor, "provenance") else {}},
@@ -991,16 +1027,28 @@ def run_flags(prepared: Prepared) -> tuple[list[str], dict[str, str]]:
                             f"test in {n} fold(s)")
     elif not getattr(prepared.dataset, "identities", True):
         reasons["LEAKY"] = "the dataset has no speaker identities, so leakage between clips of one person is unknown"
-    extractor = prepared.extractor
-    trained_on = {str(d).lower() for d in (getattr(extractor, "trained_on", ()) or ())}
     evaluated = {spec.dataset.lower()} | {str(d).lower() for d in prepared.samples["dataset"].unique()}
-    overlap = sorted(trained_on & evaluated)
-    if overlap:
-        reasons["contaminated"] = (f"extractor {spec.features!r} holds a model trained on {', '.join(overlap)}, "
-                                   "the data this run evaluates on")
-    if getattr(extractor, "untrained", False):
+    contaminated = []  # a net's starting weights count too; a net trained from scratch is not "untrained"
+    for what, part in ((f"extractor {spec.features!r}", prepared.extractor),
+                       (f"classifier {spec.classifier!r}", _classifier_of(prepared.estimator))):
+        overlap = sorted({str(d).lower() for d in (getattr(part, "trained_on", ()) or ())} & evaluated)
+        if overlap:
+            contaminated.append(f"{what} holds a model trained on {', '.join(overlap)}, the data this run evaluates on")
+    if contaminated:
+        reasons["contaminated"] = "; ".join(contaminated)
+    if getattr(prepared.extractor, "untrained", False):
         reasons["untrained"] = f"extractor {spec.features!r} ran with randomly initialised weights (weights=none)"
     return sorted(reasons), reasons
+
+
+def _classifier_provenance(spec: RunSpec, prepared: Prepared) -> dict:
+    """The classifier's name, and for a net that starts from weights, their files and training data."""
+    clf = _classifier_of(prepared.estimator)
+    out: dict = {"name": spec.classifier}
+    if callable(getattr(clf, "model_files", None)):
+        out.update(model_files=clf.model_files(), trained_on=sorted(getattr(clf, "trained_on", ()) or ()),
+                   from_scratch=bool(getattr(clf, "untrained", False)))
+    return out
 
 
 def _classifier_of(estimator):

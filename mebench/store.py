@@ -22,6 +22,8 @@ PREDICTION_COLUMNS = ("run_id", "dataset", "protocol", "pipeline", "fold", "subj
 RUN_FILES = ("predictions.parquet", "metrics.json", "manifest.json")
 # manifest keys every consumer (stats, compare, leaderboard) relies on, with their JSON types
 MANIFEST_KEYS = {"run_id": str, "config": dict, "pipeline": str, "dataset": dict, "protocol": dict}
+OPTIONAL_MANIFEST_KEYS = {"seeds": dict, "versions": dict, "features": dict, "classifier": dict, "roles": dict,
+                          "flags": list, "flag_reasons": dict, "warnings": list, "skipped": list, "n_skipped": int}
 
 
 def read_json(path: str | Path):
@@ -137,7 +139,11 @@ def write_run(run_dir: str | Path, predictions: pd.DataFrame, metrics: dict, man
     blobs = {"predictions.parquet": predictions_bytes(predictions), "metrics.json": json_text(metrics).encode()}
     for name, data in blobs.items():
         atomic_write_bytes(run_dir / name, data)
-    manifest = dict(manifest, files={name: hashlib.sha256(data).hexdigest() for name, data in blobs.items()})
+    files = {name: hashlib.sha256(data).hexdigest() for name, data in blobs.items()}
+    for path in sorted((run_dir / "models").glob("*")):  # the nets' fold models, saved as the folds finished
+        if path.is_file() and not path.name.startswith("."):
+            files[f"models/{path.name}"] = file_sha256(path)
+    manifest = dict(manifest, files=files)
     atomic_write_bytes(run_dir / "manifest.json", json_text(manifest).encode())
     return manifest
 
@@ -199,6 +205,10 @@ def check_manifest(manifest, path: str | Path) -> None:
     metrics = config.get("metrics", [])
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise RunStoreError(f"{path}: config.metrics is not a list of metric names; the run directory is damaged.")
+    wrong = [f"{k} ({type(manifest[k]).__name__}, expected {t.__name__})" for k, t in OPTIONAL_MANIFEST_KEYS.items()
+             if k in manifest and manifest[k] is not None and not isinstance(manifest[k], t)]
+    if wrong:
+        raise RunStoreError(f"{path}: key(s) of the wrong type: {', '.join(wrong)}; the run directory is damaged.")
 
 
 def read_predictions(path: str | Path) -> pd.DataFrame:

@@ -49,6 +49,23 @@ def test_a_label_reading_plugin_is_refused_on_null_data(cli, tmp_path, column):
     assert not (tmp_path / "run" / "predictions.parquet").exists()
 
 
+def test_a_plugin_dataset_cannot_unhide_the_label(cli, tmp_path):
+    """A dataset plugin whose ``targets`` forgets ``label`` still never shows it to an extractor."""
+    plugin = _plugin(tmp_path, "forgetful", LABEL_READER.format(name="reads-label-2", column="label") + """
+    from mebench.data.synthetic import SyntheticDataset
+    from mebench.registry import DATASETS
+
+    @DATASETS.register("forgetful-synthetic")
+    class Forgetful(SyntheticDataset):
+        def targets(self, task=None):
+            return ("deception",)
+""")
+    result = cli("run", "--plugins", plugin, "--dataset", "forgetful-synthetic", "--features", "reads-label-2",
+                 "--dataset-opt", "effect=0", *SMALL, "--out", tmp_path / "run")
+    assert result.exit_code == 1, result.output
+    assert "read the column 'label'" in " ".join(result.output.split())
+
+
 def test_a_label_reading_plugin_that_tolerates_absence_scores_at_chance(cli, tmp_path):
     """``getattr(row, "label", None)`` finds nothing: the feature is constant, the AUC is chance."""
     plugin = _plugin(tmp_path, "peeks", """

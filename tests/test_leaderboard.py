@@ -133,6 +133,15 @@ def test_marks_equal_mebench_compare(runs, metric):
             assert c["not_worse"] == (None if holm_p is None else holm_p > 0.05)
 
 
+def test_a_column_too_small_for_the_test_to_reject_is_footnoted(runs):
+    """5 subjects: the smallest exact p is 2/32, times 2 comparisons under Holm, above 0.05."""
+    base, _ = runs
+    board = _board([base / "A"], metric="uar")
+    notes = "\n".join(board["footnotes"])
+    assert "Too few subjects for the test to reject" in notes and "0.125 with 5 subjects" in notes
+    assert all(c["not_worse"] for c in board["cells"] if c["ranked"] and not c["best"])
+
+
 def test_two_ranked_runs_match_compare_too(runs):
     base, made = runs
     board = _board([made["A/ridge1"], made["A/ridge100"]], metric="accuracy")
@@ -291,6 +300,18 @@ def test_bad_input_gets_a_clear_message(runs, tmp_path):
 
     res = CliRunner().invoke(main, ["leaderboard", str(made["A/ridge1"]), "--metric", "uf2"])
     assert res.exit_code == 2 and "Traceback" not in res.output and "did you mean" in res.output.lower()
+
+    for key, value in (("seeds", [0]), ("dataset", "synthetic"), ("config", {"dataset_opts": [1]})):
+        bad = tmp_path / f"bad-{key}"
+        shutil.copytree(made["A/ridge1"], bad)
+        manifest = json.loads((bad / "manifest.json").read_text())
+        manifest[key] = value if key != "config" else {**manifest["config"], **value}
+        (bad / "manifest.json").write_text(json.dumps(manifest))
+        res = CliRunner().invoke(main, ["leaderboard", str(bad)])
+        assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+        assert "manifest.json" in res.output and "damaged" in res.output
+        res = CliRunner().invoke(main, ["leaderboard", "add", str(bad), "--board", str(tmp_path / "board"), "--pin"])
+        assert res.exit_code == 1 and "Traceback" not in res.output and not (tmp_path / "board" / "runs").exists()
 
 
 def test_metric_undefined_for_a_run_is_named(runs, tmp_path):

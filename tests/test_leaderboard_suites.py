@@ -131,6 +131,27 @@ def test_verify_passes_and_fails_on_an_edited_prediction(built, tmp_path):
     assert res.exit_code == 1 and "output tables/tiny-uf1.tex" in res.output
 
 
+def test_verify_fails_on_an_emptied_table_and_on_a_run_left_out(built, tmp_path):
+    board = built[0]
+    emptied = tmp_path / "emptied"
+    shutil.copytree(board, emptied)
+    record = json.loads((emptied / "leaderboard.json").read_text())
+    record["tables"][0]["cells"] = []
+    (emptied / "leaderboard.json").write_text(json.dumps(record))
+    res = _invoke("leaderboard", "verify", emptied)
+    assert res.exit_code == 1 and "holds no cells" in res.output and "Traceback" not in res.output
+    # a run stored after the build (or hidden during it) is absent from every table: caught
+    partial = tmp_path / "partial"
+    shutil.copytree(board, partial)
+    left_out = sorted((partial / "runs" / "tiny").iterdir())[0]
+    aside = tmp_path / "aside"
+    shutil.move(str(left_out), str(aside))
+    assert _invoke("leaderboard", "build", "--board", partial).exit_code == 0
+    shutil.move(str(aside), str(left_out))
+    res = _invoke("leaderboard", "verify", partial)
+    assert res.exit_code == 1 and f"run runs/tiny/{left_out.name} is stored" in res.output
+
+
 def test_committed_leaderboard_rebuilds_byte_for_byte(tmp_path):
     committed = REPO / "leaderboard"
     copy = tmp_path / "leaderboard"
@@ -198,6 +219,25 @@ def test_add_accepts_a_valid_run_and_refuses_a_second_copy(candidates, tmp_path)
     assert _invoke("leaderboard", "add", made["b"], "--board", board, "--suite", "mine").exit_code == 0
 
 
+def test_add_accepts_a_run_of_combined_extractors(tmp_path):
+    """A run of ``--features a+b`` has a '+' in its run id, a safe folder name."""
+    old = os.environ.get("MEBENCH_CACHE")
+    os.environ["MEBENCH_CACHE"] = str(tmp_path / "cache")
+    try:
+        made = run(tmp_path / "combined", "--features", "hoof+biwoof", "--features-opt", "align=null", *HOOF)
+    finally:
+        if old is None:
+            os.environ.pop("MEBENCH_CACHE", None)
+        else:
+            os.environ["MEBENCH_CACHE"] = old
+    run_id = json.loads((made / "manifest.json").read_text())["run_id"]
+    assert "hoof+biwoof" in run_id
+    board = tmp_path / "board"
+    res = _invoke("leaderboard", "add", made, "--board", board, "--pin", "--suite", "mine")
+    assert res.exit_code == 0, res.output
+    assert (board / "runs" / "mine" / run_id / "predictions.parquet").is_file()
+
+
 def test_add_refuses_tampered_predictions(candidates, tmp_path):
     base, made = candidates
     board = tmp_path / "board"
@@ -257,7 +297,8 @@ def test_two_concurrent_adds_both_land(candidates, tmp_path):
 # --------------------------------------------------------------------------------------------
 def test_committed_suites_resolve():
     from mebench.leaderboard.suites import load_suite, suite_specs
-    from mebench.registry import CLASSIFIERS, DATASETS, EXTRACTORS, PROTOCOLS, check_params
+    from mebench.registry import CLASSIFIERS, DATASETS, PROTOCOLS, check_params
+    from mebench.runner import build_extractor
 
     names = sorted(p.stem for p in (REPO / "leaderboard" / "suites").glob("*.yaml"))
     assert names == ["casme2", "dolos", "megc2019", "reallife-trial", "samm", "synthetic"]
@@ -265,8 +306,8 @@ def test_committed_suites_resolve():
         suite = load_suite(REPO / "leaderboard" / "suites" / f"{name}.yaml")
         assert suite.name == name
         for _, _, spec in suite_specs(suite):
+            build_extractor(spec)  # a combination (a+b) dispatches its options to the parts
             for registry, comp, opts in ((DATASETS, spec.dataset, spec.dataset_opts),
-                                         (EXTRACTORS, spec.features, spec.features_opts),
                                          (CLASSIFIERS, spec.classifier, spec.classifier_opts),
                                          (PROTOCOLS, spec.protocol, spec.protocol_opts)):
                 check_params(registry.get(comp), opts, f"suite {name}: {comp}")
@@ -276,7 +317,8 @@ def test_committed_suites_resolve():
     pipes = {(cfg.get("features"), cfg.get("classifier")) for _, cfg in synthetic.pipelines}
     assert {("hoof", "majority"), ("hoof", "stratified-random"), ("sex-only", "logreg")} <= pipes
     text = (REPO / "leaderboard" / "suites" / "synthetic.yaml").read_text()
-    assert "TODO" in text and "resnet-fpf-tmfe+au-libreface" in text and "ststnet" in text
+    assert "TODO" not in text
+    assert {("resnet-fpf-tmfe+au-libreface", "logreg"), ("flow-image", "ststnet")} <= pipes
 
 
 def test_suite_errors_name_the_problem(tmp_path):

@@ -152,6 +152,18 @@ def test_other_header_spellings_are_matched(tmp_path):
     assert ds.identities and s["subject_id"].nunique() == len(F.DOLOS_PARTICIPANTS)
 
 
+def test_another_category_heading_over_the_information_columns(tmp_path):
+    """'General Info' instead of 'General Information': information columns are found by name."""
+    from openpyxl import load_workbook
+
+    info = F.write_dolos(tmp_path)
+    wb = load_workbook(info["master"])
+    wb["Sheet1"]["A1"] = "General Info"
+    wb.save(info["master"])
+    ds, s = load(tmp_path)
+    assert ds.identities and len(s) > 0 and s["subject_id"].nunique() == len(F.DOLOS_PARTICIPANTS)
+
+
 def test_protocol_folder_in_another_letter_case(tmp_path):
     info = F.write_dolos(tmp_path)
     shutil.move(info["protocols"], tmp_path / "Training_Protocols")

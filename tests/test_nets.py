@@ -501,3 +501,35 @@ def test_resnet_e2e_runs_both_streams_from_the_cli(cli, tmp_path):
                              "--classifier-opt", "batch_size=8", *small)
     assert manifest["resolved_params"]["classifier"]["streams"] == "fpf+tmfe"
     assert payload["n"] == 12 and manifest["flags"] == []
+
+
+def test_resnet_e2e_weights_are_checked_first_recorded_and_flag_contamination(cli, tmp_path):
+    """The net's starting weights are resolved before any data is read, hashed into the manifest,
+    and a run on the data they were trained on is flagged contaminated."""
+    import torchvision
+
+    from mebench.hashing import file_sha256
+
+    weights = tmp_path / "mine.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    small = ("--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10")
+    args = ("--features", "flow-image", "--features-opt", "align=null", "--features-opt", "kind=apex+flow",
+            "--features-opt", "size=32", "--classifier", "resnet-e2e", "--classifier-opt", "epochs=1",
+            "--classifier-opt", "selection=fixed", "--classifier-opt", "batch_size=8", *small)
+    _, manifest = _run(cli, tmp_path / "run", *args, "--classifier-opt", f"weights={weights}",
+                       "--classifier-opt", "pretrained_on=synthetic")
+    assert manifest["flags"] == ["contaminated"] and "classifier 'resnet-e2e'" in manifest["flag_reasons"]["contaminated"]
+    assert manifest["classifier"]["model_files"] == {"resnet18:mine.pth": file_sha256(weights)}
+    assert manifest["classifier"]["trained_on"] == ["synthetic"]
+    saved = sorted(k for k in manifest["files"] if k.startswith("models/"))
+    assert len(saved) == 3 and all((tmp_path / "run" / k).is_file() for k in saved)  # one fitted net per fold
+    from mebench.errors import RunStoreError
+    from mebench.store import load_run
+
+    (tmp_path / "run" / saved[0]).write_bytes(b"not the fold's model")
+    with pytest.raises(RunStoreError, match="modified since the run wrote it"):
+        load_run(tmp_path / "run")
+    missing = cli("run", "--out", tmp_path / "run2", *args, "--classifier-opt", f"weights={tmp_path / 'gone.pth'}",
+                  "--classifier-opt", "pretrained_on=imagenet")
+    assert missing.exit_code == 1 and "neither 'imagenet', 'none' nor an existing file" in missing.output
+    assert not [p for p in (tmp_path / "run2").rglob("*") if p.is_file()]  # refused before any data was read

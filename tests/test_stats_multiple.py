@@ -4,7 +4,7 @@ import pytest
 from scipy import stats
 
 from mebench.errors import MebenchError
-from mebench.stats.multiple import cd_cliques, cd_diagram, friedman, friedman_wilcoxon, holm, vs_best, wilcoxon
+from mebench.stats.multiple import cd_cliques, cd_diagram, friedman, friedman_wilcoxon, holm, wilcoxon
 
 
 def test_holm_is_holm_not_holm_sidak():
@@ -90,9 +90,3 @@ def test_omnibus_gate_blocks_pairwise_significance():
     res = friedman_wilcoxon(table, ["a", "b", "c"])
     assert res["omnibus"]["p_value"] > 0.05 and "no pairwise difference" in res["omnibus"]["note"]
     assert not any(r["significant"] for r in res["pairwise"])
-
-
-def test_vs_best():
-    out = vs_best({"a": 0.7, "b": 0.9, "c": 0.8}, {"a": 0.01, "c": 0.03})
-    assert out["best"] == "b" and out["p_holm"] == {"a": 0.02, "c": 0.03}
-    assert vs_best({"a": 0.2, "b": 0.1}, {"a": 0.5}, higher_is_better=False)["best"] == "b"

@@ -43,7 +43,6 @@ KNOWN_SHEETS: dict[str, str] = {
     "aeffba668c20516773661872cd78f9c901e025ef3e08136907b44a2e28e95514": "train_dolos.xlsx (ICCV 2023 release)",
     "dff4aeb7b4614880cdd5ff986e404119eefe0de321d85827b7e83818a24eb95e": "dolos_timestamps.csv (ICCV 2023 release)",
 }
-INFO_FIELDS = ("url", "file_name", "label", "start", "end", "show", "participant", "gender")
 
 
 def info_field(header) -> str | None:
@@ -206,6 +205,16 @@ class DOLOS(DeceptionDataset):
         return self.frame_from(records, columns)
 
     # -- sheets -----------------------------------------------------------------------------------
+    @staticmethod
+    def _info_columns(columns, general: set) -> dict[str, int]:
+        """{information field: column index} among the ``general`` columns (first match wins)."""
+        info: dict[str, int] = {}
+        for j, _, _, name in columns:
+            field = info_field(name) if j in general else None
+            if field is not None and field not in info:
+                info[field] = j
+        return info
+
     def _read_sheet(self, path: Path, master: bool) -> list[dict]:
         """Dolos.xlsx or train_dolos.xlsx: information columns by meaning, MUMIN gestures by category."""
         self.pin(path, self.KNOWN_SHEETS)
@@ -219,11 +228,16 @@ class DOLOS(DeceptionDataset):
         categorised = len(general) < len(header.columns)
         if not categorised:  # no category row: tell information from gestures by name alone
             general = set(range(len(header.columns)))
-        info: dict[str, int] = {}
-        for j, _, _, name in header.columns:
-            field = info_field(name) if j in general else None
-            if field is not None and field not in info:
-                info[field] = j
+        info = self._info_columns(header.columns, general)
+        if categorised and not {"file_name", "label"} <= set(info):  # an unexpected category heading
+            general, categorised = set(range(len(header.columns))), False
+            info = self._info_columns(header.columns, general)
+        missing = [f for f in ("file_name", "label") if f not in info]
+        if missing:
+            raise DataError(f"the header row {h + 1} has no {' and no '.join(missing).replace('_', ' ')} column",
+                            file=path, row=h + 1,
+                            hint="Use the DOLOS sheet as distributed: 'File name of the video clip' and "
+                                 "'Label \"truth\" or \"deception\"' in the third header row.")
         if master:
             self._has_participants = "participant" in info
         else:

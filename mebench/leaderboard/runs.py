@@ -150,13 +150,14 @@ def load_board_run(run_dir, check_hashes: bool = True) -> BoardRun:
     import pandas as pd
 
     from ..stats.runs import run_arrays
-    from ..store import PREDICTION_COLUMNS
+    from ..store import PREDICTION_COLUMNS, check_manifest
 
     run_dir = Path(run_dir)
     blobs = read_run_files(run_dir)
     files = {n: sha256_bytes(b) for n, b in blobs.items()}
     manifest = _json(run_dir, "manifest.json", blobs["manifest.json"])
     metrics = _json(run_dir, "metrics.json", blobs["metrics.json"])
+    check_manifest(manifest, run_dir / "manifest.json")  # the same checks as every other reader of a run
     recorded = manifest.get("files")
     if check_hashes and isinstance(recorded, dict):
         for name in recorded:

@@ -32,6 +32,7 @@ RECORD_FILE = "leaderboard.json"
 PINS_FORMAT = "mebench-pins/1"
 REJECTED_FLAGS = ("LEAKY", "contaminated")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")  # '+' joins combined extractors (a+b)
 
 
 # --------------------------------------------------------------------------------------------
@@ -426,7 +427,7 @@ def add_run(run_dir, board_dir, suite: str = "submitted", pin: bool = False) -> 
     if not _NAME.match(suite):
         raise ConfigError(f"suite name {suite!r} must be letters, digits, '.', '_' or '-'.")
     run, warnings = validate_run(run_dir)
-    if not _NAME.match(run.run_id):
+    if not _RUN_ID.match(run.run_id):
         raise RunStoreError(f"run {run.dir} is refused: its run id {run.run_id!r} is not a safe folder name.")
     target = board / "runs" / suite / run.run_id
     if target.exists():

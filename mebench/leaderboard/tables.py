@@ -199,7 +199,9 @@ def _column_tests(metric: str, hib: bool, ranked: list, opts: BoardOptions) -> d
         out["tests"][other] = {"p_value": res.p_value, "delta": float(vals[other] - vals[best]),
                                "exact": res.exact, "n_permutations": res.n_permutations}
         ps.append(res.p_value)
+        smallest = res.smallest_p
     if calibration(metric)["in_holm_family"]:
+        out["smallest_holm_p"] = min(1.0, len(pairs) * smallest)  # Holm's smallest adjusted p: m x the smallest p
         for (i, j), p_adj in zip(pairs, holm(ps)):
             out["tests"][j if i == best else i]["p_holm"] = p_adj
     else:  # as compare: a test not calibrated for this metric stays out of the Holm family, and marks nothing
@@ -236,7 +238,7 @@ def _column_cells(col_runs: list, label: str, metric: str, hib: bool, opts: Boar
     from ..metrics.batch import batch_metrics
     from ..stats.bootstrap import cluster_bootstrap, undefined_reason
 
-    notes: dict = {"undefined": [], "flags": [], "fallback": []}
+    notes: dict = {"undefined": [], "flags": [], "fallback": [], "powerless": []}
     ranked, col_cells = [], []
     for r in col_runs:
         a = r.arrays
@@ -274,6 +276,9 @@ def _column_cells(col_runs: list, label: str, metric: str, hib: bool, opts: Boar
     elif len(ranked) > 1:
         res = _column_tests(metric, hib, [r for r, _ in ranked], opts)
         ranked[res["best"]][1]["best"] = True
+        if res.get("smallest_holm_p", 0.0) > opts.alpha:
+            notes["powerless"].append(f"{label} (smallest attainable Holm-corrected p {res['smallest_holm_p']:.3g} "
+                                      f"with {len(np.unique(ranked[0][0].arrays.subjects))} subjects)")
         for idx, t in res["tests"].items():
             c = ranked[idx][1]
             c["p_value"], c["p_holm"], c["delta_vs_best"] = t["p_value"], t["p_holm"], t["delta"]
@@ -324,7 +329,7 @@ def build_board(runs: list, options: BoardOptions | None = None, base_dir=None, 
             done = Parallel(n_jobs=jobs, backend="threading")(delayed(column)(k) for k in col_keys)
     else:
         done = [column(k) for k in col_keys]
-    cells, columns, notes_undefined, notes_flags, notes_fallback = [], [], [], [], []
+    cells, columns, notes_undefined, notes_flags, notes_fallback, notes_powerless = [], [], [], [], [], []
     ranked_by_col: dict = {}
     for key, (col_cells, ranked, notes) in zip(col_keys, done):
         cells.extend(col_cells)
@@ -332,6 +337,7 @@ def build_board(runs: list, options: BoardOptions | None = None, base_dir=None, 
         notes_undefined += notes["undefined"]
         notes_flags += notes["flags"]
         notes_fallback += notes["fallback"]
+        notes_powerless += notes["powerless"]
         columns.append(_column_entry(key, labels[key], identities[key], groups[key], metric))
 
     ranking = _ranking(metric, hib, identities, col_keys, labels, ranked_by_col, opts)
@@ -348,7 +354,7 @@ def build_board(runs: list, options: BoardOptions | None = None, base_dir=None, 
         "ranking": ranking,
     }
     board["footnotes"] = _footnotes(board, runs, groups, col_keys, labels, notes_undefined, notes_flags,
-                                    notes_fallback)
+                                    notes_fallback, notes_powerless)
     return board
 
 
@@ -446,7 +452,8 @@ def _calibration(metric: str) -> dict:
     return calibration(metric)
 
 
-def _footnotes(board, runs, groups, col_keys, labels, notes_undefined, notes_flags, notes_fallback) -> list[str]:
+def _footnotes(board, runs, groups, col_keys, labels, notes_undefined, notes_flags, notes_fallback,
+               notes_powerless=()) -> list[str]:
     o = board["options"]
     metric = board["metric"]
     ci_name = {"bca": "BCa", "percentile": "percentile"}[o["ci"]]
@@ -491,6 +498,9 @@ def _footnotes(board, runs, groups, col_keys, labels, notes_undefined, notes_fla
     notes.extend(notes_undefined)
     if notes_fallback:
         notes.append("BCa fell back to the percentile interval for: " + "; ".join(notes_fallback) + ".")
+    if notes_powerless:
+        notes.append(f"Too few subjects for the test to reject at α = {board['options']['alpha']}, so every ranked "
+                     f"pipeline is marked {MARK} whatever the data, in: " + "; ".join(notes_powerless) + ".")
     rk = board["ranking"]
     if rk.get("shown"):
         om = rk["omnibus"]

@@ -66,6 +66,10 @@ def verify(path) -> dict:
     run_dirs = set()
     for table in rec["tables"]:
         runs, intact = [], True
+        if not isinstance(table, dict) or not table.get("cells"):
+            problems.append(f"table {table.get('title') if isinstance(table, dict) else table!r}: the record holds no "
+                            "cells for it; the record is damaged (rebuild with `mebench leaderboard build`).")
+            continue
         for cell in table.get("cells", []):
             n_cells += 1
             if not isinstance(cell, dict) or not cell.get("run_dir") or not cell.get("files"):
@@ -103,6 +107,7 @@ def verify(path) -> dict:
             board["suite"] = table["suite"]
         recomputed.append(board)
         problems.extend(_compare(table, board))
+    problems.extend(_unrecorded_runs(path, base, run_dirs))
     n_outputs = 0
     outputs = rec.get("outputs") or {}
     if outputs:
@@ -142,6 +147,20 @@ def _compare(table: dict, board: dict) -> list[str]:
     return problems
 
 
+def _unrecorded_runs(path: Path, base: Path, recorded: set) -> list[str]:
+    """Runs stored in a leaderboard folder (``runs/<suite>/``) that the record leaves out."""
+    from .runs import find_run_dirs
+
+    root = base / "runs"
+    if not path.is_dir() or not root.is_dir():
+        return []
+    suites = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".") and any(d.iterdir())]
+    stored = {str(d.resolve()): d for d in find_run_dirs(suites)} if suites else {}
+    return [f"run {stored[k].relative_to(base).as_posix()} is stored in the leaderboard folder but absent from the "
+            "record: the tables were built without it (rebuild with `mebench leaderboard build`)."
+            for k in sorted(set(stored) - recorded)]
+
+
 def _check_outputs(base: Path, outputs: dict, figures: dict, boards: list, complete: bool) -> list[str]:
     """Text outputs re-rendered from the recomputed boards; figures by their recorded sha256."""
     from .suites import suite_definitions, text_outputs
@@ -159,6 +178,9 @@ def _check_outputs(base: Path, outputs: dict, figures: dict, boards: list, compl
         for b in boards:
             runs_by_suite.setdefault(b.get("suite"), set()).update(c["run_id"] for c in b["cells"])
         texts = text_outputs(boards, defs, {k: sorted(v) for k, v in runs_by_suite.items()}, figures)
+        drawn = {rel for paths in figures.values() for rel in paths}
+        problems += [f"output {rel} is listed in the record, but a rebuild would not write it." for rel in
+                     sorted(set(outputs) - set(texts) - drawn)]
         for rel, text in texts.items():
             f = base / rel
             if rel not in outputs:

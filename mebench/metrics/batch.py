@@ -251,8 +251,3 @@ def batch_metrics(metrics, classes, y, pred, scores, weights=None) -> np.ndarray
             out = np.empty((len(col), len(objs)))
         out[:, j] = col
     return out if out is not None else np.empty((0, 0))
-
-
-def metric_value(metric, classes, y, pred, scores) -> float:
-    """One evaluation through the batch machinery (used to cross-check the fast path)."""
-    return float(batch_metric(metric, classes, y, pred, scores)[0])

@@ -254,20 +254,3 @@ def cd_diagram(mean_ranks: dict, cliques: list, path, title: str | None = None) 
     fig.savefig(path)
     plt.close(fig)
     return str(path)
-
-
-def vs_best(values: dict, p_values: dict, higher_is_better: bool = True) -> dict:
-    """Holm-correct the p-values of "every pipeline vs the best" for one metric.
-
-    ``values``: pipeline -> pooled metric value; ``p_values``: pipeline -> p-value of its test
-    against the best (the best itself absent). Returns the best and the corrected p-values.
-    """
-    finite = {k: v for k, v in values.items() if v is not None and np.isfinite(v)}
-    if not finite:
-        raise MebenchError("no pipeline has a defined value of this metric; nothing to compare.")
-    best = (max if higher_is_better else min)(finite, key=finite.get)
-    others = [k for k in values if k != best]
-    adjusted = holm([p_values.get(k) for k in others])
-    return {"best": best, "p_holm": dict(zip(others, adjusted)),
-            "correction": f"Holm over the {len(others)} comparisons with the best "
-                          "(statsmodels multipletests, method='holm')"}

@@ -108,6 +108,12 @@ class PairedResult:
     n_undefined: int
     null: np.ndarray
 
+    @property
+    def smallest_p(self) -> float:
+        """The smallest p-value the test can give: 2 / 2^S when exact (the identity pattern and its
+        mirror always tie the observed |difference|), 1 / (N + 1) otherwise."""
+        return 2 / self.n_permutations if self.exact else 1 / (self.n_permutations + 1)
+
     def describe(self) -> dict:
         how = (f"all {self.n_permutations} swap patterns of {self.n_subjects} subjects enumerated (exact); "
                f"p = C / {self.n_permutations}" if self.exact else
@@ -120,6 +126,7 @@ class PairedResult:
                             "these held-out predictions, not the learning algorithms over datasets"),
             "p_value_definition": f"{how}; C = {self.count} patterns with |difference| at least the observed",
             "n_permutations": self.n_permutations,
+            "smallest_attainable_p": self.smallest_p,
             "n_undefined": self.n_undefined,
         }
 

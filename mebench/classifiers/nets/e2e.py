@@ -102,15 +102,42 @@ class ResNetE2E(TorchClassifier):
             raise ValueError(f"resnet-e2e (streams={self.streams}) got an array of shape {Xc.shape}. {E2E_HINT}")
         return out
 
+    # -- weights and provenance (checked before any data is read, recorded in the manifest) ----------
+    def weights_info(self):
+        """The resolved backbone weights (fetching EfficientNet-Lite0's file on first use); memoised."""
+        from ...features.deep.weights import resolve_weights
+
+        key = (self.backbone, str(self.weights), repr(self.pretrained_on))
+        memo = self.__dict__.get("_weights_memo")
+        if memo is None or memo[0] != key:  # seed=None: each stream draws its own initialisation seed
+            memo = self.__dict__["_weights_memo"] = (key, resolve_weights(self.backbone, self.weights,
+                                                                           self.pretrained_on, seed=None,
+                                                                           owner="classifier resnet-e2e"))
+        return memo[1]
+
+    @property
+    def trained_on(self) -> tuple[str, ...]:
+        """Datasets the starting weights were trained on (``("imagenet",)``, ``pretrained_on``, or ())."""
+        return self.weights_info().trained_on
+
+    @property
+    def untrained(self) -> bool:
+        """True for ``weights=none``: the backbones start from random weights."""
+        return self.weights_info().untrained
+
+    def model_files(self) -> dict[str, str]:
+        """{backbone:file name: sha256} of the starting weights."""
+        return self.weights_info().provenance()
+
     def build_module(self, input_shape, n_classes):
         from ...features.deep.backbones import build_backbone
 
         size = int(input_shape[-1])
+        info = self.weights_info()
         backbones = {}
         for name in self.streams.split("+"):
             seed = int(torch.randint(0, 2 ** 31 - 1, (1,)))  # follows the member's seed
-            backbones[name] = build_backbone(self.backbone, weights=self.weights, pretrained_on=self.pretrained_on,
-                                             seed=seed)
+            backbones[name] = build_backbone(self.backbone, seed=seed, info=info)
         return FusionNet(backbones, facial_regions(size, size // 16), n_classes, float(self.dropout),
                          bool(self.train_bn))
 

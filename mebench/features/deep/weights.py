@@ -37,7 +37,6 @@ TORCHVISION_FILES: dict[str, tuple[str, ...]] = {
     "resnet34": ("resnet34-b627a593.pth",),
     "resnet50": ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"),
 }
-TORCHVISION_ENUMS = {"resnet18": "ResNet18_Weights", "resnet34": "ResNet34_Weights", "resnet50": "ResNet50_Weights"}
 
 _sha_memo: dict[tuple, str] = {}
 
