@@ -105,15 +105,9 @@ class ResNetE2E(TorchClassifier):
     # -- weights and provenance (checked before any data is read, recorded in the manifest) ----------
     def weights_info(self):
         """The resolved backbone weights (fetching EfficientNet-Lite0's file on first use); memoised."""
-        from ...features.deep.weights import resolve_weights
+        from ...features.deep.weights import memoised_weights
 
-        key = (self.backbone, str(self.weights), repr(self.pretrained_on))
-        memo = self.__dict__.get("_weights_memo")
-        if memo is None or memo[0] != key:  # seed=None: each stream draws its own initialisation seed
-            memo = self.__dict__["_weights_memo"] = (key, resolve_weights(self.backbone, self.weights,
-                                                                           self.pretrained_on, seed=None,
-                                                                           owner="classifier resnet-e2e"))
-        return memo[1]
+        return memoised_weights(self, None, "classifier resnet-e2e")  # seed None: each stream draws its own
 
     @property
     def trained_on(self) -> tuple[str, ...]:

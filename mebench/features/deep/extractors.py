@@ -22,7 +22,7 @@ from ...errors import ConfigError
 from .._util import merge_counts, n_workers, thread_map
 from ..base import FeatureExtractor
 from .inputs import MOTIONS, face_inputs, motion_image, pool, region_weights
-from .weights import WeightsInfo, resolve_weights
+from .weights import WeightsInfo, memoised_weights
 
 ALIGN_MODES = (None, "per-clip", "tracked")
 POOLS = ("regions", "global")
@@ -59,13 +59,7 @@ class DeepExtractor(FeatureExtractor):
     # -- weights and provenance ------------------------------------------------------------
     def weights_info(self) -> WeightsInfo:
         """The resolved weights (fetching EfficientNet-Lite0's file on first use); memoised per parameters."""
-        key = (self.backbone, str(self.weights), repr(self.pretrained_on), self.random_state)
-        memo = self.__dict__.get("_weights_memo")
-        if memo is None or memo[0] != key:
-            info = resolve_weights(self.backbone, self.weights, self.pretrained_on, seed=self.random_state,
-                                   owner=self.owner)
-            memo = self.__dict__["_weights_memo"] = (key, info)
-        return memo[1]
+        return memoised_weights(self, self.random_state, self.owner)
 
     @property
     def trained_on(self) -> tuple[str, ...]:

@@ -137,6 +137,17 @@ def torchvision_checkpoint(backbone: str) -> tuple[Path, str]:
     )
 
 
+def memoised_weights(owner_obj, seed: int | None, owner: str) -> WeightsInfo:
+    """``resolve_weights`` of an estimator's ``backbone``, ``weights`` and ``pretrained_on``, kept on the
+    object until one of them (or ``seed``) changes, so a fetch or a hash happens once."""
+    key = (owner_obj.backbone, str(owner_obj.weights), repr(owner_obj.pretrained_on), seed)
+    memo = owner_obj.__dict__.get("_weights_memo")
+    if memo is None or memo[0] != key:
+        info = resolve_weights(owner_obj.backbone, owner_obj.weights, owner_obj.pretrained_on, seed=seed, owner=owner)
+        memo = owner_obj.__dict__["_weights_memo"] = (key, info)
+    return memo[1]
+
+
 def resolve_weights(backbone: str, weights, pretrained_on=None, seed: int | None = 0,
                     owner: str = "extractor") -> WeightsInfo:
     """Resolve a ``weights`` option (``imagenet``, ``none`` or a path) into a :class:`WeightsInfo`."""
