@@ -142,6 +142,38 @@ def test_a_column_too_small_for_the_test_to_reject_is_footnoted(runs):
     assert all(c["not_worse"] for c in board["cells"] if c["ranked"] and not c["best"])
 
 
+def test_footnote_controls_are_recomputed_from_the_predictions(runs, tmp_path):
+    """The prior-shift diagnostic and the majority control come from the predictions, not metrics.json."""
+    base, made = runs
+    honest = _board([made["A/ridge1"]], metric="uf1")
+    copy = tmp_path / "edited"
+    shutil.copytree(made["A/ridge1"], copy)
+    metrics = json.loads((copy / "metrics.json").read_text())
+    metrics["prior_shift"]["pooled"]["uf1"] = 0.987
+    metrics["baselines"]["majority"]["uf1"] = 0.876
+    (copy / "metrics.json").write_text(json.dumps(metrics))
+    rehash(copy)
+    edited = _board([copy], metric="uf1")
+    assert edited["columns"][0]["prior_shift"] == honest["columns"][0]["prior_shift"] != 0.987
+    assert edited["columns"][0]["majority_in_run"] == honest["columns"][0]["majority_in_run"] != 0.876
+
+
+def test_the_best_run_does_not_depend_on_argument_order(runs):
+    from mebench.stats.multiple import best_index
+
+    assert best_index([0.5, 0.7, 0.7], True, ["c", "b", "a"]) == 2  # a tie goes to the smallest run id
+    assert best_index([0.5, 0.7, 0.7], True, ["a", "b", "c"]) == 1
+    assert best_index([float("nan"), 0.2], False, ["a", "b"]) == 1 and best_index([float("nan")], True, ["a"]) is None
+    base, made = runs
+    dirs = [made["A/ridge1"], made["A/ridge10"], made["A/ridge100"]]
+    bests = set()
+    for order in (dirs, dirs[::-1], [dirs[1], dirs[0], dirs[2]]):
+        res = _invoke("compare", *order, "--metric", "uar", "--json")
+        assert res.exit_code == 0, res.output
+        bests.add(json.loads(res.stdout)["metrics"]["uar"]["best"])
+    assert len(bests) == 1
+
+
 def test_two_ranked_runs_match_compare_too(runs):
     base, made = runs
     board = _board([made["A/ridge1"], made["A/ridge100"]], metric="accuracy")

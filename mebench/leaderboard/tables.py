@@ -181,13 +181,13 @@ def _test_inputs(metric: str, pred: np.ndarray, scores: np.ndarray) -> tuple[np.
 def _column_tests(metric: str, hib: bool, ranked: list, opts: BoardOptions) -> dict:
     """Best of the column and, for every other ranked run, p and Holm p against it (as compare)."""
     from ..metrics.batch import batch_metrics
-    from ..stats.multiple import holm
+    from ..stats.multiple import best_index, holm
     from ..stats.paired import calibration, paired_randomisation
 
     base = ranked[0].arrays
     aligned = [(base.pred, base.scores)] + [_align(base, r.arrays) for r in ranked[1:]]
     vals = [batch_metrics([metric], base.classes, base.y[None], p[None], s[None])[0, 0] for p, s in aligned]
-    best = (max if hib else min)(range(len(vals)), key=lambda i: vals[i])
+    best = best_index(vals, hib, [r.run_id for r in ranked])
     pairs = [(0, 1)] if len(ranked) == 2 else [(i, best) for i in range(len(ranked)) if i != best]
     out = {"best": best, "tests": {}}
     ps = []
@@ -358,15 +358,33 @@ def build_board(runs: list, options: BoardOptions | None = None, base_dir=None, 
     return board
 
 
+def _fold_prior_metrics(run, metric: str) -> tuple[float | None, float | None]:
+    """The column's prior-shift diagnostic and fair majority control, recomputed from the stored
+    predictions: each sample's training fold is every sample held out in another fold. Valid when
+    the predictions cover every sample of the run once (the manifest's sample hash); else (None, None).
+    """
+    from ..data.schema import sample_list_hash
+    from ..metrics import majority_baseline, prior_shift
+
+    preds = run.predictions
+    ds = run.manifest.get("dataset") or {}
+    expected = ds.get("sample_list_sha256_after_skips") or ds.get("sample_list_sha256")
+    if preds["sample_id"].duplicated().any() or sample_list_hash(preds.rename(columns={"y_true": "label"})) != expected:
+        return None, None
+    fold = preds["fold"].astype(str).to_numpy()
+    folds = [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in dict.fromkeys(fold)]
+    y, classes = run.arrays.y, list(run.classes)
+    return (prior_shift(y, folds, classes, [metric])[metric], majority_baseline(y, folds, classes, [metric])[metric])
+
+
 def _column_entry(key: str, label: str, ident: dict, runs: list, metric: str) -> dict:
     first = runs[0]
     man = first.manifest
     protocol = man.get("protocol") or {}
     fp = fingerprint(first)
     n_folds = protocol.get("n_folds") or int(first.predictions["fold"].nunique())
-    prior = None
-    majority = None
-    for r in runs:
+    prior, majority = _fold_prior_metrics(first, metric)
+    for r in runs if prior is None else ():  # training-only samples: the runs' own records
         ps = r.metrics.get("prior_shift")
         if prior is None and isinstance(ps, dict) and isinstance(ps.get("pooled"), dict) and metric in ps["pooled"]:
             prior = ps["pooled"][metric]

@@ -254,3 +254,13 @@ def cd_diagram(mean_ranks: dict, cliques: list, path, title: str | None = None) 
     fig.savefig(path)
     plt.close(fig)
     return str(path)
+
+
+def best_index(values, higher_is_better: bool, ids) -> int | None:
+    """Index of the best finite value; ties go to the smallest id (e.g. run id), so the choice never
+    depends on the order runs were given in. None when no value is finite."""
+    finite = [i for i, v in enumerate(values) if v is not None and np.isfinite(v)]
+    if not finite:
+        return None
+    top = (max if higher_is_better else min)(values[i] for i in finite)
+    return min((i for i in finite if values[i] == top), key=lambda i: str(ids[i]))

@@ -318,12 +318,12 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resample
             pairs, best = [(0, 1)], None
         else:
             from ..metrics.batch import batch_metrics
+            from .multiple import best_index
 
             vals = [batch_metrics([name], base.classes, base.y[None], p[None], s[None])[0, 0] for p, s in aligned]
-            finite = [i for i, v in enumerate(vals) if np.isfinite(v)]
-            if not finite:
+            best = best_index(vals, hib, [a.run_id for a in arrs])
+            if best is None:
                 raise MebenchError(f"{name} is undefined for every run; nothing to compare.")
-            best = (max if hib else min)(finite, key=lambda i: vals[i])
             pairs = [(i, best) for i in range(len(arrs)) if i != best]
         comps = []
         for i, j in pairs:
