@@ -426,7 +426,8 @@ def prepare(spec: RunSpec, on_loaded: Callable | None = None) -> Prepared:
     if "apex_source" in samples.columns and (samples["apex_source"] == "spot").any():
         from .face.spotting import resolve_spot_apexes  # the apex=spot policy, before any extraction
 
-        samples, apex_counts = resolve_spot_apexes(samples)
+        samples, apex_counts = resolve_spot_apexes(samples, on_error=spec.on_error)
+        dataset.skipped = list(getattr(dataset, "skipped", [])) + apex_counts.pop("skipped", [])
         dataset.counts.update(apex_counts)
     if len(samples) == 0:
         raise DataError(f"dataset {spec.dataset!r} has no samples.", hint="Check --root and the dataset options.")

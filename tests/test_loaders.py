@@ -185,6 +185,21 @@ def test_casme2_apex_spot_is_marked_by_the_loader_and_spotted_before_extraction(
     assert resolved.loc[untouched, "apex"].equals(s.loc[untouched, "apex"])
 
 
+def test_apex_spot_failure_is_an_error_or_a_recorded_skip(casme2_root):
+    from mebench.face.spotting import resolve_spot_apexes
+
+    _, s = load("casme2", casme2_root, apex="spot")
+    target = s.index[s["sample_id"] == "casme2/sub02/EP06_02f"][0]
+    s.loc[target, "frames"] = str(Path(s.loc[target, "frames"]).parent / "no_such_clip")
+    with pytest.raises(DataError, match="cannot spot its apex") as err:
+        resolve_spot_apexes(s)
+    assert "--on-error skip" in str(err.value)
+    resolved, counts = resolve_spot_apexes(s, on_error="skip")
+    assert "casme2/sub02/EP06_02f" not in set(resolved["sample_id"]) and len(resolved) == len(s) - 1
+    assert counts["skipped"][0]["sample_id"] == "casme2/sub02/EP06_02f"
+    assert counts["skipped"][0]["stage"] == "apex-spot" and counts["apex_resolved_spot"] == 0
+
+
 def test_casme2_cropped_variant(tmp_path):
     F.write_casme2(tmp_path, variant="cropped")
     _, s = load("casme2", tmp_path, variant="cropped")

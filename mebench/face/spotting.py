@@ -134,9 +134,11 @@ def spot_apex(clip, onset: int, offset: int, method: str = "dis", size: int = 12
     return int(idx[int(np.argmax(s))])
 
 
-def resolve_spot_apexes(samples):
+def resolve_spot_apexes(samples, on_error: str = "raise"):
     """Spot the apex of every sample a loader marked ``apex_source == "spot"`` with no apex.
 
+    A clip that cannot be spotted is an error, or with ``on_error="skip"`` is dropped and listed in
+    ``counts["skipped"]`` (``{"sample_id", "reason", "stage": "apex-spot"}``) for the manifest.
     Returns ``(samples, counts)``: a copy with the apexes filled in, and for the manifest
     ``{"apex_resolved_spot": n}`` plus the fallbacks: ``apex_spot_without_landmark_model`` (samples
     spotted with a Haar-box or full-frame mask because ``face_landmarker.task`` could not be had,
@@ -153,16 +155,26 @@ def resolve_spot_apexes(samples):
     samples = samples.copy()
     landmarker = _landmarker(None)  # False: no landmark model, masks from a Haar box or the whole frame
     align_counts: dict = {}
+    skipped, dropped = [], []
     for pos in np.flatnonzero(pending.to_numpy()):
         row = samples.iloc[pos]
         try:
             apex = spot_apex(open_clip(str(row["frames"])), int(row["onset"]), int(row["offset"]),
                              landmarker=landmarker, counts=align_counts)
         except DataError as exc:
-            raise DataError(f"sample {row['sample_id']}: cannot spot its apex (apex=spot): {exc}",
-                            hint="Use --dataset-opt apex=middle, or fix the frames.") from None
+            if on_error != "skip":
+                raise DataError(f"sample {row['sample_id']}: cannot spot its apex (apex=spot): {exc}",
+                                hint="Use --dataset-opt apex=middle, fix the frames, or pass --on-error skip."
+                                ) from None
+            skipped.append({"sample_id": str(row["sample_id"]), "reason": str(exc), "stage": "apex-spot"})
+            dropped.append(pos)
+            continue
         samples.iloc[pos, samples.columns.get_loc("apex")] = apex
-    counts = {"apex_resolved_spot": int(pending.sum())}
+    if dropped:
+        samples = samples.drop(index=samples.index[dropped]).reset_index(drop=True)
+    counts = {"apex_resolved_spot": int(pending.sum()) - len(dropped)}
+    if skipped:
+        counts["skipped"] = skipped
     if landmarker is False:
         counts["apex_spot_without_landmark_model"] = int(pending.sum())
     counts.update({f"apex_spot_{k}": int(v) for k, v in sorted(align_counts.items())
