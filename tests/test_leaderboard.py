@@ -174,6 +174,20 @@ def test_the_best_run_does_not_depend_on_argument_order(runs):
     assert len(bests) == 1
 
 
+def test_across_datasets_names_blocks_and_runs(runs):
+    base, made = runs
+    res = CliRunner().invoke(main, ["compare", "--across-datasets", str(made["A/ridge1"]), str(made["A/ridge10"]),
+                                    str(made["B/ridge1"]), "--metric", "uar"])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "lacks run(s) of" in text and str(made["B/ridge1"]) in text
+    res = _invoke("compare", "--across-datasets", made["A/ridge1"], made["A/ridge10"], made["B/ridge1"],
+                  made["B/ridge10"], "--metric", "uar", "--json")
+    assert res.exit_code == 0, res.output
+    blocks = json.loads(res.stdout)["blocks"]
+    assert len(blocks) == 2 and len(set(blocks)) == 2  # distinct names for distinct blocks
+
+
 def test_two_ranked_runs_match_compare_too(runs):
     base, made = runs
     board = _board([made["A/ridge1"], made["A/ridge100"]], metric="accuracy")

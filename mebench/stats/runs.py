@@ -43,6 +43,12 @@ class RunArrays:
         return label
 
 
+def _block_name(key) -> str:
+    """dataset/task/protocol with the first 8 hex digits of the sample and fold hashes (distinct
+    blocks of one dataset, e.g. other dataset options, get distinct names)."""
+    return f"{key[0]}/{key[1]}/{key[2]}#{str(key[3])[:8]}.{str(key[4])[:8]}"
+
+
 def run_arrays(run: dict) -> RunArrays:
     """Codes, scores and subjects from a loaded run (``mebench.store.load_run``)."""
     from ..store import classes_of, score_columns
@@ -383,22 +389,31 @@ def compare_across_datasets(run_dirs, metrics=None, alpha: float = 0.05, cd_path
                fp["folds (fold_hash)"])
         block = blocks.setdefault(key, {})
         if a.pipeline in block:
-            raise MebenchError(f"pipeline {a.pipeline} appears twice in block {key[0]}/{key[1]}/{key[2]} "
-                               f"(runs {block[a.pipeline].run_id} and {a.run_id}); keep one run per pipeline and block.")
+            raise MebenchError(f"pipeline {a.pipeline} appears twice in block {_block_name(key)} "
+                               f"(runs {block[a.pipeline].run['dir']} and {a.run['dir']}); keep one run per pipeline "
+                               "and block.")
         block[a.pipeline] = a
     pipelines = sorted({p for b in blocks.values() for p in b})
     for key, block in blocks.items():
         missing = [p for p in pipelines if p not in block]
         if missing:
-            raise MebenchError(f"block {key[0]}/{key[1]}/{key[2]} lacks run(s) of {', '.join(missing)}; every "
-                               "pipeline must be run in every block for a Friedman/Wilcoxon ranking.")
+            some = next(iter(block.values())).run["dir"]
+            raise MebenchError(f"block {_block_name(key)} (e.g. run {some}) lacks run(s) of {', '.join(missing)}; "
+                               "every pipeline must be run in every block for a Friedman/Wilcoxon ranking.")
     names = metrics or _metric_names(runs[0])
-    block_names = [f"{k[0]}/{k[1]}/{k[2]}#{str(k[4])[:8]}" for k in blocks]
+    block_names = [_block_name(k) for k in blocks]
     out = {"mode": "across-datasets", "blocks": block_names, "pipelines": pipelines, "metrics": {}}
     for name in names:
         hib = bool(getattr(METRICS.get(name), "higher_is_better", True))
         table = np.array([[batch_metrics([name], b[p].classes, b[p].y[None], b[p].pred[None], b[p].scores[None])[0, 0]
                            for p in pipelines] for b in blocks.values()])
+        undefined = [(bn, p) for bn, b, row in zip(block_names, blocks.values(), table)
+                     for p, v in zip(pipelines, row) if not np.isfinite(v)]
+        if undefined:
+            bn, p = undefined[0]
+            raise MebenchError(f"{name} is undefined for pipeline {p} in block {bn} (run "
+                               f"{blocks[list(blocks)[block_names.index(bn)]][p].run['dir']}); rank on another "
+                               "metric or drop that block.")
         res = friedman_wilcoxon(table, pipelines, block_names, hib, alpha)
         res["table"] = table.tolist()
         if cd_path is not None and len(pipelines) >= 2:
