@@ -84,6 +84,16 @@ def test_weights_load_from_a_file(tmp_path, kind, suffix, wrap):
     assert info.sha256 == W.cached_sha256(path) and info.provenance() == {f"resnet18:mine{suffix}": info.sha256}
 
 
+def test_a_weights_file_replaced_after_verification_is_refused(tmp_path):
+    path = tmp_path / "mine.safetensors"
+    _save_resnet18(path, seed=3, kind="safetensors")
+    info = W.resolve_weights("resnet18", str(path), pretrained_on="imagenet")
+    build_backbone("resnet18", info=info)  # the verified bytes load
+    _save_resnet18(path, seed=4, kind="safetensors")  # replaced under the recorded hash
+    with pytest.raises(ConfigError, match="changed since it was verified"):
+        build_backbone("resnet18", info=info)
+
+
 def test_weights_file_needs_its_training_data_declared(tmp_path):
     path = tmp_path / "w.pth"
     _save_resnet18(path, seed=1)

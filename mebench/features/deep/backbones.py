@@ -186,7 +186,7 @@ def build_backbone(name: str, weights="imagenet", pretrained_on=None, seed: int 
         full = _full_model(name)
     trunk = _trunk(name, full, stride)
     if not info.untrained or state_dict is not None:
-        source = state_dict if state_dict is not None else load_state_dict(info.path)
+        source = state_dict if state_dict is not None else load_state_dict(info.path, info.sha256)
         reference = full.state_dict()
         needed = list(trunk.state_dict())
         trunk.load_state_dict(map_state_dict(source, reference, needed,

@@ -105,7 +105,7 @@ def split_libreface(state: dict, path) -> tuple[dict, dict]:
 
 
 def _libreface_encoder(info: WeightsInfo) -> dict:
-    return split_libreface(load_state_dict(info.path), info.path)[0]
+    return split_libreface(load_state_dict(info.path, info.sha256), info.path)[0]
 
 
 def _head_module(n_in: int, n_out: int, hidden: int, dropout: float):
@@ -311,7 +311,7 @@ class AULibreFace(DeepExtractor):
         if infos:
             self.heads_ = {}
             for head, info in infos.items():
-                _, state = split_libreface(load_state_dict(info.path), info.path)
+                _, state = split_libreface(load_state_dict(info.path, info.sha256), info.path)
                 fc1, fc2 = state.get("fc1.weight"), state.get("fc2.weight")
                 if fc1 is None or fc2 is None or fc1.shape[1] != 512 or fc2.shape[0] != len(HEADS[head]):
                     raise ConfigError(f"{info.path}: LibreFace's {head} head maps 512 features to "

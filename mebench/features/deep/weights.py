@@ -191,22 +191,35 @@ def _is_tensor_map(obj) -> bool:
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
 
 
-def load_state_dict(path: str | Path) -> dict:
-    """Tensors of a weights file as {name: tensor} on the CPU (see the module doc for what is accepted)."""
+def load_state_dict(path: str | Path, sha256: str | None = None) -> dict:
+    """Tensors of a weights file as {name: tensor} on the CPU (see the module doc for what is accepted).
+
+    With ``sha256`` (a full digest) the bytes read are the bytes checked: a file replaced since it
+    was resolved is refused instead of being loaded under the recorded hash.
+    """
+    import hashlib
+    import io
     import pickle
 
     import torch
 
     path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read weights file {path}: {exc}") from None
+    if sha256 and len(sha256) == 64 and hashlib.sha256(data).hexdigest() != sha256:
+        raise ConfigError(f"weights file {path} changed since it was verified (sha256 {sha256[:12]}… expected); "
+                          "run again, and do not replace model files while a run uses them.")
     if path.suffix.lower() == ".safetensors":
         try:
-            from safetensors.torch import load_file
+            from safetensors.torch import load
 
-            return dict(load_file(str(path), device="cpu"))
+            return dict(load(data))
         except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
             raise ConfigError(f"cannot read {path} as safetensors: {type(exc).__name__}: {exc}") from None
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, ValueError, EOFError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(
