@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, RunStoreError
 
 DEFAULT = "default"
 EXPERIMENT = "mebench"
@@ -96,7 +96,14 @@ def _metric_values(metrics: dict, run_dir) -> dict:
         put(f"prior_shift.{name}", value)
     stats = Path(run_dir) / "stats.json"
     if stats.is_file():
-        for name, entry in (json.loads(stats.read_text()).get("metrics") or {}).items():
+        try:
+            data = json.loads(stats.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RunStoreError(f"{stats} is damaged ({exc}); run `mebench stats` on the run again.") from None
+        entries = data.get("metrics") if isinstance(data, dict) else None
+        for name, entry in (entries if isinstance(entries, dict) else {}).items():
+            if not isinstance(entry, dict):
+                continue
             put(f"{name}.ci_low", entry.get("ci_low"))
             put(f"{name}.ci_high", entry.get("ci_high"))
             put(f"{name}.p_value", entry.get("p_value"))
