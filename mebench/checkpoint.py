@@ -60,6 +60,7 @@ class RunCheckpoint:
         self.root = self.run_dir / "checkpoint"
         self.state = state
         self._lock = None
+        self.first_started = state.get("started")  # when the run was first started (earlier when resumed)
 
     # -- life cycle ----------------------------------------------------------------------------
     def open(self) -> "RunCheckpoint":
@@ -88,6 +89,8 @@ class RunCheckpoint:
             stale.unlink(missing_ok=True)  # a write cut short by a kill
         if previous is None:
             atomic_write_bytes(self.root / STATE, json_text(self.state).encode())
+        else:
+            self.first_started = previous.get("started", self.first_started)
         return self
 
     def _acquire(self) -> None:

@@ -1008,7 +1008,8 @@ def _finish_run(spec: RunSpec, prepared: Prepared, cv, run_dir, run_id: str, che
                      "jobs": spec.jobs, "backend": spec.backend, "folds_on_parallel_workers": cv.parallel,
                      "blas_threads_per_worker": 1},
         "resume": {"folds_resumed": cv.resumed, "folds_computed": len(prepared.split.folds) - cv.resumed,
-                   "features_from_cache": prepared.extraction.get("cache_hits", 0)},
+                   "features_from_cache": prepared.extraction.get("cache_hits", 0),
+                   "first_started": checkpoint.first_started},  # started / duration_s: this session
     }
     manifest = write_run(run_dir, predictions, metrics, manifest)
     checkpoint.finish()

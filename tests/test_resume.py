@@ -76,6 +76,7 @@ def test_sigkill_at_random_moments_then_resume_gives_identical_predictions(tmp_p
     _finish(["run", "--resume", str(out), "--json"], cache)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["resume"]["folds_resumed"] >= 2 and manifest["resume"]["features_from_cache"] == 48
+    assert manifest["resume"]["first_started"] <= manifest["started"]  # the killed session came first
     assert (out / "predictions.parquet").read_bytes() == expected
 
 
