@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
+from ...features.deep.weights import StartingWeights
 from .wrapper import IMAGE_INPUT_CHECKS, TorchClassifier
 
 STREAMS = ("fpf+tmfe", "fpf", "tmfe")
@@ -74,10 +75,11 @@ class FusionNet(nn.Module):
         return self
 
 
-class ResNetE2E(TorchClassifier):
+class ResNetE2E(StartingWeights, TorchClassifier):
     """FPF + TMFE streams fine-tuned end to end (apex crop + motion image, (n, 6, S, S))."""
 
     input_hint = E2E_HINT
+    owner = "classifier resnet-e2e"
     net_params = {"backbone": "resnet18", "weights": "imagenet", "pretrained_on": None, "streams": "fpf+tmfe",
                   "dropout": 0.5, "train_bn": False}
     defaults = {"epochs": 30, "batch_size": 32, "lr": 1e-4, "optimizer": "adamw", "weight_decay": 1e-4,
@@ -102,23 +104,8 @@ class ResNetE2E(TorchClassifier):
             raise ValueError(f"resnet-e2e (streams={self.streams}) got an array of shape {Xc.shape}. {E2E_HINT}")
         return out
 
-    # -- weights and provenance (checked before any data is read, recorded in the manifest) ----------
-    def weights_info(self):
-        """The resolved backbone weights (fetching EfficientNet-Lite0's file on first use); memoised."""
-        from ...features.deep.weights import memoised_weights
-
-        return memoised_weights(self, None, "classifier resnet-e2e")  # seed None: each stream draws its own
-
-    @property
-    def trained_on(self) -> tuple[str, ...]:
-        """Datasets the starting weights were trained on (``("imagenet",)``, ``pretrained_on``, or ())."""
-        return self.weights_info().trained_on
-
-    @property
-    def untrained(self) -> bool:
-        """True for ``weights=none``: the backbones start from random weights."""
-        return self.weights_info().untrained
-
+    # -- starting weights (StartingWeights; checked before any data is read, recorded in the manifest) --
+    # no _weights_seed: each stream draws its own initialisation seed from the member's seed
     def model_files(self) -> dict[str, str]:
         """{backbone:file name: sha256} of the starting weights."""
         return self.weights_info().provenance()

@@ -22,7 +22,7 @@ from ...errors import ConfigError
 from .._util import merge_counts, n_workers, thread_map
 from ..base import FeatureExtractor
 from .inputs import MOTIONS, face_inputs, motion_image, pool, region_weights
-from .weights import WeightsInfo, memoised_weights
+from .weights import StartingWeights
 
 ALIGN_MODES = (None, "per-clip", "tracked")
 POOLS = ("regions", "global")
@@ -42,7 +42,7 @@ def torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-class DeepExtractor(FeatureExtractor):
+class DeepExtractor(StartingWeights, FeatureExtractor):
     """Base of the backbone extractors: weights, device, threads, batched forward passes, provenance.
 
     Subclasses set ``owner`` (their registry name) and implement ``_prepare(row) -> (inputs, counts)``
@@ -56,20 +56,9 @@ class DeepExtractor(FeatureExtractor):
     libraries = ("numpy", "opencv-contrib-python", "torch", "torchvision", "timm")
     chunk_rows = 128  # the runner hands transform this many rows, so batches overlap preparation and forward
 
-    # -- weights and provenance ------------------------------------------------------------
-    def weights_info(self) -> WeightsInfo:
-        """The resolved weights (fetching EfficientNet-Lite0's file on first use); memoised per parameters."""
-        return memoised_weights(self, self.random_state, self.owner)
-
-    @property
-    def trained_on(self) -> tuple[str, ...]:
-        """Datasets the weights were trained on (``("imagenet",)``, the user's ``pretrained_on``, or ())."""
-        return self.weights_info().trained_on
-
-    @property
-    def untrained(self) -> bool:
-        """True for ``weights=none``: random features, marked "untrained" in manifests."""
-        return self.weights_info().untrained
+    # -- weights and provenance (StartingWeights: weights_info, trained_on, untrained) -------------
+    def _weights_seed(self) -> int | None:
+        return self.random_state
 
     def model_files(self) -> dict[str, str]:
         """{backbone:file name: sha256} of the weights used (or the random-init seed), plus pinned models."""

@@ -148,6 +148,31 @@ def memoised_weights(owner_obj, seed: int | None, owner: str) -> WeightsInfo:
     return memo[1]
 
 
+class StartingWeights:
+    """``weights_info()``, ``trained_on`` and ``untrained`` of an estimator with ``backbone``,
+    ``weights`` and ``pretrained_on`` parameters (the deep extractors, ``resnet-e2e``)."""
+
+    owner = "model"
+
+    def _weights_seed(self) -> int | None:
+        """The random-initialisation seed recorded for ``weights=none`` (None: the caller seeds)."""
+        return None
+
+    def weights_info(self) -> WeightsInfo:
+        """The resolved weights (fetching EfficientNet-Lite0's file on first use); memoised per parameters."""
+        return memoised_weights(self, self._weights_seed(), self.owner)
+
+    @property
+    def trained_on(self) -> tuple[str, ...]:
+        """Datasets the weights were trained on (``("imagenet",)``, the user's ``pretrained_on``, or ())."""
+        return self.weights_info().trained_on
+
+    @property
+    def untrained(self) -> bool:
+        """True for ``weights=none``: random initialisation."""
+        return self.weights_info().untrained
+
+
 def resolve_weights(backbone: str, weights, pretrained_on=None, seed: int | None = 0,
                     owner: str = "extractor") -> WeightsInfo:
     """Resolve a ``weights`` option (``imagenet``, ``none`` or a path) into a :class:`WeightsInfo`."""
