@@ -618,10 +618,14 @@ def _as_component_failure(estimator, hidden: tuple = ()):
 def _held_out_scores(model, estimator, Xte, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """(scores on the full label set, predicted codes) of a fitted fold model on the test rows.
 
-    ``predict_proba`` (else ``decision_function`` through a softmax) gives the scores; a class the
+    ``predict_proba`` (else ``decision_function`` through a softmax) gives the scores, and ``predict``
+    the predictions (``scores_and_predictions``, where a classifier has it, gives both); a class the
     model never saw scores 0; non-finite scores are an error naming the pipeline.
     """
-    if hasattr(model, "predict_proba"):
+    pred = None
+    if hasattr(model, "scores_and_predictions"):  # both from one pass (the SVMs' decision function)
+        proba, pred = model.scores_and_predictions(Xte)
+    elif hasattr(model, "predict_proba"):
         proba = model.predict_proba(Xte)
     else:
         from .classifiers.sklearn_family import softmax_scores
@@ -634,7 +638,7 @@ def _held_out_scores(model, estimator, Xte, n_classes: int) -> tuple[np.ndarray,
                           "samples; check its parameters (e.g. a zero temperature or regularisation).")
     scores = np.zeros((proba.shape[0], n_classes))
     scores[:, np.asarray(model.classes_, dtype=np.int64)] = proba
-    return scores, np.asarray(model.predict(Xte)).astype(np.int64)
+    return scores, np.asarray(model.predict(Xte) if pred is None else pred).astype(np.int64)
 
 
 def _trains_folds_together(estimator) -> bool:

@@ -77,5 +77,9 @@ def test_classifier_contract(name, n_classes):
     again = clone(twin).fit(X[:60], labels[:60]).predict_proba(X[60:])
     np.testing.assert_array_equal(proba, again, err_msg="same seed must give identical probabilities")
     assert set(model.predict(X[60:])) <= set(model.classes_)
+    if hasattr(model, "scores_and_predictions"):  # the runner's one-pass call must equal the two calls
+        both = model.scores_and_predictions(X[60:])
+        np.testing.assert_array_equal(both[0], proba)
+        np.testing.assert_array_equal(both[1], model.predict(X[60:]))
     restored = pickle.loads(pickle.dumps(model))  # fold checkpoints pickle fitted models
     np.testing.assert_array_equal(restored.predict_proba(X[60:]), proba)

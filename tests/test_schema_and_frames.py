@@ -1,13 +1,18 @@
 """Samples-table validation and lazy frame access."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mebench.data.schema import validate_samples
 from mebench.errors import DataError, SchemaError
-from mebench.io import frame_number, open_clip
+from mebench.io import IMAGE_EXTENSIONS, frame_number, numbered_images, open_clip
 
 
 def _table(**overrides):
@@ -70,3 +75,22 @@ def test_corrupt_frame_names_the_file(tmp_path):
 def test_missing_frames_location_is_clear(tmp_path):
     with pytest.raises(DataError, match="not found"):
         open_clip(str(tmp_path / "nope"))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.text(alphabet="ab_.-0123456789٣JPGjpgnbmtif", min_size=1, max_size=14), max_size=12, unique=True))
+def test_folder_listing_numbers_files_as_frame_number_does(names):
+    """The one-regex folder listing agrees with frame_number on every image file name."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        written = []
+        for name in names:
+            if name in (".", "..") or "/" in name:
+                continue
+            (Path(folder) / name).write_bytes(b"")
+            written.append(name)
+        os.mkdir(Path(folder) / "dir7.jpg")  # a folder is no frame
+        expected = sorted(n for name in written if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+                          and os.path.splitext(name)[0] and (n := frame_number(name)) is not None)
+        assert sorted(n for n, _ in numbered_images(folder)) == expected

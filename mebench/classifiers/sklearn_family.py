@@ -206,8 +206,18 @@ class _SVM(_Classifier):
         if self.probability:
             proba = self.predict_proba(X)
             return self.classes_[np.argmax(proba, axis=1)]
-        d = self._decision(X)
+        return self._predict_from(self._decision(X))
+
+    def _predict_from(self, d: np.ndarray) -> np.ndarray:
         return self.classes_[(d > 0).astype(int) if d.ndim == 1 else np.argmax(d, axis=1)]
+
+    def scores_and_predictions(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """``(predict_proba(X), predict(X))`` from one decision function (the runner's held-out call)."""
+        if self.probability:
+            proba = self.predict_proba(X)
+            return proba, self.classes_[np.argmax(proba, axis=1)]
+        d = self._decision(X)
+        return softmax_scores(d), self._predict_from(d)
 
 
 class LinearSVM(_SVM):

@@ -9,7 +9,6 @@ copy is listed at once instead of stopping at the first.
 from __future__ import annotations
 
 import bisect
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,7 +16,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from ..errors import ConfigError, DataError
-from ..io import IMAGE_EXTENSIONS, frame_number
+from ..io import numbered_images
 from .base import Dataset
 from .sheets import MAX_FRAME, is_dir, label_key, safe_path
 
@@ -119,17 +118,10 @@ class LoaderBase(Dataset):
 def list_frame_numbers(folder: Path) -> list[int] | None:
     """Sorted frame numbers (last integer in each image file name) in ``folder``; None if absent."""
     try:
-        entries = list(os.scandir(folder))
+        found = numbered_images(folder)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    numbers = []
-    for entry in entries:
-        name = entry.name
-        if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS and entry.is_file():
-            n = frame_number(name)
-            if n is not None and n <= MAX_FRAME:  # a longer digit run is no frame number
-                numbers.append(n)
-    return sorted(numbers)
+    return sorted(n for n, _ in found if n <= MAX_FRAME)  # a longer digit run is no frame number
 
 
 class FrameDataset(LoaderBase):

@@ -27,12 +27,27 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".wmv", ".mov", ".mkv", ".m4v", ".mpg", ".mp
 # Bump when decoding changes pixel values; the feature cache keys on it.
 FRAMES_VERSION = "2"
 _DIGITS = re.compile(r"\d+")
+# An image file name ending in its frame number: the stem's last digit run, then the extension.
+_NUMBERED_IMAGE = re.compile(r"(\d+)\D*\.(?:%s)\Z" % "|".join(re.escape(e[1:]) for e in IMAGE_EXTENSIONS),
+                             re.IGNORECASE)
 
 
 def frame_number(name: str) -> int | None:
     """The last integer in a file name: ``reg_img46.jpg`` -> 46, ``006_05562.jpg`` -> 5562."""
     runs = _DIGITS.findall(os.path.splitext(os.path.basename(name))[0])
     return int(runs[-1]) if runs else None
+
+
+def numbered_images(folder: str | Path) -> list[tuple[int, os.DirEntry]]:
+    """``(frame number, entry)`` of each image file in ``folder`` whose stem holds an integer (the
+    last one, as :func:`frame_number`), in directory order. Raises what ``os.scandir`` raises."""
+    found = []
+    with os.scandir(folder) as entries:  # one regex per name: 16,000 names in a few ms
+        for entry in entries:
+            match = _NUMBERED_IMAGE.search(entry.name)
+            if match is not None and entry.is_file():
+                found.append((int(match.group(1)), entry))
+    return found
 
 
 class Clip:
@@ -131,21 +146,12 @@ class ImageSequenceClip(Clip):
         if not self.folder.is_dir():
             raise DataError("frame folder not found", file=self.folder,
                             hint="Check --root and the dataset variant (raw or cropped).")
-        paths: dict[int, str] = {}
-        with os.scandir(self.folder) as entries:  # plain strings: no Path object per frame
-            for entry in entries:
-                name = entry.name
-                dot = name.rfind(".")
-                if dot <= 0 or name[dot:].lower() not in IMAGE_EXTENSIONS or not entry.is_file():
-                    continue
-                runs = _DIGITS.findall(name, 0, dot)  # the last integer of the stem, as frame_number
-                if not runs:
-                    continue
-                number = int(runs[-1])
-                if number in paths:
-                    raise DataError(f"two frame files carry number {number}: {os.path.basename(paths[number])} and "
-                                    f"{entry.name}", file=self.folder)
-                paths[number] = entry.path
+        paths: dict[int, str] = {}  # plain strings: no Path object per frame
+        for number, entry in numbered_images(self.folder):
+            if number in paths:
+                raise DataError(f"two frame files carry number {number}: {os.path.basename(paths[number])} and "
+                                f"{entry.name}", file=self.folder)
+            paths[number] = entry.path
         if not paths:
             raise DataError("frame folder holds no numbered image files", file=self.folder,
                             hint=f"Expected files such as img1.jpg ({', '.join(IMAGE_EXTENSIONS)}).")

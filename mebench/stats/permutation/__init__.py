@@ -132,7 +132,6 @@ def _exact_null(prepared, y, subjects, scheme, seed, n_permutations, metric_name
     """Observed metrics and the null distribution (N, m) through the linear operator."""
     from threadpoolctl import threadpool_limits
 
-    op = ridge_operator(prepared, jobs=jobs)
     ev = prepared.evaluated  # training-only samples carry no held-out score
     k = len(prepared.classes)
     n = len(y)
@@ -140,6 +139,7 @@ def _exact_null(prepared, y, subjects, scheme, seed, n_permutations, metric_name
     null = np.full((n_permutations, len(metric_objs)), np.nan)
     step = max(1, min(n_permutations, int(4e6 // max(n * k, 1))))  # ~32 MB of scores per chunk
     with threadpool_limits(1):
+        op = ridge_operator(prepared, jobs=jobs, pin_blas=False)
         pred, S = linear_predict(op, y[None, :], k)
         obs = batch_metrics(metric_objs, prepared.classes, y[None, ev], pred[:, ev], S[:, ev])[0]
         for start in range(0, n_permutations, step):

@@ -11,6 +11,7 @@ single-class training fold predicts that class with score 1.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +42,7 @@ class LinearOperator:
     seconds: float
 
 
-def ridge_operator(prepared, jobs: int = 1) -> LinearOperator:
+def ridge_operator(prepared, jobs: int = 1, pin_blas: bool = True) -> LinearOperator:
     """Precompute the stacked linear map of ``RidgeScores`` over the run's folds.
 
     ``RidgeScores`` standardises with the training fold's mean and standard deviation, then fits
@@ -54,7 +55,8 @@ def ridge_operator(prepared, jobs: int = 1) -> LinearOperator:
     training fold come from whole-data sums minus the other rows, on globally centred features; in
     the dual form one symmetric product over the [training; test] rows gives both the training Gram
     matrix and the training-test block. Samples in no test fold (training only) keep zero rows.
-    ``jobs`` > 1 computes folds on that many threads (BLAS, one thread each, releases the GIL).
+    ``jobs`` > 1 computes folds on that many threads (BLAS, one thread each, releases the GIL);
+    ``pin_blas=False``: the caller has already limited BLAS to one thread.
     """
     from threadpoolctl import threadpool_limits
 
@@ -66,7 +68,7 @@ def ridge_operator(prepared, jobs: int = 1) -> LinearOperator:
     M = np.zeros((n, n))
     fold_of = np.full(n, -1)
     train_masks = np.zeros((len(folds), n))
-    with threadpool_limits(1):
+    with threadpool_limits(1) if pin_blas else nullcontext():
         centre = X.mean(axis=0)
         Xc = X - centre
         sums = (centre, Xc, Xc.sum(axis=0), np.einsum("ij,ij->j", Xc, Xc))
@@ -109,8 +111,8 @@ def _fold_map(fold, sums, alpha: float) -> np.ndarray:
     scale = np.sqrt(var)
     scale[constant | (scale == 0)] = 1.0
     inv = 1.0 / scale
-    u = delta * inv
     if d <= n_tr:  # primal: A = Z_te (Z'Z + aI)^-1 Z'
+        u = delta * inv
         Ztr = Xc[tr] * inv - u
         Zte = Xc[te] * inv - u
         G = blas.dsyrk(1.0, Ztr.T, lower=0)  # Z'Z, upper triangle
@@ -119,14 +121,10 @@ def _fold_map(fold, sums, alpha: float) -> np.ndarray:
         A = sol.T @ Ztr.T
     else:          # dual: A = Z_te Z' (ZZ' + aI)^-1, from one Gram matrix over [train; test] rows
         B = Xc[np.concatenate([tr, te])]
+        B -= delta  # the rows minus the training mean, then scaled: Z
         B *= inv
-        Bu = B @ u
-        K = blas.dsyrk(1.0, B.T, trans=1, lower=0)  # B B', upper triangle (Fortran order)
+        K = blas.dsyrk(1.0, B.T, trans=1, lower=0)  # Z Z', upper triangle (Fortran order)
         G, C = K[:n_tr, :n_tr], K[:n_tr, n_tr:]       # train x train (upper), train x test
-        for block, right in ((G, Bu[:n_tr]), (C, Bu[n_tr:])):  # centre: (b - u)(b' - u)'
-            block -= Bu[:n_tr, None]
-            block -= right[None, :]
-            block += u @ u
         G[np.diag_indices_from(G)] += alpha
         _, sol, info = lapack.dposv(G, C)
         A = sol.T
@@ -162,6 +160,15 @@ def _softmax_classes(S: np.ndarray, temperature: float) -> np.ndarray:
     return S
 
 
+def _classes_surely_in_every_fold(op: LinearOperator, onehot: np.ndarray, P: int, k: int) -> bool:
+    """True when every class has, in every label row, more samples than any fold leaves out of its
+    training set, so no training fold can lack a class (no per-fold counting needed)."""
+    left_out = int((op.train_masks < 0.5).sum(axis=1).max()) if len(op.train_masks) else 0
+    per_class = onehot.reshape(P, k - 1, -1).sum(axis=2)                  # (P, k - 1)
+    last = onehot.shape[1] - per_class.sum(axis=1)                          # the last class
+    return bool((per_class.size == 0 or per_class.min() > left_out) and last.min() > left_out)
+
+
 def linear_predict(op: LinearOperator, Y: np.ndarray, k: int, with_scores: bool = True):
     """Held-out predicted codes (P, n) and class scores (P, n, k) for label-code rows ``Y`` (P, n),
     as ``RidgeScores`` refit fold by fold gives them; scores are None unless ``with_scores``.
@@ -174,10 +181,12 @@ def linear_predict(op: LinearOperator, Y: np.ndarray, k: int, with_scores: bool 
     S = np.empty((P, k, n))
     S[:, :k - 1] = (onehot @ op.M.T).reshape(P, k - 1, n)
     np.subtract(op.row_sums[None, :], S[:, :k - 1].sum(axis=1), out=S[:, k - 1])
-    counts = np.empty((P, k, len(op.train_masks)))
-    counts[:, :k - 1] = (onehot @ op.train_masks.T).reshape(P, k - 1, -1)
-    counts[:, k - 1] = op.train_masks.sum(axis=1)[None, :] - counts[:, :k - 1].sum(axis=1)
-    if (counts > 0.5).all():
+    counts = None
+    if not _classes_surely_in_every_fold(op, onehot, P, k):
+        counts = np.empty((P, k, len(op.train_masks)))
+        counts[:, :k - 1] = (onehot @ op.train_masks.T).reshape(P, k - 1, -1)
+        counts[:, k - 1] = op.train_masks.sum(axis=1)[None, :] - counts[:, :k - 1].sum(axis=1)
+    if counts is None or (counts > 0.5).all():
         pred = _argmax_classes(S)
         return (pred, _softmax_classes(S, op.temperature).transpose(0, 2, 1)) if with_scores else (pred, None)
     # Some training folds lack classes under these permutations: the refit classifier only knows
