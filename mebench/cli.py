@@ -285,5 +285,42 @@ def _add_external_commands() -> None:
 
 _add_external_commands()
 
+
+def run() -> None:
+    """The ``mebench`` console script: :func:`main`, then a quick exit.
+
+    Once the command has returned, its atexit handlers have run (worker pools, local Ray/Dask,
+    MLflow, temporary files, logging) and standard output and error are flushed, the process ends
+    without the interpreter's teardown of every loaded module, which for SciPy and scikit-learn
+    took 0.25-0.4 s of each command. Everything a command writes is closed (and written
+    atomically) before it returns. A live non-daemon thread gets the normal exit instead.
+    """
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    _quick_exit(code)
+
+
+def _quick_exit(code) -> None:
+    import atexit
+    import os
+    import threading
+
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)  # the interpreter waits for them, as usual
+    if code is not None and not isinstance(code, int):  # sys.exit("message"): printed, status 1
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (mebench ... | head): nothing more to deliver
+            pass
+    os._exit(code or 0)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    run()

@@ -1,0 +1,58 @@
+"""The console script's quick exit: atexit handlers run, output is complete, exit statuses are kept."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+
+def _cli(*args, tmp_path, **kwargs):
+    env = {**os.environ, "MEBENCH_CACHE": str(tmp_path / "cache")}
+    return subprocess.run([sys.executable, "-m", "mebench.cli", *args], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, **kwargs)
+
+
+def test_a_run_ends_after_its_atexit_handlers_with_its_output_whole(tmp_path):
+    marker = tmp_path / "atexit-ran"
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(textwrap.dedent(f"""
+        import atexit
+        from pathlib import Path
+
+        atexit.register(lambda: Path({str(marker)!r}).write_text("ran"))
+    """))
+    proc = _cli("run", "--plugins", str(plugin), "--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4",
+                "--out", str(tmp_path / "run"), "--json", tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert marker.read_text() == "ran"
+    summary = json.loads(proc.stdout)  # the whole JSON document reached the pipe
+    assert summary["run_id"] and (tmp_path / "run" / "manifest.json").is_file()
+
+
+def test_a_user_error_keeps_its_exit_status_and_message(tmp_path):
+    proc = _cli("run", "--dataset", "no-such-dataset", tmp_path=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr  # a ConfigError's status
+    assert "error:" in proc.stderr and "no-such-dataset" in proc.stderr
+
+
+def test_a_live_thread_gets_the_normal_exit_and_messages_give_status_1(tmp_path):
+    done = tmp_path / "thread-done"
+    code = textwrap.dedent(f"""
+        import threading, time
+        from pathlib import Path
+        from mebench.cli import _quick_exit
+
+        def late():
+            time.sleep(0.3)
+            Path({str(done)!r}).write_text("done")
+
+        threading.Thread(target=late).start()
+        _quick_exit(3)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 3 and done.read_text() == "done"
+    proc = subprocess.run([sys.executable, "-c", "from mebench.cli import _quick_exit; _quick_exit('stopped: why')"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "stopped: why" in proc.stderr
