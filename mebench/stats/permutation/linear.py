@@ -134,38 +134,38 @@ def _fold_map(fold, sums, alpha: float) -> np.ndarray:
 
 
 def _argmax_classes(S: np.ndarray) -> np.ndarray:
-    """argmax over axis 1 of (P, k, n) (first class wins ties), one contiguous (P, n) pass per class."""
-    best = S[:, 0].copy()
-    idx = np.zeros(best.shape, dtype=np.int16 if S.shape[1] < 2 ** 15 else np.int64)
+    """argmax over axis 0 of (k, P, n) (first class wins ties), one contiguous (P, n) pass per class."""
+    best = S[0].copy()
+    idx = np.zeros(best.shape, dtype=np.int64)
     better = np.empty(best.shape, dtype=bool)
-    for c in range(1, S.shape[1]):
-        np.greater(S[:, c], best, out=better)
-        np.maximum(best, S[:, c], out=best)
-        idx += (c - idx) * better  # idx becomes c where this class is strictly better
-    return idx.astype(np.int64)
+    for c in range(1, len(S)):
+        np.greater(S[c], best, out=better)
+        np.maximum(best, S[c], out=best)
+        np.copyto(idx, c, where=better)  # c where this class is strictly better
+    return idx
 
 
 def _softmax_classes(S: np.ndarray, temperature: float) -> np.ndarray:
-    """Softmax over axis 1 of (P, k, n) decisions at ``temperature``, in place; -inf scores 0."""
-    top = S.max(axis=1) if S.shape[1] > 8 else np.maximum.reduce([S[:, c] for c in range(S.shape[1])])
+    """Softmax over axis 0 of (k, P, n) decisions at ``temperature``, in place; -inf scores 0."""
+    top = S.max(axis=0)
     total = np.zeros(top.shape)
-    for c in range(S.shape[1]):
-        col = S[:, c]
+    for col in S:
         col -= top
         col /= temperature
         np.exp(col, out=col)
         total += col
-    for c in range(S.shape[1]):
-        S[:, c] /= total
+    for col in S:
+        col /= total
     return S
 
 
-def _classes_surely_in_every_fold(op: LinearOperator, onehot: np.ndarray, P: int, k: int) -> bool:
+def _classes_surely_in_every_fold(op: LinearOperator, onehot: np.ndarray) -> bool:
     """True when every class has, in every label row, more samples than any fold leaves out of its
-    training set, so no training fold can lack a class (no per-fold counting needed)."""
+    training set, so no training fold can lack a class (no per-fold counting needed).
+    ``onehot`` is (k - 1, P, n): the indicators of all classes but the last."""
     left_out = int((op.train_masks < 0.5).sum(axis=1).max()) if len(op.train_masks) else 0
-    per_class = onehot.reshape(P, k - 1, -1).sum(axis=2)                  # (P, k - 1)
-    last = onehot.shape[1] - per_class.sum(axis=1)                          # the last class
+    per_class = onehot.sum(axis=2)                                   # (k - 1, P)
+    last = onehot.shape[2] - per_class.sum(axis=0)                   # the last class, (P,)
     return bool((per_class.size == 0 or per_class.min() > left_out) and last.min() > left_out)
 
 
@@ -173,36 +173,39 @@ def linear_predict(op: LinearOperator, Y: np.ndarray, k: int, with_scores: bool 
     """Held-out predicted codes (P, n) and class scores (P, n, k) for label-code rows ``Y`` (P, n),
     as ``RidgeScores`` refit fold by fold gives them; scores are None unless ``with_scores``.
 
-    Decisions are computed in a (P, k, n) layout with one matrix product for the first k - 1
-    classes (the last is the row sum minus the others); scores are returned as a transposed view.
+    Decisions are computed class-major, (k, P, n), with one matrix product for the first k - 1
+    classes written in place (the last is the row sum minus the others); scores are returned as a
+    transposed view.
     """
     P, n = Y.shape
-    onehot = (Y[:, None, :] == np.arange(k - 1)[None, :, None]).astype(np.float64).reshape(P * (k - 1), n)
-    S = np.empty((P, k, n))
-    S[:, :k - 1] = (onehot @ op.M.T).reshape(P, k - 1, n)
-    np.subtract(op.row_sums[None, :], S[:, :k - 1].sum(axis=1), out=S[:, k - 1])
+    onehot = np.empty((k - 1, P, n))
+    for c in range(k - 1):
+        np.equal(Y, c, out=onehot[c])
+    S = np.empty((k, P, n))
+    np.matmul(onehot.reshape((k - 1) * P, n), op.M.T, out=S[:k - 1].reshape((k - 1) * P, n))
+    np.subtract(op.row_sums, S[:k - 1].sum(axis=0), out=S[k - 1])
     counts = None
-    if not _classes_surely_in_every_fold(op, onehot, P, k):
-        counts = np.empty((P, k, len(op.train_masks)))
-        counts[:, :k - 1] = (onehot @ op.train_masks.T).reshape(P, k - 1, -1)
-        counts[:, k - 1] = op.train_masks.sum(axis=1)[None, :] - counts[:, :k - 1].sum(axis=1)
+    if not _classes_surely_in_every_fold(op, onehot):
+        counts = np.empty((k, P, len(op.train_masks)))
+        counts[:k - 1] = (onehot.reshape((k - 1) * P, n) @ op.train_masks.T).reshape(k - 1, P, -1)
+        counts[k - 1] = op.train_masks.sum(axis=1) - counts[:k - 1].sum(axis=0)
     if counts is None or (counts > 0.5).all():
         pred = _argmax_classes(S)
-        return (pred, _softmax_classes(S, op.temperature).transpose(0, 2, 1)) if with_scores else (pred, None)
+        return (pred, _softmax_classes(S, op.temperature).transpose(1, 2, 0)) if with_scores else (pred, None)
     # Some training folds lack classes under these permutations: the refit classifier only knows
     # the classes it saw (argmax and softmax over them, score 0 for the others), and a single-class
     # training fold predicts that class with score 1 (as runner.cross_predict does).
-    present = counts[:, :, op.fold_of] > 0.5                   # (P, k, n)
+    present = counts[:, :, op.fold_of] > 0.5                   # (k, P, n)
     S = np.where(present, S, -np.inf)
     pred = _argmax_classes(S)
     if not with_scores:
         return pred, None
     S = _softmax_classes(S, op.temperature)
-    single = present.sum(axis=1) == 1                           # (P, n)
+    single = present.sum(axis=0) == 1                           # (P, n)
     if single.any():
         pi, ni = np.nonzero(single)
-        S[pi, :, ni] = present[pi, :, ni].astype(float)
-    return pred, S.transpose(0, 2, 1)
+        S[:, pi, ni] = present[:, pi, ni].astype(float)
+    return pred, S.transpose(1, 2, 0)
 
 
 def linear_scores(op: LinearOperator, Y: np.ndarray, k: int) -> np.ndarray:
