@@ -1,6 +1,7 @@
 """Runs that scale: --jobs speed-up, warm runs, growth with the data, peak memory, resume overhead.
 
 Usage: python benchmarks/bench_scale.py [--data DIR] [--scales 1 4 10] [--repeats 3]
+       python benchmarks/bench_scale.py --warm-against OTHER_CHECKOUT [--repeats 10]
 
 The set: CASME II-sized synthetic clips (255 clips of 26 subjects at 1x, 64 frames, 128x128 JPEG
 crops in the CASME II ``Cropped`` layout with its coding sheet), written once per scale under
@@ -10,7 +11,9 @@ crops in the CASME II ``Cropped`` layout with its coding sheet), written once pe
 * cold (empty feature cache) at ``--jobs 1`` and ``--jobs 2``, alternating in each round so both
   see the same machine load; the same rounds time plain 2-process BLAS work (a matrix product in
   one process, then in two at once) to show how much parallel speed the machine has left;
-* warm (features cached) at ``--jobs 1``;
+* warm (features cached) at ``--jobs 1``, three per round;
+* the speed-up ceiling of each round's ``--jobs 1`` run if its extraction were perfectly halved and
+  nothing else were (imports, loading, folds below the worker threshold, metrics stay serial);
 * wall time and peak RSS (the run's process and, separately, its largest worker) at every scale;
 * the cost of checkpointing every fold, in process: ``cross_predict`` with and without a checkpoint
   on the same prepared run.
@@ -67,14 +70,16 @@ def _tree_rss(pid: int) -> tuple[float, float]:
     return rss.get(pid, 0.0), worst
 
 
-def run(root: Path, jobs: int, cache: Path, out: Path) -> dict:
-    """One `mebench run` in a child process: wall seconds, peak RSS of it and of its largest worker."""
-    cmd = [sys.executable, "-m", "mebench.cli", "run", "--dataset", "casme2", "--root", str(root),
+def run(root: Path, jobs: int, cache: Path, out: Path, checkout: str | None = None) -> dict:
+    """One `mebench run` in a child process: wall seconds, peak RSS of it and of its largest worker.
+    ``checkout``: another checkout's root, whose mebench the child imports instead of this one."""
+    cmd = [sys.executable, "-m", "mebench.cli", "run", "--dataset", "casme2", "--root", str(Path(root).resolve()),
            "--dataset-opt", "variant=cropped", "--features", "lbptop", "--classifier", "svm-linear",
            "--jobs", str(jobs), "--json", "--out", str(out)]
-    env = {**os.environ, "MEBENCH_CACHE": str(cache)}
+    env = {**os.environ, "MEBENCH_CACHE": str(cache), **({"PYTHONPATH": checkout} if checkout else {})}
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # run from the output's folder: `python -m` puts the working directory first on the path
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=out.parent)
     peak = {"main": 0.0, "worker": 0.0}
 
     def watch():
@@ -140,10 +145,15 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4, 10])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--growth-only", action="store_true", help="skip the 1x rounds and the checkpoint cost")
+    parser.add_argument("--warm-against", metavar="CHECKOUT",
+                        help="only time warm 1x runs of this checkout and of CHECKOUT (another checkout's root), "
+                             "alternating, --repeats rounds")
     opts = parser.parse_args()
-    data = Path(opts.data)
-    work = Path(tempfile.mkdtemp(prefix="mebench-scale-"))
+    data = Path(opts.data).resolve()
+    work = Path(tempfile.mkdtemp(prefix="mebench-scale-")).resolve()
     roots = {s: build(data, s) for s in opts.scales}
+    if opts.warm_against:
+        return warm_against(roots[opts.scales[0]], work, opts.warm_against, opts.repeats)
 
     base = roots[opts.scales[0]]
     if not opts.growth_only:
@@ -160,7 +170,7 @@ def one_x(base: Path, work: Path, repeats: int) -> None:
     for r in range(repeats):
         one = run(base, 1, work / f"c1-{r}", work / f"o1-{r}")
         two = run(base, 2, work / f"c2-{r}", work / f"o2-{r}")
-        warm = run(base, 1, work / f"c1-{r}", work / f"w1-{r}")
+        warm = [run(base, 1, work / f"c1-{r}", work / f"w1-{r}-{w}")["wall"] for w in range(3)]
         rounds.append((one, two, warm, blas_speedup()))
     print(f"## 1x set: {rounds[0][0]['n']} clips, lbptop + svm-linear, LOSO; {os.cpu_count()} cores")
     print("| measure | median | min | max |\n|---|---|---|---|")
@@ -168,10 +178,29 @@ def one_x(base: Path, work: Path, repeats: int) -> None:
             ("cold, --jobs 2 (s)", [r[1]["wall"] for r in rounds]),
             ("speed-up --jobs 2 / --jobs 1", [r[0]["wall"] / r[1]["wall"] for r in rounds]),
             ("plain 2-process BLAS speed-up, same rounds", [r[3] for r in rounds]),
-            ("warm (features cached), --jobs 1 (s)", [r[2]["wall"] for r in rounds])]
+            ("ceiling: --jobs 1 wall / (wall - extraction / 2)", [r[0]["wall"] / (r[0]["wall"] - r[0]["extraction"] / 2)
+                                                                  for r in rounds]),
+            ("cold --jobs 1: extraction (s)", [r[0]["extraction"] for r in rounds]),
+            ("cold --jobs 2: extraction (s)", [r[1]["extraction"] for r in rounds]),
+            ("warm (features cached), --jobs 1 (s), 3 per round", [w for r in rounds for w in r[2]])]
     for label, values in rows:
         print(f"| {label} | {statistics.median(values):.2f} | {min(values):.2f} | {max(values):.2f} |")
 
+
+
+def warm_against(base: Path, work: Path, checkout: str, repeats: int) -> None:
+    """Warm runs (one shared feature cache, filled first) of this checkout and ``checkout``, alternating."""
+    cache = work / "cache"
+    run(base, 1, cache, work / "fill")
+    times: dict[str, list[float]] = {"this": [], "other": []}
+    for r in range(repeats):
+        for key, checkout_root in (("other", checkout), ("this", None)):
+            times[key].append(run(base, 1, cache, work / f"{key}-{r}", checkout_root)["wall"])
+    print(f"## warm 1x runs, alternating; other = {checkout}")
+    print("| checkout | median (s) | min (s) | max (s) |\n|---|---|---|---|")
+    for key, values in times.items():
+        print(f"| {key} | {statistics.median(values):.2f} | {min(values):.2f} | {max(values):.2f} |")
+    print(f"median ratio this/other: {statistics.median(times['this']) / statistics.median(times['other']):.3f}")
 
 
 def growth(roots: dict, work: Path, scales) -> None:

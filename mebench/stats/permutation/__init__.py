@@ -25,7 +25,14 @@ from ...errors import MebenchError
 from ...metrics.batch import batch_metrics, metric_kind, resolve_metric
 from .checkpoint import CHECKPOINT_FORMAT, checkpoint_key, checkpoint_path, save_checkpoint
 from .generic import generic_null
-from .linear import LinearOperator, linear_path_available, linear_predict, linear_scores, ridge_operator
+from .linear import (
+    LinearOperator,
+    linear_path_available,
+    linear_predict,
+    linear_scores,
+    one_blas_thread,
+    ridge_operator,
+)
 from .prepared import prepared_from_arrays, prepared_from_run
 from .schemes import (
     BLOCK,
@@ -130,15 +137,13 @@ def p_value(observed: float, null: np.ndarray, higher_is_better: bool = True) ->
 
 def _exact_null(prepared, y, subjects, scheme, seed, n_permutations, metric_names, metric_objs, progress, jobs=1):
     """Observed metrics and the null distribution (N, m) through the linear operator."""
-    from threadpoolctl import threadpool_limits
-
     ev = prepared.evaluated  # training-only samples carry no held-out score
     k = len(prepared.classes)
     n = len(y)
     needs_scores = any(metric_kind(m) not in ("accuracy", "uar", "uf1") for m in metric_objs)
     null = np.full((n_permutations, len(metric_objs)), np.nan)
     step = max(1, min(n_permutations, int(4e6 // max(n * k, 1))))  # ~32 MB of scores per chunk
-    with threadpool_limits(1):
+    with one_blas_thread():
         op = ridge_operator(prepared, jobs=jobs, pin_blas=False)
         pred, S = linear_predict(op, y[None, :], k)
         obs = batch_metrics(metric_objs, prepared.classes, y[None, ev], pred[:, ev], S[:, ev])[0]

@@ -42,6 +42,21 @@ class LinearOperator:
     seconds: float
 
 
+_BLAS = {}
+
+
+def one_blas_thread():
+    """A context limiting BLAS to one thread, for the exact path: threadpoolctl's scan of the loaded
+    libraries (~2.5 ms) is done once per process, after NumPy's and SciPy's BLAS, the only ones
+    this path calls, are loaded."""
+    if "controller" not in _BLAS:
+        from scipy.linalg import blas  # noqa: F401 - loaded before the scan
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS["controller"] = ThreadpoolController()
+    return _BLAS["controller"].limit(limits=1, user_api="blas")
+
+
 def ridge_operator(prepared, jobs: int = 1, pin_blas: bool = True) -> LinearOperator:
     """Precompute the stacked linear map of ``RidgeScores`` over the run's folds.
 
@@ -58,8 +73,6 @@ def ridge_operator(prepared, jobs: int = 1, pin_blas: bool = True) -> LinearOper
     ``jobs`` > 1 computes folds on that many threads (BLAS, one thread each, releases the GIL);
     ``pin_blas=False``: the caller has already limited BLAS to one thread.
     """
-    from threadpoolctl import threadpool_limits
-
     t0 = time.perf_counter()
     alpha = float(prepared.estimator.alpha)
     X = np.asarray(prepared.X, dtype=np.float64)
@@ -68,7 +81,7 @@ def ridge_operator(prepared, jobs: int = 1, pin_blas: bool = True) -> LinearOper
     M = np.zeros((n, n))
     fold_of = np.full(n, -1)
     train_masks = np.zeros((len(folds), n))
-    with threadpool_limits(1) if pin_blas else nullcontext():
+    with one_blas_thread() if pin_blas else nullcontext():
         centre = X.mean(axis=0)
         Xc = X - centre
         sums = (centre, Xc, Xc.sum(axis=0), np.einsum("ij,ij->j", Xc, Xc))
@@ -136,13 +149,13 @@ def _fold_map(fold, sums, alpha: float) -> np.ndarray:
 def _argmax_classes(S: np.ndarray) -> np.ndarray:
     """argmax over axis 0 of (k, P, n) (first class wins ties), one contiguous (P, n) pass per class."""
     best = S[0].copy()
-    idx = np.zeros(best.shape, dtype=np.int64)
+    idx = np.zeros(best.shape, dtype=np.int16 if len(S) < 2 ** 15 else np.int64)
     better = np.empty(best.shape, dtype=bool)
     for c in range(1, len(S)):
         np.greater(S[c], best, out=better)
         np.maximum(best, S[c], out=best)
-        np.copyto(idx, c, where=better)  # c where this class is strictly better
-    return idx
+        idx += (c - idx) * better  # idx becomes c where this class is strictly better (3x faster than copyto)
+    return idx.astype(np.int64)
 
 
 def _softmax_classes(S: np.ndarray, temperature: float) -> np.ndarray:
