@@ -515,6 +515,7 @@ class CrossPredictions:
     notes: list
     resumed: int = 0          # folds taken from a checkpoint instead of refitted
     parallel: bool = False    # whether the folds ran on parallel workers
+    seconds: float = 0.0      # wall time of the cross-prediction (resumed folds cost nothing)
 
 
 @dataclass(frozen=True)
@@ -670,6 +671,7 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
 
     from .backends import parallel_backend, run_tasks
 
+    started = time.perf_counter()
     y = prepared.y if y is None else np.asarray(y)
     estimator = prepared.estimator if estimator is None else estimator
     keep_model = checkpoint is not None and bool(getattr(_classifier_of(estimator), "save_fold_models", False))
@@ -712,6 +714,7 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
     if (jobs > 1 and len(pending) > 1 and not leaky and isinstance(prepared.X, np.ndarray)
             and prepared.fit_targets is None and _trains_folds_together(estimator)):
         _fit_folds_together(prepared, estimator, y, pending, groups, k, jobs, record, fit_progress)
+        out.seconds = time.perf_counter() - started
         return out
     from threadpoolctl import threadpool_limits
 
@@ -738,6 +741,7 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
                 inner = None if fit_progress is None else (lambda done, total, i=i: fit_progress(i, done, total))
                 record(i, fit_predict_fold(estimator, prepared.X, y, folds[i].train, folds[i].test, k, *args, inner,
                                            False))
+    out.seconds = time.perf_counter() - started
     return out
 
 
@@ -1010,7 +1014,7 @@ def _finish_run(spec: RunSpec, prepared: Prepared, cv, run_dir, run_id: str, che
         "duration_s": round(time.time() - t0, 3),
         "platform": {"system": platform.platform(), "python": sys.version.split()[0],
                      "jobs": spec.jobs, "backend": spec.backend, "folds_on_parallel_workers": cv.parallel,
-                     "blas_threads_per_worker": 1},
+                     "folds_seconds": round(cv.seconds, 3), "blas_threads_per_worker": 1},
         "resume": {"folds_resumed": cv.resumed, "folds_computed": len(prepared.split.folds) - cv.resumed,
                    "features_from_cache": prepared.extraction.get("cache_hits", 0),
                    "first_started": checkpoint.first_started},  # started / duration_s: this session

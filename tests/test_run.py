@@ -55,6 +55,8 @@ def test_run_directory_has_the_three_files_with_the_schema(default_run):
     assert manifest["versions"]["mebench"] and manifest["versions"]["scikit-learn"]
     assert len(manifest["dataset"]["sample_list_sha256"]) == 64 and len(manifest["protocol"]["fold_hash"]) == 64
     assert manifest["seeds"]["run"] == 0 and manifest["seeds"]["classifier"] == 0
+    timing = manifest["platform"]
+    assert 0 < timing["folds_seconds"] < manifest["duration_s"] and manifest["features"]["seconds"] >= 0
 
 
 def test_pooled_metrics_recompute_from_stored_predictions(default_run):
