@@ -3,7 +3,8 @@
 Layout inside the run directory, removed when the run's final files are written:
 
     checkpoint/state.json      what the run is (run id, resolved config, plugin files), written first
-    checkpoint/folds/NNNN.npz  one atomic shard per finished fold: held-out scores and predictions
+    checkpoint/folds/NNNN.fold one atomic shard per finished fold: a JSON header line (key, note,
+                               shapes), then the held-out scores (float64) and predictions (int64)
     checkpoint/lock            held (flock) by the process running it, released by the kernel on death
 
 A shard is reused only when its key (run id, fold name, train and test sample ids) matches, so a
@@ -24,6 +25,8 @@ from .errors import RunStoreError
 from .fsutil import atomic_write_bytes, json_text
 
 STATE = "state.json"
+SHARD_SUFFIX = ".fold"
+_SHARD_MAGIC = b"mebench fold shard 1\n"
 
 
 def interrupted_state(run_dir: str | Path) -> dict | None:
@@ -73,7 +76,7 @@ class RunCheckpoint:
             self.close()
             raise
         differences = _differences(previous, self.state) if previous is not None else []
-        if differences and any((self.root / "folds").glob("*.npz")):
+        if differences and any((self.root / "folds").glob("*" + SHARD_SUFFIX)):
             self.close()
             raise RunStoreError(
                 f"{self.run_dir} holds an interrupted run whose finished folds cannot be reused: "
@@ -128,27 +131,37 @@ class RunCheckpoint:
         return h.hexdigest()
 
     def _shard(self, index: int) -> Path:
-        return self.root / "folds" / f"{index:04d}.npz"
+        return self.root / "folds" / f"{index:04d}{SHARD_SUFFIX}"
 
     def load_fold(self, index: int, key: str):
-        """(scores, predicted codes, note) of a finished fold, or None."""
-        path = self._shard(index)
-        if not path.is_file():
+        """(scores, predicted codes, note) of a finished fold, or None (absent, another key, damaged)."""
+        try:
+            data = self._shard(index).read_bytes()
+        except OSError:
             return None
         try:
-            with np.load(path, allow_pickle=False) as z:
-                if str(z["key"]) != key:
-                    return None
-                note = str(z["note"]) or None
-                return z["scores"].copy(), z["pred"].copy(), note
-        except (OSError, ValueError, KeyError):
-            return None  # a damaged shard is recomputed
+            if not data.startswith(_SHARD_MAGIC):
+                return None
+            end = data.index(b"\n", len(_SHARD_MAGIC))
+            head = json.loads(data[len(_SHARD_MAGIC):end])
+            if head["key"] != key:
+                return None
+            shapes = [tuple(int(d) for d in head[name]) for name in ("scores", "pred")]
+            sizes = [int(np.prod(shape)) * 8 for shape in shapes]
+            body = data[end + 1:]
+            if len(body) != sum(sizes):
+                return None  # a damaged shard is recomputed
+            scores = np.frombuffer(body[:sizes[0]], np.float64).reshape(shapes[0]).copy()
+            pred = np.frombuffer(body[sizes[0]:], np.int64).reshape(shapes[1]).copy()
+            return scores, pred, head.get("note") or None
+        except (ValueError, KeyError, TypeError):
+            return None
 
     def save_fold(self, index: int, key: str, scores: np.ndarray, pred: np.ndarray, note: str | None) -> None:
-        buf = io.BytesIO()
-        np.savez(buf, key=np.array(key), scores=np.asarray(scores, np.float64), pred=np.asarray(pred, np.int64),
-                 note=np.array(note or ""))
-        atomic_write_bytes(self._shard(index), buf.getvalue())
+        scores = np.ascontiguousarray(scores, dtype=np.float64)
+        pred = np.ascontiguousarray(pred, dtype=np.int64)
+        head = json.dumps({"key": key, "note": note or "", "scores": list(scores.shape), "pred": list(pred.shape)})
+        atomic_write_bytes(self._shard(index), _SHARD_MAGIC + head.encode() + b"\n" + scores.tobytes() + pred.tobytes())
 
     def save_model(self, fold_name: str, model) -> None:
         """Keep a fitted fold model (nets) as ``models/<fold>.joblib``, part of the finished run."""

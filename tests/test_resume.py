@@ -68,7 +68,7 @@ def test_sigkill_at_random_moments_then_resume_gives_identical_predictions(tmp_p
     out, cache = tmp_path / "killed-mid-folds", tmp_path / "cache-mid"
     proc = _mebench([*ARGS, "--out", str(out)], cache)
     deadline = time.monotonic() + 120
-    while len(list((out / "checkpoint" / "folds").glob("*.npz"))) < 2 and time.monotonic() < deadline:
+    while len(list((out / "checkpoint" / "folds").glob("*.fold"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
@@ -100,7 +100,7 @@ def test_interrupted_run_of_another_config_is_refused_once_a_fold_finished(tmp_p
     out = tmp_path / "run"
     RunCheckpoint(out, {"run_id": "something-else", "config": {}}).open().close()
     (out / "checkpoint" / "folds").mkdir()
-    (out / "checkpoint" / "folds" / "0000.npz").write_bytes(b"a finished fold")
+    (out / "checkpoint" / "folds" / "0000.fold").write_bytes(b"a finished fold")
     res = cli("run", "--dataset-opt", "subjects=3", "--out", out)
     text = " ".join(res.output.split())
     assert res.exit_code == 1 and "another configuration or dataset" in text and "remove" in text
@@ -132,7 +132,7 @@ def test_resume_refuses_shards_made_by_other_code(tmp_path):
     state = {"run_id": "r", "config": {}, "code": code_identity([plugin])}
     RunCheckpoint(tmp_path / "run", state).open().close()
     (tmp_path / "run" / "checkpoint" / "folds").mkdir()
-    (tmp_path / "run" / "checkpoint" / "folds" / "0000.npz").write_bytes(b"a finished fold")
+    (tmp_path / "run" / "checkpoint" / "folds" / "0000.fold").write_bytes(b"a finished fold")
     RunCheckpoint(tmp_path / "run", dict(state, code=code_identity([plugin]))).open().close()  # same code: fine
     plugin.write_text("x = 2\n")
     with pytest.raises(RunStoreError, match=r"plugin file .*plugin\.py changed"):
@@ -180,3 +180,26 @@ def test_two_concurrent_runs_into_one_results_folder_both_land(tmp_path):
         load_run(run)  # every file matches its hash
         assert manifest["run_id"] in d
     assert payloads[0] == payloads[1]
+
+
+def test_fold_shards_round_trip_and_damaged_ones_are_recomputed(tmp_path):
+    from mebench.checkpoint import RunCheckpoint
+
+    checkpoint = RunCheckpoint(tmp_path / "run", {"run_id": "r"}).open()
+    scores, pred = np.random.default_rng(0).random((7, 3)), np.array([0, 2, 1, 1, 0, 2, 2])
+    key = checkpoint.fold_key("sub01", ["a", "b"], ["c"])
+    checkpoint.save_fold(0, key, scores, pred, "training fold lacks 1 class(es); their scores are 0")
+    got_scores, got_pred, note = checkpoint.load_fold(0, key)
+    np.testing.assert_array_equal(got_scores, scores)
+    np.testing.assert_array_equal(got_pred, pred)
+    assert note.startswith("training fold lacks") and got_scores.flags.writeable
+    checkpoint.save_fold(1, key, scores[:2], pred[:2], None)
+    assert checkpoint.load_fold(1, key)[2] is None
+    assert checkpoint.load_fold(0, checkpoint.fold_key("sub01", ["a"], ["c"])) is None  # other samples
+    shard = tmp_path / "run" / "checkpoint" / "folds" / "0000.fold"
+    whole = shard.read_bytes()
+    for damaged in (whole[:-5], whole[:30], b"", b"not a shard\n" + whole, whole.replace(b'"scores"', b'"score"')):
+        shard.write_bytes(damaged)
+        assert checkpoint.load_fold(0, key) is None
+    assert checkpoint.load_fold(5, key) is None  # never written
+    checkpoint.close()
