@@ -3,8 +3,9 @@
 Layout inside the run directory, removed when the run's final files are written:
 
     checkpoint/state.json      what the run is (run id, resolved config, plugin files), written first
-    checkpoint/folds/NNNN.fold one atomic shard per finished fold: a JSON header line (key, note,
-                               shapes), then the held-out scores (float64) and predictions (int64)
+    checkpoint/folds/NNNN.fold one atomic shard per finished fold: a magic line, a JSON header line
+                               (key, note, shapes, blake2b of the body), then the held-out scores
+                               (little-endian float64) and predicted codes (int64)
     checkpoint/lock            held (flock) by the process running it, released by the kernel on death
 
 A shard is reused only when its key (run id, fold name, train and test sample ids) matches, so a
@@ -76,7 +77,7 @@ class RunCheckpoint:
             self.close()
             raise
         differences = _differences(previous, self.state) if previous is not None else []
-        if differences and any((self.root / "folds").glob("*" + SHARD_SUFFIX)):
+        if differences and self._finished_folds():
             self.close()
             raise RunStoreError(
                 f"{self.run_dir} holds an interrupted run whose finished folds cannot be reused: "
@@ -95,6 +96,11 @@ class RunCheckpoint:
         else:
             self.first_started = previous.get("started", self.first_started)
         return self
+
+    def _finished_folds(self) -> list[Path]:
+        """Every shard file, of this format or an earlier one (``.npz``): finished work not to discard."""
+        folder = self.root / "folds"
+        return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")] if folder.is_dir() else []
 
     def _acquire(self) -> None:
         import fcntl
@@ -133,8 +139,9 @@ class RunCheckpoint:
     def _shard(self, index: int) -> Path:
         return self.root / "folds" / f"{index:04d}{SHARD_SUFFIX}"
 
-    def load_fold(self, index: int, key: str):
-        """(scores, predicted codes, note) of a finished fold, or None (absent, another key, damaged)."""
+    def load_fold(self, index: int, key: str, n_test: int, n_classes: int):
+        """(scores, predicted codes, note) of a finished fold, or None: absent, made for other samples,
+        damaged (its digest, its shapes or its predicted codes disagree), or of another format."""
         try:
             data = self._shard(index).read_bytes()
         except OSError:
@@ -144,24 +151,26 @@ class RunCheckpoint:
                 return None
             end = data.index(b"\n", len(_SHARD_MAGIC))
             head = json.loads(data[len(_SHARD_MAGIC):end])
-            if head["key"] != key:
-                return None
-            shapes = [tuple(int(d) for d in head[name]) for name in ("scores", "pred")]
-            sizes = [int(np.prod(shape)) * 8 for shape in shapes]
             body = data[end + 1:]
-            if len(body) != sum(sizes):
-                return None  # a damaged shard is recomputed
-            scores = np.frombuffer(body[:sizes[0]], np.float64).reshape(shapes[0]).copy()
-            pred = np.frombuffer(body[sizes[0]:], np.int64).reshape(shapes[1]).copy()
+            if head["key"] != key or head["blake2b"] != hashlib.blake2b(body, digest_size=16).hexdigest():
+                return None
+            if [n_test, n_classes] != head["scores"] or [n_test] != head["pred"] or len(body) != 8 * n_test * (n_classes + 1):
+                return None
+            scores = np.frombuffer(body[:8 * n_test * n_classes], "<f8").reshape(n_test, n_classes).astype(np.float64)
+            pred = np.frombuffer(body[8 * n_test * n_classes:], "<i8").astype(np.int64)
+            if ((pred < 0) | (pred >= n_classes)).any():
+                return None
             return scores, pred, head.get("note") or None
         except (ValueError, KeyError, TypeError):
             return None
 
     def save_fold(self, index: int, key: str, scores: np.ndarray, pred: np.ndarray, note: str | None) -> None:
-        scores = np.ascontiguousarray(scores, dtype=np.float64)
-        pred = np.ascontiguousarray(pred, dtype=np.int64)
-        head = json.dumps({"key": key, "note": note or "", "scores": list(scores.shape), "pred": list(pred.shape)})
-        atomic_write_bytes(self._shard(index), _SHARD_MAGIC + head.encode() + b"\n" + scores.tobytes() + pred.tobytes())
+        scores = np.ascontiguousarray(scores, dtype="<f8")
+        pred = np.ascontiguousarray(pred, dtype="<i8")
+        body = scores.tobytes() + pred.tobytes()
+        head = json.dumps({"key": key, "note": note or "", "scores": list(scores.shape), "pred": list(pred.shape),
+                           "blake2b": hashlib.blake2b(body, digest_size=16).hexdigest()})
+        atomic_write_bytes(self._shard(index), _SHARD_MAGIC + head.encode() + b"\n" + body)
 
     def save_model(self, fold_name: str, model) -> None:
         """Keep a fitted fold model (nets) as ``models/<fold>.joblib``, part of the finished run."""

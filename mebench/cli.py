@@ -289,11 +289,12 @@ _add_external_commands()
 def run() -> None:
     """The ``mebench`` console script: :func:`main`, then a quick exit.
 
-    Once the command has returned, its atexit handlers have run (worker pools, local Ray/Dask,
-    MLflow, temporary files, logging) and standard output and error are flushed, the process ends
-    without the interpreter's teardown of every loaded module, which for SciPy and scikit-learn
-    took 0.25-0.4 s of each command. Everything a command writes is closed (and written
-    atomically) before it returns. A live non-daemon thread gets the normal exit instead.
+    Once the command has returned, its atexit handlers have run (local Ray/Dask, MLflow, temporary
+    files, logging) and standard output and error are flushed, the process ends without the
+    interpreter's teardown of every loaded module, which for SciPy and scikit-learn took 0.25-0.4 s
+    of each command. Everything a command writes is closed (and written atomically) before it
+    returns. While a non-daemon thread is alive (a thread or process pool still open, e.g. joblib's
+    reusable workers after ``--jobs N``), the exit is the normal one, which waits for them.
     """
     try:
         main()
@@ -317,8 +318,11 @@ def _quick_exit(code) -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe (mebench ... | head): nothing more to deliver
+        except BrokenPipeError:  # mebench ... | head: the reader has what it wanted
             pass
+        except (OSError, ValueError) as exc:  # a full disk: output was lost, never report success
+            print(f"error: could not write the output ({exc})", file=sys.__stderr__)
+            code = code or 120  # the status Python itself gives a failed flush at exit
     os._exit(code or 0)
 
 

@@ -563,8 +563,8 @@ def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_ta
     """Fit a fresh clone on the training rows, predict the test rows: (scores, predicted codes, note, model).
 
     ``predict`` gives the predictions; ``predict_proba`` (else ``decision_function``, through a
-    logistic/softmax map) gives the scores, whose columns are placed on the full label set (a class
-    absent from the training fold scores 0). A classifier with a ``classes`` parameter (the
+    logistic/softmax map) gives the scores, or ``scores_and_predictions`` both where a classifier has
+    it. Score columns are placed on the full label set (a class absent from the training fold scores 0). A classifier with a ``classes`` parameter (the
     controls) is given the full label set instead, so its scores cover every class in every fold.
     BLAS is pinned to one thread (``pin_blas=False``: the caller already did, for a whole loop).
 
@@ -685,7 +685,7 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
     for i, fold in enumerate(folds):
         if checkpoint is not None:
             keys[i] = checkpoint.fold_key(fold.name, ids[fold.train], ids[fold.test])
-            hit = checkpoint.load_fold(i, keys[i])
+            hit = checkpoint.load_fold(i, keys[i], len(fold.test), k)
             if hit is not None:
                 out.scores[fold.test], out.pred[fold.test], out.notes[i] = hit
                 out.resumed += 1

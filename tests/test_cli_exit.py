@@ -15,18 +15,26 @@ def _cli(*args, tmp_path, **kwargs):
 
 
 def test_a_run_ends_after_its_atexit_handlers_with_its_output_whole(tmp_path):
-    marker = tmp_path / "atexit-ran"
+    marker, teardown = tmp_path / "atexit-ran", tmp_path / "teardown-ran"
     plugin = tmp_path / "plugin.py"
     plugin.write_text(textwrap.dedent(f"""
         import atexit
         from pathlib import Path
 
         atexit.register(lambda: Path({str(marker)!r}).write_text("ran"))
+
+
+        class Teardown:  # finalised when the interpreter tears the module down, which the quick exit skips
+            def __del__(self):
+                Path({str(teardown)!r}).write_text("ran")
+
+
+        KEPT = Teardown()
     """))
     proc = _cli("run", "--plugins", str(plugin), "--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4",
                 "--out", str(tmp_path / "run"), "--json", tmp_path=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert marker.read_text() == "ran"
+    assert marker.read_text() == "ran" and not teardown.exists()  # atexit ran, the module teardown did not
     summary = json.loads(proc.stdout)  # the whole JSON document reached the pipe
     assert summary["run_id"] and (tmp_path / "run" / "manifest.json").is_file()
 
@@ -56,3 +64,23 @@ def test_a_live_thread_gets_the_normal_exit_and_messages_give_status_1(tmp_path)
     proc = subprocess.run([sys.executable, "-c", "from mebench.cli import _quick_exit; _quick_exit('stopped: why')"],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "stopped: why" in proc.stderr
+
+
+def test_output_that_cannot_be_written_is_never_a_success():
+    """A full disk makes the final flush fail: status 120 and a message, as Python itself gives."""
+    code = textwrap.dedent("""
+        import errno, sys
+        from mebench.cli import _quick_exit
+
+        class FullDisk:
+            def write(self, text):
+                return len(text)
+
+            def flush(self):
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+        sys.stdout = FullDisk()
+        _quick_exit(0)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 120 and "could not write the output" in proc.stderr

@@ -189,17 +189,34 @@ def test_fold_shards_round_trip_and_damaged_ones_are_recomputed(tmp_path):
     scores, pred = np.random.default_rng(0).random((7, 3)), np.array([0, 2, 1, 1, 0, 2, 2])
     key = checkpoint.fold_key("sub01", ["a", "b"], ["c"])
     checkpoint.save_fold(0, key, scores, pred, "training fold lacks 1 class(es); their scores are 0")
-    got_scores, got_pred, note = checkpoint.load_fold(0, key)
+    got_scores, got_pred, note = checkpoint.load_fold(0, key, 7, 3)
     np.testing.assert_array_equal(got_scores, scores)
     np.testing.assert_array_equal(got_pred, pred)
     assert note.startswith("training fold lacks") and got_scores.flags.writeable
     checkpoint.save_fold(1, key, scores[:2], pred[:2], None)
-    assert checkpoint.load_fold(1, key)[2] is None
-    assert checkpoint.load_fold(0, checkpoint.fold_key("sub01", ["a"], ["c"])) is None  # other samples
+    assert checkpoint.load_fold(1, key, 2, 3)[2] is None
+    assert checkpoint.load_fold(0, checkpoint.fold_key("sub01", ["a"], ["c"]), 7, 3) is None  # other samples
+    assert checkpoint.load_fold(0, key, 7, 4) is None and checkpoint.load_fold(0, key, 6, 3) is None  # other shapes
+    checkpoint.save_fold(2, key, scores, np.array([0, 2, 1, 1, 0, 2, 3]), None)
+    assert checkpoint.load_fold(2, key, 7, 3) is None  # a predicted code outside the label set
     shard = tmp_path / "run" / "checkpoint" / "folds" / "0000.fold"
     whole = shard.read_bytes()
-    for damaged in (whole[:-5], whole[:30], b"", b"not a shard\n" + whole, whole.replace(b'"scores"', b'"score"')):
+    flipped = whole[:-9] + bytes([whole[-9] ^ 1]) + whole[-8:]  # one bit of the scores, same length
+    for damaged in (whole[:-5], whole[:30], b"", b"not a shard\n" + whole, whole.replace(b'"scores"', b'"score"'),
+                    flipped):
         shard.write_bytes(damaged)
-        assert checkpoint.load_fold(0, key) is None
-    assert checkpoint.load_fold(5, key) is None  # never written
+        assert checkpoint.load_fold(0, key, 7, 3) is None
+    assert checkpoint.load_fold(5, key, 7, 3) is None  # never written
     checkpoint.close()
+
+
+def test_shards_of_an_earlier_format_are_not_discarded_by_a_changed_run(tmp_path):
+    from mebench.checkpoint import RunCheckpoint
+    from mebench.errors import RunStoreError
+
+    RunCheckpoint(tmp_path / "run", {"run_id": "r", "config": {}}).open().close()
+    (tmp_path / "run" / "checkpoint" / "folds").mkdir()
+    (tmp_path / "run" / "checkpoint" / "folds" / "0000.npz").write_bytes(b"a fold finished by an earlier mebench")
+    with pytest.raises(RunStoreError, match="cannot be reused"):
+        RunCheckpoint(tmp_path / "run", {"run_id": "another", "config": {}}).open()
+    assert (tmp_path / "run" / "checkpoint" / "folds" / "0000.npz").is_file()

@@ -212,7 +212,11 @@ class _SVM(_Classifier):
         return self.classes_[(d > 0).astype(int) if d.ndim == 1 else np.argmax(d, axis=1)]
 
     def scores_and_predictions(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """``(predict_proba(X), predict(X))`` from one decision function (the runner's held-out call)."""
+        """``(predict_proba(X), predict(X))`` from one decision function (the runner's held-out call);
+        a subclass that overrides either method gets the two calls."""
+        own = type(self).predict is _SVM.predict and type(self).predict_proba is _SVM.predict_proba
+        if not own:
+            return self.predict_proba(X), self.predict(X)
         if self.probability:
             proba = self.predict_proba(X)
             return proba, self.classes_[np.argmax(proba, axis=1)]

@@ -27,9 +27,10 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".wmv", ".mov", ".mkv", ".m4v", ".mpg", ".mp
 # Bump when decoding changes pixel values; the feature cache keys on it.
 FRAMES_VERSION = "2"
 _DIGITS = re.compile(r"\d+")
-# An image file name ending in its frame number: the stem's last digit run, then the extension.
-_NUMBERED_IMAGE = re.compile(r"(\d+)\D*\.(?:%s)\Z" % "|".join(re.escape(e[1:]) for e in IMAGE_EXTENSIONS),
-                             re.IGNORECASE)
+# An image file name ending in its frame number: the stem's last digit run, then the extension in
+# any ASCII case (spelled out: re.IGNORECASE would also let "ı" and "İ" match "i").
+_NUMBERED_IMAGE = re.compile(r"(\d+)\D*\.(?:%s)\Z" % "|".join(
+    "".join(f"[{c.lower()}{c.upper()}]" for c in e[1:]) for e in IMAGE_EXTENSIONS))
 
 
 def frame_number(name: str) -> int | None:

@@ -46,15 +46,15 @@ _BLAS = {}
 
 
 def one_blas_thread():
-    """A context limiting BLAS to one thread, for the exact path: threadpoolctl's scan of the loaded
-    libraries (~2.5 ms) is done once per process, after NumPy's and SciPy's BLAS, the only ones
-    this path calls, are loaded."""
+    """A context limiting BLAS and OpenMP to one thread, for the exact path: threadpoolctl's scan of
+    the loaded libraries (~2.5 ms) is done once per process, after NumPy's and SciPy's BLAS, the
+    only ones this path calls, are loaded (a race on the first call only scans twice)."""
     if "controller" not in _BLAS:
         from scipy.linalg import blas  # noqa: F401 - loaded before the scan
         from threadpoolctl import ThreadpoolController
 
         _BLAS["controller"] = ThreadpoolController()
-    return _BLAS["controller"].limit(limits=1, user_api="blas")
+    return _BLAS["controller"].limit(limits=1)  # BLAS and OpenMP, as threadpool_limits(1)
 
 
 def ridge_operator(prepared, jobs: int = 1, pin_blas: bool = True) -> LinearOperator:
@@ -179,6 +179,8 @@ def _classes_surely_in_every_fold(op: LinearOperator, onehot: np.ndarray) -> boo
     left_out = int((op.train_masks < 0.5).sum(axis=1).max()) if len(op.train_masks) else 0
     per_class = onehot.sum(axis=2)                                   # (k - 1, P)
     last = onehot.shape[2] - per_class.sum(axis=0)                   # the last class, (P,)
+    if last.size == 0:  # no label rows
+        return True
     return bool((per_class.size == 0 or per_class.min() > left_out) and last.min() > left_out)
 
 
