@@ -154,7 +154,9 @@ class RunCheckpoint:
             body = data[end + 1:]
             if head["key"] != key or head["blake2b"] != hashlib.blake2b(body, digest_size=16).hexdigest():
                 return None
-            if [n_test, n_classes] != head["scores"] or [n_test] != head["pred"] or len(body) != 8 * n_test * (n_classes + 1):
+            if [n_test, n_classes] != head["scores"] or [n_test] != head["pred"]:
+                return None
+            if len(body) != 8 * n_test * (n_classes + 1):
                 return None
             scores = np.frombuffer(body[:8 * n_test * n_classes], "<f8").reshape(n_test, n_classes).astype(np.float64)
             pred = np.frombuffer(body[8 * n_test * n_classes:], "<i8").astype(np.int64)

@@ -564,8 +564,9 @@ def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_ta
 
     ``predict`` gives the predictions; ``predict_proba`` (else ``decision_function``, through a
     logistic/softmax map) gives the scores, or ``scores_and_predictions`` both where a classifier has
-    it. Score columns are placed on the full label set (a class absent from the training fold scores 0). A classifier with a ``classes`` parameter (the
-    controls) is given the full label set instead, so its scores cover every class in every fold.
+    it. Score columns are placed on the full label set (a class absent from the training fold scores
+    0). A classifier with a ``classes`` parameter (the controls) is given the full label set
+    instead, so its scores cover every class in every fold.
     BLAS is pinned to one thread (``pin_blas=False``: the caller already did, for a whole loop).
 
     ``groups`` (the subject of every sample) reaches fit as the training rows' subjects when fit takes

@@ -78,7 +78,8 @@ def test_missing_frames_location_is_clear(tmp_path):
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.text(alphabet="ab_.-0123456789٣JPGjpgnbmtifıİ", min_size=1, max_size=14), max_size=12, unique=True))
+@given(st.lists(st.text(alphabet="ab_.-0123456789٣JPGjpgnbmtifıİ", min_size=1, max_size=14), max_size=12,
+                unique=True))
 def test_folder_listing_numbers_files_as_frame_number_does(names):
     """The one-regex folder listing agrees with frame_number on every image file name."""
     import tempfile

@@ -25,6 +25,6 @@ from .clips import (
 from .stream import check_clip, decode_frames, read_frames, size_wh, stream, write_frames, write_video
 
 __all__ = ["FRAMES_VERSION", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "ArrayClip", "Clip", "ImageSequenceClip",
-           "SingleImageClip", "SubClip", "VideoClip", "as_clip", "frame_number", "frames_signature", "numbered_images", "open_clip",
-           "read_image", "video_frame_count",
+           "SingleImageClip", "SubClip", "VideoClip", "as_clip", "frame_number", "frames_signature", "numbered_images",
+           "open_clip", "read_image", "video_frame_count",
            "check_clip", "decode_frames", "read_frames", "size_wh", "stream", "write_frames", "write_video"]
