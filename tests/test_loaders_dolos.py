@@ -128,39 +128,32 @@ def test_identities_only_from_participants_name(tmp_path):
     assert ds.identities is False and len(s) == 24
 
 
-def test_dolos_xlsx_without_participant_column_has_no_identities(tmp_path):
+def _load_with_master_cells(tmp_path, cells: dict):
+    """Write the DOLOS fixture, overwrite ``cells`` (e.g. {"G3": "Notes"}) of Dolos.xlsx, load it."""
     from openpyxl import load_workbook
 
     info = F.write_dolos(tmp_path)
     wb = load_workbook(info["master"])
-    wb["Sheet1"]["G3"] = "Notes"
+    for cell, text in cells.items():
+        wb["Sheet1"][cell] = text
     wb.save(info["master"])
-    ds, s = load(tmp_path)
+    return load(tmp_path)
+
+
+def test_dolos_xlsx_without_participant_column_has_no_identities(tmp_path):
+    ds, s = _load_with_master_cells(tmp_path, {"G3": "Notes"})
     assert ds.identities is False and any("no 'Participants name' column" in w for w in ds.warnings)
 
 
 def test_other_header_spellings_are_matched(tmp_path):
-    from openpyxl import load_workbook
-
-    info = F.write_dolos(tmp_path)
-    wb = load_workbook(info["master"])
-    ws = wb["Sheet1"]
-    for cell, text in (("B3", "file_name"), ("C3", "Label (truth / deception)"), ("G3", "PARTICIPANT\u00a0NAME")):
-        ws[cell] = text
-    wb.save(info["master"])
-    ds, s = load(tmp_path)
+    ds, s = _load_with_master_cells(tmp_path, {"B3": "file_name", "C3": "Label (truth / deception)",
+                                               "G3": "PARTICIPANT\u00a0NAME"})
     assert ds.identities and s["subject_id"].nunique() == len(F.DOLOS_PARTICIPANTS)
 
 
 def test_another_category_heading_over_the_information_columns(tmp_path):
     """'General Info' instead of 'General Information': information columns are found by name."""
-    from openpyxl import load_workbook
-
-    info = F.write_dolos(tmp_path)
-    wb = load_workbook(info["master"])
-    wb["Sheet1"]["A1"] = "General Info"
-    wb.save(info["master"])
-    ds, s = load(tmp_path)
+    ds, s = _load_with_master_cells(tmp_path, {"A1": "General Info"})
     assert ds.identities and len(s) > 0 and s["subject_id"].nunique() == len(F.DOLOS_PARTICIPANTS)
 
 
