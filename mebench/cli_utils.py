@@ -16,6 +16,5 @@ def resumed_spec(run_dir, **execution):
         done = (run_dir / "manifest.json").is_file()
         raise RunStoreError(f"{run_dir} holds {'a finished run' if done else 'no interrupted run'}; nothing to resume."
                             + ("" if done else " Pass the directory an interrupted `mebench run` was writing."))
-    config = dict(state["config"])
-    config["metrics"] = tuple(config.get("metrics") or ())
+    config = {**state["config"], "metrics": tuple(state["config"].get("metrics") or ())}
     return RunSpec(**config, out=str(run_dir), plugins=tuple(state.get("plugins") or ()), **execution)

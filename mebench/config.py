@@ -1,10 +1,9 @@
 """One run configuration, wherever it comes from: ``--config`` files, suite entries, command-line flags.
 
-A run is defined by the keys in :data:`CONFIG_KEYS`. YAML configs, the protocol and pipeline entries
-of a leaderboard suite and the flags of ``mebench run`` each give some of them; all are read by one
-YAML reader (which refuses a key given twice), checked against one key set with one set of type and
-range checks, and merged by one rule, so the three routes cannot drift apart. This module sits on the
-lowest floor: the runner takes :meth:`Config.spec_kwargs`, and nothing here imports the runner.
+A run is defined by the keys in :data:`CONFIG_KEYS`. YAML configs, a suite's protocol and pipeline
+entries and the flags of ``mebench run`` each give some; one YAML reader (refusing a key given twice),
+one key set with one set of checks and one merge rule serve all three, so they cannot drift apart.
+On the lowest floor: the runner takes :meth:`Config.spec_kwargs`; nothing here imports the runner.
 """
 from __future__ import annotations
 
@@ -49,7 +48,6 @@ class Config:
         Parameters
         ----------
         path : str or Path
-            The YAML file.
         source : str, optional
             How messages name it; default ``config file PATH``.
 
@@ -93,9 +91,7 @@ class Config:
                 what = "a registered name" if key in NAME_KEYS else "a string"
                 raise ConfigError(f"{self._subject(key)} must be {what}, not {_shown(values[key])}."
                                   + (" Remove the key to use the default." if values[key] is None else ""))
-        for key in OPTION_FLAGS:
-            if key not in values:
-                continue
+        for key in (key for key in OPTION_FLAGS if key in values):
             if not isinstance(values[key], dict):
                 raise ConfigError(f"{self._subject(key)} must be a mapping of options (KEY: VALUE lines), "
                                   f"not {_shown(values[key])}.")
@@ -105,35 +101,29 @@ class Config:
                                   "(KEY, or PART.KEY for a part of a combination such as hoof+lbptop).")
             values[key] = {k: _number(v) for k, v in values[key].items()}
         if "metrics" in values:
-            self._check_metrics(values["metrics"])
+            metrics, where = values["metrics"], self._subject("metrics")
+            if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
+                raise ConfigError(f"{where} must be a list of metric names, not {_shown(metrics)}.")
+            if not metrics:
+                raise ConfigError(f"{where} is empty; list at least one metric (`mebench list metrics`).")
+            for m in metrics:
+                if not isinstance(m, str) or not m.strip():
+                    raise ConfigError(f"{where} must hold metric names; {_shown(m)} is not one "
+                                      "(`mebench list metrics` shows them).")
+            twice = sorted({m for m in metrics if list(metrics).count(m) > 1})
+            if twice:
+                raise ConfigError(f"{where} lists {', '.join(twice)} more than once.")
         if "seed" in values:
-            seed = values["seed"]
+            seed, where = values["seed"], self._subject("seed")
             if isinstance(seed, bool) or not isinstance(seed, int):
-                raise ConfigError(f"{self._subject('seed')} must be a whole number in 0..{SEED_MAX}, "
-                                  f"not {_shown(seed)}.")
+                raise ConfigError(f"{where} must be a whole number in 0..{SEED_MAX}, not {_shown(seed)}.")
             if not 0 <= seed <= SEED_MAX:
-                raise ConfigError(f"{self._subject('seed')} must lie in 0..{SEED_MAX} (numpy and scikit-learn take "
-                                  f"32-bit seeds), got {seed}.")
+                raise ConfigError(f"{where} must lie in 0..{SEED_MAX} (numpy and scikit-learn take 32-bit seeds), "
+                                  f"got {seed}.")
         return self
 
-    def _check_metrics(self, metrics) -> None:
-        where = self._subject("metrics")
-        if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
-            raise ConfigError(f"{where} must be a list of metric names, not {_shown(metrics)}.")
-        if not metrics:
-            raise ConfigError(f"{where} is empty; list at least one metric (`mebench list metrics`).")
-        for m in metrics:
-            if not isinstance(m, str) or not m.strip():
-                raise ConfigError(f"{where} must hold metric names; {_shown(m)} is not one "
-                                  "(`mebench list metrics` shows them).")
-        twice = sorted({m for m in metrics if list(metrics).count(m) > 1})
-        if twice:
-            raise ConfigError(f"{where} lists {', '.join(twice)} more than once.")
-
     def _subject(self, key: str) -> str:
-        if self.source == COMMAND_LINE:
-            return OPTION_FLAGS.get(key, f"--{key}")
-        return f"{self.source}: {key!r}"
+        return OPTION_FLAGS.get(key, f"--{key}") if self.source == COMMAND_LINE else f"{self.source}: {key!r}"
 
     def spec_kwargs(self) -> dict:
         """The keyword arguments of the run spec (``RunSpec(**config.spec_kwargs(), jobs=...)``):
@@ -143,11 +133,8 @@ class Config:
         -------
         dict
         """
-        kwargs = {key: dict(value) if key in OPTION_FLAGS else value
-                  for key, value in self.values.items() if key not in LABEL_KEYS}
-        if "metrics" in kwargs:
-            kwargs["metrics"] = tuple(kwargs["metrics"])
-        return kwargs
+        return {key: tuple(value) if key == "metrics" else dict(value) if key in OPTION_FLAGS else value
+                for key, value in self.values.items() if key not in LABEL_KEYS}
 
 
 def merge(*configs: Config) -> Config:
@@ -184,11 +171,8 @@ def check_spec_values(spec) -> None:
         Any object with the run spec's attributes; it is not changed.
     """
     values = {key: getattr(spec, key) for key in CONFIG_KEYS.difference(LABEL_KEYS)}
-    for key in ("task", "root"):  # None: the dataset's first task, no directory
-        if values[key] is None:
-            del values[key]
-    if isinstance(values.get("root"), os.PathLike):
-        values["root"] = os.fspath(values["root"])
+    values = {key: os.fspath(value) if isinstance(value, os.PathLike) else value for key, value in values.items()
+              if value is not None or key not in ("task", "root")}  # None: the dataset's first task, no directory
     Config(values, "run spec").validate()
     if isinstance(spec.jobs, bool) or not isinstance(spec.jobs, int) or spec.jobs < 1:
         raise ConfigError(f"jobs must be a positive number of worker processes, not {spec.jobs!r} "
@@ -201,18 +185,14 @@ def check_keys(data: dict, allowed, where: str) -> None:
     """Unknown keys are a ConfigError naming ``where``, each with its closest allowed key."""
     unknown = sorted((k for k in data if k not in allowed), key=str)
     if unknown:
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(hints)}. Allowed: {', '.join(sorted(allowed))}.")
+        close = {k: difflib.get_close_matches(str(k), sorted(allowed), n=1) for k in unknown}
+        hints = ", ".join(f"{k!r}" + (f" (did you mean {close[k][0]!r}?)" if close[k] else "") for k in unknown)
+        raise ConfigError(f"{where}: unknown key(s) {hints}. Allowed: {', '.join(sorted(allowed))}.")
 
 
 def read_yaml(path, what: str):
-    """The YAML document in ``path``: every YAML file mebench reads goes through here.
-
-    A key given twice in one mapping is refused (the last would silently win), as are files that
-    are missing, unreadable, not UTF-8 or not YAML; each error names ``what``, the file and the line.
+    """The YAML document in ``path``, for every YAML file mebench reads: a key given twice in one
+    mapping is refused (the last would silently win); each error names ``what``, the file and the line.
 
     Parameters
     ----------
@@ -252,15 +232,15 @@ def _unique_key_loader():
         def construct_mapping(self, node, deep=False):
             seen = {}
             for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=deep)
+                key, line = self.construct_object(key_node, deep=deep), key_node.start_mark.line + 1
                 try:
-                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                    if key in seen:  # on one line too: {a: 1, a: 2}
+                        lines = f"lines {seen[key]} and {line}" if seen[key] != line else f"line {line}"
+                        raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice ({lines})",
+                                                                key_node.start_mark)
+                    seen[key] = line
                 except TypeError:  # an unhashable key: let PyYAML report it
                     break
-                if first != key_node.start_mark.line + 1:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"key {key!r} appears twice (lines {first} and {key_node.start_mark.line + 1})",
-                        key_node.start_mark)
             return super().construct_mapping(node, deep=deep)
 
     return UniqueKeyLoader

@@ -37,6 +37,10 @@ def test_a_key_given_twice_in_a_suite_file_is_refused(tmp_path):
                                             "pipelines: [{features: hoof}]\n")
     with pytest.raises(ConfigError, match="key 'dataset' appears twice \\(lines 2 and 3\\)"):
         load_suite(inline)
+    flow = _yaml(tmp_path, "flow.yaml", "protocols: [{dataset: synthetic}]\n"
+                                        "pipelines: [{features: hoof, classifier: ridge, features: lbptop}]\n")
+    with pytest.raises(ConfigError, match="key 'features' appears twice \\(line 2\\)"):
+        load_suite(flow)
     entry = _yaml(tmp_path, "entry.yaml", "features: hoof\nclassifier: ridge\nclassifier: logreg\n")
     suite = _yaml(tmp_path, "by-file.yaml", f"protocols: [{{dataset: synthetic}}]\npipelines: [{entry}]\n")
     with pytest.raises(ConfigError, match="key 'classifier' appears twice") as err:
