@@ -76,7 +76,7 @@ def main(offline):
 def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugins, out, seed, jobs, backend, resume,
             dataset_opt, features_opt, classifier_opt, protocol_opt, no_cache, on_error, as_json, mlflow_uri):
     """Evaluate a pipeline under a protocol and write a run directory."""
-    from .cli_utils import load_config, parse_options
+    from .config import Config, merge
     from .runner import RunSpec
     from .workers import resolve_jobs
 
@@ -101,29 +101,12 @@ def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugin
         _run_and_report(spec, as_json, mlflow_uri)
         return
 
-    merged: dict = {}
-    for path in configs:
-        cfg = load_config(path)
-        for key in ("dataset_opts", "features_opts", "classifier_opts", "protocol_opts"):
-            if key in cfg:
-                merged[key] = {**merged.get(key, {}), **cfg.pop(key)}
-        merged.update(cfg)
-    merged.pop("name", None)
-    merged.pop("description", None)
-    cli_values = {"protocol": protocol, "dataset": dataset, "root": root, "task": task, "features": features,
-                  "classifier": classifier, "seed": seed}
-    merged.update({k: v for k, v in cli_values.items() if v is not None})
-    if seed is not None:
-        from .preflight import check_seed
-
-        check_seed(seed, "--seed")
-    for key, pairs, flag in (("dataset_opts", dataset_opt, "--dataset-opt"), ("features_opts", features_opt, "--features-opt"),
-                             ("classifier_opts", classifier_opt, "--classifier-opt"), ("protocol_opts", protocol_opt, "--protocol-opt")):
-        merged[key] = {**merged.get(key, {}), **parse_options(pairs, flag)}
-    if "metrics" in merged:
-        merged["metrics"] = tuple(merged["metrics"])
-    spec = RunSpec(**merged, jobs=jobs, backend=backend, out=out, plugins=tuple(plugins), use_cache=not no_cache,
-                   on_error=on_error)
+    files = [Config.from_yaml(path) for path in configs]
+    flags = Config.from_cli(protocol=protocol, dataset=dataset, root=root, task=task, features=features,
+                            classifier=classifier, seed=seed, dataset_opt=dataset_opt, features_opt=features_opt,
+                            classifier_opt=classifier_opt, protocol_opt=protocol_opt)
+    spec = RunSpec(**merge(*files, flags).spec_kwargs(), jobs=jobs, backend=backend, out=out, plugins=tuple(plugins),
+                   use_cache=not no_cache, on_error=on_error)
     _run_and_report(spec, as_json, mlflow_uri)
 
 
@@ -246,14 +229,12 @@ def synth_cmd(out, layout, variant, task, seed, dataset_opt):
     """Write the synthetic clips as a dataset tree on disk (CASME II layout)."""
     from pathlib import Path
 
-    from .cli_utils import parse_options
+    from .config import Config
     from .data.synthetic import SyntheticDataset, write_casme2_layout
     from .errors import RunStoreError
-    from .preflight import check_seed
     from .registry import check_params
 
-    check_seed(seed, "--seed")
-    opts = parse_options(dataset_opt, "--dataset-opt")
+    opts = Config.from_cli(seed=seed, dataset_opt=dataset_opt).values.get("dataset_opts", {})
     opts.setdefault("seed", seed)
     check_params(SyntheticDataset, opts, "dataset 'synthetic'")
     target = Path(out)

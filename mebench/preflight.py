@@ -1,7 +1,7 @@
 """Everything a run checks before its first feature is extracted.
 
-* :func:`check_spec_values` -- types and ranges of the run spec itself (names, seed, metrics,
-  options, jobs), so a config value such as ``seed: 1.5`` is named before anything is built;
+* :func:`~mebench.config.check_spec_values` -- types and ranges of the run spec itself (names, seed,
+  metrics, options, jobs), so a value such as ``seed=1.5`` is named before anything is built;
 * :func:`check_components` -- every component's parameters, validated the scikit-learn way: a
   component's own ``check_params()`` when it has one, else ``_validate_params()`` against its
   ``_parameter_constraints`` (for the component and every estimator nested in it, e.g. the steps of
@@ -11,74 +11,12 @@
 """
 from __future__ import annotations
 
-import os
 import re
 
+from .config import check_spec_values  # noqa: F401 - the runner's check_spec imports it from here
 from .errors import ConfigError, MebenchError, ModelFetchError, PluginError
 
-SEED_MAX = 2**32 - 1  # numpy's SeedSequence and scikit-learn's random_state take 32-bit seeds
-NAME_FIELDS = ("dataset", "features", "classifier", "protocol")
-OPTION_FIELDS = {"dataset_opts": "--dataset-opt", "features_opts": "--features-opt",
-                 "classifier_opts": "--classifier-opt", "protocol_opts": "--protocol-opt"}
 _SKLEARN_PARAM = re.compile(r"The '([^']+)' parameter of (\w+)")
-
-
-def check_seed(seed, where: str = "--seed") -> int:
-    """``seed`` as an int in 0..2**32-1; anything else is a ConfigError naming ``where``."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ConfigError(f"{where} must be a whole number in 0..{SEED_MAX}, not {seed!r} ({type(seed).__name__}).")
-    if not 0 <= seed <= SEED_MAX:
-        raise ConfigError(f"{where} must lie in 0..{SEED_MAX} (numpy and scikit-learn take 32-bit seeds), "
-                          f"got {seed}.")
-    return seed
-
-
-def valid_option_name(key) -> bool:
-    """An option name: an identifier, or ``part.identifier`` for a part of a feature combination."""
-    if not isinstance(key, str):
-        return False
-    part, dot, name = key.rpartition(".")
-    return name.isidentifier() and (not dot or re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]*", part) is not None)
-
-
-def check_spec_values(spec) -> None:
-    """Types and ranges of a RunSpec's fields; each mistake names the field."""
-    for name in NAME_FIELDS:
-        value = getattr(spec, name)
-        if not isinstance(value, str) or not value.strip():
-            flag = "--features" if name == "features" else f"--{name}"
-            raise ConfigError(f"{name} must be a registered name (a non-empty string; {flag}), not {value!r}. "
-                              f"Run `mebench list` to see the names.")
-    if spec.task is not None and (not isinstance(spec.task, str) or not spec.task.strip()):
-        raise ConfigError(f"task must be a task name (a string), not {spec.task!r}.")
-    if spec.root is not None and not isinstance(spec.root, (str, os.PathLike)):
-        raise ConfigError(f"root must be a directory path, not {spec.root!r}.")
-    for field, flag in OPTION_FIELDS.items():
-        opts = getattr(spec, field)
-        if not isinstance(opts, dict):
-            raise ConfigError(f"{field} must be a mapping of options ({flag} KEY=VALUE), not {opts!r}.")
-        bad = [k for k in opts if not valid_option_name(k)]
-        if bad:
-            raise ConfigError(f"{field}: option name {bad[0]!r} is not a valid name ({flag} KEY=VALUE, or "
-                              "PART.KEY=VALUE for a part of a combination such as hoof+lbptop).")
-    metrics = spec.metrics
-    if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
-        raise ConfigError(f"metrics must be a list of metric names, not {metrics!r}.")
-    if not metrics:
-        raise ConfigError("metrics is empty; name at least one metric (`mebench list metrics`).")
-    for m in metrics:
-        if not isinstance(m, str) or not m.strip():
-            raise ConfigError(f"metrics must hold metric names (strings); {m!r} is not one. "
-                              "Run `mebench list metrics` to see the names.")
-    if len(set(metrics)) != len(metrics):
-        dup = sorted({m for m in metrics if list(metrics).count(m) > 1})
-        raise ConfigError(f"metrics lists {', '.join(dup)} more than once.")
-    check_seed(spec.seed, "seed")
-    if isinstance(spec.jobs, bool) or not isinstance(spec.jobs, int) or spec.jobs < 1:
-        raise ConfigError(f"jobs must be a positive number of worker processes, not {spec.jobs!r} "
-                          "(the CLI turns -1 into all cores: mebench.workers.resolve_jobs).")
-    if spec.on_error not in ("raise", "skip"):
-        raise ConfigError(f"--on-error must be 'raise' or 'skip', not {spec.on_error!r}.")
 
 
 def _nested(obj) -> list:

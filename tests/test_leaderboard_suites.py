@@ -26,7 +26,7 @@ protocols:
     dataset_opts: {subjects: 5, clips_per_subject: 4, frames: 8, size: 32, effect: 0.9}
     task: deception
     protocol: loso
-  - name: null
+  - name: "null"
     dataset: synthetic
     dataset_opts: {subjects: 5, clips_per_subject: 4, frames: 8, size: 32, effect: 0.0}
     task: deception
@@ -312,9 +312,9 @@ def test_committed_suites_resolve():
                                          (PROTOCOLS, spec.protocol, spec.protocol_opts)):
                 check_params(registry.get(comp), opts, f"suite {name}: {comp}")
     synthetic = load_suite(REPO / "leaderboard" / "suites" / "synthetic.yaml")
-    effects = sorted(cfg["dataset_opts"].get("effect", 0.9) for _, cfg in synthetic.protocols)
+    effects = sorted(cfg.values["dataset_opts"].get("effect", 0.9) for _, cfg in synthetic.protocols)
     assert effects == [0.0, 0.25, 0.5, 0.7, 0.9]
-    pipes = {(cfg.get("features"), cfg.get("classifier")) for _, cfg in synthetic.pipelines}
+    pipes = {(cfg.values.get("features"), cfg.values.get("classifier")) for _, cfg in synthetic.pipelines}
     assert {("hoof", "majority"), ("hoof", "stratified-random"), ("sex-only", "logreg")} <= pipes
     text = (REPO / "leaderboard" / "suites" / "synthetic.yaml").read_text()
     assert "TODO" not in text

@@ -244,7 +244,7 @@ def print_summary(s: dict) -> None:
 
 
 def _parse(pairs) -> dict:
-    from ..cli_utils import parse_options
+    from ..config import parse_options
 
     return parse_options(pairs, "--dataset-opt")
 

@@ -156,7 +156,7 @@ def report(run, out, n_resamples, seed):
 @click.option("--no-cache", is_flag=True, help="Recompute features instead of using the on-disk cache.")
 def bench(suite, root, board_dir, jobs, dataset_opt, no_cache):
     """Run every pipeline of a suite on every protocol of it and store the runs under runs/<suite>/."""
-    from ..cli_utils import parse_options
+    from ..config import parse_options
     from ..errors import MebenchError
     from ..leaderboard.suites import run_suite
 

@@ -21,12 +21,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import Config, check_keys, merge, read_yaml
 from ..errors import ConfigError, RunStoreError
 from ..fsutil import _current_umask
 from .runs import RUN_FILES, STATS_FILE, find_run_dirs, load_board_run, run_flags, sha256_bytes, short
 
 SUITE_KEYS = ("name", "description", "metrics", "seed", "protocols", "pipelines")
-OPTION_KEYS = ("dataset_opts", "features_opts", "classifier_opts", "protocol_opts")
 PINS_FILE = "pins.json"
 RECORD_FILE = "leaderboard.json"
 PINS_FORMAT = "mebench-pins/1"
@@ -45,36 +45,8 @@ class Suite:
     description: str = ""
     metrics: list = field(default_factory=lambda: ["uf1"])
     seed: int = 0
-    protocols: list = field(default_factory=list)   # [(name, config dict)]
-    pipelines: list = field(default_factory=list)   # [(name, config dict)]
-
-
-def _entry_keys() -> set:
-    from dataclasses import fields
-
-    from ..runner import RunSpec
-
-    return {f.name for f in fields(RunSpec)} - {"jobs", "out", "plugins", "use_cache"} | {"name", "description"}
-
-
-def _did_you_mean(key: str, allowed) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _read_yaml(path: Path, what: str):
-    import yaml
-
-    try:
-        return yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{what} {path} cannot be read: {exc}.") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{what} {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}.") from None
+    protocols: list = field(default_factory=list)   # [(name, Config)]
+    pipelines: list = field(default_factory=list)   # [(name, Config)]
 
 
 def _resolve_entry_path(raw: str, suite_path: Path) -> Path:
@@ -91,22 +63,6 @@ def _resolve_entry_path(raw: str, suite_path: Path) -> Path:
                       "folders and in the current directory).")
 
 
-def _check_entry(cfg, where: str) -> dict:
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"{where} must be a mapping of run-config keys or a path to a config YAML.")
-    allowed = _entry_keys()
-    unknown = [k for k in cfg if k not in allowed]
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) " + ", ".join(f"{k!r}{_did_you_mean(k, allowed)}" for k in unknown)
-                          + f". Allowed: {', '.join(sorted(allowed))}.")
-    for key in OPTION_KEYS:
-        if key in cfg and not isinstance(cfg[key], dict):
-            raise ConfigError(f"{where}: {key!r} must be a mapping of options.")
-    if "metrics" in cfg and not isinstance(cfg["metrics"], list):
-        raise ConfigError(f"{where}: 'metrics' must be a list of metric names.")
-    return dict(cfg)
-
-
 def _entries(raw, key: str, path: Path) -> list:
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"suite {path}: {key!r} must be a non-empty list of config files or mappings.")
@@ -114,12 +70,14 @@ def _entries(raw, key: str, path: Path) -> list:
     for i, item in enumerate(raw):
         if isinstance(item, str):
             file = _resolve_entry_path(item, path)
-            data = _read_yaml(file, "config file")
-            cfg = _check_entry(data or {}, f"config file {file} (suite {path}, {key}[{i}])")
-            name = str(cfg.get("name") or file.stem)
+            cfg = Config.from_yaml(file, f"config file {file} (suite {path}, {key}[{i}])")
+            name = cfg.values.get("name") or file.stem
+        elif isinstance(item, dict):
+            cfg = Config(dict(item), f"suite {path}: {key}[{i}]").validate()
+            name = cfg.values.get("name") or f"{key}-{i + 1}"
         else:
-            cfg = _check_entry(item, f"suite {path}: {key}[{i}]")
-            name = str(cfg.get("name") or f"{key}-{i + 1}")
+            raise ConfigError(f"suite {path}: {key}[{i}] must be a mapping of run-config keys or a path to a "
+                              "config YAML.")
         if name in names:
             raise ConfigError(f"suite {path}: two {key} are named {name!r}; give each a distinct name.")
         names.add(name)
@@ -132,27 +90,20 @@ def load_suite(path) -> Suite:
     from ..registry import METRICS
 
     path = Path(path)
-    data = _read_yaml(path, "suite file")
+    data = read_yaml(path, "suite file")
     if not isinstance(data, dict):
         raise ConfigError(f"suite file {path} must hold a mapping with keys {', '.join(SUITE_KEYS)}.")
-    unknown = [k for k in data if k not in SUITE_KEYS]
-    if unknown:
-        raise ConfigError(f"suite file {path}: unknown key(s) " + ", ".join(
-            f"{k!r}{_did_you_mean(k, SUITE_KEYS)}" for k in unknown) + f". Allowed: {', '.join(SUITE_KEYS)}.")
-    name = str(data.get("name") or path.stem)
+    check_keys(data, SUITE_KEYS, f"suite file {path}")
+    metrics = data.get("metrics", ["uf1"])
+    metrics = [metrics] if isinstance(metrics, str) else metrics
+    labels = {key: data[key] for key in ("name", "description", "seed") if key in data}
+    Config({**labels, "metrics": metrics}, f"suite file {path}").validate()  # the run-config checks
+    name = data.get("name") or path.stem
     if not _NAME.match(name):
         raise ConfigError(f"suite file {path}: name {name!r} must be letters, digits, '.', '_' or '-'.")
-    metrics = data.get("metrics", ["uf1"])
-    if isinstance(metrics, str):
-        metrics = [metrics]
-    if not isinstance(metrics, list) or not metrics:
-        raise ConfigError(f"suite file {path}: 'metrics' must be a non-empty list of metric names.")
     for m in metrics:
-        METRICS.entry(str(m))
-    seed = data.get("seed", 0)
-    if not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"suite file {path}: 'seed' must be a non-negative integer.")
-    return Suite(name, path, str(data.get("description") or "").strip(), [str(m) for m in metrics], seed,
+        METRICS.entry(m)
+    return Suite(name, path, data.get("description", "").strip(), list(metrics), data.get("seed", 0),
                  _entries(data.get("protocols"), "protocols", path), _entries(data.get("pipelines"), "pipelines", path))
 
 
@@ -182,40 +133,14 @@ def find_suite(name_or_path: str, board_dir) -> Path:
                       else "") + ". Pass a suite name or a suite YAML file.")
 
 
-def merge_configs(*configs: dict) -> dict:
-    """Later configs win; option mappings are merged key by key (as repeated ``--config``)."""
-    merged: dict = {}
-    for cfg in configs:
-        cfg = dict(cfg)
-        cfg.pop("name", None)
-        cfg.pop("description", None)
-        for key in OPTION_KEYS:
-            if key in cfg:
-                merged[key] = {**merged.get(key, {}), **(cfg.pop(key) or {})}
-        merged.update(cfg)
-    return merged
-
-
 def suite_specs(suite: Suite, root=None, jobs: int = 1, dataset_opts=None, use_cache: bool = True) -> list:
     """``[(protocol name, pipeline name, RunSpec)]`` for every protocol x pipeline of the suite."""
     from ..runner import RunSpec
 
-    out = []
-    for pname, pcfg in suite.protocols:
-        for qname, qcfg in suite.pipelines:
-            extra = {"dataset_opts": dict(dataset_opts or {})}
-            if root is not None:
-                extra["root"] = str(root)
-            cfg = merge_configs(pcfg, qcfg, extra)
-            cfg.setdefault("seed", suite.seed)
-            if "metrics" in cfg:
-                cfg["metrics"] = tuple(cfg["metrics"])
-            try:
-                spec = RunSpec(**cfg, jobs=jobs, use_cache=use_cache)
-            except TypeError as exc:
-                raise ConfigError(f"suite {suite.path}: {pname} x {qname}: {exc}") from None
-            out.append((pname, qname, spec))
-    return out
+    first = Config({"seed": suite.seed})  # an entry's own seed wins over the suite's
+    last = Config({"dataset_opts": dict(dataset_opts or {}), **({} if root is None else {"root": str(root)})})
+    return [(pname, qname, RunSpec(**merge(first, pcfg, qcfg, last).spec_kwargs(), jobs=jobs, use_cache=use_cache))
+            for pname, pcfg in suite.protocols for qname, qcfg in suite.pipelines]
 
 
 def _canonical(config: dict) -> str:
