@@ -168,14 +168,13 @@ def _read_run_files(run_dir: Path) -> dict[str, bytes]:
 
 def _verified_hashes(run_dir: Path, recorded: dict, files: dict) -> None:
     """Check every file ``manifest["files"]`` lists against its sha256; adds the extra files' digests to ``files``."""
-    for name in recorded:
-        if Path(str(name)).is_absolute() or ".." in Path(str(name)).parts:
-            raise RunStoreError(f"run {run_dir}: manifest.json lists the file {name!r}, which is outside the run "
-                                "directory; the manifest is damaged or was tampered with.")
+    outside = [n for n in recorded if Path(str(n)).is_absolute() or ".." in Path(str(n)).parts]
+    if outside:
+        raise RunStoreError(f"run {run_dir}: manifest.json lists the file {outside[0]!r}, which is outside the run "
+                            "directory; the manifest is damaged or was tampered with.")
     for name, digest in sorted(recorded.items()):
-        path = run_dir / name
         if name not in files:
-            if not path.is_file():
+            if not (path := run_dir / name).is_file():
                 raise RunStoreError(f"run {run_dir}: {name} is listed in manifest.json but missing; the run is "
                                     "incomplete or was tampered with.")
             files[name] = file_sha256(path)
@@ -219,16 +218,13 @@ def open_run(run_dir: str | Path, verify: bool = True) -> StoredRun:
                             "the run directory is damaged.")
     predictions = read_predictions(run_dir / "predictions.parquet", blobs["predictions.parquet"])
     classes = classes_of(predictions)
-    lookup = {c: i for i, c in enumerate(classes)}
-    codes = {}
+    codes = {c: i for i, c in enumerate(classes)}
     for col in ("y_true", "y_pred"):
-        labels = predictions[col].astype(str)
-        unknown = sorted(set(labels) - set(lookup))
-        if unknown:
+        if unknown := sorted(set(predictions[col].astype(str)) - set(codes)):
             raise RunStoreError(f"{run_dir}: column {col} holds label(s) {unknown[:3]} without a score column; the "
                                 "predictions file is inconsistent.")
-        codes[col] = labels.map(lookup).to_numpy(np.int64)
-    return StoredRun(run_dir, manifest, metrics, predictions, files, classes, codes["y_true"], codes["y_pred"],
+    y, pred = (predictions[col].astype(str).map(codes).to_numpy(np.int64) for col in ("y_true", "y_pred"))
+    return StoredRun(run_dir, manifest, metrics, predictions, files, classes, y, pred,
                      predictions[score_columns(predictions)].to_numpy(float),
                      predictions["subject_id"].astype(str).to_numpy(), predictions["sample_id"].astype(str).to_numpy())
 
@@ -335,9 +331,9 @@ class RunManifest:
         Parameters
         ----------
         data : object
-            The parsed JSON of a manifest (a dict when it is one).
+            The parsed JSON of a manifest.
         path : str or Path
-            Where it was read from, for the error message.
+            Where it was read from (named in errors).
 
         Returns
         -------

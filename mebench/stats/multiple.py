@@ -307,18 +307,6 @@ class BestVersusRest:
         return min(1.0, self.n_family * self.comparisons[metric][-1].smallest_p)
 
 
-def _primary_inputs(metric: str, pred: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, scores) for the paired test alone: confusion-matrix metrics never read the scores, so a
-    one-column stand-in gives bit-identical nulls with less memory traffic; codes in the smallest integer type."""
-    from ..metrics.batch import metric_kind, resolve_metric
-    from .paired import CONFUSION_KINDS
-
-    codes = pred.astype(np.min_scalar_type(max(scores.shape[1], 1)))
-    if metric_kind(resolve_metric(metric)) in CONFUSION_KINDS:
-        return codes, np.zeros((scores.shape[0], 1))
-    return codes, scores
-
-
 def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permutations: int = 10000, seed: int = 0,
                      intervals: dict | None = None) -> BestVersusRest:
     """Each run against the best one, per metric: the procedure of ``mebench compare`` and the leaderboard.
@@ -367,8 +355,8 @@ def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permut
         comps = []
         for i, j in pairs:
             if intervals is None:
-                res = paired_randomisation(y, _primary_inputs(name, *aligned[i]), _primary_inputs(name, *aligned[j]),
-                                           subjects, classes, [name], n_permutations, seed)[name]
+                res = paired_randomisation(y, aligned[i], aligned[j], subjects, classes, [name], n_permutations,
+                                           seed)[name]
                 comps.append(PairComparison(name, i, j, res.p_value, res.smallest_p))
             else:
                 res = compare_predictions(y, aligned[i], aligned[j], subjects, classes, [name], n_permutations,
