@@ -89,7 +89,9 @@ def write_runs(root: Path, n_datasets: int, n_pipelines: int, seed: int = 0) -> 
 def build_once(folder: Path, jobs: int) -> dict:
     from threadpoolctl import threadpool_limits
 
-    from mebench.leaderboard.tables import FORMATS, BoardOptions, build_board, load_runs, render
+    from mebench.leaderboard.render import FORMATS, render
+    from mebench.leaderboard.runs import load_runs
+    from mebench.leaderboard.tables import BoardOptions, build_board
 
     with threadpool_limits(1):
         c0 = time.process_time()

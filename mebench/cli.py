@@ -7,6 +7,7 @@ import sys
 import click
 
 from .errors import MebenchError
+from .formatting import fmt_number
 from .registry import KINDS, REGISTRIES
 
 
@@ -152,10 +153,6 @@ def _run_and_report(spec, as_json: bool, mlflow_uri: str | None = None) -> None:
     _print_result(console, result)
 
 
-def _fmt(value) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and value != value) else f"{value:.3f}"
-
-
 def _print_result(console, result) -> None:
     from rich.table import Table
 
@@ -168,18 +165,18 @@ def _print_result(console, result) -> None:
     table.add_column("majority baseline", justify="right")
     majority = m.get("baselines", {}).get("majority", {})
     for name, value in m["pooled"].items():
-        table.add_row(name, _fmt(value), _fmt(majority.get(name)))
+        table.add_row(name, fmt_number(value), fmt_number(majority.get(name)))
     console.print(table)
     shift = m.get("prior_shift", {}).get("pooled")
     if shift:
-        console.print("prior-shift diagnostic: " + ", ".join(f"{k}={_fmt(v)}" for k, v in shift.items())
+        console.print("prior-shift diagnostic: " + ", ".join(f"{k}={fmt_number(v)}" for k, v in shift.items())
                       + " (each held-out sample scored with its training fold's class priors alone: what the priors "
                         "produce under this protocol)", highlight=False)
     counts = ", ".join(f"{c}: {n}" for c, n in m["class_counts"].items())
     console.print(f"class distribution: {counts}")
     if "per_dataset" in m:
         for d, block in m["per_dataset"].items():
-            console.print(f"  {d}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in block.items() if k != "n") + f" (n={block['n']})")
+            console.print(f"  {d}: " + ", ".join(f"{k}={fmt_number(v)}" for k, v in block.items() if k != "n") + f" (n={block['n']})")
     feats = man["features"]
     if "cache_hits" in feats:
         console.print(f"feature cache: {feats['cache_hits']} hits, {feats['cache_misses']} misses"

@@ -1,14 +1,17 @@
 """Run directories: predictions.parquet, metrics.json and manifest.json, written atomically.
 
-The manifest, written last, lists every other file with its sha256; :func:`load_run` checks them, so
+The manifest, written last, lists every other file with its sha256; :func:`open_run` checks them, so
 an edited file is reported instead of read. A finished run is never rewritten: statistics go to
-their own ``stats.json``.
+their own ``stats.json``. :class:`StoredRun` is the one model of a run read back: stats, compare, the
+leaderboard, the report and tracking take their flags, role, column identity, fingerprint, metric
+names and pairwise alignment from it.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,21 +23,15 @@ from .hashing import file_sha256
 
 PREDICTION_COLUMNS = ("run_id", "dataset", "protocol", "pipeline", "fold", "subject_id", "sample_id", "y_true", "y_pred")
 RUN_FILES = ("predictions.parquet", "metrics.json", "manifest.json")
+# the manifest layout read here; manifests carry no version key yet, so a missing ``manifest_version`` is 1
+MANIFEST_VERSION = 1
+CONTROL_CLASSIFIERS = ("majority", "stratified-random")
+PROBE_EXTRACTORS = ("sex-only",)
+LEAK = "it uses the test subject before predicting"  # a leaky protocol's reason when it names no other
 # manifest keys every consumer (stats, compare, leaderboard) relies on, with their JSON types
 MANIFEST_KEYS = {"run_id": str, "config": dict, "pipeline": str, "dataset": dict, "protocol": dict}
 OPTIONAL_MANIFEST_KEYS = {"seeds": dict, "versions": dict, "features": dict, "classifier": dict, "roles": dict,
                           "flags": list, "flag_reasons": dict, "warnings": list, "skipped": list, "n_skipped": int}
-
-
-def read_json(path: str | Path):
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise RunStoreError(f"{path} not found; is this a mebench run directory?") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunStoreError(f"{path} is not valid JSON ({exc}); the run directory is damaged.") from None
-    except OSError as exc:
-        raise RunStoreError(f"{path} cannot be read ({exc}).") from None
 
 
 def predictions_bytes(predictions: pd.DataFrame) -> bytes:
@@ -148,45 +145,99 @@ def write_run(run_dir: str | Path, predictions: pd.DataFrame, metrics: dict, man
     return manifest
 
 
-def verify_run_files(run_dir: str | Path, manifest: dict) -> None:
-    """Check every file the manifest lists against its sha256; a difference is a RunStoreError."""
-    run_dir = Path(run_dir)
-    for name, digest in (manifest.get("files") or {}).items():
-        path = run_dir / name
-        if not path.is_file():
-            raise RunStoreError(f"{run_dir}: {name}, listed in manifest.json, is missing; the run is incomplete.")
-        if file_sha256(path) != digest:
-            raise RunStoreError(f"{path} has been modified since the run wrote it: its sha256 differs from the one "
-                                "in manifest.json. Re-run the pipeline; never edit a run's files.")
+def _json(run_dir: Path, name: str, data: bytes):
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunStoreError(f"run {run_dir}: {name} is not valid JSON ({exc}); the run directory is damaged. "
+                            "Restore it or re-run the pipeline.") from None
 
 
-def load_run(run_dir: str | Path, verify: bool = True) -> dict:
-    """Read a run directory: {'dir', 'predictions', 'metrics', 'manifest'}; files checked against the manifest."""
-    run_dir = Path(run_dir)
+def _read_run_files(run_dir: Path) -> dict[str, bytes]:
+    """The bytes of the three run files; a missing one is an error naming the run."""
     if not run_dir.is_dir():
         raise RunStoreError(f"run directory {run_dir} does not exist.")
-    for name in RUN_FILES:
-        if not (run_dir / name).is_file():
-            raise RunStoreError(f"{run_dir} lacks {name}; it is not a complete mebench run.")
-    manifest = read_json(run_dir / "manifest.json")
-    check_manifest(manifest, run_dir / "manifest.json")
+    missing = [n for n in RUN_FILES if not (run_dir / n).is_file()]
+    if missing:
+        if len(missing) == len(RUN_FILES):
+            raise RunStoreError(f"{run_dir} is not a mebench run: it lacks {', '.join(RUN_FILES)}.")
+        raise RunStoreError(f"run {run_dir} is incomplete: it lacks {', '.join(missing)} (a finished run writes "
+                            "predictions.parquet, metrics.json and manifest.json). Re-run it or remove the folder.")
+    return {n: (run_dir / n).read_bytes() for n in RUN_FILES}
+
+
+def _verified_hashes(run_dir: Path, recorded: dict, files: dict) -> None:
+    """Check every file ``manifest["files"]`` lists against its sha256; adds the extra files' digests to ``files``."""
+    outside = [n for n in recorded if Path(str(n)).is_absolute() or ".." in Path(str(n)).parts]
+    if outside:
+        raise RunStoreError(f"run {run_dir}: manifest.json lists the file {outside[0]!r}, which is outside the run "
+                            "directory; the manifest is damaged or was tampered with.")
+    for name, digest in sorted(recorded.items()):
+        if name not in files:
+            if not (path := run_dir / name).is_file():
+                raise RunStoreError(f"run {run_dir}: {name} is listed in manifest.json but missing; the run is "
+                                    "incomplete or was tampered with.")
+            files[name] = file_sha256(path)
+        if files[name] != digest:
+            raise RunStoreError(f"run {run_dir}: {name} has been modified since the run wrote it (sha256 in "
+                                f"manifest.json {str(digest)[:12]}…, file now {files[name][:12]}…); the run is "
+                                "tampered or damaged. Restore the original file or re-run the pipeline; never edit a "
+                                "run's files.")
+
+
+def open_run(run_dir: str | Path, verify: bool = True) -> StoredRun:
+    """Read and check one run directory: the one reader of runs (stats, compare, leaderboard, report, tracking).
+
+    Each of the three run files is read once, as bytes; what is hashed is what is parsed.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory written by ``mebench run``.
+    verify : bool
+        Check every file ``manifest["files"]`` lists against its sha256.
+
+    Returns
+    -------
+    StoredRun
+        The run, with the sha256 of every file read in ``files``; else a RunStoreError naming the run and
+        the file (missing, unparsable, modified, another manifest version, not one finite row per sample).
+    """
+    run_dir = Path(run_dir)
+    blobs = _read_run_files(run_dir)
+    files = {n: hashlib.sha256(b).hexdigest() for n, b in blobs.items()}
+    manifest = RunManifest.from_dict(_json(run_dir, "manifest.json", blobs["manifest.json"]),
+                                     run_dir / "manifest.json")
     if verify:
-        verify_run_files(run_dir, manifest)
-    metrics = read_json(run_dir / "metrics.json")
+        _verified_hashes(run_dir, manifest.files, files)
+    metrics = _json(run_dir, "metrics.json", blobs["metrics.json"])
     pooled = metrics.get("pooled", {}) if isinstance(metrics, dict) else None
     if not isinstance(pooled, dict) or not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
                                                for v in pooled.values()):
         raise RunStoreError(f"{run_dir}/metrics.json does not hold a mapping with 'pooled' metric values (numbers); "
                             "the run directory is damaged.")
-    predictions = read_predictions(run_dir / "predictions.parquet")
-    return {"dir": run_dir, "predictions": predictions, "metrics": metrics, "manifest": manifest}
+    predictions = read_predictions(run_dir / "predictions.parquet", blobs["predictions.parquet"])
+    classes = classes_of(predictions)
+    codes = {c: i for i, c in enumerate(classes)}
+    for col in ("y_true", "y_pred"):
+        if unknown := sorted(set(predictions[col].astype(str)) - set(codes)):
+            raise RunStoreError(f"{run_dir}: column {col} holds label(s) {unknown[:3]} without a score column; the "
+                                "predictions file is inconsistent.")
+    y, pred = (predictions[col].astype(str).map(codes).to_numpy(np.int64) for col in ("y_true", "y_pred"))
+    return StoredRun(run_dir, manifest, metrics, predictions, files, classes, y, pred,
+                     predictions[score_columns(predictions)].to_numpy(float),
+                     predictions["subject_id"].astype(str).to_numpy(), predictions["sample_id"].astype(str).to_numpy())
 
 
 def check_manifest(manifest, path: str | Path) -> None:
-    """A RunStoreError unless ``manifest`` is a mapping with the keys every reader relies on."""
+    """A RunStoreError unless ``manifest`` is a mapping of a known version with the keys every reader relies on."""
     if not isinstance(manifest, dict):
         raise RunStoreError(f"{path} holds no mapping (it holds {type(manifest).__name__}); the run directory is "
                             "damaged.")
+    version = manifest.get("manifest_version", MANIFEST_VERSION)
+    if version != MANIFEST_VERSION:
+        raise RunStoreError(f"{path} has manifest version {version!r}; this mebench reads version {MANIFEST_VERSION} "
+                            "only. Read the run with the mebench version that wrote it, or upgrade mebench.")
     missing = [k for k in MANIFEST_KEYS if k not in manifest]
     if missing:
         raise RunStoreError(f"{path} lacks key(s) {', '.join(missing)}; it is not a mebench run manifest (or the run "
@@ -211,13 +262,16 @@ def check_manifest(manifest, path: str | Path) -> None:
         raise RunStoreError(f"{path}: key(s) of the wrong type: {', '.join(wrong)}; the run directory is damaged.")
 
 
-def read_predictions(path: str | Path) -> pd.DataFrame:
-    """Read a predictions.parquet, checking that it is one: columns, types, at least one row."""
+def read_predictions(path: str | Path, data: bytes | None = None) -> pd.DataFrame:
+    """Read a predictions.parquet (from ``data`` when given), checking that it is one: columns, types, rows."""
+    import io
+
     path = Path(path)
     try:
-        predictions = pd.read_parquet(path)
+        predictions = pd.read_parquet(path if data is None else io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a damaged file
-        raise RunStoreError(f"{path} cannot be read as parquet ({type(exc).__name__}: {exc}); the file is truncated "
+        detail = str(exc).splitlines()[0] if str(exc) else "no detail"
+        raise RunStoreError(f"{path} cannot be read as parquet ({type(exc).__name__}: {detail}); the file is truncated "
                             "or not a predictions file. Re-run the pipeline.") from None
     missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
     if missing or not score_columns(predictions):
@@ -255,3 +309,301 @@ def score_columns(predictions: pd.DataFrame) -> list[str]:
 def classes_of(predictions: pd.DataFrame) -> list[str]:
     """Class labels in score-column order."""
     return [c[len("score_"):] for c in score_columns(predictions)]
+
+
+# --------------------------------------------------------------------------------------------
+# the stored-run model
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunManifest:
+    """A run's checked ``manifest.json``: typed accessors over the version-1 layout.
+
+    ``raw`` keeps the manifest as written, for keys read by one consumer only (``resolved_params``).
+    """
+
+    raw: dict
+    version: int = MANIFEST_VERSION
+
+    @classmethod
+    def from_dict(cls, data, path: str | Path = "manifest.json") -> "RunManifest":
+        """The manifest of ``data`` after :func:`check_manifest` (a RunStoreError naming ``path`` otherwise).
+
+        Parameters
+        ----------
+        data : object
+            The parsed JSON of a manifest.
+        path : str or Path
+            Where it was read from (named in errors).
+
+        Returns
+        -------
+        RunManifest
+        """
+        check_manifest(data, path)
+        return cls(data, data.get("manifest_version", MANIFEST_VERSION))
+
+    run_id = property(lambda self: self.raw["run_id"])
+    pipeline = property(lambda self: self.raw["pipeline"])
+    config = property(lambda self: self.raw["config"])
+    dataset = property(lambda self: self.raw["dataset"])
+    protocol = property(lambda self: self.raw["protocol"])
+    features = property(lambda self: self.raw.get("features") or {})
+    seeds = property(lambda self: self.raw.get("seeds") or {})
+    warnings = property(lambda self: list(self.raw.get("warnings") or []))
+    skipped = property(lambda self: list(self.raw.get("skipped") or []))
+    n_skipped = property(lambda self: int(self.raw.get("n_skipped") or 0))
+    files = property(lambda self: self.raw.get("files") or {})
+    fold_hash = property(lambda self: self.protocol.get("fold_hash"))
+
+    @property
+    def dataset_name(self) -> str | None:
+        return self.dataset.get("dataset") or self.config.get("dataset")
+
+    @property
+    def task(self) -> str | None:
+        return self.dataset.get("task") or self.config.get("task")
+
+    @property
+    def protocol_name(self) -> str | None:
+        return self.protocol.get("name") or self.config.get("protocol")
+
+    @property
+    def samples_sha256(self) -> str | None:
+        """The sample-list hash after skips (what the predictions cover), else before them."""
+        return self.dataset.get("sample_list_sha256_after_skips") or self.dataset.get("sample_list_sha256")
+
+    @property
+    def annotation_files(self) -> dict:
+        return self.dataset.get("annotation_files") or {}
+
+    @property
+    def run_seed(self):
+        return self.seeds.get("run", self.config.get("seed"))
+
+    @property
+    def versions(self) -> dict:
+        """Package versions, with ``mebench`` from the older top-level ``mebench_version`` when missing."""
+        v = self.raw.get("versions") or {}
+        if not v.get("mebench") and self.raw.get("mebench_version"):
+            v = {**v, "mebench": self.raw["mebench_version"]}
+        return v
+
+
+@dataclass(frozen=True, eq=False)
+class StoredRun:
+    """One run read back by :func:`open_run`: its files, and its predictions as class codes and arrays."""
+
+    dir: Path
+    manifest: RunManifest
+    metrics: dict
+    predictions: pd.DataFrame
+    files: dict                  # file name -> sha256 of the bytes read
+    classes: list                # class labels in score-column order
+    y: np.ndarray                # true class codes
+    pred: np.ndarray             # predicted class codes
+    scores: np.ndarray           # (n, k)
+    subjects: np.ndarray
+    sample_ids: np.ndarray
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest.run_id or self.metrics.get("run_id") or self.dir.name)
+
+    @property
+    def label(self) -> str:
+        """The pipeline with its explicit options: the row name of compare and of the leaderboard."""
+        cfg = self.manifest.config
+        opts = {**{f"f.{k}": v for k, v in (cfg.get("features_opts") or {}).items()},
+                **{f"c.{k}": v for k, v in (cfg.get("classifier_opts") or {}).items()}}
+        label = str(self.manifest.pipeline or self.run_id)
+        return label + ("[" + ",".join(f"{k}={v}" for k, v in sorted(opts.items())) + "]" if opts else "")
+
+    @property
+    def role(self) -> str:
+        return run_role(self.manifest.raw)
+
+    @property
+    def flags(self) -> tuple[list, dict]:
+        return run_flags(self.manifest.raw)
+
+    @property
+    def column_identity(self) -> dict:
+        return column_identity(self.manifest.raw)
+
+    def fingerprint(self) -> dict:
+        """What two runs must share to be compared pairwise: dataset, task, protocol, samples (after
+        skips), annotation files, folds and label set."""
+        m = self.manifest
+        return {"dataset": m.dataset_name, "task": m.task, "protocol": m.protocol_name,
+                "dataset fingerprint (sample_list_sha256_after_skips)": m.samples_sha256,
+                "annotation files (sha256)": sorted(str(v) for v in m.annotation_files.values()),
+                "fold hash (fold_hash)": m.fold_hash, "label set": sorted(self.classes)}
+
+    def metric_names(self) -> list[str]:
+        """The configured metrics that metrics.json holds (all configured ones when it holds none), else
+        the ones it holds."""
+        pooled = list(self.metrics.get("pooled") or {})
+        configured = list(self.manifest.config.get("metrics") or [])
+        return [m for m in configured if m in pooled or not pooled] or pooled
+
+    def aligned_to(self, base: "StoredRun") -> tuple[np.ndarray, np.ndarray]:
+        """This run's predicted codes and scores in ``base``'s sample and class order.
+
+        Parameters
+        ----------
+        base : StoredRun
+            The run whose rows and classes give the order.
+
+        Returns
+        -------
+        (pred, scores) : tuple of numpy arrays
+
+        Raises
+        ------
+        RunStoreError
+            When the runs hold other samples, class sets, labels or subjects.
+        """
+        pred, scores, y = self.pred, self.scores, self.y
+        if list(self.classes) != list(base.classes):
+            if sorted(self.classes) != sorted(base.classes):
+                raise RunStoreError(f"runs {base.dir} and {self.dir} have different class sets ({base.classes} vs "
+                                    f"{self.classes}); they cannot be compared pairwise.")
+            to_base = np.array([list(base.classes).index(c) for c in self.classes])
+            pred, y, scores = to_base[pred], to_base[y], scores[:, [list(self.classes).index(c) for c in base.classes]]
+        index = {s: i for i, s in enumerate(self.sample_ids)}
+        missing = [s for s in base.sample_ids if s not in index]
+        if missing or len(self.sample_ids) != len(base.sample_ids):
+            raise RunStoreError(f"runs {base.dir} and {self.dir} hold different samples (e.g. "
+                                f"{missing[0] if missing else 'extra samples'}); they cannot be compared pairwise.")
+        order = np.array([index[s] for s in base.sample_ids])
+        if np.any(y[order] != base.y) or np.any(self.subjects[order] != base.subjects):
+            raise RunStoreError(f"runs {base.dir} and {self.dir} disagree on the labels or subjects of the same "
+                                "samples; they cannot be compared pairwise.")
+        return pred[order], scores[order]
+
+
+def _registry_attr(kind: str, name, attr: str) -> bool:
+    """A class attribute of a registered component, False when it cannot be looked up."""
+    if not name:
+        return False
+    try:
+        from .registry import REGISTRIES
+
+        registry = REGISTRIES[kind]
+        return name in registry and bool(getattr(registry.get(name), attr, False))
+    except Exception:  # a plugin that is not installed here: no declared role
+        return False
+
+
+def run_role(manifest: dict) -> str:
+    """``control``, ``probe`` or ``method``: from ``manifest["roles"]``, else from the component names."""
+    roles = manifest.get("roles")
+    cfg = manifest.get("config") or {}
+    if isinstance(roles, dict) and ("control" in roles or "probe" in roles):
+        return "control" if roles.get("control") else "probe" if roles.get("probe") else "method"
+    classifier, features = cfg.get("classifier"), cfg.get("features") or (manifest.get("features") or {}).get("name")
+    if classifier in CONTROL_CLASSIFIERS or _registry_attr("classifiers", classifier, "is_control"):
+        return "control"
+    if features in PROBE_EXTRACTORS or _registry_attr("extractors", features, "is_probe"):
+        return "probe"
+    return "method"
+
+
+def run_flags(manifest: dict) -> tuple[list, dict]:
+    """Sorted honesty flags (LEAKY, contaminated, untrained) of a manifest, with a one-line reason each.
+
+    Recorded ``flags`` (and ``flag_reasons``) are kept; the runner's audit is applied too, so older
+    runs are flagged and a manifest draft (no ``flags`` yet) gets the flags the runner records.
+
+    Parameters
+    ----------
+    manifest : dict
+        A manifest as written, or a draft with its keys (``config``, ``dataset``, ``protocol``,
+        ``features``, ``classifier``, ``warnings``). A draft may add facts the manifest does not
+        keep: ``protocol["leak"]`` (how a leaky protocol leaks), ``dataset["evaluated"]`` (every
+        dataset name in the samples) and ``features["untrained"]`` (the extractor's own verdict).
+
+    Returns
+    -------
+    (flags, reasons) : tuple of list and dict
+        The flags, sorted, and ``{flag: reason}``.
+    """
+    reasons: dict = {}
+    recorded_reasons = manifest.get("flag_reasons") or {}
+    for f in manifest.get("flags") or []:
+        reasons[str(f)] = str(recorded_reasons.get(f) or "recorded in manifest.json")
+    protocol, ds, cfg = manifest.get("protocol") or {}, manifest.get("dataset") or {}, manifest.get("config") or {}
+    feats, clf = manifest.get("features") or {}, manifest.get("classifier") or {}
+    name = protocol.get("name") or cfg.get("protocol")
+    leak = [w for w in (manifest.get("warnings") or []) + (protocol.get("audit") or [])
+            if isinstance(w, str) and w.startswith(("LEAKAGE:", "LEAKAGE UNKNOWN"))]
+    if protocol.get("leaky"):
+        audit = f"protocol {name!r} reproduces a leaky practice ({protocol.get('leak', LEAK)})"
+    elif protocol.get("shared_subjects"):
+        audit = (f"protocol {name!r} is not subject-disjoint: subjects appear in both train and test in "
+                 f"{len(protocol['shared_subjects'])} fold(s)")
+    elif not ds.get("identities", True):
+        audit = "the dataset has no speaker identities, so leakage between clips of one person is unknown"
+    else:
+        audit = leak[0].split(";")[0] if leak else None
+    if audit:
+        reasons.setdefault("LEAKY", audit)
+    evaluated = {str(d).lower() for d in [cfg.get("dataset"), ds.get("dataset"), *(ds.get("parts") or []),
+                                          *(ds.get("evaluated") or [])] if d}
+    contaminated = []  # a net's starting weights count too; a net trained from scratch is not "untrained"
+    for what, part in ((f"extractor {feats.get('name', cfg.get('features'))!r}", feats),
+                       (f"classifier {clf.get('name', cfg.get('classifier'))!r}", clf)):
+        overlap = sorted({str(d).lower() for d in (part.get("trained_on") or ())} & evaluated)
+        if overlap:
+            contaminated.append(f"{what} holds a model trained on {', '.join(overlap)}, the data this run evaluates on")
+    if contaminated:
+        reasons.setdefault("contaminated", "; ".join(contaminated))
+    weights = (cfg.get("features_opts") or {}).get("weights")
+    if feats.get("untrained", isinstance(weights, str) and weights.lower() == "none"):
+        reasons.setdefault("untrained", f"extractor {feats.get('name', cfg.get('features'))!r} ran with randomly "
+                                        "initialised weights (weights=none)")
+    flags = sorted(reasons)
+    return flags, {f: reasons[f] for f in flags}
+
+
+def _defaults(kind: str, name) -> dict:
+    """Scalar keyword defaults of a registered factory (empty when it cannot be looked up)."""
+    import inspect
+
+    try:
+        from .registry import REGISTRIES
+
+        registry = REGISTRIES[kind]
+        if not name or name not in registry:
+            return {}
+        factory = registry.get(name)
+        target = factory.__init__ if inspect.isclass(factory) else factory
+        return {p.name: p.default for p in inspect.signature(target).parameters.values()
+                if p.name not in ("self", "root") and p.default is not inspect.Parameter.empty
+                and (isinstance(p.default, (str, int, float, bool)) or p.default is None)}
+    except Exception:
+        return {}
+
+
+_SEED_KEYS = ("seed", "random_state")
+
+
+def _normalised(value):
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def column_identity(manifest: dict) -> dict:
+    """What defines a leaderboard column: dataset, task, protocol and their options (defaults filled).
+
+    Seeds are left out on purpose: runs with different seeds hold different samples or folds, and
+    the column check refuses them with the hashes that differ.
+    """
+    cfg = manifest.get("config") or {}
+    ds = manifest.get("dataset") or {}
+    dataset = ds.get("dataset") or cfg.get("dataset")
+    proto = (manifest.get("protocol") or {}).get("name") or cfg.get("protocol")
+    dopts = {**_defaults("datasets", dataset), **(cfg.get("dataset_opts") or {})}
+    popts = {**_defaults("protocols", proto), **(cfg.get("protocol_opts") or {})}
+    clean = lambda d: {str(k): _normalised(v) for k, v in sorted(d.items()) if k not in _SEED_KEYS}  # noqa: E731
+    return {"dataset": dataset, "task": ds.get("task") or cfg.get("task"), "protocol": proto,
+            "dataset_opts": clean(dopts), "protocol_opts": clean(popts)}

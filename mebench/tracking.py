@@ -29,10 +29,10 @@ def log_run(run_dir: str | Path, uri: str | None = None, experiment: str = EXPER
         from mlflow.tracking import MlflowClient
     except ImportError as exc:
         raise ConfigError(f"--mlflow needs MLflow: pip install 'mebench[mlflow]' ({exc}).") from None
-    from .store import load_run
+    from .store import open_run
 
-    run = load_run(run_dir)
-    man, metrics = run["manifest"], run["metrics"]
+    run = open_run(run_dir)
+    man, metrics = run.manifest, run.metrics
     client = MlflowClient(tracking_uri=tracking_uri(uri))
     found = client.get_experiment_by_name(experiment)
     if found is not None:
@@ -40,13 +40,11 @@ def log_run(run_dir: str | Path, uri: str | None = None, experiment: str = EXPER
     else:
         artifacts = None if uri not in (None, "", DEFAULT) else Path("mlartifacts").resolve().as_uri()
         experiment_id = client.create_experiment(experiment, artifact_location=artifacts)
-    tags = {"mebench.run_id": man.get("run_id", ""), "mebench.pipeline": man.get("pipeline", ""),
-            "mebench.dataset": man.get("dataset", {}).get("dataset", ""),
-            "mebench.protocol": man.get("protocol", {}).get("name", ""),
-            "mebench.fold_hash": man.get("protocol", {}).get("fold_hash", ""),
-            "mebench.sample_list_sha256": man.get("dataset", {}).get("sample_list_sha256", ""),
-            "mebench.flags": ",".join(man.get("flags", [])) or "none",
-            "mlflow.runName": man.get("run_id", "")}
+    tags = {"mebench.run_id": man.run_id, "mebench.pipeline": man.pipeline,
+            "mebench.dataset": man.dataset.get("dataset", ""), "mebench.protocol": man.protocol.get("name", ""),
+            "mebench.fold_hash": man.fold_hash or "",
+            "mebench.sample_list_sha256": man.dataset.get("sample_list_sha256", ""),
+            "mebench.flags": ",".join(run.flags[0]) or "none", "mlflow.runName": man.run_id}
     earlier = client.search_runs([experiment_id], filter_string=f"tags.`mebench.run_id` = '{tags['mebench.run_id']}'",
                                  max_results=1)
     if earlier:  # logged before (by `mebench run`): add what is new, e.g. the CIs of `mebench stats`
@@ -55,12 +53,12 @@ def log_run(run_dir: str | Path, uri: str | None = None, experiment: str = EXPER
     else:
         rid = client.create_run(experiment_id, tags=tags).info.run_id
         logged = set()
-    for key, value in sorted(_flat(man.get("config", {})).items()):
+    for key, value in sorted(_flat(man.config).items()):
         if key not in logged:
             client.log_param(rid, key, str(value)[:6000])
-    for key, value in sorted(_metric_values(metrics, run["dir"]).items()):
+    for key, value in sorted(_metric_values(metrics, run.dir).items()):
         client.log_metric(rid, key, value)
-    for path in sorted(Path(run["dir"]).iterdir()):
+    for path in sorted(run.dir.iterdir()):
         if path.is_file():
             client.log_artifact(rid, str(path))
     client.set_terminated(rid)

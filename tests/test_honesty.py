@@ -174,20 +174,20 @@ def test_probe_role_is_recorded(cli, tmp_path):
 def test_run_files_are_hashed_and_a_tampered_file_is_reported(cli, tmp_path):
     from mebench.errors import RunStoreError
     from mebench.hashing import file_sha256
-    from mebench.store import load_run
+    from mebench.store import open_run
 
     out = tmp_path / "run"
     manifest = json.loads(_run_manifest(cli, out))
     assert set(manifest["files"]) == {"predictions.parquet", "metrics.json"}
     for name, digest in manifest["files"].items():
         assert file_sha256(out / name) == digest
-    load_run(out)
+    open_run(out)
     predictions = pd.read_parquet(out / "predictions.parquet")
     other = {"deceptive": "truthful", "truthful": "deceptive"}
     predictions.loc[0, "y_pred"] = other[predictions.loc[0, "y_pred"]]
     predictions.to_parquet(out / "predictions.parquet", index=False)
     with pytest.raises(RunStoreError, match="predictions.parquet has been modified"):
-        load_run(out)
+        open_run(out)
     result = cli("stats", out, "--permutations", "0", "--bootstrap", "50")
     assert result.exit_code == 1 and "has been modified" in " ".join(result.output.split())
     assert "Traceback" not in result.output

@@ -47,7 +47,8 @@ def _invoke(*args):
 
 
 def _board(paths, **kw):
-    from mebench.leaderboard.tables import BoardOptions, build_board, load_runs
+    from mebench.leaderboard.runs import load_runs
+    from mebench.leaderboard.tables import BoardOptions, build_board
 
     return build_board(load_runs(paths), BoardOptions(**kw))
 
@@ -232,7 +233,7 @@ def test_flagged_runs_are_marked_and_not_ranked(runs, tmp_path):
 
 
 def test_latex_is_booktabs_and_escapes_names(runs, tmp_path):
-    from mebench.leaderboard.tables import to_latex
+    from mebench.leaderboard.render import to_latex
 
     base, _ = runs
     board = _board([base / "A", base / "B"])
@@ -335,7 +336,7 @@ def test_bad_input_gets_a_clear_message(runs, tmp_path):
     rehash(corrupt)
     res = CliRunner().invoke(main, ["leaderboard", str(corrupt)])
     assert res.exit_code == 1 and "Traceback" not in res.output
-    assert f"run {corrupt}: predictions.parquet cannot be read as a parquet file" in res.output
+    assert f"{corrupt}/predictions.parquet cannot be read as parquet" in res.output
 
     incomplete = tmp_path / "search" / "incomplete"
     shutil.copytree(made["A/ridge1"], incomplete)

@@ -245,7 +245,7 @@ def test_add_refuses_tampered_predictions(candidates, tmp_path):
     shutil.copytree(made["a"], bad)
     edit_prediction(bad, row=1)
     _refused(_invoke("leaderboard", "add", bad, "--board", board, "--pin"), board, {},
-             f"run {bad}: predictions.parquet was modified after the run was written")
+             f"run {bad}: predictions.parquet has been modified since the run wrote it")
     # the hashes brought up to date: metrics.json and the predictions now disagree
     rehash(bad)
     _refused(_invoke("leaderboard", "add", bad, "--board", board, "--pin"), board, {},

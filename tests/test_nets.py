@@ -524,11 +524,11 @@ def test_resnet_e2e_weights_are_checked_first_recorded_and_flag_contamination(cl
     saved = sorted(k for k in manifest["files"] if k.startswith("models/"))
     assert len(saved) == 3 and all((tmp_path / "run" / k).is_file() for k in saved)  # one fitted net per fold
     from mebench.errors import RunStoreError
-    from mebench.store import load_run
+    from mebench.store import open_run
 
     (tmp_path / "run" / saved[0]).write_bytes(b"not the fold's model")
     with pytest.raises(RunStoreError, match="modified since the run wrote it"):
-        load_run(tmp_path / "run")
+        open_run(tmp_path / "run")
     missing = cli("run", "--out", tmp_path / "run2", *args, "--classifier-opt", f"weights={tmp_path / 'gone.pth'}",
                   "--classifier-opt", "pretrained_on=imagenet")
     assert missing.exit_code == 1 and "neither 'imagenet', 'none' nor an existing file" in missing.output

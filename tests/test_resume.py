@@ -175,9 +175,9 @@ def test_two_concurrent_runs_into_one_results_folder_both_land(tmp_path):
         assert sorted(p.name for p in run.iterdir()) == ["manifest.json", "metrics.json", "predictions.parquet"]
         manifest = json.loads((run / "manifest.json").read_text())
         payloads.append((run / "predictions.parquet").read_bytes())
-        from mebench.store import load_run
+        from mebench.store import open_run
 
-        load_run(run)  # every file matches its hash
+        open_run(run)  # every file matches its hash
         assert manifest["run_id"] in d
     assert payloads[0] == payloads[1]
 

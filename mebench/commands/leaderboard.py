@@ -76,7 +76,9 @@ def table(runs, metric, n_resamples, n_permutations, seed, ci, level, alpha, job
     """Tabulate RUNS (run directories, or folders searched recursively); the default sub-command."""
     from pathlib import Path
 
-    from ..leaderboard.tables import BoardOptions, build_board, load_runs, render
+    from ..leaderboard.render import render
+    from ..leaderboard.runs import load_runs
+    from ..leaderboard.tables import BoardOptions, build_board
 
     opts = BoardOptions(metric, n_resamples, n_permutations, seed, ci, level, alpha)
     loaded = load_runs(runs)

@@ -9,21 +9,10 @@ from pathlib import Path
 
 import click
 
+from ..formatting import fmt_number, fmt_p
 from ..fsutil import json_safe
 
 FIGURE_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp")
-
-
-def _fmt(v, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and v != v):
-        return "n/a"
-    return f"{v:.{digits}f}"
-
-
-def _fmt_p(p) -> str:
-    if p is None:
-        return "n/a"
-    return f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
 
 
 def _console(as_json: bool):
@@ -113,14 +102,9 @@ def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, m
 
 def _prior_shift(run_dir) -> dict | None:
     """The run's prior-shift diagnostic (metrics.json, written by `mebench run`), if it has one."""
-    from pathlib import Path
-
-    from ..errors import RunStoreError
-    from ..store import read_json
-
     try:
-        return (read_json(Path(run_dir) / "metrics.json").get("prior_shift") or {}).get("pooled")
-    except RunStoreError:
+        return (json.loads((Path(run_dir) / "metrics.json").read_text()).get("prior_shift") or {}).get("pooled")
+    except (OSError, ValueError, AttributeError):
         return None
 
 
@@ -136,12 +120,12 @@ def _print_stats(console, result) -> None:
     table.add_column(f"{level:.0%} CI", justify="right")
     table.add_column("p vs chance", justify="right")
     for m, e in result["metrics"].items():
-        ci = f"[{_fmt(e['ci_low'])}, {_fmt(e['ci_high'])}]" if e["ci_low"] is not None else "n/a"
-        table.add_row(m, _fmt(e["value"]), ci, _fmt_p(e["p_value"]))
+        ci = f"[{fmt_number(e['ci_low'])}, {fmt_number(e['ci_high'])}]" if e["ci_low"] is not None else "n/a"
+        table.add_row(m, fmt_number(e["value"]), ci, fmt_p(e["p_value"]))
     console.print(table)
     shift = _prior_shift(result["run_dir"])
     if shift:
-        console.print("prior-shift diagnostic: " + ", ".join(f"{k}={_fmt(v)}" for k, v in shift.items())
+        console.print("prior-shift diagnostic: " + ", ".join(f"{k}={fmt_number(v)}" for k, v in shift.items())
                       + " (each held-out sample scored with its training fold's class priors alone: what the priors "
                         "produce under this protocol; from metrics.json)", highlight=False)
     b = result["bootstrap"]
@@ -242,18 +226,18 @@ def _print_compare(console, result, level) -> None:
     table.add_column("DeLong p*", justify="right")
     for m, entry in result["metrics"].items():
         for c in entry["comparisons"]:
-            ci = f"[{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]" if c["ci_low"] is not None else "n/a"
+            ci = f"[{fmt_number(c['ci_low'])}, {fmt_number(c['ci_high'])}]" if c["ci_low"] is not None else "n/a"
             mc = c["tests"].get("mcnemar", {}).get("p_value") if "mcnemar" in c["tests"] else None
             dl = c["tests"].get("delong", {})
             calib = c.get("p_value_calibration", {})
-            p_cell = _fmt_p(c["p_value"])
+            p_cell = fmt_p(c["p_value"])
             if not calib.get("in_holm_family", True):
                 rate = calib.get("measured_false_positive_rate")
                 p_cell += f" [FPR {rate}]" if rate else " [uncalibrated]"
             cells = [m] + ([] if two else [c["a"].split(" (")[0]]) + [
-                _fmt(c["value_a"]), _fmt(c["value_b"]), _fmt(c["delta"], 4), ci, p_cell,
-                _fmt_p(c.get("p_holm")), _fmt_p(mc) if "mcnemar" in c["tests"] else "–",
-                _fmt_p(dl.get("p_value")) if dl else "–"]
+                fmt_number(c["value_a"]), fmt_number(c["value_b"]), fmt_number(c["delta"], 4), ci, p_cell,
+                fmt_p(c.get("p_holm")), fmt_p(mc) if "mcnemar" in c["tests"] else "–",
+                fmt_p(dl.get("p_value")) if dl else "–"]
             table.add_row(*cells)
     console.print(table)
     if not two:
@@ -300,14 +284,14 @@ def _print_across(console, result) -> None:
         if om.get("skipped"):
             console.print(f"Friedman: skipped. {om['reason']}", highlight=False)
         else:
-            console.print(f"Friedman: chi2 = {_fmt(om['statistic'])}, df = {om['df']}, p = {_fmt_p(om['p_value'])} "
+            console.print(f"Friedman: chi2 = {fmt_number(om['statistic'])}, df = {om['df']}, p = {fmt_p(om['p_value'])} "
                           f"({om['test']}; {om['assumptions']})" + (f". {om['note']}" if om.get("note") else ""),
                           highlight=False)
         pt = Table(title=f"{m}: pairwise Wilcoxon signed-rank over blocks")
         for col in ("A", "B", "p", "p Holm", "significant"):
             pt.add_column(col)
         for row in res["pairwise"]:
-            pt.add_row(row["a"], row["b"], _fmt_p(row["p_value"]), _fmt_p(row["p_holm"]),
+            pt.add_row(row["a"], row["b"], fmt_p(row["p_value"]), fmt_p(row["p_holm"]),
                        "yes" if row["significant"] else "no")
         console.print(pt)
         console.print(f"{res['pairwise_correction']}; Wilcoxon: exact signed-rank distribution for n ≤ 50 blocks.",

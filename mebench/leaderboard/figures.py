@@ -268,7 +268,7 @@ def board_figures(board: dict, runs: list, out_dir: Path, stem: str = "leaderboa
     with style():
         for col in board["columns"]:
             cells = sorted((c for c in board["cells"] if c["column"] == col["label"]), key=lambda c: order[c["row"]])
-            entries = [(c["row"], c["role"], by_cell[(c["row"], c["column"])].arrays) for c in cells
+            entries = [(c["row"], c["role"], by_cell[(c["row"], c["column"])]) for c in cells
                        if (c["row"], c["column"]) in by_cell]
             if not entries:
                 continue
@@ -284,7 +284,7 @@ def board_figures(board: dict, runs: list, out_dir: Path, stem: str = "leaderboa
                 for c in cells:
                     r = by_cell.get((c["row"], c["column"]))
                     if r is not None:
-                        fig = confusion_figure(r.arrays, f"{c['row']} on {col['label']}")
+                        fig = confusion_figure(r, f"{c['row']} on {col['label']}")
                         written += save(fig, out_dir / f"{stem}-confusion-{slug(col['label'])}-{slug(c['row'])}")
             if nulls:
                 for c in cells:

@@ -14,17 +14,9 @@ import json
 
 import numpy as np
 
-from .runs import (
-    finite,
-    load_board_run,
-    permutation_null,
-    read_stats,
-    run_flags,
-    run_role,
-    sha256_bytes,
-    short,
-    stats_entries,
-)
+from ..formatting import fmt_number, fmt_p
+from ..store import open_run
+from .runs import permutation_null, read_stats, sha256_bytes, short, stats_entries
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = ("body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:72em;color:#222;"
@@ -37,16 +29,6 @@ STYLE = ("body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:
          "figure img{max-width:34em;border:1px solid #eee}figcaption{font-size:.85em;color:#555;max-width:34em}"
          "pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}.muted{color:#777}"
          "code{background:#f3f3f3;padding:0 .2em}")
-
-
-def _fmt(v, digits: int = 3) -> str:
-    return "n/a" if not finite(v) else f"{v:.{digits}f}"
-
-
-def _fmt_p(p) -> str:
-    if not finite(p):
-        return "n/a"
-    return f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
 
 
 def _img(png: bytes, alt: str, caption: str, ident: str) -> str:
@@ -70,35 +52,25 @@ class _Raw(str):
     """Already-escaped HTML inside a table cell."""
 
 
-def _metric_names(run) -> list:
-    from ..registry import METRICS
-
-    pooled = list((run.metrics.get("pooled") or {}))
-    configured = list((run.manifest.get("config") or {}).get("metrics") or [])
-    names = [m for m in configured if m in pooled] or pooled or ["accuracy", "uar", "uf1", "auc"]
-    return [m for m in names if m in METRICS]
-
-
 def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float = 0.95, ci: str = "bca") -> str:
     """The HTML report of one run (a string)."""
     from ..errors import UsageError
+    from ..registry import METRICS
     from ..stats.bootstrap import cluster_bootstrap
     from ..stats.runs import per_subject_from_predictions
     from . import figures as F
 
     if n_resamples < 1:
         raise UsageError("--bootstrap must be positive.")
-    run = load_board_run(run_dir)
+    run = a = open_run(run_dir)
     run_dir = run.dir
-    a = run.arrays
     man, met = run.manifest, run.metrics
-    names = _metric_names(run)
+    names = [m for m in run.metric_names() if m in METRICS]
     ivs = cluster_bootstrap(a.y, a.pred, a.scores, a.subjects, a.classes, names, n_resamples, seed, level, ci)
     stats, stats_notes = read_stats(run_dir, run.files)
-    flags, reasons = run_flags(man)
-    role = run_role(man)
-    ds = man.get("dataset") or {}
-    protocol = man.get("protocol") or {}
+    flags, reasons = run.flags
+    role = run.role
+    ds, protocol = man.dataset, man.protocol
     e = html.escape
     title = f"{run.label} on {ds.get('dataset')}/{ds.get('task')}, {protocol.get('name')}"
     parts = [f"<h1>{e(title)}</h1>",
@@ -108,7 +80,7 @@ def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float 
 
     # warnings first: a reader must see leakage before numbers
     warn = [f'<div class="flag">{e(f)}: {e(reasons[f])}</div>' for f in flags]
-    warn += [f'<div class="warn">{e(str(w))}</div>' for w in (man.get("warnings") or [])]
+    warn += [f'<div class="warn">{e(str(w))}</div>' for w in man.warnings]
     warn += [f'<div class="warn">{e(n)}</div>' for n in stats_notes]
     parts += ['<section id="warnings"><h2>Warnings</h2>', "\n".join(warn) or "<p>None.</p>", "</section>"]
 
@@ -119,10 +91,10 @@ def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float 
     rows = []
     for m in names:
         iv = ivs[m]
-        ci_text = f"[{_fmt(iv.ci_low)}, {_fmt(iv.ci_high)}]" if iv.ci_low is not None else "n/a"
+        ci_text = f"[{fmt_number(iv.ci_low)}, {fmt_number(iv.ci_high)}]" if iv.ci_low is not None else "n/a"
         p = stat_metrics.get(m, {}).get("p_value")
-        rows.append([m, _fmt(iv.value), ci_text, _fmt_p(p) if stats else "not computed",
-                     _fmt(majority.get(m)) if m in majority else "n/a", _fmt(prior.get(m)) if m in prior else "not recorded"])
+        rows.append([m, fmt_number(iv.value), ci_text, fmt_p(p) if stats else "not computed",
+                     fmt_number(majority.get(m)) if m in majority else "n/a", fmt_number(prior.get(m)) if m in prior else "not recorded"])
     first = ivs[names[0]] if names else None
     parts += ['<section id="metrics-section"><h2>Metrics</h2>',
               _table(["metric", "pooled value", f"{level:.0%} CI", "p vs chance", "majority control (in-run)",
@@ -146,8 +118,8 @@ def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float 
         boot = stats.get("bootstrap") or {}
         srows = []
         for m, entry in sorted(stat_metrics.items()):
-            srows.append([m, _fmt(entry.get("value")), f"[{_fmt(entry.get('ci_low'))}, {_fmt(entry.get('ci_high'))}]",
-                          _fmt_p(entry.get("p_value")), str(entry.get("ci_method") or "")])
+            srows.append([m, fmt_number(entry.get("value")), f"[{fmt_number(entry.get('ci_low'))}, {fmt_number(entry.get('ci_high'))}]",
+                          fmt_p(entry.get("p_value")), str(entry.get("ci_method") or "")])
         parts.append(_table(["metric", "value", "CI", "p vs chance", "CI method"], srows, "stats"))
         if perm.get("skipped"):
             parts.append("<p>Permutation test skipped (--permutations 0).</p>")
@@ -191,21 +163,21 @@ def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float 
     parts += ['<section id="figures"><h2>Figures</h2>', "\n".join(figs), "</section>"]
 
     # per-subject and per-fold diagnostics
-    srows = [[s["subject_id"], s["n"], s["n_classes_present"], *[_fmt(s.get(m)) for m in names]]
+    srows = [[s["subject_id"], s["n"], s["n_classes_present"], *[fmt_number(s.get(m)) for m in names]]
              for s in per_subject["subjects"]]
     parts += ['<section id="diagnostics"><h2>Per-subject diagnostics</h2>',
               _table(["subject", "n", "classes present", *names], srows, "per-subject"),
               f"<p class=\"muted\">{e(per_subject['note'])}</p>"]
     per_fold = met.get("per_fold") or []
     if per_fold:
-        frows = [[f.get("fold"), f.get("n"), f.get("n_classes_present"), *[_fmt(f.get(m)) for m in names]]
+        frows = [[f.get("fold"), f.get("n"), f.get("n_classes_present"), *[fmt_number(f.get(m)) for m in names]]
                  for f in per_fold]
         parts += ["<h2>Per-fold diagnostics</h2>", _table(["fold", "n", "classes present", *names], frows, "per-fold"),
                   "<p class=\"muted\">Diagnostics only; never averaged into a headline.</p>"]
     parts.append("</section>")
 
     # skips
-    skipped = man.get("skipped") or []
+    skipped = man.skipped
     parts.append(f'<section id="skips"><h2>Skipped samples ({len(skipped)})</h2>')
     if skipped:
         shown = skipped[:200]
@@ -218,24 +190,23 @@ def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float 
     parts.append("</section>")
 
     # config and provenance
-    cfg = man.get("config") or {}
+    cfg = man.config
     parts += ['<section id="config"><h2>Configuration</h2>',
               _table(["key", "value"], [[k, json.dumps(v, sort_keys=True)] for k, v in sorted(cfg.items())], "config"),
               "<h3>Resolved parameters</h3>",
-              f"<pre>{e(json.dumps(man.get('resolved_params') or {}, indent=2, sort_keys=True))}</pre></section>"]
-    prov = [["run id", run.run_id], ["mebench", man.get("mebench_version") or (man.get("versions") or {}).get("mebench")],
-            ["git hash", man.get("git_hash")], ["started", man.get("started")], ["duration (s)", man.get("duration_s")],
-            ["seeds", json.dumps(man.get("seeds") or {}, sort_keys=True)],
-            ["samples sha256", ds.get("sample_list_sha256_after_skips") or ds.get("sample_list_sha256")],
-            ["fold hash", protocol.get("fold_hash")],
+              f"<pre>{e(json.dumps(man.raw.get('resolved_params') or {}, indent=2, sort_keys=True))}</pre></section>"]
+    prov = [["run id", run.run_id], ["mebench", man.raw.get("mebench_version") or (man.raw.get("versions") or {}).get("mebench")],
+            ["git hash", man.raw.get("git_hash")], ["started", man.raw.get("started")], ["duration (s)", man.raw.get("duration_s")],
+            ["seeds", json.dumps(man.seeds, sort_keys=True)],
+            ["samples sha256", man.samples_sha256], ["fold hash", man.fold_hash],
             ["classes", ", ".join(a.classes)]]
-    prov += [[f"annotation file {k}", v] for k, v in sorted((ds.get("annotation_files") or {}).items())]
+    prov += [[f"annotation file {k}", v] for k, v in sorted(man.annotation_files.items())]
     prov += [[f"sha256 {k}", v] for k, v in sorted(run.files.items())]
-    feats = man.get("features") or {}
+    feats = man.features
     if feats.get("trained_on"):
         prov.append(["extractor trained on", ", ".join(map(str, feats["trained_on"]))])
-    prov += [[f"version {k}", v] for k, v in sorted((man.get("versions") or {}).items()) if v]
-    plat = man.get("platform") or {}
+    prov += [[f"version {k}", v] for k, v in sorted((man.raw.get("versions") or {}).items()) if v]
+    plat = man.raw.get("platform") or {}
     if plat:
         prov.append(["platform", json.dumps(plat, sort_keys=True)])
     parts += ['<section id="provenance"><h2>Provenance</h2>', _table(["item", "value"], prov, "provenance"),

@@ -24,7 +24,8 @@ from pathlib import Path
 from ..config import Config, check_keys, merge, read_yaml
 from ..errors import ConfigError, RunStoreError
 from ..fsutil import _current_umask
-from .runs import RUN_FILES, STATS_FILE, find_run_dirs, load_board_run, run_flags, sha256_bytes, short
+from ..store import RUN_FILES, open_run
+from .runs import STATS_FILE, find_run_dirs, sha256_bytes, short
 
 SUITE_KEYS = ("name", "description", "metrics", "seed", "protocols", "pipelines")
 PINS_FILE = "pins.json"
@@ -247,14 +248,10 @@ def write_pins(board: Path, pins: list) -> None:
 
 def pin_of(run) -> dict:
     """The pin entry a run would create: protocol, its options, dataset fingerprint -> fold hash."""
-    from .runs import column_identity
-
-    ident = column_identity(run.manifest)
-    ds = run.manifest.get("dataset") or {}
+    ident = run.column_identity
     return {"dataset": ident["dataset"], "task": ident["task"], "protocol": ident["protocol"],
-            "protocol_opts": ident["protocol_opts"],
-            "samples_sha256": ds.get("sample_list_sha256_after_skips") or ds.get("sample_list_sha256"),
-            "fold_hash": (run.manifest.get("protocol") or {}).get("fold_hash"), "pinned_from": run.run_id}
+            "protocol_opts": ident["protocol_opts"], "samples_sha256": run.manifest.samples_sha256,
+            "fold_hash": run.manifest.fold_hash, "pinned_from": run.run_id}
 
 
 def _pin_key(p: dict) -> tuple:
@@ -284,7 +281,7 @@ def check_pin(run, pins: list, allow_new: bool) -> tuple[dict | None, bool]:
 
 
 def validate_run(run_dir) -> tuple:
-    """Load a run and check it for admission. Returns (BoardRun, warnings); raises naming the problem.
+    """Load a run and check it for admission. Returns (StoredRun, warnings); raises naming the problem.
 
     Checks: the three files parse; ``manifest["files"]`` hashes (when recorded); required manifest
     fields; the fold hash and sample list recomputed from the predictions; the pooled metrics in
@@ -296,15 +293,14 @@ def validate_run(run_dir) -> tuple:
     from ..registry import METRICS
     from .runs import recompute_fold_hash, recompute_sample_hash
 
-    run = load_board_run(run_dir)
+    run = open_run(run_dir)
     man = run.manifest
     warnings = []
-    if not isinstance(man.get("files"), dict):
+    if not isinstance(man.raw.get("files"), dict):
         warnings.append(f"run {run.dir}: manifest.json records no file hashes (written before mebench recorded "
                         "them); the hashes taken now are the ones the leaderboard verifies.")
-    ds = man.get("dataset") if isinstance(man.get("dataset"), dict) else {}
-    protocol = man.get("protocol") if isinstance(man.get("protocol"), dict) else {}
-    required = {"run_id": man.get("run_id"), "config": man.get("config"), "dataset.dataset": ds.get("dataset"),
+    ds, protocol = man.dataset, man.protocol
+    required = {"run_id": man.run_id, "config": man.config, "dataset.dataset": ds.get("dataset"),
                 "dataset.sample_list_sha256": ds.get("sample_list_sha256"), "protocol.name": protocol.get("name"),
                 "protocol.fold_hash": protocol.get("fold_hash")}
     missing = [k for k, v in required.items() if not v]
@@ -312,21 +308,21 @@ def validate_run(run_dir) -> tuple:
         raise RunStoreError(f"run {run.dir} is refused: manifest.json lacks {', '.join(missing)}; it is not a "
                             "complete mebench run.")
     ids = set(run.predictions["run_id"].astype(str))
-    if ids != {str(man["run_id"])}:
+    if ids != {str(man.run_id)}:
         raise RunStoreError(f"run {run.dir} is refused: predictions.parquet holds run id(s) {sorted(ids)[:3]}, the "
-                            f"manifest says {man['run_id']!r}; the files come from different runs.")
+                            f"manifest says {man.run_id!r}; the files come from different runs.")
     folds = recompute_fold_hash(run.predictions)
     if folds != protocol["fold_hash"]:
         raise RunStoreError(f"run {run.dir} is refused: fold hash mismatch. manifest.json records "
                             f"{short(protocol['fold_hash'])}…, the folds in predictions.parquet give {short(folds)}…; "
                             "the manifest or the predictions were edited.")
-    training_only = any("in no test fold" in str(w) for w in (man.get("warnings") or []) + (protocol.get("audit") or []))
-    expected = ds.get("sample_list_sha256_after_skips") or ds.get("sample_list_sha256")
+    training_only = any("in no test fold" in str(w) for w in man.warnings + (protocol.get("audit") or []))
+    expected = man.samples_sha256
     if not training_only and recompute_sample_hash(run.predictions) != expected:
         raise RunStoreError(f"run {run.dir} is refused: the samples, subjects or labels in predictions.parquet do not "
                             f"match the dataset fingerprint in manifest.json ({short(expected)}…); the files were "
                             "edited or come from different runs.")
-    a = run.arrays
+    a = run
     for name, value in sorted((run.metrics.get("pooled") or {}).items()):
         if name not in METRICS or value is None:
             continue
@@ -334,7 +330,7 @@ def validate_run(run_dir) -> tuple:
         if np.isfinite(now) and abs(now - float(value)) > 1e-9:
             raise RunStoreError(f"run {run.dir} is refused: metrics.json says {name} = {value}, the stored predictions "
                                 f"give {now}; one of the files was edited.")
-    flags, reasons = run_flags(man)
+    flags, reasons = run.flags
     bad = [f for f in flags if f in REJECTED_FLAGS]
     if bad:
         raise RunStoreError(f"run {run.dir} is refused: " + "; ".join(f"{f}: {reasons[f]}" for f in bad)
@@ -358,7 +354,7 @@ def add_run(run_dir, board_dir, suite: str = "submitted", pin: bool = False) -> 
     if target.exists():
         raise RunStoreError(f"run {run.run_id} is already stored in {target}; nothing was written.")
     check_pin(run, read_pins(board), allow_new=pin)  # read-only pre-check: a refusal writes nothing
-    names = list(RUN_FILES) + sorted(n for n in (run.manifest.get("files") or {}) if n not in RUN_FILES)
+    names = list(RUN_FILES) + sorted(n for n in run.manifest.files if n not in RUN_FILES)
     if (run.dir / STATS_FILE).is_file():
         names.append(STATS_FILE)
     with board_lock(board):
@@ -407,7 +403,7 @@ and never ranked.
 
 
 def collect(board_dir) -> tuple[dict, dict]:
-    """(suite definitions, {suite: [BoardRun]}) of a leaderboard folder."""
+    """(suite definitions, {suite: [StoredRun]}) of a leaderboard folder."""
     board = Path(board_dir)
     defs = suite_definitions(board)
     runs: dict = {}
@@ -416,7 +412,7 @@ def collect(board_dir) -> tuple[dict, dict]:
         for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if not any(d.iterdir()):
                 continue
-            runs[d.name] = [load_board_run(r) for r in find_run_dirs([d])]
+            runs[d.name] = [open_run(r) for r in find_run_dirs([d])]
     return defs, runs
 
 
@@ -441,7 +437,7 @@ def table_path(board: dict) -> str:
 
 def text_outputs(boards: list, defs: dict, runs: dict, figure_paths: dict) -> dict:
     """README.md and tables/*.tex as {relative path: text}; ``runs``: {suite: its runs (or run ids)}."""
-    from .tables import to_latex, to_markdown
+    from .render import to_latex, to_markdown
 
     out = {}
     lines = [README_HEAD, "## Suites", "", "| suite | description | runs |", "|---|---|---:|"]

@@ -17,7 +17,8 @@ import math
 from pathlib import Path
 
 from ..errors import MebenchError, RunStoreError
-from .runs import load_board_run, sha256_bytes
+from ..store import open_run
+from .runs import sha256_bytes
 
 CELL_FIELDS = ("value", "ci_low", "ci_high", "best", "not_worse", "ranked", "p_value", "p_holm", "flags", "role")
 TOL = 1e-9
@@ -91,7 +92,7 @@ def verify(path) -> dict:
                                     f"the leaderboard was built (sha256 recorded {digest[:12]}…, now {now[:12]}…).")
                     intact = False
             try:
-                runs.append(load_board_run(d))
+                runs.append(open_run(d))
             except MebenchError as exc:
                 problems.append(f"{_cell_name(table, cell)}: {exc}")
                 intact = False

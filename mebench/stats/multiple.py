@@ -17,6 +17,8 @@ tie correction. Zero differences are dropped (Wilcoxon's convention).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.stats import chi2, norm
 
@@ -264,3 +266,107 @@ def best_index(values, higher_is_better: bool, ids) -> int | None:
         return None
     top = (max if higher_is_better else min)(values[i] for i in finite)
     return min((i for i in finite if values[i] == top), key=lambda i: str(ids[i]))
+
+
+# --------------------------------------------------------------------------------------------
+# best versus rest, within one dataset
+# --------------------------------------------------------------------------------------------
+@dataclass
+class PairComparison:
+    """One paired test of a best-versus-rest family: runs ``a`` and ``b`` (indices), as tested."""
+
+    metric: str
+    a: int
+    b: int
+    p_value: float | None
+    smallest_p: float                # the smallest p-value the test can give
+    p_holm: float | None = None      # None outside the Holm family
+    detail: dict | None = None       # mebench.stats.paired.compare_predictions' entry, when intervals were asked for
+
+    def other(self, best: int | None) -> int:  # the run of the pair that is not the best
+        return self.a if self.b == best else self.b
+
+
+@dataclass
+class BestVersusRest:
+    """Every run against the best one per metric, Holm-corrected over the calibrated metrics' tests."""
+
+    values: dict                     # metric -> value per run
+    best: dict                       # metric -> index of the best run (None when no value is finite)
+    comparisons: dict                # metric -> [PairComparison]
+    calibration: dict                # metric -> mebench.stats.paired.calibration(metric)
+    n_family: int                    # tests in the Holm family
+
+    def in_holm_family(self, metric: str) -> bool:
+        return bool(self.calibration[metric]["in_holm_family"])
+
+    def smallest_holm_p(self, metric: str) -> float | None:
+        """The smallest Holm-adjusted p the family can give (None outside it): its size times the smallest p."""
+        if not self.in_holm_family(metric) or not self.comparisons[metric]:
+            return None
+        return min(1.0, self.n_family * self.comparisons[metric][-1].smallest_p)
+
+
+def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permutations: int = 10000, seed: int = 0,
+                     intervals: dict | None = None) -> BestVersusRest:
+    """Each run against the best one, per metric: the procedure of ``mebench compare`` and the leaderboard.
+
+    Two runs are compared with each other; more are each compared with the best run of the metric
+    (ties go to the smallest id). The primary test is the paired subject-level randomisation test;
+    its p-values over all metrics whose test is calibrated (:func:`mebench.stats.paired.calibration`)
+    form one Holm family, the others carry their measured false-positive rate and no Holm value.
+
+    Parameters
+    ----------
+    y : array of int
+        True class codes, shared by the runs.
+    aligned : list of (pred_codes, scores)
+        Each run's predictions in the order of ``y``.
+    subjects, classes : array, list
+        Subject of each sample (the unit swapped by the test); class labels in code order.
+    metrics : list of str
+        Metric names.
+    ids : list of str
+        One id per run (run ids); they break ties for the best.
+    n_permutations, seed : int
+        Swap patterns of the paired test and their seed.
+    intervals : dict or None
+        ``{"n_resamples", "level", "ci"}`` to add the bootstrap interval of each difference and the
+        secondary tests (:func:`mebench.stats.paired.compare_predictions`); None runs the primary
+        test alone.
+
+    Returns
+    -------
+    BestVersusRest
+    """
+    from ..metrics.batch import batch_metrics
+    from ..registry import METRICS
+    from .paired import calibration, compare_predictions, paired_randomisation
+
+    y = np.asarray(y)
+    out = BestVersusRest({}, {}, {}, {}, 0)
+    for name in metrics:
+        hib = bool(getattr(METRICS.get(name), "higher_is_better", True))
+        values = [batch_metrics([name], classes, y[None], p[None], s[None])[0, 0] for p, s in aligned]
+        best = best_index(values, hib, ids)
+        if best is None and len(aligned) > 2:
+            raise MebenchError(f"{name} is undefined for every run; nothing to compare.")
+        pairs = [(0, 1)] if len(aligned) == 2 else [(i, best) for i in range(len(aligned)) if i != best]
+        comps = []
+        for i, j in pairs:
+            if intervals is None:
+                res = paired_randomisation(y, aligned[i], aligned[j], subjects, classes, [name], n_permutations,
+                                           seed)[name]
+                comps.append(PairComparison(name, i, j, res.p_value, res.smallest_p))
+            else:
+                res = compare_predictions(y, aligned[i], aligned[j], subjects, classes, [name], n_permutations,
+                                          seed=seed, **intervals)[name]
+                primary = res["tests"]["paired_randomisation"]
+                comps.append(PairComparison(name, i, j, res["p_value"], primary["smallest_attainable_p"], detail=res))
+        out.values[name], out.best[name], out.comparisons[name] = values, best, comps
+        out.calibration[name] = calibration(name)
+    family = [c for name in metrics if out.in_holm_family(name) for c in out.comparisons[name]]
+    out.n_family = len(family)
+    for c, p in zip(family, holm([c.p_value for c in family])):
+        c.p_holm = p
+    return out

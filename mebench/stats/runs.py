@@ -7,7 +7,6 @@ the replayed samples, labels or folds differ from the stored run.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,72 +16,28 @@ from ..errors import MebenchError
 STATS_FILE = "stats.json"
 
 
-@dataclass
-class RunArrays:
-    run: dict
-    classes: list
-    y: np.ndarray          # class codes
-    pred: np.ndarray       # class codes
-    scores: np.ndarray     # (n, k)
-    subjects: np.ndarray
-    sample_ids: np.ndarray
-
-    @property
-    def run_id(self) -> str:
-        return str(self.run["manifest"].get("run_id") or self.run["metrics"].get("run_id") or self.run["dir"])
-
-    @property
-    def pipeline(self) -> str:
-        man = self.run["manifest"]
-        label = str(man.get("pipeline") or self.run_id)
-        cfg = man.get("config", {})
-        opts = {**{f"f.{k}": v for k, v in (cfg.get("features_opts") or {}).items()},
-                **{f"c.{k}": v for k, v in (cfg.get("classifier_opts") or {}).items()}}
-        if opts:
-            label += "[" + ",".join(f"{k}={v}" for k, v in sorted(opts.items())) + "]"
-        return label
-
-
 def _block_name(key) -> str:
     """dataset/task/protocol with the first 8 hex digits of the sample and fold hashes (distinct
     blocks of one dataset, e.g. other dataset options, get distinct names)."""
     return f"{key[0]}/{key[1]}/{key[2]}#{str(key[3])[:8]}.{str(key[4])[:8]}"
 
 
-def run_arrays(run: dict) -> RunArrays:
-    """Codes, scores and subjects from a loaded run (``mebench.store.load_run``)."""
-    from ..store import classes_of, score_columns
-
-    preds = run["predictions"]
-    classes = classes_of(preds)
-    if not classes:
-        raise MebenchError(f"{run['dir']}: predictions.parquet has no score_<class> columns.")
-    lookup = {c: i for i, c in enumerate(classes)}
-    for col in ("y_true", "y_pred"):
-        unknown = sorted(set(preds[col].astype(str)) - set(lookup))
-        if unknown:
-            raise MebenchError(f"{run['dir']}: column {col} holds label(s) {unknown[:3]} without a score column; "
-                               "the predictions file is inconsistent.")
-    y = preds["y_true"].astype(str).map(lookup).to_numpy(np.int64)
-    pred = preds["y_pred"].astype(str).map(lookup).to_numpy(np.int64)
-    scores = preds[score_columns(preds)].to_numpy(float)
-    return RunArrays(run, classes, y, pred, scores, preds["subject_id"].astype(str).to_numpy(),
-                     preds["sample_id"].astype(str).to_numpy())
+def _check_level_and_seed(level: float, seed: int) -> None:
+    if not 0 < level < 1:
+        raise MebenchError(f"the confidence level must lie in (0, 1), got {level}.")
+    if seed < 0:
+        raise MebenchError(f"the seed must be non-negative, got {seed}.")
 
 
-def _metric_names(run: dict, metrics=None) -> list[str]:
+def _metric_names(run, metrics=None) -> list[str]:
+    """``metrics`` or the run's own (:meth:`mebench.store.StoredRun.metric_names`), each a known metric."""
     from ..registry import METRICS
 
-    if metrics:
-        names = list(metrics)
-    else:
-        pooled = list(run["metrics"].get("pooled", {}))
-        configured = list(run["manifest"].get("config", {}).get("metrics", []))
-        names = [m for m in configured if m in pooled or not pooled] or pooled
+    names = list(metrics) if metrics else run.metric_names()
     for n in names:
         METRICS.entry(n)  # unknown names: UnknownNameError with suggestions
     if not names:
-        raise MebenchError(f"{run['dir']}: no metrics to test; pass --metric.")
+        raise MebenchError(f"{run.dir}: no metrics to test; pass --metric.")
     return names
 
 
@@ -110,8 +65,8 @@ def _refuse_implicit_refits(run: dict, plugins=()) -> None:
     runs only when ``--permutations`` is given, after saying how long it will take."""
     from ..registry import CLASSIFIERS, load_plugin_file
 
-    man = run["manifest"]
-    name = (man.get("config") or {}).get("classifier")
+    man = run.manifest
+    name = man.config.get("classifier")
     for plugin in plugins:
         load_plugin_file(plugin)
     try:
@@ -120,8 +75,8 @@ def _refuse_implicit_refits(run: dict, plugins=()) -> None:
         return  # an unknown classifier is reported by the refit itself
     if not getattr(factory, "expensive", False):
         return
-    folds = (man.get("protocol") or {}).get("n_folds") or 1
-    per_run = float(man.get("duration_s") or 0.0)
+    folds = man.protocol.get("n_folds") or 1
+    per_run = float(man.raw.get("duration_s") or 0.0)
     hours = per_run * DEFAULT_PERMUTATIONS / 3600
     raise MebenchError(
         f"the permutation test refits {name!r} on all {folds} folds for every permutation; the run itself took "
@@ -141,12 +96,12 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
     """
     from ..fsutil import write_json
     from ..metrics.batch import batch_metrics
-    from ..store import load_run
+    from ..store import open_run
     from .bootstrap import cluster_bootstrap
     from .permutation import permutation_test, prepared_from_run
 
     t0 = time.perf_counter()
-    run_for_gate = load_run(run_dir) if n_permutations is None else None
+    run_for_gate = open_run(run_dir) if n_permutations is None else None
     if n_permutations is None:
         _refuse_implicit_refits(run_for_gate, plugins)
         n_permutations = DEFAULT_PERMUTATIONS
@@ -154,18 +109,14 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
         raise MebenchError(f"--bootstrap must be at least 1, got {n_resamples}.")
     if n_permutations < 0:
         raise MebenchError(f"--permutations must be 0 (skip) or positive, got {n_permutations}.")
-    if not 0 < level < 1:
-        raise MebenchError(f"the confidence level must lie in (0, 1), got {level}.")
-    if seed < 0:
-        raise MebenchError(f"the seed must be non-negative, got {seed}.")
-    run = run_for_gate or load_run(run_dir)
-    arr = run_arrays(run)
+    _check_level_and_seed(level, seed)
+    run = arr = run_for_gate or open_run(run_dir)
     names = _metric_names(run, metrics)
     values = batch_metrics(names, arr.classes, arr.y[None], arr.pred[None], arr.scores[None])[0]
     boot = cluster_bootstrap(arr.y, arr.pred, arr.scores, arr.subjects, arr.classes, names, n_resamples, seed,
                              level, ci)
     notes: list[str] = []
-    stored = run["metrics"].get("pooled", {})
+    stored = run.metrics.get("pooled", {})
     for name, v in zip(names, values):
         s = stored.get(name)
         if s is not None and np.isfinite(v) and abs(float(s) - v) > 1e-9:
@@ -181,7 +132,7 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
                             "plugins: pass --plugins for plugin components, or --permutations 0 for bootstrap "
                             "intervals only.)") from None
         perm = permutation_test(prepared, n_permutations=n_permutations, metrics=names, seed=seed, jobs=jobs,
-                                method=method, scheme=scheme, checkpoint_dir=run["dir"], progress=progress,
+                                method=method, scheme=scheme, checkpoint_dir=run.dir, progress=progress,
                                 backend=backend)
         for name, v in zip(names, values):
             o = perm.observed.get(name)
@@ -189,7 +140,7 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
                 notes.append(f"{name}: refitting the pipeline gives {o:.6g}, the stored predictions {v:.6g}; the run "
                              "is not bit-for-bit reproducible, so its permutation p-value refers to the refit.")
         notes.extend(perm.notes)
-    per_subject = per_subject_from_predictions(run["predictions"], names)
+    per_subject = per_subject_from_predictions(run.predictions, names)
     out_metrics = {}
     for j, name in enumerate(names):
         iv = boot[name]
@@ -203,8 +154,8 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
         out_metrics[name] = entry
     result = {
         "run_id": arr.run_id,
-        "run_dir": str(run["dir"]),
-        "pipeline": arr.pipeline,
+        "run_dir": str(run.dir),
+        "pipeline": arr.label,
         "n": int(len(arr.y)),
         "n_subjects": int(len(np.unique(arr.subjects))),
         "classes": arr.classes,
@@ -223,64 +174,29 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
         "seconds": round(time.perf_counter() - t0, 3),
     }
     if write:  # beside metrics.json, which is never rewritten; records the run files it came from
-        result["inputs"] = {name: digest for name, digest in run["manifest"].get("files", {}).items()}
-        write_json(Path(run["dir"]) / STATS_FILE, result)
+        result["inputs"] = dict(run.manifest.files)
+        write_json(Path(run.dir) / STATS_FILE, result)
     return result
 
 
 # --------------------------------------------------------------------------------------------
 # mebench compare
 # --------------------------------------------------------------------------------------------
-def _fingerprint(run: dict) -> dict:
-    man = run["manifest"]
-    ds = man.get("dataset", {})
-    return {
-        "dataset": ds.get("dataset"),
-        "task": ds.get("task"),
-        "samples (sample_list_sha256_after_skips)": ds.get("sample_list_sha256_after_skips") or ds.get("sample_list_sha256"),
-        "annotation files (sha256)": sorted((ds.get("annotation_files") or {}).values()),
-        "protocol": man.get("protocol", {}).get("name"),
-        "folds (fold_hash)": man.get("protocol", {}).get("fold_hash"),
-    }
-
-
 def check_comparable(runs: list) -> None:
     """Refuse (MebenchError) unless every run shares the first run's dataset fingerprint and folds."""
-    ref = _fingerprint(runs[0])
+    from ..formatting import show_value
+
+    ref = runs[0].fingerprint()
     for r in runs[1:]:
-        fp = _fingerprint(r)
+        fp = r.fingerprint()
         diff = [k for k in ref if ref[k] != fp[k]]
         if diff:
-            detail = "; ".join(f"{k}: {_short(ref[k])} vs {_short(fp[k])}" for k in diff)
+            detail = "; ".join(f"{k}: {show_value(ref[k])} vs {show_value(fp[k])}" for k in diff)
             raise MebenchError(
-                f"cannot compare {runs[0]['dir']} with {r['dir']}: they differ in {', '.join(diff)} ({detail}). "
+                f"cannot compare {runs[0].dir} with {r.dir}: they differ in {', '.join(diff)} ({detail}). "
                 "A paired comparison needs the same samples, labels and folds in both runs; otherwise a difference "
                 "in scores could come from the data or the split rather than the pipelines. Re-run both pipelines "
                 "on the same dataset version and protocol, or rank pipelines across datasets with --across-datasets.")
-
-
-def _short(v) -> str:
-    if isinstance(v, str) and len(v) > 16:
-        return v[:12] + "…"
-    if isinstance(v, list):
-        return "[" + ", ".join(_short(x) for x in v) + "]" if v else "none"
-    return repr(v)
-
-
-def _align(base: RunArrays, other: RunArrays) -> np.ndarray:
-    """Row order of ``other`` matching ``base`` by sample id; refuses on any mismatch."""
-    index = {s: i for i, s in enumerate(other.sample_ids)}
-    missing = [s for s in base.sample_ids if s not in index]
-    if missing or len(other.sample_ids) != len(base.sample_ids):
-        raise MebenchError(f"runs {base.run_id} and {other.run_id} hold different samples "
-                           f"(e.g. {missing[0] if missing else 'extra samples'}); they cannot be compared pairwise.")
-    order = np.array([index[s] for s in base.sample_ids])
-    if base.classes != other.classes:
-        raise MebenchError(f"runs {base.run_id} and {other.run_id} have different class sets "
-                           f"({base.classes} vs {other.classes}).")
-    if np.any(other.y[order] != base.y) or np.any(other.subjects[order] != base.subjects):
-        raise MebenchError(f"runs {base.run_id} and {other.run_id} disagree on labels or subjects of the same samples.")
-    return order
 
 
 def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resamples: int = 2000, seed: int = 0,
@@ -293,75 +209,47 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resample
     (:data:`mebench.stats.paired.CALIBRATION`) and no Holm value.
     """
     from ..registry import METRICS
-    from ..store import load_run
-    from .multiple import holm
-    from .paired import compare_predictions
+    from ..store import open_run
+    from .multiple import best_versus_rest
 
     if len(run_dirs) < 2:
         raise MebenchError("compare needs at least two run directories.")
-    if not 0 < level < 1:
-        raise MebenchError(f"the confidence level must lie in (0, 1), got {level}.")
-    if seed < 0:
-        raise MebenchError(f"the seed must be non-negative, got {seed}.")
-    runs = [load_run(d) for d in run_dirs]
+    _check_level_and_seed(level, seed)
+    runs = arrs = [open_run(d) for d in run_dirs]
     check_comparable(runs)
-    arrs = [run_arrays(r) for r in runs]
-    names = metrics or [m for m in _metric_names(runs[0]) if all(m in r["metrics"].get("pooled", {}) for r in runs)]
+    names = metrics or [m for m in _metric_names(runs[0]) if all(m in r.metrics.get("pooled", {}) for r in runs)]
     names = _metric_names(runs[0], names)
     base = arrs[0]
-    aligned = []
-    for a in arrs:
-        order = _align(base, a)
-        aligned.append((a.pred[order], a.scores[order]))
-    labels = [f"{a.pipeline} ({a.run_id})" for a in arrs]
-    out = {"mode": "same-dataset", "runs": [{"run_id": a.run_id, "pipeline": a.pipeline, "run_dir": str(a.run["dir"])}
+    aligned = [a.aligned_to(base) for a in arrs]
+    labels = [f"{a.label} ({a.run_id})" for a in arrs]
+    out = {"mode": "same-dataset", "runs": [{"run_id": a.run_id, "pipeline": a.label, "run_dir": str(a.dir)}
                                             for a in arrs],
            "n": int(len(base.y)), "n_subjects": int(len(np.unique(base.subjects))), "metrics": {}}
-    rows = []
+    res = best_versus_rest(base.y, aligned, base.subjects, base.classes, names, [a.run_id for a in arrs],
+                           n_permutations, seed, intervals={"n_resamples": n_resamples, "level": level, "ci": ci})
     for name in names:
-        hib = bool(getattr(METRICS.get(name), "higher_is_better", True))
-        if len(arrs) == 2:
-            pairs, best = [(0, 1)], None
-        else:
-            from ..metrics.batch import batch_metrics
-            from .multiple import best_index
-
-            vals = [batch_metrics([name], base.classes, base.y[None], p[None], s[None])[0, 0] for p, s in aligned]
-            best = best_index(vals, hib, [a.run_id for a in arrs])
-            if best is None:
-                raise MebenchError(f"{name} is undefined for every run; nothing to compare.")
-            pairs = [(i, best) for i in range(len(arrs)) if i != best]
         comps = []
-        for i, j in pairs:
-            res = compare_predictions(base.y, aligned[i], aligned[j], base.subjects, base.classes, [name],
-                                      n_permutations, n_resamples, seed, level, ci)[name]
-            res = {"a": labels[i], "b": labels[j], "run_a": arrs[i].run_id, "run_b": arrs[j].run_id, **res,
-                   "p_values": {t: v.get("p_value") for t, v in res["tests"].items()}}
-            comps.append(res)
-            rows.append(res)
-        entry = {"higher_is_better": hib, "comparisons": comps}
-        if best is not None:
-            entry["best"] = labels[best]
+        for c in res.comparisons[name]:
+            row = {"a": labels[c.a], "b": labels[c.b], "run_a": arrs[c.a].run_id, "run_b": arrs[c.b].run_id,
+                   **c.detail, "p_values": {t: v.get("p_value") for t, v in c.detail["tests"].items()},
+                   "p_holm": c.p_holm}
+            if not res.in_holm_family(name):
+                row["p_holm_note"] = "outside the Holm family: " + res.calibration[name].get("note", "not calibrated")
+            comps.append(row)
+        entry = {"higher_is_better": bool(getattr(METRICS.get(name), "higher_is_better", True)), "comparisons": comps}
+        if len(arrs) > 2:
+            entry["best"] = labels[res.best[name]]
             entry["best_note"] = ("the best run is chosen on these same data, so the comparisons with it are post hoc; "
                                   "the Holm correction covers them for the metrics in its family (see correction)")
         else:  # two runs: the single comparison's fields at the metric level too
             entry.update({k: comps[0][k] for k in ("value_a", "value_b", "delta", "ci_low", "ci_high", "ci_method",
                                                    "p_value", "p_values")})
             entry["value"] = comps[0]["value_a"]
+            entry["p_holm"] = comps[0]["p_holm"]
         out["metrics"][name] = entry
-    family = [r["p_value_calibration"]["in_holm_family"] for r in rows]
-    adjusted = holm([r["p_value"] if inside else None for r, inside in zip(rows, family)])
-    for r, p, inside in zip(rows, adjusted, family):
-        r["p_holm"] = p
-        if not inside:
-            r["p_holm_note"] = ("outside the Holm family: " + r["p_value_calibration"].get("note", "not calibrated"))
-    for name, entry in out["metrics"].items():
-        if "delta" in entry:
-            entry["p_holm"] = entry["comparisons"][0]["p_holm"]
-    kept = sorted({name for name, entry in out["metrics"].items()
-                   if entry["comparisons"] and entry["comparisons"][0]["p_value_calibration"]["in_holm_family"]})
+    kept = sorted(name for name in names if res.in_holm_family(name))
     left = [name for name in out["metrics"] if name not in kept]
-    out["correction"] = (f"Holm over the {sum(family)} primary (paired randomisation) p-values of the metrics whose "
+    out["correction"] = (f"Holm over the {res.n_family} primary (paired randomisation) p-values of the metrics whose "
                          f"paired test is calibrated ({', '.join(kept) or 'none here'}); statsmodels multipletests, "
                          "method='holm'"
                          + (f". Not corrected: {', '.join(left)}, whose p-values carry the false-positive rate "
@@ -377,27 +265,24 @@ def compare_across_datasets(run_dirs, metrics=None, alpha: float = 0.05, cd_path
     """Friedman + pairwise Wilcoxon (Holm) over blocks (dataset x protocol) and a CD diagram."""
     from ..metrics.batch import batch_metrics
     from ..registry import METRICS
-    from ..store import load_run
+    from ..store import open_run
     from .multiple import cd_diagram, friedman_wilcoxon
 
-    runs = [load_run(d) for d in run_dirs]
-    arrs = [run_arrays(r) for r in runs]
+    runs = [open_run(d) for d in run_dirs]
     blocks: dict = {}
-    for a in arrs:
-        fp = _fingerprint(a.run)
-        key = (fp["dataset"], fp["task"], fp["protocol"], fp["samples (sample_list_sha256_after_skips)"],
-               fp["folds (fold_hash)"])
+    for a in runs:
+        fp = a.fingerprint()
+        key = (fp["dataset"], fp["task"], fp["protocol"], a.manifest.samples_sha256, a.manifest.fold_hash)
         block = blocks.setdefault(key, {})
-        if a.pipeline in block:
-            raise MebenchError(f"pipeline {a.pipeline} appears twice in block {_block_name(key)} "
-                               f"(runs {block[a.pipeline].run['dir']} and {a.run['dir']}); keep one run per pipeline "
-                               "and block.")
-        block[a.pipeline] = a
+        if a.label in block:
+            raise MebenchError(f"pipeline {a.label} appears twice in block {_block_name(key)} "
+                               f"(runs {block[a.label].dir} and {a.dir}); keep one run per pipeline and block.")
+        block[a.label] = a
     pipelines = sorted({p for b in blocks.values() for p in b})
     for key, block in blocks.items():
         missing = [p for p in pipelines if p not in block]
         if missing:
-            some = next(iter(block.values())).run["dir"]
+            some = next(iter(block.values())).dir
             raise MebenchError(f"block {_block_name(key)} (e.g. run {some}) lacks run(s) of {', '.join(missing)}; "
                                "every pipeline must be run in every block for a Friedman/Wilcoxon ranking.")
     names = metrics or _metric_names(runs[0])
@@ -412,7 +297,7 @@ def compare_across_datasets(run_dirs, metrics=None, alpha: float = 0.05, cd_path
         if undefined:
             bn, p = undefined[0]
             raise MebenchError(f"{name} is undefined for pipeline {p} in block {bn} (run "
-                               f"{blocks[list(blocks)[block_names.index(bn)]][p].run['dir']}); rank on another "
+                               f"{blocks[list(blocks)[block_names.index(bn)]][p].dir}); rank on another "
                                "metric or drop that block.")
         res = friedman_wilcoxon(table, pipelines, block_names, hib, alpha)
         res["table"] = table.tolist()

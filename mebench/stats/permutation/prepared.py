@@ -20,7 +20,7 @@ def prepared_from_arrays(X, labels, subjects, estimator=None, protocol: str = "l
                           sample_ids=sample_ids, classifier="ridge" if estimator is None else None)
 
 
-def prepared_from_run(run: dict, plugins=(), use_cache: bool = True):
+def prepared_from_run(run, plugins=(), use_cache: bool = True):
     """Rebuild a stored run's prepared pipeline from its manifest and check it matches the run.
 
     Returns ``(prepared, order)`` where ``order`` maps the prepared run's held-out samples (in
@@ -29,7 +29,7 @@ def prepared_from_run(run: dict, plugins=(), use_cache: bool = True):
     """
     from ...runner import RunSpec, prepare
 
-    manifest = run["manifest"]
+    manifest = run.manifest.raw
     config = dict(manifest["config"])
     config["metrics"] = tuple(config.get("metrics", ()))
     try:
@@ -43,7 +43,7 @@ def prepared_from_run(run: dict, plugins=(), use_cache: bool = True):
             f"refitting run {manifest.get('run_id')} gives different folds (fold hash {prepared.split.fold_hash[:12]} "
             f"instead of {str(fold_hash)[:12]}); the dataset or protocol changed since the run, so a permutation test "
             "would not test this run. Re-run the pipeline, or use --permutations 0 for bootstrap intervals only.")
-    preds = run["predictions"]
+    preds = run.predictions
     index = {sid: i for i, sid in enumerate(preds["sample_id"].astype(str))}
     ev = prepared.evaluated  # the stored predictions hold the held-out samples only
     ids = prepared.samples["sample_id"].astype(str).to_numpy()[ev].tolist()
