@@ -52,7 +52,7 @@ class Suite:
 def _entry_keys() -> set:
     from dataclasses import fields
 
-    from ..runner import RunSpec
+    from ..run import RunSpec
 
     return {f.name for f in fields(RunSpec)} - {"jobs", "out", "plugins", "use_cache"} | {"name", "description"}
 
@@ -198,7 +198,7 @@ def merge_configs(*configs: dict) -> dict:
 
 def suite_specs(suite: Suite, root=None, jobs: int = 1, dataset_opts=None, use_cache: bool = True) -> list:
     """``[(protocol name, pipeline name, RunSpec)]`` for every protocol x pipeline of the suite."""
-    from ..runner import RunSpec
+    from ..run import RunSpec
 
     out = []
     for pname, pcfg in suite.protocols:
@@ -232,7 +232,7 @@ def run_suite(name_or_path: str, board_dir, root=None, jobs: int = 1, dataset_op
     A failing pair is recorded and the others go on; every name is checked before anything runs.
     """
     from ..errors import MebenchError
-    from ..runner import check_spec, execute
+    from ..run import check_spec, execute
 
     echo = echo or (lambda m: None)
     board = Path(board_dir)
