@@ -76,7 +76,6 @@ class Prepared:
     extraction: dict
     extractor: Any = None       # the extractor as configured (unfitted)
     protocol: Any = None        # the protocol object that made ``split``
-    hidden: tuple = ()          # target columns removed from the table extractors see
     fit_targets: Any = None     # a stateful extractor's annotation targets (DataFrame), training rows only per fold
 
     @property
