@@ -85,11 +85,11 @@ class HiddenColumnError(Exception):
 
 
 class HiddenKeyError(HiddenColumnError, KeyError):
-    """``view["label"]`` or ``row["label"]``: a KeyError, so ``.get(column, default)`` still works."""
+    """``view[c]``, ``row[c]``: a KeyError, so ``.get(c, default)`` still works."""
 
 
 class HiddenAttributeError(HiddenColumnError, AttributeError):
-    """``view.label`` or ``row.label``: an AttributeError, so ``getattr(row, column, None)`` still works."""
+    """``view.c``, ``row.c``: an AttributeError, so ``getattr(row, c, None)`` still works."""
 
 
 def _hide(obj, key, error):
@@ -98,14 +98,10 @@ def _hide(obj, key, error):
         raise error(key, hidden)
 
 
-class _LabelFreeRow(pd.Series):
-    """A row (or column) of the label-free view."""
+class _Hiding:
+    """Item and attribute access that refuse the hidden columns (mixed into a DataFrame and its rows)."""
 
     _metadata = ["hidden_columns"]
-
-    @property
-    def _constructor(self):
-        return _LabelFreeRow
 
     def __getitem__(self, key):
         _hide(self, key, HiddenKeyError)
@@ -116,10 +112,14 @@ class _LabelFreeRow(pd.Series):
         return super().__getattr__(name)
 
 
-class LabelFreeFrame(pd.DataFrame):
-    """The samples table without its target columns; asking for one raises :class:`HiddenColumnError`."""
+class _LabelFreeRow(_Hiding, pd.Series):
+    @property
+    def _constructor(self):
+        return _LabelFreeRow
 
-    _metadata = ["hidden_columns"]
+
+class LabelFreeFrame(_Hiding, pd.DataFrame):
+    """The samples table without its target columns; asking for one raises :class:`HiddenColumnError`."""
 
     @property
     def _constructor(self):
@@ -129,18 +129,9 @@ class LabelFreeFrame(pd.DataFrame):
     def _constructor_sliced(self):
         return _LabelFreeRow
 
-    def __getitem__(self, key):
-        _hide(self, key, HiddenKeyError)
-        return super().__getitem__(key)
-
-    def __getattr__(self, name):
-        _hide(self, name, HiddenAttributeError)
-        return super().__getattr__(name)
-
     def itertuples(self, index: bool = True, name: str | None = "Pandas"):
         rows = super().itertuples(index=index, name=name)
-        hidden = self.__dict__.get("hidden_columns") or ()
-        first = next(rows, None)
+        first, hidden = next(rows, None), self.__dict__.get("hidden_columns") or ()
         if first is None or not hasattr(first, "_fields"):  # plain tuples (name=None): nothing to name
             yield from [] if first is None else [first]
             yield from rows
@@ -162,16 +153,14 @@ def label_free(samples: pd.DataFrame, targets) -> pd.DataFrame:
     Parameters
     ----------
     samples : DataFrame
-        The samples table, labels included.
     targets : iterable of str
-        The target columns to hide (those absent from ``samples`` are named in errors all the same).
+        The target columns to hide (named in errors even when ``samples`` lacks them).
 
     Returns
     -------
     LabelFreeFrame
-        ``samples`` without ``targets``; reading one of them (``view[c]``, ``view.c``, ``row.c`` of
-        ``itertuples``, ``row[c]`` of a row) raises :class:`HiddenColumnError`, which the run reports
-        by type as an extractor reading a label.
+        Reading a target column from it or its rows raises :class:`HiddenColumnError`, which the run
+        reports, by type, as an extractor reading a label.
     """
     view = LabelFreeFrame(samples.drop(columns=[c for c in targets if c in samples.columns]))
     object.__setattr__(view, "hidden_columns", tuple(targets))

@@ -52,18 +52,7 @@ def build_protocol(spec: RunSpec):
 
 def check_spec(spec: RunSpec) -> None:
     """Load plugin files, check the spec's types and ranges and resolve every name, so mistakes
-    surface before any work starts.
-
-    Parameters
-    ----------
-    spec : RunSpec
-        The run to check.
-
-    Raises
-    ------
-    MebenchError
-        A ConfigError or UnknownNameError naming the field, the option or the unknown name.
-    """
+    (a ConfigError or UnknownNameError naming them) surface before any work starts."""
     from ..preflight import check_spec_values
 
     for plugin in spec.plugins:
@@ -83,7 +72,6 @@ def load(spec: RunSpec) -> Loaded:
     Parameters
     ----------
     spec : RunSpec
-        The run.
 
     Returns
     -------

@@ -31,15 +31,12 @@ def split(loaded: Loaded, features) -> Prepared:
 
     Parameters
     ----------
-    loaded : Loaded
-        The run's components.
-    features : mebench.run.extract.Features
-        The samples kept and their features.
+    loaded, features : Loaded, mebench.run.extract.Features
+        The run's components; the samples kept and their features.
 
     Returns
     -------
     Prepared
-        The run ready to be cross-predicted.
     """
     spec, dataset, samples = loaded.spec, loaded.dataset, features.samples
     if samples["subject_id"].nunique() < 2:
@@ -75,22 +72,18 @@ def prepare_arrays(X, labels, subjects, estimator, protocol: str = "loso", metri
 
     Parameters
     ----------
-    X : array (n, ...)
-        The features, one row per sample.
-    labels, subjects : array-like (n,)
-        Per-row label and subject.
+    X, labels, subjects : array (n, ...), array-like (n,), array-like (n,)
+        The features, label and subject of every row.
     estimator : estimator
         The classifier refitted per fold.
-    protocol : str
-        A registered protocol name.
-    metrics, seed, sample_ids, classifier
-        The metric names (default: the run's), the seed, sample ids (default ``s00000``...) and the
-        classifier name recorded in the spec (default: the estimator's class name).
+    protocol, metrics, seed, sample_ids, classifier
+        A registered protocol name, metric names, the seed, sample ids (default ``s00000``...) and
+        the classifier name recorded in the spec (default: the estimator's class name).
 
     Returns
     -------
     Prepared
-        A run over the ``arrays`` dataset, ready for :func:`cross_predict`.
+        A run over the ``arrays`` dataset.
     """
     labels = np.asarray(labels).astype(str)
     subjects = np.asarray(subjects).astype(str)
@@ -178,26 +171,14 @@ def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_ta
 
     Parameters
     ----------
-    estimator : estimator
-        Cloned, never fitted itself.
-    X : array, DataFrame or ArrayFile
-        Every sample's features (or the label-free table, for a stateful extractor's pipeline).
-    y : array (n,)
-        Label codes.
-    train, test : index arrays
-        The fold's rows.
-    n_classes : int
-        Size of the full label set.
-    annotation_targets : DataFrame, optional
-        A stateful extractor's targets; its training rows reach fit as ``features__targets``.
-    keep_model : bool
-        Return the fitted model (to save it with the run).
-    groups : array (n,), optional
-        The subject of every sample.
-    leaky : bool
-        Hand the test rows to fit as ``eval_set`` (a leaky protocol only).
-    progress : callable, optional
-        ``progress(done, total)``, for classifiers whose fit reports epochs.
+    estimator, X, y : estimator, array / DataFrame / ArrayFile, array (n,)
+        Cloned per fold; every sample's features (or the label-free table) and label codes.
+    train, test, n_classes : index arrays, int
+        The fold's rows, the size of the full label set.
+    annotation_targets, keep_model, groups, leaky, progress
+        A stateful extractor's targets (training rows reach fit as ``features__targets``); whether
+        to return the model; every sample's subject; whether the protocol is leaky; ``progress(done,
+        total)`` for classifiers whose fit reports epochs.
     pin_blas : bool
         Pin BLAS to one thread here (False: the caller already did, for a whole loop).
 
@@ -435,29 +416,17 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
     Parameters
     ----------
     prepared : Prepared
-        The run.
-    y : array (n,), optional
-        Label codes to predict instead of the run's (a permutation).
-    estimator : estimator, optional
-        Instead of the run's.
-    jobs : int
-        Workers (or threads, for folds trained together).
-    progress : callable, optional
-        ``progress(done, total)`` in folds.
-    backend : str, optional
-        The joblib backend for parallel folds (default loky).
-    checkpoint : RunCheckpoint, optional
-        Finished folds are reused from it and written to it.
-    scratch : path, optional
-        Where a large feature matrix is saved once for the workers.
-    fit_progress : callable, optional
-        ``fit_progress(fold index, done, total)``: epochs inside a fold for classifiers whose fit
-        takes ``progress`` (fold -1 for folds trained together).
+        The run; ``y`` (label codes, e.g. permuted) and ``estimator`` replace its own when given.
+    jobs, backend, checkpoint, scratch
+        Workers (threads, for folds trained together), the joblib backend (default loky), a
+        RunCheckpoint to resume from and write to, where a large feature matrix is saved once.
+    progress, fit_progress : callable, optional
+        ``progress(done, total)`` in folds; ``fit_progress(fold index, done, total)`` in epochs for
+        classifiers whose fit takes ``progress`` (fold -1 for folds trained together).
 
     Returns
     -------
     CrossPredictions
-        Scores, predicted codes and notes per fold, folds resumed, whether workers ran, wall time.
     """
     started = time.perf_counter()
     y = prepared.y if y is None else np.asarray(y)

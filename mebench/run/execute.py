@@ -18,42 +18,25 @@ from .spec import Prepared, RunResult, RunSpec
 
 
 def prepare(spec: RunSpec) -> Prepared:
-    """Load the dataset, compute stateless features and split: a run ready to be cross-predicted.
+    """The stages load -> extract -> split: what :func:`~mebench.run.crossval.cross_predict` takes
+    (the permutation tests refit it too).
 
     Parameters
     ----------
     spec : RunSpec
-        The run.
 
     Returns
     -------
     Prepared
-        What :func:`~mebench.run.crossval.cross_predict` takes (also the permutation tests' input).
     """
     loaded = load(spec)
     return split(loaded, extract(loaded))
 
 
 def open_run(spec: RunSpec, dataset, claimed: Path | None, started: str):
-    """The open-run stage: the run id (config + dataset fingerprint), its directory and its checkpoint,
-    locked, before any feature is extracted.
-
-    Parameters
-    ----------
-    spec : RunSpec
-        The run.
-    dataset : Dataset
-        The loaded dataset.
-    claimed : Path or None
-        The ``--out`` directory already claimed (None: a new directory under the runs folder).
-    started : str
-        When this session started (UTC text), recorded for a resume.
-
-    Returns
-    -------
-    tuple
-        ``(run_id, run_dir, checkpoint)``, the checkpoint open (locked) until closed.
-    """
+    """The open-run stage: the run id (config + dataset fingerprint), its directory (``claimed``, else
+    a new one) and its checkpoint, locked; before any feature is extracted. Returns
+    ``(run_id, run_dir, checkpoint)``."""
     from ..checkpoint import RunCheckpoint
     from ..store import new_run_dir
 
@@ -75,16 +58,12 @@ def execute(spec: RunSpec, progress: Callable | None = None, fit_progress: Calla
     Parameters
     ----------
     spec : RunSpec
-        The run.
-    progress : callable, optional
-        ``progress(done, total)`` in folds.
-    fit_progress : callable, optional
-        ``fit_progress(fold index, done, total)`` in epochs (-1: folds trained together).
+    progress, fit_progress : callable, optional
+        ``progress(done, total)`` in folds; ``fit_progress(fold index, done, total)`` in epochs.
 
     Returns
     -------
     RunResult
-        The run directory, run id, metrics, manifest and predictions.
     """
     from ..store import claim_run_dir
 
@@ -104,22 +83,8 @@ def execute(spec: RunSpec, progress: Callable | None = None, fit_progress: Calla
 
 
 def predictions_table(prepared: Prepared, cv: CrossPredictions, run_id: str) -> pd.DataFrame:
-    """The held-out predictions, one row per tested sample, grouped by fold in the protocol's order.
-
-    Parameters
-    ----------
-    prepared : Prepared
-        The run.
-    cv : CrossPredictions
-        Its held-out scores and predicted codes.
-    run_id : str
-        The run id.
-
-    Returns
-    -------
-    DataFrame
-        The predictions schema: ids, fold, ``y_true``, ``y_pred`` and ``score_<class>`` columns.
-    """
+    """The predictions table (ids, fold, ``y_true``, ``y_pred``, ``score_<class>``): one row per
+    held-out sample, grouped by fold in the protocol's order."""
     spec, classes, s = prepared.spec, prepared.classes, prepared.samples
     fold_of = np.empty(len(s), dtype=object)
     order = []

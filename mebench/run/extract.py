@@ -41,13 +41,11 @@ def extract(loaded: Loaded) -> Features:
     Parameters
     ----------
     loaded : Loaded
-        The run's components and its samples table.
 
     Returns
     -------
     Features
-        The samples kept, the features (or the view, for a stateful extractor) and the estimator
-        the folds fit.
+        The samples kept, their features (the view, for a stateful extractor), the estimator to fit.
     """
     from sklearn.pipeline import Pipeline
 
@@ -162,25 +160,17 @@ def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs:
 
     Parameters
     ----------
-    extractor : FeatureExtractor
-        A stateless extractor, or a :class:`~mebench.features.combined.Combined` of them.
-    samples : DataFrame
-        The label-free view of the samples table.
-    use_cache, jobs, on_error, backend : bool, int, str, str
-        The run's options; ``on_error="skip"`` records bad samples instead of stopping.
-    root : path, optional
-        The dataset root: paths under it enter cache keys relative to it.
-    user_params : collection of str
-        The extractor options the user set (their ``n_jobs`` is never overridden).
+    extractor, samples : FeatureExtractor (or a Combined of them), DataFrame
+        A stateless extractor and the label-free view of the samples table.
+    use_cache, jobs, on_error, backend, root, user_params
+        The run's options (``on_error="skip"`` records bad samples instead of stopping); the dataset
+        root (paths under it enter cache keys relative to it); the options the user set.
 
     Returns
     -------
-    X : ndarray
-        One row per kept sample, any fixed shape per row.
-    skipped : list of dict
-        One record per skipped sample (id, reason, stage, policy).
-    stats : dict
-        Cache statistics, timings, counts, provenance and ``kept_positions`` (rows of ``samples`` in ``X``).
+    X, skipped, stats : ndarray, list of dict, dict
+        One row per kept sample; one record per skipped sample; cache statistics, timings, counts,
+        provenance and ``kept_positions`` (the rows of ``samples`` in ``X``).
     """
     try:
         return _extract_features(extractor, samples, use_cache=use_cache, jobs=jobs, on_error=on_error, root=root,
@@ -252,14 +242,16 @@ def _extract_features(extractor, samples, *, use_cache, jobs, on_error, root, ba
         sample_id, message = str(samples.iloc[pos]["sample_id"]), errors[pos][0]
         if sample_id not in message:
             message = f"sample {sample_id}: {message}"
-        hint = None if "--on-error" in message else "Fix the input, or pass --on-error skip to record and skip bad samples."
+        hint = (None if "--on-error" in message
+                else "Fix the input, or pass --on-error skip to record and skip bad samples.")
         raise DataError(message, hint=hint)
     skipped = [{"sample_id": str(samples.iloc[p]["sample_id"]), "reason": errors[p][0], "stage": "features",
                 "policy": "extractor policy" if errors[p][1] else "--on-error skip"} for p in sorted(errors)]
     kept = [p for p in range(len(samples)) if p in features]
     widths = {features[p].shape for p in kept}
     if len(widths) > 1:
-        raise MebenchError(f"extractor {type(extractor).__name__} returned features of different shapes {sorted(widths)}.")
+        raise MebenchError(f"extractor {type(extractor).__name__} returned features of different shapes "
+                           f"{sorted(widths)}.")
     X = np.stack([features[p] for p in kept]) if kept else np.zeros((0, 0))
     stats = {"cache_token": token, "cache_hits": cache.hits, "cache_misses": cache.misses, "cache_enabled": use_cache,
              "chunks_on_parallel_workers": parallel,

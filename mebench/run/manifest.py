@@ -28,13 +28,7 @@ def _git_hash() -> str | None:
 
 
 def package_versions() -> dict:
-    """Versions of mebench, Python and the packages that can change a result (None: not installed).
-
-    Returns
-    -------
-    dict
-        ``{name: version or None}``.
-    """
+    """``{name: version}`` of mebench, Python and the packages that can change a result (None: not installed)."""
     versions = {"mebench": __version__, "python": platform.python_version()}
     for name in KEY_PACKAGES:
         try:
@@ -46,18 +40,7 @@ def package_versions() -> dict:
 
 def code_identity(plugins) -> dict:
     """What must not change between a kill and a resume: mebench's version and commit, and the
-    content of the plugin files (fold shards computed by other code are never mixed in).
-
-    Parameters
-    ----------
-    plugins : iterable of path
-        The run's plugin files.
-
-    Returns
-    -------
-    dict
-        ``mebench_version``, ``git_hash`` and ``plugins_sha256`` (None for a file that is gone).
-    """
+    content of the plugin files (fold shards computed by other code are never mixed in)."""
     from ..hashing import file_sha256
 
     return {"mebench_version": __version__, "git_hash": _git_hash(),
@@ -66,20 +49,8 @@ def code_identity(plugins) -> dict:
 
 
 def run_identity(spec: RunSpec, fingerprint: dict) -> str:
-    """Run id from the resolved config and the dataset as loaded (known before any extraction).
-
-    Parameters
-    ----------
-    spec : RunSpec
-        The run.
-    fingerprint : dict
-        The loaded dataset's fingerprint.
-
-    Returns
-    -------
-    str
-        ``dataset-task-features-classifier-protocol-<10 hex digits>``.
-    """
+    """Run id from the resolved config and the dataset as loaded (known before any extraction):
+    ``dataset-task-features-classifier-protocol-<10 hex digits>``."""
     blob = json.dumps({"config": spec.config(), "fingerprint": fingerprint}, sort_keys=True, default=str)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:10]
     task = spec.task or "default"
@@ -87,20 +58,7 @@ def run_identity(spec: RunSpec, fingerprint: dict) -> str:
 
 
 def run_flags(prepared: Prepared) -> tuple[list[str], dict[str, str]]:
-    """The run's honesty flags (LEAKY, contaminated, untrained) with a one-line reason each.
-
-    Parameters
-    ----------
-    prepared : Prepared
-        The run: its protocol, split, dataset and components.
-
-    Returns
-    -------
-    flags : list of str
-        The flags raised, sorted.
-    reasons : dict
-        ``{flag: reason}``.
-    """
+    """The run's honesty flags (LEAKY, contaminated, untrained), sorted, and ``{flag: one-line reason}``."""
     reasons: dict[str, str] = {}
     split, protocol, spec = prepared.split, prepared.protocol, prepared.spec
     if getattr(protocol, "leaky", False):
@@ -150,26 +108,8 @@ def _resolved_params(prepared: Prepared) -> dict:
 
 
 def build_manifest(prepared: Prepared, cv, run_id: str, t0: float, started: str, first_started: str) -> dict:
-    """The manifest of a run whose folds are all done (``write_run`` adds the file hashes).
-
-    Parameters
-    ----------
-    prepared : Prepared
-        The run.
-    cv : CrossPredictions
-        Its held-out predictions (notes, resumed folds, timing).
-    run_id : str
-        The run id.
-    t0, started : float, str
-        When this session started (``time.time()`` and as UTC text).
-    first_started : str
-        When the run was first started (earlier than ``started`` when it was resumed).
-
-    Returns
-    -------
-    dict
-        The manifest.
-    """
+    """The manifest of a run whose folds are all done (``write_run`` adds the file hashes); ``t0`` and
+    ``started``: when this session started, ``first_started``: when the run did (earlier if resumed)."""
     from ..data.schema import sample_list_hash
     from ..models import fetch_log
 

@@ -13,12 +13,8 @@ def compute_metrics(prepared: Prepared, scores: np.ndarray, pred: np.ndarray, me
 
     Parameters
     ----------
-    prepared : Prepared
-        The run (labels, folds, samples).
-    scores : array (n, k)
-        Held-out class scores (``cross_predict``); NaN for samples in no test fold.
-    pred : array (n,)
-        Held-out predicted class codes.
+    prepared, scores, pred : Prepared, array (n, k), array (n,)
+        The run and its held-out class scores and predicted codes (``cross_predict``).
     metric_names : list of str, optional
         Registered metric names (default: the run's).
 
@@ -75,7 +71,8 @@ def compute_metrics(prepared: Prepared, scores: np.ndarray, pred: np.ndarray, me
     datasets = prepared.samples["dataset"].astype(str).to_numpy()
     if len(set(datasets)) > 1:
         names = sorted(set(datasets[evaluated]))
-        entries = subset_entries(metric_names, classes, y, p, s, masks_of([np.flatnonzero(datasets == d) for d in names]))
+        masks = masks_of([np.flatnonzero(datasets == d) for d in names])
+        entries = subset_entries(metric_names, classes, y, p, s, masks)
         result["per_dataset"] = {d: {**{m: e[m] for m in metric_names}, "n": e["n"]} for d, e in zip(names, entries)}
     result["baselines"] = {"majority": majority_baseline(prepared.y, folds, classes, metric_names)}
     result["baselines_note"] = {"majority": MAJORITY_NOTE}
