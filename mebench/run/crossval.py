@@ -366,9 +366,10 @@ class BatchedExecutor(FoldExecutor):
     def suits(work: FoldWork) -> bool:
         """Whether the estimator trains folds together itself (``fit_folds`` + ``thread_safe_training()``)
         on a feature array, with no annotation targets and no test rows reaching fit."""
-        check = getattr(work.estimator, "thread_safe_training", None)
-        return (hasattr(work.estimator, "fit_folds") and callable(check) and bool(check()) and not work.leaky
-                and isinstance(work.X, np.ndarray) and work.annotation_targets is None)
+        if work.leaky or not isinstance(work.X, np.ndarray) or work.annotation_targets is not None:
+            return False
+        check = getattr(work.estimator, "thread_safe_training", None)  # may resolve the engine: asked last
+        return hasattr(work.estimator, "fit_folds") and callable(check) and bool(check())
 
 
 class Checkpointed(FoldExecutor):
