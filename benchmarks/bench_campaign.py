@@ -72,7 +72,7 @@ def fold_seconds(samples, name, opts, clf, clf_opts, epochs, n_folds: int) -> fl
 
     from mebench.data.schema import label_free
     from mebench.registry import CLASSIFIERS, EXTRACTORS, PROTOCOLS
-    from mebench.runner import fit_predict_fold
+    from mebench.run import fit_predict_fold
 
     params = dict(opts)
     if "n_jobs" in EXTRACTORS.get(name)().get_params():

@@ -7,7 +7,7 @@ The set: ``--images`` aligned face crops (``--size`` px JPEGs rendered from the 
 faces, written once to a temporary folder), one image per sample, as a ``manifest`` of single-image
 samples would give them.
 
-* **mebench**: ``mebench.runner.extract_features`` (the run's own path: chunks of 32 samples,
+* **mebench**: ``mebench.run.extract_features`` (the run's own path: chunks of 32 samples,
   BLAS pinned to 1 thread per chunk, no feature cache) with ``resnet-fpf`` (``pool=global``,
   ``align=None``, ``input_size=--size``, ``batch_size=--batch``, ``n_jobs=--threads``): it decodes
   each JPEG, resizes, normalises, runs the backbone and pools the map;
@@ -61,7 +61,7 @@ def measure(backbone: str, samples, size: int, batch: int, threads: int, rounds:
     import torch
 
     from mebench.features.deep.extractors import ResNetFPF
-    from mebench.runner import extract_features
+    from mebench.run import extract_features
 
     weights = "imagenet" if backbone == "efficientnet-lite0" else "none"
     extractor = ResNetFPF(backbone=backbone, weights=weights, input_size=size, align=None, pool="global",

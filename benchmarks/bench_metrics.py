@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/bench_metrics.py [--repeats 5] [--rounds 3] [--json]
 
-1. ``runner.compute_metrics`` (pooled, per-fold, per-subject, per-dataset, majority control,
+1. ``run.compute_metrics`` (pooled, per-fold, per-subject, per-dataset, majority control,
    prior-shift diagnostic) against the scalar reference that the runner used before: every block
    scored by the metric functions of ``mebench.metrics`` (scikit-learn's checked scorers) and the
    majority control refit fold by fold. Both on the default run (synthetic deception, 12 subjects x
@@ -35,7 +35,7 @@ def scalar_reference(prepared, scores, pred, names) -> dict:
     from mebench.classifiers.sklearn_family import Majority
     from mebench.metrics import confusion, per_class
     from mebench.registry import METRICS
-    from mebench.runner import cross_predict
+    from mebench.run import cross_predict
 
     fns = {m: METRICS.get(m) for m in names}
     classes = list(prepared.classes)
@@ -75,7 +75,7 @@ def _max_difference(new: dict, ref: dict) -> float:
 
 
 def metrics_case(prepared, repeats: int) -> dict:
-    from mebench.runner import compute_metrics, cross_predict
+    from mebench.run import compute_metrics, cross_predict
 
     cv = cross_predict(prepared)
 
@@ -97,14 +97,14 @@ def metrics_case(prepared, repeats: int) -> dict:
 
 
 def default_prepared():
-    from mebench.runner import RunSpec, prepare
+    from mebench.run import RunSpec, prepare
 
     return prepare(RunSpec())
 
 
 def tenfold_prepared():
     from mebench.classifiers.sklearn_family import RidgeScores
-    from mebench.runner import prepare_arrays
+    from mebench.run import prepare_arrays
 
     rng = np.random.default_rng(0)
     subjects = np.repeat([f"s{i:03d}" for i in range(120)], 10)
@@ -140,7 +140,7 @@ def previous_svm_linear(random_state: int = 0):
 def svm_case(rounds: int) -> dict:
     from mebench.classifiers.sklearn_family import LinearSVM
     from mebench.metrics import auc
-    from mebench.runner import cross_predict, prepare_arrays
+    from mebench.run import cross_predict, prepare_arrays
 
     X, labels, subjects = casme_sized()
     out = {}

@@ -123,7 +123,7 @@ def checkpoint_overhead(root: Path) -> tuple[float, float, float]:
     9 alternations), and the seconds spent inside the checkpoint's own calls (keys, lookups, shard
     writes) during one checkpointed cross_predict: the direct cost, free of the machine's noise."""
     from mebench.checkpoint import RunCheckpoint
-    from mebench.runner import RunSpec, cross_predict, prepare
+    from mebench.run import RunSpec, cross_predict, prepare
 
     class Timed(RunCheckpoint):
         spent = 0.0

@@ -16,6 +16,9 @@ from contextlib import contextmanager
 from .errors import ConfigError
 
 BACKENDS = ("loky", "ray", "dask")
+# Below this much estimated serial work (seconds), parallel workers cost more than they save
+# (starting a worker and importing the scientific stack takes ~0.8 s here).
+MIN_PARALLEL_WORK_S = 2.5
 
 
 def resolve_backend(name: str | None = None) -> str:

@@ -78,7 +78,7 @@ def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugin
             dataset_opt, features_opt, classifier_opt, protocol_opt, no_cache, on_error, as_json, mlflow_uri):
     """Evaluate a pipeline under a protocol and write a run directory."""
     from .config import Config, merge
-    from .runner import RunSpec
+    from .run import RunSpec
     from .workers import resolve_jobs
 
     jobs = resolve_jobs(jobs)
@@ -116,7 +116,7 @@ def _run_and_report(spec, as_json: bool, mlflow_uri: str | None = None) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .fsutil import json_safe
-    from .runner import check_spec, execute
+    from .run import check_spec, execute
 
     check_spec(spec)
     console = Console(stderr=as_json)

@@ -8,7 +8,7 @@ def resumed_spec(run_dir, **execution):
     """The RunSpec of the interrupted run in ``run_dir`` (its recorded config), with new execution knobs."""
     from .checkpoint import interrupted_state
     from .errors import RunStoreError
-    from .runner import RunSpec
+    from .run import RunSpec
 
     run_dir = Path(run_dir)
     state = interrupted_state(run_dir) if run_dir.is_dir() else None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 
-from .config import check_spec_values  # noqa: F401 - the runner's check_spec imports it from here
 from .errors import ConfigError, MebenchError, ModelFetchError, PluginError
 
 _SKLEARN_PARAM = re.compile(r"The '([^']+)' parameter of (\w+)")

@@ -12,9 +12,9 @@ SMALL = ("--dataset-opt", "subjects=4", "--dataset-opt", "clips_per_subject=4", 
 @pytest.fixture
 def always_parallel(monkeypatch):
     """Small test runs would stay in one process; make every parallel loop use the workers."""
-    from mebench import runner
+    from mebench import backends
 
-    monkeypatch.setattr(runner, "MIN_PARALLEL_WORK_S", 0.0)
+    monkeypatch.setattr(backends, "MIN_PARALLEL_WORK_S", 0.0)
 
 
 def _run(cli, out, *args):
@@ -28,16 +28,16 @@ def _run(cli, out, *args):
 def loky_reference(tmp_path_factory):
     from click.testing import CliRunner
 
-    from mebench import runner
+    from mebench import backends
     from mebench.cli import main
 
-    old, runner.MIN_PARALLEL_WORK_S = runner.MIN_PARALLEL_WORK_S, 0.0
+    old, backends.MIN_PARALLEL_WORK_S = backends.MIN_PARALLEL_WORK_S, 0.0
     try:
         out = tmp_path_factory.mktemp("loky") / "run"
         result = CliRunner().invoke(main, ["run", *SMALL, "--out", str(out), "--backend", "loky"])
         assert result.exit_code == 0, result.output
     finally:
-        runner.MIN_PARALLEL_WORK_S = old
+        backends.MIN_PARALLEL_WORK_S = old
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["platform"]["folds_on_parallel_workers"] and manifest["features"]["chunks_on_parallel_workers"]
     return (out / "predictions.parquet").read_bytes()

@@ -93,13 +93,13 @@ def test_from_cli_and_from_yaml_give_equal_configs(tmp_path):
 
 
 def test_the_config_keys_are_run_spec_fields():
-    from mebench.runner import RunSpec
+    from mebench.run import RunSpec
 
     assert CONFIG_KEYS.difference(LABEL_KEYS) <= {f.name for f in fields(RunSpec)}
 
 
 def test_a_run_spec_built_in_python_is_checked():
-    from mebench.runner import RunSpec
+    from mebench.run import RunSpec
 
     check_spec_values(RunSpec())
     with pytest.raises(ConfigError, match="run spec: 'seed' must lie in 0..4294967295"):
@@ -111,7 +111,7 @@ def test_a_run_spec_built_in_python_is_checked():
 
 
 def test_repeated_config_flags_equal_the_merged_configs(cli, tmp_path, monkeypatch):
-    from mebench.runner import RunSpec
+    from mebench.run import RunSpec
 
     a = _yaml(tmp_path, "a.yaml", "name: a\ndataset: synthetic\nseed: 5\ndataset_opts: {subjects: 4, effect: 0.9}\n"
                                   "metrics: [uf1, auc]\n")

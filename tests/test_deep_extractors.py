@@ -220,7 +220,7 @@ def test_combined_features_are_cached_per_part_and_recorded(cli, tmp_path, monke
 
 def test_combined_matrix_is_the_parts_side_by_side():
     from mebench.features.combined import build_combined
-    from mebench.runner import extract_features
+    from mebench.run import extract_features
 
     s = _samples()
     combined, seeds = build_combined("hoof+resnet-fpf", {"weights": "none", "input_size": 64, "align": None}, seed=5)
@@ -260,7 +260,7 @@ def test_stateful_combination_precomputes_its_stateless_parts(cli, tmp_path):
 
 def test_image_shaped_features_go_through_the_runner_and_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MEBENCH_CACHE", str(tmp_path / "cache"))
-    from mebench.runner import extract_features
+    from mebench.run import extract_features
 
     s = _samples()
     extractor = FlowImage(align=None)

@@ -87,7 +87,7 @@ def test_stateful_extractor_sees_training_targets_only_through_fit(tmp_path):
     """A supervised extractor's fit gets the training fold's labels as y; its table never holds them."""
     from mebench.features import FeatureExtractor
     from mebench.registry import EXTRACTORS
-    from mebench.runner import RunSpec, cross_predict, prepare
+    from mebench.run import RunSpec, cross_predict, prepare
 
     seen = {"fit_columns": set(), "transform_columns": set(), "fit_sizes": []}
 

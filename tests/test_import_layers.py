@@ -25,7 +25,7 @@ FLOORS = {
     "mebench.classifiers": 5,
     "mebench.protocols": 6,
     "mebench.metrics": 7,
-    "mebench.runner": 8, "mebench.store": 8, "mebench.cache": 8, "mebench.backends": 8, "mebench.checkpoint": 8,
+    "mebench.run": 8, "mebench.store": 8, "mebench.cache": 8, "mebench.backends": 8, "mebench.checkpoint": 8,
     "mebench.preflight": 8,
     "mebench.stats": 9,
     "mebench.leaderboard": 10, "mebench.tracking": 10,

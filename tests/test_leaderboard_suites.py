@@ -298,7 +298,7 @@ def test_two_concurrent_adds_both_land(candidates, tmp_path):
 def test_committed_suites_resolve():
     from mebench.leaderboard.suites import load_suite, suite_specs
     from mebench.registry import CLASSIFIERS, DATASETS, PROTOCOLS, check_params
-    from mebench.runner import build_extractor
+    from mebench.run import build_extractor
 
     names = sorted(p.stem for p in (REPO / "leaderboard" / "suites").glob("*.yaml"))
     assert names == ["casme2", "dolos", "megc2019", "reallife-trial", "samm", "synthetic"]

@@ -11,7 +11,7 @@ from mebench import metrics as M
 from mebench.classifiers.sklearn_family import LogReg, Majority, StratifiedRandom
 from mebench.metrics.batch import batch_metrics
 from mebench.metrics.diagnostics import per_subject
-from mebench.runner import compute_metrics, cross_predict, prepare_arrays
+from mebench.run import compute_metrics, cross_predict, prepare_arrays
 
 ALL = [M.accuracy, M.uar, M.uf1, M.auc]
 NAMES = ["accuracy", "uar", "uf1", "auc"]

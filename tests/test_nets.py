@@ -177,7 +177,7 @@ def test_fit_folds_predicts_exactly_as_fitting_fold_by_fold(net):
 
 
 def test_runner_trains_fused_folds_together_with_jobs_and_scores_alike():
-    from mebench.runner import cross_predict
+    from mebench.run import cross_predict
     from mebench.stats.permutation import prepared_from_arrays
 
     _kernel()
@@ -337,7 +337,7 @@ class RecordingMLP(MLP):
 
 
 def test_the_held_out_subject_never_reaches_fit_in_a_real_run(cli, tmp_path):
-    from mebench.runner import RunSpec, prepare
+    from mebench.run import RunSpec, prepare
 
     plugin = tmp_path / "recorder.py"
     plugin.write_text(RECORDER)

@@ -127,7 +127,7 @@ def test_resume_refuses_shards_made_by_other_code(tmp_path):
 
     plugin = tmp_path / "plugin.py"
     plugin.write_text("x = 1\n")
-    from mebench.runner import code_identity
+    from mebench.run import code_identity
 
     state = {"run_id": "r", "config": {}, "code": code_identity([plugin])}
     RunCheckpoint(tmp_path / "run", state).open().close()

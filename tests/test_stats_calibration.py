@@ -42,8 +42,8 @@ def _rejections(p_values) -> np.ndarray:
 
 
 def test_fixture_features_are_what_the_runner_computes(tmp_path, monkeypatch):
-    """The cached null datasets equal runner.prepare's features and labels (so the shortcut is faithful)."""
-    from mebench.runner import RunSpec, prepare
+    """The cached null datasets equal run.prepare's features and labels (so the shortcut is faithful)."""
+    from mebench.run import RunSpec, prepare
 
     monkeypatch.setenv("MEBENCH_CACHE", str(tmp_path))
     for seed in (0, 1):
@@ -99,7 +99,7 @@ def test_subject_scheme_is_calibrated_with_one_label_per_subject():
 
 def test_power_with_a_moderate_effect(tmp_path, monkeypatch):
     """Moderate effect (leakage pattern in 80% of deceptive vs 20% of truthful clips): most seeds reject."""
-    from mebench.runner import RunSpec, prepare
+    from mebench.run import RunSpec, prepare
 
     monkeypatch.setenv("MEBENCH_CACHE", str(tmp_path))
     rejected = []

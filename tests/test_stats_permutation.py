@@ -8,7 +8,7 @@ import pytest
 from mebench import metrics as M
 from mebench.classifiers.sklearn_family import LogReg, RidgeScores
 from mebench.errors import MebenchError
-from mebench.runner import cross_predict
+from mebench.run import cross_predict
 from mebench.stats.permutation import (
     arrangement_summary,
     choose_scheme,

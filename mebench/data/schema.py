@@ -76,9 +76,95 @@ def validate_samples(samples: pd.DataFrame, source: str = "samples table") -> pd
     return samples
 
 
+class HiddenColumnError(Exception):
+    """An extractor asked the label-free view for a target column; the run catches this type and names it."""
+
+    def __init__(self, column: str, hidden: tuple):
+        super().__init__(f"{column!r} is a target column, hidden from feature extractors")
+        self.column, self.hidden = column, tuple(hidden)
+
+
+class HiddenKeyError(HiddenColumnError, KeyError):
+    """``view[c]``, ``row[c]``: a KeyError, so ``.get(c, default)`` still works."""
+
+
+class HiddenAttributeError(HiddenColumnError, AttributeError):
+    """``view.c``, ``row.c``: an AttributeError, so ``getattr(row, c, None)`` still works."""
+
+
+def _hide(obj, key, error):
+    hidden = obj.__dict__.get("hidden_columns") or ()
+    if isinstance(key, str) and key in hidden:
+        raise error(key, hidden)
+
+
+class _Hiding:
+    """Item and attribute access that refuse the hidden columns (mixed into a DataFrame and its rows)."""
+
+    _metadata = ["hidden_columns"]
+
+    def __getitem__(self, key):
+        _hide(self, key, HiddenKeyError)
+        return super().__getitem__(key)
+
+    def __getattr__(self, name):
+        _hide(self, name, HiddenAttributeError)
+        return super().__getattr__(name)
+
+
+class _LabelFreeRow(_Hiding, pd.Series):
+    @property
+    def _constructor(self):
+        return _LabelFreeRow
+
+
+class LabelFreeFrame(_Hiding, pd.DataFrame):
+    """The samples table without its target columns; asking for one raises :class:`HiddenColumnError`."""
+
+    @property
+    def _constructor(self):
+        return LabelFreeFrame
+
+    @property
+    def _constructor_sliced(self):
+        return _LabelFreeRow
+
+    def itertuples(self, index: bool = True, name: str | None = "Pandas"):
+        rows = super().itertuples(index=index, name=name)
+        first, hidden = next(rows, None), self.__dict__.get("hidden_columns") or ()
+        if first is None or not hasattr(first, "_fields"):  # plain tuples (name=None): nothing to name
+            yield from [] if first is None else [first]
+            yield from rows
+            return
+
+        def missing(row, attr):
+            if attr in hidden:
+                raise HiddenAttributeError(attr, hidden)
+            raise AttributeError(f"{type(row).__name__!r} object has no attribute {attr!r}")
+
+        row_type = type(type(first).__name__, (type(first),), {"__slots__": (), "__getattr__": missing})
+        yield row_type._make(first)
+        yield from map(row_type._make, rows)
+
+
 def label_free(samples: pd.DataFrame, targets) -> pd.DataFrame:
-    """The samples table without its target columns: what feature extractors are given."""
-    return samples.drop(columns=[c for c in targets if c in samples.columns])
+    """The samples table without its target columns: what feature extractors are given.
+
+    Parameters
+    ----------
+    samples : DataFrame
+    targets : iterable of str
+        The target columns to hide (named in errors even when ``samples`` lacks them).
+
+    Returns
+    -------
+    LabelFreeFrame
+        Reading a target column from it or its rows raises :class:`HiddenColumnError`, which the run
+        reports, by type, as an extractor reading a label.
+    """
+    view = LabelFreeFrame(samples.drop(columns=[c for c in targets if c in samples.columns]))
+    object.__setattr__(view, "hidden_columns", tuple(targets))
+    return view
 
 
 def sample_list_hash(samples: pd.DataFrame) -> str:

@@ -136,7 +136,7 @@ def find_suite(name_or_path: str, board_dir) -> Path:
 
 def suite_specs(suite: Suite, root=None, jobs: int = 1, dataset_opts=None, use_cache: bool = True) -> list:
     """``[(protocol name, pipeline name, RunSpec)]`` for every protocol x pipeline of the suite."""
-    from ..runner import RunSpec
+    from ..run import RunSpec
 
     first = Config({"seed": suite.seed})  # an entry's own seed wins over the suite's
     last = Config({"dataset_opts": dict(dataset_opts or {}), **({} if root is None else {"root": str(root)})})
@@ -158,7 +158,7 @@ def run_suite(name_or_path: str, board_dir, root=None, jobs: int = 1, dataset_op
     A failing pair is recorded and the others go on; every name is checked before anything runs.
     """
     from ..errors import MebenchError
-    from ..runner import check_spec, execute
+    from ..run import check_spec, execute
 
     echo = echo or (lambda m: None)
     board = Path(board_dir)

@@ -201,7 +201,7 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
             raise MebenchError(f"--method exact is not possible: {why}. Use --method generic (or auto).")
         method_reason = why
     elif method == "generic":
-        method_reason = "refit through runner.cross_predict for every permutation (requested)"
+        method_reason = "refit through run.cross_predict for every permutation (requested)"
     else:
         raise MebenchError(f"unknown permutation method {method!r}; choose auto, exact or generic.")
     arrangements = arrangement_summary(y, subjects, scheme, n_permutations)

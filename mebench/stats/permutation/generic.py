@@ -1,4 +1,4 @@
-"""The generic path: refit the whole pipeline for every permutation through ``runner.cross_predict``.
+"""The generic path: refit the whole pipeline for every permutation through ``run.cross_predict``.
 
 Parallel over permutations (joblib/loky, BLAS pinned to one thread per worker) and resumable:
 finished permutations are checkpointed atomically and reused when the same test is run again.
@@ -25,7 +25,7 @@ def refit_metrics(prepared, start: int, Y: np.ndarray, metrics: list) -> tuple[i
     """Metric values (len(Y), m) of the pipeline refit on every label row of ``Y``."""
     from threadpoolctl import threadpool_limits
 
-    from ...runner import cross_predict
+    from ...run import cross_predict
 
     ev = prepared.evaluated  # training-only samples carry no held-out score
     out = np.empty((len(Y), len(metrics)))

@@ -209,7 +209,7 @@ def linear_predict(op: LinearOperator, Y: np.ndarray, k: int, with_scores: bool 
         return (pred, _softmax_classes(S, op.temperature).transpose(1, 2, 0)) if with_scores else (pred, None)
     # Some training folds lack classes under these permutations: the refit classifier only knows
     # the classes it saw (argmax and softmax over them, score 0 for the others), and a single-class
-    # training fold predicts that class with score 1 (as runner.cross_predict does).
+    # training fold predicts that class with score 1 (as run.cross_predict does).
     present = counts[:, :, op.fold_of] > 0.5                   # (k, P, n)
     S = np.where(present, S, -np.inf)
     pred = _argmax_classes(S)

@@ -8,12 +8,12 @@ from ...errors import MebenchError
 
 def prepared_from_arrays(X, labels, subjects, estimator=None, protocol: str = "loso", metrics=None,
                          seed: int = 0, sample_ids=None):
-    """A :class:`mebench.runner.Prepared` over an in-memory feature matrix (tests, benchmarks).
+    """A :class:`mebench.run.Prepared` over an in-memory feature matrix (tests, benchmarks).
 
     ``estimator`` defaults to the ``ridge`` classifier; ``protocol`` is a registered protocol name.
     """
     from ...classifiers.sklearn_family import RidgeScores
-    from ...runner import prepare_arrays
+    from ...run import prepare_arrays
 
     est = RidgeScores() if estimator is None else estimator
     return prepare_arrays(X, labels, subjects, est, protocol=protocol, metrics=metrics, seed=seed,
@@ -27,7 +27,7 @@ def prepared_from_run(run, plugins=(), use_cache: bool = True):
     sample order) to rows of the stored predictions. Raises a MebenchError naming what changed
     (samples, labels or folds).
     """
-    from ...runner import RunSpec, prepare
+    from ...run import RunSpec, prepare
 
     manifest = run.manifest.raw
     config = dict(manifest["config"])

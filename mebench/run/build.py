@@ -1,0 +1,110 @@
+"""The run's components, built from a :class:`RunSpec` and checked before any data is read."""
+from __future__ import annotations
+
+from ..registry import CLASSIFIERS, DATASETS, EXTRACTORS, METRICS, PROTOCOLS, accepted_params, load_plugin_file
+from .failures import guarded
+from .spec import Loaded, RunSpec
+
+
+def _with_seed(factory, opts: dict, seed: int, key: str = "random_state") -> tuple[dict, int | None]:
+    """``opts`` with the run seed as ``key`` when the factory takes it (and the user did not set it)."""
+    names, _ = accepted_params(factory)
+    opts = dict(opts)
+    if key in names:
+        opts.setdefault(key, seed)
+        return opts, opts[key]
+    return opts, None
+
+
+def build_dataset(spec: RunSpec):
+    """The dataset of ``spec`` and the seed it was given; returns ``(dataset, seed or None)``."""
+    factory = DATASETS.get(spec.dataset)
+    opts, dataset_seed = _with_seed(factory, spec.dataset_opts, spec.seed, key="seed")
+    dataset = guarded(lambda: DATASETS.create(spec.dataset, root=spec.root, **opts), f"dataset {spec.dataset!r}",
+                      "while starting")
+    return dataset, dataset_seed
+
+
+def build_classifier(spec: RunSpec):
+    """The classifier of ``spec`` (unfitted) and its seed; returns ``(classifier, seed or None)``."""
+    factory = CLASSIFIERS.get(spec.classifier)
+    opts, seed = _with_seed(factory, spec.classifier_opts, spec.seed)
+    return CLASSIFIERS.create(spec.classifier, **opts), seed
+
+
+def build_extractor(spec: RunSpec):
+    """The extractor of ``spec`` (a combination for ``a+b``) and its seed; returns ``(extractor, seed or None)``."""
+    if "+" in spec.features:  # a combination: options dispatched to the parts (features/combined.py)
+        from ..features.combined import build_combined
+
+        return build_combined(spec.features, spec.features_opts, spec.seed)
+    factory = EXTRACTORS.get(spec.features)
+    opts, seed = _with_seed(factory, spec.features_opts, spec.seed)
+    return EXTRACTORS.create(spec.features, **opts), seed
+
+
+def build_protocol(spec: RunSpec):
+    """The protocol of ``spec`` and its seed; returns ``(protocol, seed or None)``."""
+    factory = PROTOCOLS.get(spec.protocol)
+    opts, seed = _with_seed(factory, spec.protocol_opts, spec.seed)
+    return PROTOCOLS.create(spec.protocol, **opts), seed
+
+
+def check_spec(spec: RunSpec) -> None:
+    """Load plugin files, check the spec's types and ranges and resolve every name, so mistakes
+    (a ConfigError or UnknownNameError naming them) surface before any work starts."""
+    from ..config import check_spec_values
+
+    for plugin in spec.plugins:
+        load_plugin_file(plugin)
+    check_spec_values(spec)
+    for registry, name in ((DATASETS, spec.dataset), *((EXTRACTORS, n) for n in spec.features.split("+")),
+                           (CLASSIFIERS, spec.classifier), (PROTOCOLS, spec.protocol)):
+        registry.entry(name)
+    for name in spec.metrics:
+        METRICS.entry(name)
+
+
+def load(spec: RunSpec) -> Loaded:
+    """Check ``spec``, build its four components, check them (parameters, then model files), and
+    load the dataset's samples table; nothing is extracted yet.
+
+    Parameters
+    ----------
+    spec : RunSpec
+
+    Returns
+    -------
+    Loaded
+        The components, the samples table (labels included) and the seed each component was given.
+    """
+    from ..preflight import check_components, ensure_models
+
+    check_spec(spec)
+    dataset, dataset_seed = build_dataset(spec)
+    extractor, extractor_seed = build_extractor(spec)
+    classifier, classifier_seed = build_classifier(spec)
+    protocol, protocol_seed = build_protocol(spec)
+    check_components(spec, dataset, extractor, classifier, protocol)  # parameters, before any data is read
+    ensure_models(extractor, f"extractor {spec.features!r}")  # model files, before any feature
+    ensure_models(classifier_of(classifier), f"classifier {spec.classifier!r}")  # a net's starting weights
+    samples = guarded(lambda: dataset.load(spec.task), f"dataset {spec.dataset!r}", "while loading")
+    seeds = {"run": spec.seed, "dataset": dataset_seed, "features": extractor_seed,
+             "classifier": classifier_seed, "protocol": protocol_seed}
+    return Loaded(spec, dataset, samples, extractor, classifier, protocol, seeds)
+
+
+def target_columns(dataset, task: str | None) -> tuple[str, ...]:
+    """The label columns every dataset has, plus the target columns of ``task`` that ``dataset``
+    declares; a plugin that overrides ``targets`` cannot un-hide ``label`` and its kin."""
+    from ..data.schema import ALWAYS_TARGETS
+
+    declared = getattr(dataset, "targets", None)
+    extra = tuple(declared(task)) if callable(declared) else ()
+    return tuple(dict.fromkeys(ALWAYS_TARGETS + extra))
+
+
+def classifier_of(estimator):
+    """The classifier of ``estimator``: its ``classifier`` step in a pipeline, else itself."""
+    steps = getattr(estimator, "named_steps", None)
+    return steps["classifier"] if steps and "classifier" in steps else estimator

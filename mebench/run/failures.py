@@ -1,0 +1,54 @@
+"""An unexpected exception inside a component becomes a clear error naming it.
+
+Translation goes by exception type: scikit-learn's ``InvalidParameterError`` is a bad option, the
+label-free view's :class:`~mebench.data.schema.HiddenColumnError` is an extractor reading a target
+column, anything else is a bug in that component. ``MEBENCH_DEBUG=1`` keeps the traceback instead.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Callable
+
+from ..data.schema import HiddenColumnError
+from ..errors import ConfigError, LabelAccessError, MebenchError, PluginError
+
+
+def debug() -> bool:
+    """Whether ``MEBENCH_DEBUG`` asks for component tracebacks instead of translated errors."""
+    return os.environ.get("MEBENCH_DEBUG", "") not in ("", "0")
+
+
+def component_failure(exc: Exception, what: str, where: str) -> MebenchError:
+    """The clear error for ``exc``, raised by component ``what`` ``where`` (e.g. "while loading")."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    if isinstance(exc, InvalidParameterError):  # scikit-learn's parameter validation, at fit time
+        return ConfigError(f"{what}: invalid parameter {where}: {exc} Check the --classifier-opt/--features-opt "
+                           "values.")
+    if isinstance(exc, HiddenColumnError):
+        return LabelAccessError(
+            f"{what} read the column {exc.column!r} {where}, but extractors never see target columns "
+            f"(hidden here: {', '.join(exc.hidden)}). Features must come from the clips and their annotations; "
+            "a stateful extractor learns from labels only through fit(X, y).")
+    return PluginError(f"{what} raised {type(exc).__name__} {where}: {exc}. This is a bug in that component "
+                       "(or an input it does not handle); run with MEBENCH_DEBUG=1 to see the traceback.")
+
+
+@contextmanager
+def component_errors(what: str, where: str):
+    """Inside this block, an exception that is not a :class:`MebenchError` becomes :func:`component_failure`."""
+    try:
+        yield
+    except MebenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a component bug becomes a clear error
+        if debug():
+            raise
+        raise component_failure(exc, what, where) from None
+
+
+def guarded(call: Callable, what: str, where: str):
+    """``call()`` inside :func:`component_errors` (a loader bug, an option it does not check)."""
+    with component_errors(what, where):
+        return call()
