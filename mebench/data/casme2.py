@@ -13,7 +13,7 @@ import re
 import pandas as pd
 
 from ..errors import DataError
-from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, aus_columns, check_text, describe, resolve_base
+from .common import CodedDataset, LabelSet, aus_columns, resolve_base
 from .sheets import clean_text, find_file, objective_class, parse_aus, parse_frame, read_table
 
 # sha256 of published sheet releases -> release name (recorded in the manifest's sheet_versions and
@@ -78,7 +78,7 @@ def read_onset_offset(loader, table, i: int, column: str, sid: str, missing_ok: 
     return number
 
 
-class CASME2(FrameDataset):
+class CASME2(CodedDataset):
     """CASME II: 255 spontaneous micro-expressions of 26 subjects at 200 fps."""
 
     name = "casme2"
@@ -87,19 +87,10 @@ class CASME2(FrameDataset):
                 "Micro-Expression Database and the Baseline Evaluation. PLoS ONE 9(1): e86041, 2014.")
     license_note = ("Licensed by the Institute of Psychology, Chinese Academy of Sciences, for research use; "
                     "obtain it from the authors. mebench never downloads it.")
-    tasks = ("emotion",)
     LABEL_SETS = LABEL_SETS
     EMOTION_ALIASES = EMOTION_ALIASES
-    label_sets = describe(LABEL_SETS)
     fps = 200.0
     n_subjects = 26
-    apex_policy = APEX_POLICY_TEXT
-
-    def __init__(self, root=None, labels: str = "all", variant: str = "raw", apex: str | None = None,
-                 sheet: str | None = None, frames_dir: str | None = None, bad_frames: str = "error"):
-        super().__init__(root, labels=labels, variant=variant, apex=apex, bad_frames=bad_frames)
-        self.sheet = check_text(self.name, "sheet", sheet)
-        self.frames_dir = check_text(self.name, "frames_dir", frames_dir)
 
     def _load(self, task: str) -> pd.DataFrame:
         path = find_file(self.root, ["CASME2-coding-*.xlsx", "CASME2*coding*.xlsx", "CASME2*.xlsx"],

@@ -13,16 +13,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .casme2 import read_onset_offset
-from .common import (
-    APEX_POLICY_TEXT,
-    FrameDataset,
-    LabelSet,
-    aus_columns,
-    check_flag,
-    check_text,
-    describe,
-    resolve_base,
-)
+from .common import CodedDataset, LabelSet, aus_columns, check_flag, resolve_base
 from .sheets import clean_text, find_file, objective_class, parse_aus, parse_frame, read_table
 
 KNOWN_SHEETS: dict[str, str] = {}
@@ -50,7 +41,7 @@ OUTPUT = ["sample_id", "dataset", "subject_id", "label", "label_raw", "emotion",
           "apex", "offset", "n_frames", "apex_source", "frames", "aus", "au_sides", "aus_raw", "sheet_row"]
 
 
-class CASME3A(FrameDataset):
+class CASME3A(CodedDataset):
     """CAS(ME)^3 part A: micro-expressions in long recordings of 100 subjects, 30 fps."""
 
     name = "casme3a"
@@ -59,21 +50,16 @@ class CASME3A(FrameDataset):
                 "Facial Spontaneous Micro-Expression Database with Depth Information and High Ecological "
                 "Validity. IEEE TPAMI 45(3):2782-2800, 2023.")
     license_note = "Licensed by the Institute of Psychology, Chinese Academy of Sciences; obtain it from the authors."
-    tasks = ("emotion",)
     LABEL_SETS = LABEL_SETS
     EMOTION_ALIASES = EMOTION_ALIASES
-    label_sets = describe(LABEL_SETS)
     fps = 30.0
     n_subjects = 100
-    apex_policy = APEX_POLICY_TEXT
     frames_hint = "Frames are <Subject>/<Filename>/color/<n>.jpg; check --root or frames_dir=PATH."
 
     def __init__(self, root=None, labels: str = "all", variant: str = "raw", apex: str | None = None,
                  sheet: str | None = None, frames_dir: str | None = None, dedupe: bool = False,
                  bad_frames: str = "error"):
-        super().__init__(root, labels=labels, variant=variant, apex=apex, bad_frames=bad_frames)
-        self.sheet = check_text(self.name, "sheet", sheet)
-        self.frames_dir = check_text(self.name, "frames_dir", frames_dir)
+        super().__init__(root, labels, variant, apex, sheet, frames_dir, bad_frames)
         self.dedupe = check_flag(self.name, "dedupe", dedupe)
 
     def _load(self, task: str) -> pd.DataFrame:

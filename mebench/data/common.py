@@ -356,6 +356,24 @@ class FrameDataset(LoaderBase):
         return frame
 
 
+class CodedDataset(FrameDataset):
+    """A micro-expression dataset coded in a sheet (CASME II, SAMM, CAS(ME)^3, SMIC): adds the ``sheet``
+    and ``frames_dir`` options and the common apex policy; ``label_sets`` describes each subclass's
+    ``LABEL_SETS``, so the two cannot disagree."""
+
+    apex_policy: ClassVar[str] = APEX_POLICY_TEXT
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.label_sets = describe(cls.LABEL_SETS)
+
+    def __init__(self, root=None, labels: str = "all", variant: str = "raw", apex: str | None = None,
+                 sheet: str | None = None, frames_dir: str | None = None, bad_frames: str = "error"):
+        super().__init__(root, labels=labels, variant=variant, apex=apex, bad_frames=bad_frames)
+        self.sheet = check_text(self.name, "sheet", sheet)
+        self.frames_dir = check_text(self.name, "frames_dir", frames_dir)
+
+
 def aus_columns(code) -> dict[str, Any]:
     """The samples-table AU columns of a parsed :class:`~mebench.data.sheets.AUCode`."""
     return {"aus": tuple(code.aus), "au_sides": code.side_text, "aus_raw": code.raw}

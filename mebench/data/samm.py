@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .casme2 import read_onset_offset
-from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, aus_columns, check_text, describe, resolve_base
+from .common import CodedDataset, LabelSet, aus_columns, resolve_base
 from .sheets import clean_text, find_file, objective_class, parse_aus, parse_frame, read_table
 
 # sha256 of published sheet releases -> release name (see casme2.KNOWN_SHEETS).
@@ -67,7 +67,7 @@ def subject_code(value) -> str | None:
     return f"{int(text):03d}" if re.fullmatch(r"\d{1,3}", text) else None
 
 
-class SAMM(FrameDataset):
+class SAMM(CodedDataset):
     """SAMM: 159 spontaneous micro-movements of 32 participants at 200 fps (MICRO_ONLY sheet)."""
 
     name = "samm"
@@ -76,20 +76,11 @@ class SAMM(FrameDataset):
                 "Dataset. IEEE Transactions on Affective Computing 9(1):116-129, 2018.")
     license_note = ("Licensed by Manchester Metropolitan University for research use; obtain it from the "
                     "authors. mebench never downloads it.")
-    tasks = ("emotion",)
     LABEL_SETS = LABEL_SETS
     EMOTION_ALIASES = EMOTION_ALIASES
-    label_sets = describe(LABEL_SETS)
     fps = 200.0
     n_subjects = 32
-    apex_policy = APEX_POLICY_TEXT
     frames_hint = "Frames are <Subject>/<Filename>/<Subject>_<frame:05d>.jpg; check --root or frames_dir=PATH."
-
-    def __init__(self, root=None, labels: str = "all", variant: str = "raw", apex: str | None = None,
-                 sheet: str | None = None, frames_dir: str | None = None, bad_frames: str = "error"):
-        super().__init__(root, labels=labels, variant=variant, apex=apex, bad_frames=bad_frames)
-        self.sheet = check_text(self.name, "sheet", sheet)
-        self.frames_dir = check_text(self.name, "frames_dir", frames_dir)
 
     def _load(self, task: str) -> pd.DataFrame:
         path = find_file(self.root, ["SAMM_Micro_FACS_Codes_v2.xlsx", "SAMM_Micro_FACS_Codes*.xlsx", "SAMM*.xlsx"],

@@ -223,7 +223,7 @@ class AULibreFace(DeepExtractor):
         if not infos:
             return super().cache_token()
         from ..base import FeatureExtractor
-        from .backbones import resolve_device
+        from .device import resolve_device
 
         files = "/".join(f"{h}=sha256:{i.sha256}" for h, i in infos.items())  # the encoders come from these files
         return f"{FeatureExtractor.cache_token(self)}/{files}/device={resolve_device(self.device)}"
@@ -235,7 +235,8 @@ class AULibreFace(DeepExtractor):
     # -- embeddings (label-free, memoised per sample in this process) ------------------------------
     def _encoders(self) -> dict:
         """{head: Backbone} per head (checkpoints), or {"shared": Backbone} (trained in folds)."""
-        from .backbones import resolve_device, shared_backbone
+        from .backbones import shared_backbone
+        from .device import resolve_device
 
         device = resolve_device(self.device)
         infos = self.checkpoint_infos()
