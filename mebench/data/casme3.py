@@ -12,9 +12,8 @@ from __future__ import annotations
 import pandas as pd
 
 from ..errors import DataError
-from .casme2 import read_onset_offset
 from .common import CodedDataset, LabelSet, aus_columns, check_flag, resolve_base
-from .sheets import clean_text, find_file, objective_class, parse_aus, parse_frame, read_table
+from .sheets import clean_text, find_file, objective_class, parse_frame, read_table
 
 KNOWN_SHEETS: dict[str, str] = {}
 EMOTIONS = ("happy", "disgust", "fear", "anger", "sad", "surprise", "others")
@@ -80,8 +79,8 @@ class CASME3A(CodedDataset):
                 col = "subject" if not subject else "filename"
                 self.problem("sheet", None, f"empty {col}", **table.where(i, col))
                 continue
-            onset = read_onset_offset(self, table, i, "onset", f"{subject}/{clip}")
-            offset = read_onset_offset(self, table, i, "offset", f"{subject}/{clip}")
+            onset = self.frame_cell(table, i, "onset", f"{subject}/{clip}")
+            offset = self.frame_cell(table, i, "offset", f"{subject}/{clip}")
             if onset is None or offset is None:
                 continue
             key = (subject, clip, onset, offset)
@@ -100,12 +99,7 @@ class CASME3A(CodedDataset):
                     self.count("duplicates_dropped")
                 continue
             seen[key] = {"row": where["row"], "emotion_raw": clean_text(row["emotion"])}
-            try:
-                code = parse_aus(row["aus"]) if "aus" in has else parse_aus(None)
-            except ValueError as exc:
-                self.warn(f"{self.name}: {exc} ({where['file']}, row {where['row']}); AUs of {sid} left empty")
-                self.count("aus_unparsed")
-                code = parse_aus(None)
+            code = self.row_aus(row, has, sid, where)
             subject_dir = self.checked_path(base, subject, sid, "Subject", (self.root, base),
                                             **table.where(i, "subject"))
             folder = subject_dir and self.checked_path(subject_dir, clip, sid, "Filename", (self.root, base),

@@ -14,9 +14,8 @@ import re
 import pandas as pd
 
 from ..errors import DataError
-from .casme2 import read_onset_offset
 from .common import CodedDataset, LabelSet, aus_columns, resolve_base
-from .sheets import clean_text, find_file, objective_class, parse_aus, parse_frame, read_table
+from .sheets import clean_text, find_file, objective_class, parse_frame, read_table
 
 # sha256 of published sheet releases -> release name (see casme2.KNOWN_SHEETS).
 KNOWN_SHEETS: dict[str, str] = {
@@ -108,12 +107,9 @@ class SAMM(CodedDataset):
                              hint="Expected a subject such as 006 and a clip such as 006_1_2.", **table.where(i, col))
                 continue
             sid = f"{self.name}/{subject}/{clip}"
-            if sid in seen:
-                self.problem("sheet", sid, f"{sid} appears twice (rows {seen[sid]} and {where['row']})",
-                             hint="Remove the duplicate row from your copy.", **where)
+            if self.repeated(seen, sid, where):
                 continue
-            seen[sid] = where["row"]
-            onset = read_onset_offset(self, table, i, "onset", sid)
+            onset = self.frame_cell(table, i, "onset", sid)
             if onset is None:
                 continue
             offset_text = clean_text(row["offset"])
@@ -134,12 +130,7 @@ class SAMM(CodedDataset):
                                        **table.where(i, "filename"))
             if frames is None:
                 continue
-            try:
-                code = parse_aus(row["aus"]) if "aus" in has else parse_aus(None)
-            except ValueError as exc:
-                self.warn(f"{self.name}: {exc} ({where['file']}, row {where['row']}); AUs of {sid} left empty")
-                self.count("aus_unparsed")
-                code = parse_aus(None)
+            code = self.row_aus(row, has, sid, where)
             records.append({
                 "sample_id": sid, "dataset": self.name, "subject_id": f"{self.name}/{subject}", "clip": clip,
                 "emotion": self.canonical_emotion(row["emotion"], where),

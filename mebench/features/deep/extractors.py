@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ...errors import ConfigError
-from .._util import merge_counts, n_workers, thread_map
+from .._util import keep_params, merge_counts, n_workers, thread_map
 from ..base import FeatureExtractor
 from .inputs import MOTIONS, face_inputs, motion_image, pool, region_weights
 from .weights import StartingWeights
@@ -216,18 +216,7 @@ class ResNetFPF(DeepExtractor):
     def __init__(self, backbone: str = "resnet18", weights="imagenet", pretrained_on=None, input_size: int = 224,
                  align: str | None = "per-clip", apex: str = "column", pool: str = "regions", maps: bool = False,
                  batch_size: int = 32, device: str = "cpu", n_jobs: int = -1, random_state: int = 0):
-        self.backbone = backbone
-        self.weights = weights
-        self.pretrained_on = pretrained_on
-        self.input_size = input_size
-        self.align = align
-        self.apex = apex
-        self.pool = pool
-        self.maps = maps
-        self.batch_size = batch_size
-        self.device = device
-        self.n_jobs = n_jobs
-        self.random_state = random_state
+        keep_params(self, locals())
 
     def _prepare(self, row, size):
         counts: dict = {}
@@ -256,21 +245,7 @@ class ResNetTMFE(DeepExtractor):
                  motion: str = "flow-magnitude", motion_scale: float | None = None, flow_method: str = "farneback",
                  align: str | None = "per-clip", apex: str = "column", pool: str = "global", maps: bool = False,
                  batch_size: int = 32, device: str = "cpu", n_jobs: int = -1, random_state: int = 0):
-        self.backbone = backbone
-        self.weights = weights
-        self.pretrained_on = pretrained_on
-        self.input_size = input_size
-        self.motion = motion
-        self.motion_scale = motion_scale
-        self.flow_method = flow_method
-        self.align = align
-        self.apex = apex
-        self.pool = pool
-        self.maps = maps
-        self.batch_size = batch_size
-        self.device = device
-        self.n_jobs = n_jobs
-        self.random_state = random_state
+        keep_params(self, locals())
 
     def _prepare(self, row, size):
         counts: dict = {}
