@@ -21,7 +21,7 @@ def keep_params(estimator, arguments: dict) -> None:
         ``locals()`` at the top of its ``__init__`` (``self`` is skipped).
     """
     for name, value in arguments.items():
-        if name != "self":
+        if name not in ("self", "__class__"):  # __class__: there when __init__ calls super()
             setattr(estimator, name, value)
 
 
