@@ -115,17 +115,16 @@ class BackboneConfig:
     pinned: ModelSpec | None = None
 
 
-def _torchvision(name: str, channels: tuple[int, int], *files: str, versions: str = "IMAGENET1K_V1") -> BackboneConfig:
-    """A torchvision ResNet, whose file names end in the first 8 hex digits of their sha256."""
-    return BackboneConfig(name, f"torchvision {name}", tuple(WeightsFile(f, f.rsplit("-", 1)[1][:8]) for f in files),
-                          f"torchvision hub file ($TORCH_HOME/hub/checkpoints), {versions}", "BSD-3-Clause", channels)
+def _torchvision(name: str, channels: tuple[int, int], *files: WeightsFile, versions="IMAGENET1K_V1") -> BackboneConfig:
+    return BackboneConfig(name, f"torchvision {name}", files, f"torchvision hub file ($TORCH_HOME/hub/checkpoints), "
+                          f"{versions}", "BSD-3-Clause (torchvision)", channels)
 
 
 BACKBONES: dict[str, BackboneConfig] = {
-    "resnet18": _torchvision("resnet18", (256, 512), "resnet18-f37072fd.pth"),
-    "resnet34": _torchvision("resnet34", (256, 512), "resnet34-b627a593.pth"),
-    "resnet50": _torchvision("resnet50", (1024, 2048), "resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth",
-                             versions="IMAGENET1K_V1 or IMAGENET1K_V2"),
+    "resnet18": _torchvision("resnet18", (256, 512), WeightsFile("resnet18-f37072fd.pth", "f37072fd")),
+    "resnet34": _torchvision("resnet34", (256, 512), WeightsFile("resnet34-b627a593.pth", "b627a593")),
+    "resnet50": _torchvision("resnet50", (1024, 2048), WeightsFile("resnet50-0676ba61.pth", "0676ba61"),
+                             WeightsFile("resnet50-11ad3fa6.pth", "11ad3fa6"), versions="IMAGENET1K_V1 or _V2"),
     "efficientnet-lite0": BackboneConfig(
         "efficientnet-lite0", "timm tf_efficientnet_lite0",
         (WeightsFile(EFFICIENTNET_LITE0.filename, EFFICIENTNET_LITE0.sha256),),

@@ -214,3 +214,11 @@ def test_shipped_efficientnet_weights_classify_a_known_photo(efficientnet_file, 
     state = torch.load(efficientnet_file, weights_only=True)
     assert torch.equal(backbone.trunk.conv_stem.weight, state["_conv_stem.weight"])
     assert np.isfinite(fmap.numpy()).all()
+
+
+def test_the_backbones_table_states_each_hash_as_far_as_it_is_known():
+    for row in BACKBONES.values():
+        for name, sha256 in row.files:  # a full digest for a pinned file, else torchvision's 8-hex name prefix
+            assert (len(sha256) == 64) if row.pinned else (len(sha256) == 8 and name.endswith(f"-{sha256}.pth"))
+        if row.pinned:
+            assert row.files == ((row.pinned.filename, row.pinned.sha256),)
