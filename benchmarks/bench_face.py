@@ -100,7 +100,7 @@ def bench_landmarks(frames, repeats) -> dict:
     from mediapipe.tasks.python import BaseOptions, vision
 
     from mebench.face.landmarks import Landmarker
-    from mebench.models import ensure_face_landmarker
+    from mebench.model_files import ensure_face_landmarker
 
     model = ensure_face_landmarker(verbose=True)
     options = vision.FaceLandmarkerOptions(

@@ -103,12 +103,10 @@ class RunCheckpoint:
         return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")] if folder.is_dir() else []
 
     def _acquire(self) -> None:
-        import fcntl
+        from .fsutil import lock_file
 
         fh = open(self.root / "lock", "a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not lock_file(fh, wait=False):
             fh.close()
             raise RunStoreError(f"{self.run_dir} is being written by another mebench process right now; "
                                 "wait for it, or choose another --out.") from None

@@ -103,3 +103,41 @@ def cache_dir() -> Path:
         path = Path(user_cache_dir("mebench"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def lock_file(fh, wait: bool = True) -> bool:
+    """Take an exclusive advisory lock (``flock``) on the open file ``fh``, shared by every mebench process.
+
+    The lock lasts until :func:`unlock_file` or until every descriptor of ``fh`` is closed. Without
+    ``fcntl`` (not POSIX) there is no cross-process lock, and this returns True.
+
+    Parameters
+    ----------
+    fh : file object
+        An open file (``open(path, "a+")`` creates it without truncating a holder's content).
+    wait : bool
+        Block until the lock is free (True) or give up at once when another process holds it (False).
+
+    Returns
+    -------
+    bool
+        True when the lock is now held; False only with ``wait=False`` when another process holds it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return True
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+def unlock_file(fh) -> None:
+    """Release a lock taken by :func:`lock_file` (also for copies of the descriptor a child inherited)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

@@ -98,7 +98,7 @@ def check_components(spec, dataset, extractor, classifier, protocol) -> None:
 
 
 def required_models(extractor) -> list[str]:
-    """Names (in :mod:`mebench.models`) of the pinned model files ``extractor`` (or its parts) will load."""
+    """Names (in :mod:`mebench.model_files`) of the pinned model files ``extractor`` (or its parts) will load."""
     names = list(getattr(extractor, "models", ()) or ())
     if getattr(extractor, "align", None):  # face alignment runs the MediaPipe landmarker
         names.append("face-landmarker")
@@ -109,7 +109,7 @@ def required_models(extractor) -> list[str]:
 
 def ensure_models(extractor, what: str) -> dict[str, str]:
     """Verify (or fetch, unless offline) every model file ``extractor`` needs; returns {name: path}."""
-    from .models import MODELS, ensure_model
+    from .model_files import MODELS, ensure_model
 
     paths = {}
     for name in required_models(extractor):

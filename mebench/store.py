@@ -117,15 +117,14 @@ def new_run_dir(run_id: str) -> Path:
 
 
 def _locked(run_dir: Path) -> bool:
-    import fcntl
+    from .fsutil import lock_file, unlock_file
 
     try:
         with open(run_dir / "checkpoint" / "lock", "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            if not lock_file(fh, wait=False):
+                return True
+            unlock_file(fh)
         return False
-    except BlockingIOError:
-        return True
     except OSError:
         return False
 

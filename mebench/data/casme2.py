@@ -13,8 +13,8 @@ import re
 import pandas as pd
 
 from ..errors import DataError
-from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, aus_columns, check_text, describe, resolve_base
-from .sheets import clean_text, find_file, objective_class, parse_aus, parse_frame, read_table
+from .common import CodedDataset, LabelSet, aus_columns, resolve_base
+from .sheets import clean_text, find_file, objective_class, parse_frame, read_table
 
 # sha256 of published sheet releases -> release name (recorded in the manifest's sheet_versions and
 # shown by `mebench data check`). Any other file is accepted with a warning that names its hash,
@@ -68,17 +68,7 @@ def subject_folder(value) -> str | None:
     return f"sub{int(m.group(1)):02d}" if m else None
 
 
-def read_onset_offset(loader, table, i: int, column: str, sid: str, missing_ok: bool = False) -> int | None:
-    """An onset/offset cell as int; a blank or non-numeric one is a sheet problem (or None if allowed)."""
-    value = table.data.at[i, column]
-    number = parse_frame(value)
-    if number is None and not missing_ok:
-        loader.problem("sheet", sid, f"{column} of {sid} is {clean_text(value)!r}, expected a frame number",
-                       hint="Correct the cell in your copy of the sheet.", **table.where(i, column))
-    return number
-
-
-class CASME2(FrameDataset):
+class CASME2(CodedDataset):
     """CASME II: 255 spontaneous micro-expressions of 26 subjects at 200 fps."""
 
     name = "casme2"
@@ -87,19 +77,10 @@ class CASME2(FrameDataset):
                 "Micro-Expression Database and the Baseline Evaluation. PLoS ONE 9(1): e86041, 2014.")
     license_note = ("Licensed by the Institute of Psychology, Chinese Academy of Sciences, for research use; "
                     "obtain it from the authors. mebench never downloads it.")
-    tasks = ("emotion",)
     LABEL_SETS = LABEL_SETS
     EMOTION_ALIASES = EMOTION_ALIASES
-    label_sets = describe(LABEL_SETS)
     fps = 200.0
     n_subjects = 26
-    apex_policy = APEX_POLICY_TEXT
-
-    def __init__(self, root=None, labels: str = "all", variant: str = "raw", apex: str | None = None,
-                 sheet: str | None = None, frames_dir: str | None = None, bad_frames: str = "error"):
-        super().__init__(root, labels=labels, variant=variant, apex=apex, bad_frames=bad_frames)
-        self.sheet = check_text(self.name, "sheet", sheet)
-        self.frames_dir = check_text(self.name, "frames_dir", frames_dir)
 
     def _load(self, task: str) -> pd.DataFrame:
         path = find_file(self.root, ["CASME2-coding-*.xlsx", "CASME2*coding*.xlsx", "CASME2*.xlsx"],
@@ -135,25 +116,17 @@ class CASME2(FrameDataset):
                              **table.where(i, col))
                 continue
             sid = f"{self.name}/{subject}/{clip}"
-            if sid in seen:
-                self.problem("sheet", sid, f"{sid} appears twice (rows {seen[sid]} and {where['row']})",
-                             hint="Remove the duplicate row from your copy.", **where)
+            if self.repeated(seen, sid, where):
                 continue
-            seen[sid] = where["row"]
-            onset = read_onset_offset(self, table, i, "onset", sid)
-            offset = read_onset_offset(self, table, i, "offset", sid)
+            onset = self.frame_cell(table, i, "onset", sid)
+            offset = self.frame_cell(table, i, "offset", sid)
             if onset is None or offset is None:
                 continue
             frames = self.checked_path(base / subject, clip, sid, "Filename", (self.root, base),
                                        **table.where(i, "filename"))
             if frames is None:
                 continue
-            try:
-                code = parse_aus(row["aus"]) if "aus" in table.data.columns else parse_aus(None)
-            except ValueError as exc:
-                self.warn(f"{self.name}: {exc} ({where['file']}, row {where['row']}); AUs of {sid} left empty")
-                self.count("aus_unparsed")
-                code = parse_aus(None)
+            code = self.row_aus(row, table.data.columns, sid, where)
             emotion = self.canonical_emotion(row["emotion"], where)
             objective = objective_class(row["objective"]) if "objective" in table.data.columns else None
             records.append({

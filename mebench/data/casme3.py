@@ -12,18 +12,8 @@ from __future__ import annotations
 import pandas as pd
 
 from ..errors import DataError
-from .casme2 import read_onset_offset
-from .common import (
-    APEX_POLICY_TEXT,
-    FrameDataset,
-    LabelSet,
-    aus_columns,
-    check_flag,
-    check_text,
-    describe,
-    resolve_base,
-)
-from .sheets import clean_text, find_file, objective_class, parse_aus, parse_frame, read_table
+from .common import CodedDataset, LabelSet, aus_columns, check_flag, resolve_base
+from .sheets import clean_text, find_file, objective_class, parse_frame, read_table
 
 KNOWN_SHEETS: dict[str, str] = {}
 EMOTIONS = ("happy", "disgust", "fear", "anger", "sad", "surprise", "others")
@@ -50,7 +40,7 @@ OUTPUT = ["sample_id", "dataset", "subject_id", "label", "label_raw", "emotion",
           "apex", "offset", "n_frames", "apex_source", "frames", "aus", "au_sides", "aus_raw", "sheet_row"]
 
 
-class CASME3A(FrameDataset):
+class CASME3A(CodedDataset):
     """CAS(ME)^3 part A: micro-expressions in long recordings of 100 subjects, 30 fps."""
 
     name = "casme3a"
@@ -59,21 +49,16 @@ class CASME3A(FrameDataset):
                 "Facial Spontaneous Micro-Expression Database with Depth Information and High Ecological "
                 "Validity. IEEE TPAMI 45(3):2782-2800, 2023.")
     license_note = "Licensed by the Institute of Psychology, Chinese Academy of Sciences; obtain it from the authors."
-    tasks = ("emotion",)
     LABEL_SETS = LABEL_SETS
     EMOTION_ALIASES = EMOTION_ALIASES
-    label_sets = describe(LABEL_SETS)
     fps = 30.0
     n_subjects = 100
-    apex_policy = APEX_POLICY_TEXT
     frames_hint = "Frames are <Subject>/<Filename>/color/<n>.jpg; check --root or frames_dir=PATH."
 
     def __init__(self, root=None, labels: str = "all", variant: str = "raw", apex: str | None = None,
                  sheet: str | None = None, frames_dir: str | None = None, dedupe: bool = False,
                  bad_frames: str = "error"):
-        super().__init__(root, labels=labels, variant=variant, apex=apex, bad_frames=bad_frames)
-        self.sheet = check_text(self.name, "sheet", sheet)
-        self.frames_dir = check_text(self.name, "frames_dir", frames_dir)
+        super().__init__(root, labels, variant, apex, sheet, frames_dir, bad_frames)
         self.dedupe = check_flag(self.name, "dedupe", dedupe)
 
     def _load(self, task: str) -> pd.DataFrame:
@@ -94,8 +79,8 @@ class CASME3A(FrameDataset):
                 col = "subject" if not subject else "filename"
                 self.problem("sheet", None, f"empty {col}", **table.where(i, col))
                 continue
-            onset = read_onset_offset(self, table, i, "onset", f"{subject}/{clip}")
-            offset = read_onset_offset(self, table, i, "offset", f"{subject}/{clip}")
+            onset = self.frame_cell(table, i, "onset", f"{subject}/{clip}")
+            offset = self.frame_cell(table, i, "offset", f"{subject}/{clip}")
             if onset is None or offset is None:
                 continue
             key = (subject, clip, onset, offset)
@@ -114,12 +99,7 @@ class CASME3A(FrameDataset):
                     self.count("duplicates_dropped")
                 continue
             seen[key] = {"row": where["row"], "emotion_raw": clean_text(row["emotion"])}
-            try:
-                code = parse_aus(row["aus"]) if "aus" in has else parse_aus(None)
-            except ValueError as exc:
-                self.warn(f"{self.name}: {exc} ({where['file']}, row {where['row']}); AUs of {sid} left empty")
-                self.count("aus_unparsed")
-                code = parse_aus(None)
+            code = self.row_aus(row, has, sid, where)
             subject_dir = self.checked_path(base, subject, sid, "Subject", (self.root, base),
                                             **table.where(i, "subject"))
             folder = subject_dir and self.checked_path(subject_dir, clip, sid, "Filename", (self.root, base),

@@ -18,7 +18,7 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 from ..io import numbered_images
 from .base import Dataset
-from .sheets import MAX_FRAME, is_dir, label_key, safe_path
+from .sheets import MAX_FRAME, clean_text, is_dir, label_key, parse_aus, parse_frame, safe_path
 
 APEX_POLICIES = ("annotated", "middle", "spot")
 APEX_POLICY_TEXT = (
@@ -354,6 +354,51 @@ class FrameDataset(LoaderBase):
             if col in frame.columns:
                 frame[col] = pd.array([None if pd.isna(v) else int(v) for v in frame[col]], dtype="Int64")
         return frame
+
+
+class CodedDataset(FrameDataset):
+    """A micro-expression dataset coded in a sheet (CASME II, SAMM, CAS(ME)^3, SMIC): adds the ``sheet``
+    and ``frames_dir`` options and the common apex policy; ``label_sets`` describes each subclass's
+    ``LABEL_SETS``, so the two cannot disagree."""
+
+    apex_policy: ClassVar[str] = APEX_POLICY_TEXT
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.label_sets = describe(cls.LABEL_SETS)
+
+    def __init__(self, root=None, labels: str = "all", variant: str = "raw", apex: str | None = None,
+                 sheet: str | None = None, frames_dir: str | None = None, bad_frames: str = "error"):
+        super().__init__(root, labels=labels, variant=variant, apex=apex, bad_frames=bad_frames)
+        self.sheet = check_text(self.name, "sheet", sheet)
+        self.frames_dir = check_text(self.name, "frames_dir", frames_dir)
+
+    def frame_cell(self, table, i: int, column: str, sid: str) -> int | None:
+        """Row ``i``'s onset or offset cell as an int; None, and a sheet problem, when blank or not a number."""
+        value = table.data.at[i, column]
+        number = parse_frame(value)
+        if number is None:
+            self.problem("sheet", sid, f"{column} of {sid} is {clean_text(value)!r}, expected a frame number",
+                         hint="Correct the cell in your copy of the sheet.", **table.where(i, column))
+        return number
+
+    def repeated(self, seen: dict, sid: str, where: dict) -> bool:
+        """True, and a sheet problem, when an earlier row (``seen``: {sid: row}) had ``sid``; else note this row."""
+        if sid in seen:
+            self.problem("sheet", sid, f"{sid} appears twice (rows {seen[sid]} and {where['row']})",
+                         hint="Remove the duplicate row from your copy.", **where)
+            return True
+        seen[sid] = where["row"]
+        return False
+
+    def row_aus(self, row, columns, sid: str, where: dict):
+        """The row's parsed AU code (empty without an AU column); an unreadable cell is warned about and left empty."""
+        try:
+            return parse_aus(row["aus"] if "aus" in columns else None)
+        except ValueError as exc:
+            self.warn(f"{self.name}: {exc} ({where['file']}, row {where['row']}); AUs of {sid} left empty")
+            self.count("aus_unparsed")
+            return parse_aus(None)
 
 
 def aus_columns(code) -> dict[str, Any]:

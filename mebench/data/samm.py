@@ -14,9 +14,8 @@ import re
 import pandas as pd
 
 from ..errors import DataError
-from .casme2 import read_onset_offset
-from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, aus_columns, check_text, describe, resolve_base
-from .sheets import clean_text, find_file, objective_class, parse_aus, parse_frame, read_table
+from .common import CodedDataset, LabelSet, aus_columns, resolve_base
+from .sheets import clean_text, find_file, objective_class, parse_frame, read_table
 
 # sha256 of published sheet releases -> release name (see casme2.KNOWN_SHEETS).
 KNOWN_SHEETS: dict[str, str] = {
@@ -67,7 +66,7 @@ def subject_code(value) -> str | None:
     return f"{int(text):03d}" if re.fullmatch(r"\d{1,3}", text) else None
 
 
-class SAMM(FrameDataset):
+class SAMM(CodedDataset):
     """SAMM: 159 spontaneous micro-movements of 32 participants at 200 fps (MICRO_ONLY sheet)."""
 
     name = "samm"
@@ -76,20 +75,11 @@ class SAMM(FrameDataset):
                 "Dataset. IEEE Transactions on Affective Computing 9(1):116-129, 2018.")
     license_note = ("Licensed by Manchester Metropolitan University for research use; obtain it from the "
                     "authors. mebench never downloads it.")
-    tasks = ("emotion",)
     LABEL_SETS = LABEL_SETS
     EMOTION_ALIASES = EMOTION_ALIASES
-    label_sets = describe(LABEL_SETS)
     fps = 200.0
     n_subjects = 32
-    apex_policy = APEX_POLICY_TEXT
     frames_hint = "Frames are <Subject>/<Filename>/<Subject>_<frame:05d>.jpg; check --root or frames_dir=PATH."
-
-    def __init__(self, root=None, labels: str = "all", variant: str = "raw", apex: str | None = None,
-                 sheet: str | None = None, frames_dir: str | None = None, bad_frames: str = "error"):
-        super().__init__(root, labels=labels, variant=variant, apex=apex, bad_frames=bad_frames)
-        self.sheet = check_text(self.name, "sheet", sheet)
-        self.frames_dir = check_text(self.name, "frames_dir", frames_dir)
 
     def _load(self, task: str) -> pd.DataFrame:
         path = find_file(self.root, ["SAMM_Micro_FACS_Codes_v2.xlsx", "SAMM_Micro_FACS_Codes*.xlsx", "SAMM*.xlsx"],
@@ -117,12 +107,9 @@ class SAMM(FrameDataset):
                              hint="Expected a subject such as 006 and a clip such as 006_1_2.", **table.where(i, col))
                 continue
             sid = f"{self.name}/{subject}/{clip}"
-            if sid in seen:
-                self.problem("sheet", sid, f"{sid} appears twice (rows {seen[sid]} and {where['row']})",
-                             hint="Remove the duplicate row from your copy.", **where)
+            if self.repeated(seen, sid, where):
                 continue
-            seen[sid] = where["row"]
-            onset = read_onset_offset(self, table, i, "onset", sid)
+            onset = self.frame_cell(table, i, "onset", sid)
             if onset is None:
                 continue
             offset_text = clean_text(row["offset"])
@@ -143,12 +130,7 @@ class SAMM(FrameDataset):
                                        **table.where(i, "filename"))
             if frames is None:
                 continue
-            try:
-                code = parse_aus(row["aus"]) if "aus" in has else parse_aus(None)
-            except ValueError as exc:
-                self.warn(f"{self.name}: {exc} ({where['file']}, row {where['row']}); AUs of {sid} left empty")
-                self.count("aus_unparsed")
-                code = parse_aus(None)
+            code = self.row_aus(row, has, sid, where)
             records.append({
                 "sample_id": sid, "dataset": self.name, "subject_id": f"{self.name}/{subject}", "clip": clip,
                 "emotion": self.canonical_emotion(row["emotion"], where),

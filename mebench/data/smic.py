@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
-from .common import APEX_POLICY_TEXT, FrameDataset, LabelSet, check_text, describe
+from .common import APEX_POLICY_TEXT, CodedDataset, LabelSet
 from .sheets import clean_text, is_dir, label_key, parse_frame, read_table
 
 KNOWN_SHEETS: dict[str, str] = {}
@@ -37,7 +37,7 @@ def subject_name(value) -> str | None:
     return f"s{int(m.group(1))}" if m else None
 
 
-class SMIC(FrameDataset):
+class SMIC(CodedDataset):
     """SMIC-HS: 164 spontaneous micro-expressions of 16 subjects at 100 fps, three classes."""
 
     name = "smic"
@@ -45,21 +45,13 @@ class SMIC(FrameDataset):
     citation = ("Li X, Pfister T, Huang X, Zhao G, Pietikainen M. A Spontaneous Micro-expression Database: "
                 "Inducement, Collection and Baseline. IEEE FG 2013.")
     license_note = "Licensed by the University of Oulu for research use; obtain it from the authors."
-    tasks = ("emotion",)
     LABEL_SETS = LABEL_SETS
     EMOTION_ALIASES = EMOTION_ALIASES
-    label_sets = describe(LABEL_SETS)
     fps = 100.0
     n_subjects = 16
     default_apex = "middle"
     apex_policy = APEX_POLICY_TEXT + " SMIC has no apex annotation; the default is apex=middle."
     frames_hint = "Expected HS/<subject>/micro/<emotion>/<clip>/ with numbered frames (image000123.bmp)."
-
-    def __init__(self, root=None, labels: str = "all", variant: str = "raw", apex: str | None = None,
-                 sheet: str | None = None, frames_dir: str | None = None, bad_frames: str = "error"):
-        super().__init__(root, labels=labels, variant=variant, apex=apex, bad_frames=bad_frames)
-        self.sheet = check_text(self.name, "sheet", sheet)
-        self.frames_dir = check_text(self.name, "frames_dir", frames_dir)
 
     def _hs_root(self) -> Path:
         if self.frames_dir:

@@ -114,7 +114,7 @@ class Landmarker:
     ``mode="image"`` treats every frame independently; ``mode="video"`` tracks across calls and
     needs increasing timestamps: ``detect(frame, timestamp_ms)``; when ``timestamp_ms`` is None an
     internal clock advances 33 ms per call. Call :meth:`reset` between unrelated clips in video
-    mode. ``model_path`` defaults to :func:`mebench.models.ensure_face_landmarker`.
+    mode. ``model_path`` defaults to :func:`mebench.model_files.ensure_face_landmarker`.
     """
 
     def __init__(self, mode: str = "image", blendshapes: bool = True, min_confidence: float = 0.5,
@@ -123,7 +123,7 @@ class Landmarker:
             raise ValueError(f"Landmarker mode must be 'image' or 'video', not {mode!r}")
         if not 0.0 <= float(min_confidence) <= 1.0:
             raise ValueError(f"min_confidence must lie in [0, 1], not {min_confidence!r}")
-        from ..models import ensure_face_landmarker, verify
+        from ..model_files import ensure_face_landmarker, verify
 
         self.mode = mode
         self.blendshapes = bool(blendshapes)

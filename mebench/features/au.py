@@ -35,7 +35,7 @@ import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
 from ..errors import ConfigError, DataError
-from ._util import field, frame_field, merge_counts, open_row_clip, sample_name, segment_indices
+from ._util import field, frame_field, keep_params, merge_counts, open_row_clip, sample_name, segment_indices
 from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
 AU_BLENDSHAPES: dict[str, tuple[str, ...]] = {
@@ -115,12 +115,7 @@ class AUMediaPipe(FeatureExtractor):
 
     def __init__(self, aus=AUS, stats=("delta", "mean", "max", "std"), segment: str = "onset-offset",
                  step: int = 1, size: int | None = None, on_no_face: str = "error"):
-        self.aus = aus
-        self.stats = stats
-        self.segment = segment
-        self.step = step
-        self.size = size
-        self.on_no_face = on_no_face
+        keep_params(self, locals())
 
     def check_values(self):
         self._check()

@@ -39,7 +39,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
       ``version``     bump when the output changes, so cached features are never reused stale;
       ``requires``    sample columns the extractor reads (checked before extraction);
       ``libraries``   distributions whose versions can change the output (part of the cache token);
-      ``models``      pinned model files used (names in :mod:`mebench.models`; their sha256 joins the token).
+      ``models``      pinned model files used (names in :mod:`mebench.model_files`; their sha256 joins the token).
       ``_parameter_constraints``  scikit-learn parameter constraints (types and ranges), checked by
                       :meth:`check_params` in ``fit`` and by the runner before any data is read.
     """
@@ -102,7 +102,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
 
     def model_files(self) -> dict[str, str]:
         """{model: sha256} of every model file the output depends on (pinned models, weights)."""
-        from ..models import model_spec
+        from ..model_files import model_spec
 
         models = list(self.models)
         if getattr(self, "align", None):  # face alignment runs the MediaPipe landmarker

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
+from ._util import keep_params
 from .base import FeatureExtractor
 
 
@@ -107,12 +108,7 @@ class Precomputed(FeatureExtractor):
 
     def __init__(self, name: str = "", sample_ids=(), values=None, trained_on=(), untrained: bool = False,
                  files=None):
-        self.name = name
-        self.sample_ids = sample_ids
-        self.values = values
-        self.trained_on = trained_on
-        self.untrained = untrained
-        self.files = files
+        keep_params(self, locals())
 
     def model_files(self) -> dict[str, str]:
         return dict(self.files or {})

@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..errors import ConfigError, DataError
 from ..face.flow import orientation_bins
 from ..face.grid import cell_index, cell_means
-from ._util import aligned_clip, frame_field, map_rows, merge_counts, open_row_clip, pair, sample_name
+from ._util import aligned_clip, frame_field, keep_params, map_rows, merge_counts, open_row_clip, pair, sample_name
 from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
 FLOW_METHODS = ("farneback", "tvl1", "dis")
@@ -128,13 +128,7 @@ class BiWOOF(FeatureExtractor):
 
     def __init__(self, grid=(5, 5), bins: int = 8, method: str = "farneback", size: int = 128,
                  align: str | None = "per-clip", apex: str = "column", n_jobs: int = -1):
-        self.grid = grid
-        self.bins = bins
-        self.method = method
-        self.size = size
-        self.align = align
-        self.apex = apex
-        self.n_jobs = n_jobs
+        keep_params(self, locals())
 
     def check_values(self):
         self._checked_grid()
@@ -219,13 +213,7 @@ class MDMO(FeatureExtractor):
 
     def __init__(self, method: str = "farneback", size: int = 128, bins: int = 8, segment: str = "onset-offset",
                  step: int = 1, angle: str = "radians", n_jobs: int = -1):
-        self.method = method
-        self.size = size
-        self.bins = bins
-        self.segment = segment
-        self.step = step
-        self.angle = angle
-        self.n_jobs = n_jobs
+        keep_params(self, locals())
 
     def check_values(self):
         self._check()

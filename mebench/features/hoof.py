@@ -7,6 +7,7 @@ from sklearn.utils._param_validation import StrOptions
 from ..errors import ConfigError, DataError
 from ..face.flow import orientation_bins
 from ..face.grid import cell_index
+from ._util import keep_params
 from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
 
@@ -54,12 +55,7 @@ class HOOF(FeatureExtractor):
 
     def __init__(self, grid: int = 6, bins: int = 8, size: int = 64, subtract_median: bool = True,
                  method: str = "farneback", align: str | None = None):
-        self.grid = grid
-        self.bins = bins
-        self.size = size
-        self.subtract_median = subtract_median
-        self.method = method
-        self.align = align
+        keep_params(self, locals())
 
     def extract_one(self, row) -> np.ndarray:
         from ..io import open_clip

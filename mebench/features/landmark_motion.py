@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
 from ..errors import ConfigError, DataError
-from ._util import frame_field, merge_counts, open_row_clip, sample_name
+from ._util import frame_field, keep_params, merge_counts, open_row_clip, sample_name
 from .base import SIDE, FeatureExtractor
 
 # Points used to register apex onto onset: eye corners, nose bridge/tip, temples, face sides.
@@ -48,10 +48,7 @@ class LandmarkMotion(FeatureExtractor):
 
     def __init__(self, output: str = "regions", register: bool = True, size: int | None = None,
                  on_no_face: str = "error"):
-        self.output = output
-        self.register = register
-        self.size = size
-        self.on_no_face = on_no_face
+        keep_params(self, locals())
 
     def check_values(self):
         self._check()

@@ -41,7 +41,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import ConfigError, DataError
 from ..face.grid import axis_cells
-from ._util import aligned_clip, map_rows, open_row_clip, pair, read_volume, sample_name, segment_indices
+from ._util import aligned_clip, keep_params, map_rows, open_row_clip, pair, read_volume, sample_name, segment_indices
 from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
 PATTERNS = ("u2", "riu2")
@@ -351,15 +351,7 @@ class LBPTOP(FeatureExtractor):
 
     def __init__(self, radii=(1, 1, 1), neighbours=(8, 8, 8), grid=(5, 5), t_blocks: int = 1, patterns: str = "u2",
                  size: int | None = None, segment: str = "onset-offset", align: str | None = None, n_jobs: int = -1):
-        self.radii = radii
-        self.neighbours = neighbours
-        self.grid = grid
-        self.t_blocks = t_blocks
-        self.patterns = patterns
-        self.size = size
-        self.segment = segment
-        self.align = align
-        self.n_jobs = n_jobs
+        keep_params(self, locals())
 
     def check_values(self):
         self._checked()

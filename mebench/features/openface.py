@@ -32,7 +32,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import ConfigError, DataError
-from ._util import field, frame_field, merge_counts, sample_name
+from ._util import field, frame_field, keep_params, merge_counts, sample_name
 from .base import FeatureExtractor
 
 # OpenFace 2.x: 17 intensity AUs and 18 presence AUs (AU28 has presence only).
@@ -134,14 +134,7 @@ class OpenFaceAUs(FeatureExtractor):
     def __init__(self, intensity_aus=INTENSITY_AUS, presence_aus=PRESENCE_AUS, stats=("mean", "max", "std"),
                  min_confidence: float = 0.8, face_id: int = 0, segment: str = "onset-offset",
                  frame_numbers: str = "position", csv_dir: str | None = None):
-        self.intensity_aus = intensity_aus
-        self.presence_aus = presence_aus
-        self.stats = stats
-        self.min_confidence = min_confidence
-        self.face_id = face_id
-        self.segment = segment
-        self.frame_numbers = frame_numbers
-        self.csv_dir = csv_dir
+        keep_params(self, locals())
 
     def check_values(self):
         self._check()

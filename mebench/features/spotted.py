@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import ConfigError
-from ._util import field, merge_counts, open_row_clip
+from ._util import field, keep_params, merge_counts, open_row_clip
 from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
 
@@ -51,13 +51,7 @@ class SpottedFeatures(FeatureExtractor):
 
     def __init__(self, extractor: str = "hoof", extractor_params: dict | None = None, k: int = 6,
                  threshold: float = 0.2, feature: str = "flow", size: int = 128, max_intervals: int | None = None):
-        self.extractor = extractor
-        self.extractor_params = extractor_params
-        self.k = k
-        self.threshold = threshold
-        self.feature = feature
-        self.size = size
-        self.max_intervals = max_intervals
+        keep_params(self, locals())
 
     def check_values(self):
         inner = self._inner()

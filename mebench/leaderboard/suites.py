@@ -211,17 +211,14 @@ def run_suite(name_or_path: str, board_dir, root=None, jobs: int = 1, dataset_op
 def board_lock(board: Path):
     """An exclusive lock on the leaderboard folder (serialises concurrent adds)."""
     board.mkdir(parents=True, exist_ok=True)
+    from ..fsutil import lock_file, unlock_file
+
     with open(board / ".lock", "a+") as fh:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
-            yield
-            return
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        lock_file(fh)
         try:
             yield
         finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            unlock_file(fh)
 
 
 def read_pins(board: Path) -> list:

@@ -111,7 +111,7 @@ def build_manifest(prepared: Prepared, cv, run_id: str, t0: float, started: str,
     """The manifest of a run whose folds are all done (``write_run`` adds the file hashes); ``t0`` and
     ``started``: when this session started, ``first_started``: when the run did (earlier if resumed)."""
     from ..data.schema import sample_list_hash
-    from ..models import fetch_log
+    from ..model_files import fetch_log
 
     spec, dataset, extractor = prepared.spec, prepared.dataset, prepared.extractor
     warnings = list(getattr(dataset, "warnings", [])) + list(prepared.split.warnings)
@@ -152,7 +152,7 @@ def build_manifest(prepared: Prepared, cv, run_id: str, t0: float, started: str,
         "flag_reasons": reasons,
         "roles": {"control": bool(getattr(classifier_of(prepared.estimator), "is_control", False)),
                   "probe": bool(getattr(extractor, "is_probe", False))},
-        "model_fetches": fetch_log(since=t0),  # network access during this run (mebench.models)
+        "model_fetches": fetch_log(since=t0),  # network access during this run (mebench.model_files)
         "skipped": skipped,
         "n_skipped": len(skipped),
         "warnings": warnings,

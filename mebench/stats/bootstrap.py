@@ -26,16 +26,11 @@ import numpy as np
 from scipy.stats import norm
 
 from ..metrics.batch import batch_metrics, resolve_metric
+from .permutation.schemes import subject_codes
 
 _SEED_TAG = 0x424F4F54  # "BOOT"
 DEFAULT_RESAMPLES = 2000
 METHODS = ("bca", "percentile")
-
-
-def subject_codes(subjects) -> tuple[np.ndarray, np.ndarray]:
-    """(unique subjects, code of each sample)."""
-    uniq, codes = np.unique(np.asarray(subjects).astype(str), return_inverse=True)
-    return uniq, codes
 
 
 def resample_counts(n_subjects: int, n_resamples: int, seed: int, start: int = 0) -> np.ndarray:
@@ -192,7 +187,7 @@ def cluster_bootstrap(y, pred, scores, subjects, classes, metrics, n_resamples: 
     y = np.asarray(y)
     pred = np.asarray(pred)
     scores = np.asarray(scores, float)
-    _, sc = subject_codes(subjects)
+    sc = subject_codes(subjects)
 
     def stat(w):
         return batch_metrics(objs, classes, y, pred, scores, weights=w)
@@ -242,7 +237,7 @@ def cluster_bootstrap_difference(y, a: tuple, b: tuple, subjects, classes, metri
     objs = [resolve_metric(m) for m in metrics]
     y = np.asarray(y)
     (pa, sa), (pb, sb) = a, b
-    _, sc = subject_codes(subjects)
+    sc = subject_codes(subjects)
 
     def stat(w):
         return (batch_metrics(objs, classes, y, pa, sa, weights=w)

@@ -155,7 +155,7 @@ def paired_randomisation(y, a: tuple, b: tuple, subjects, classes, metrics, n_pe
     y = np.asarray(y)
     pa, sa = np.asarray(a[0]), np.asarray(a[1], float)
     pb, sb = np.asarray(b[0]), np.asarray(b[1], float)
-    _, sc = subject_codes(subjects)
+    sc = subject_codes(subjects)
     n_subj = int(sc.max()) + 1
     va = batch_metrics(objs, classes, y[None], pa[None], sa[None])[0]
     vb = batch_metrics(objs, classes, y[None], pb[None], sb[None])[0]

@@ -2,6 +2,6 @@
 
 ``TorchClassifier`` is the wrapper every net derives from; see README "Nets" for a plugin example.
 """
-from .wrapper import TorchClassifier, inner_split, resolve_device
+from .wrapper import TorchClassifier, inner_split
 
-__all__ = ["TorchClassifier", "inner_split", "resolve_device"]
+__all__ = ["TorchClassifier", "inner_split"]

@@ -89,8 +89,8 @@ class STSTNet(TorchClassifier):
         """``fused`` or ``torch``, as ``fit`` will use it."""
         import warnings
 
+        from ...features.deep.device import resolve_device
         from .fused import kernel_status, load_kernel
-        from .wrapper import resolve_device
 
         if self.engine not in ("auto", "fused", "torch"):
             raise ConfigError(f"ststnet: engine must be auto, fused or torch, not {self.engine!r}.")

@@ -34,6 +34,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ...errors import ConfigError
+from ...features.deep.device import resolve_device
 
 SELECTIONS = ("inner", "fixed")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -529,22 +530,6 @@ def _generated_init(cls):
     __init__.__module__ = cls.__module__
     __init__.__doc__ = f"Constructor of {cls.__name__}: {', '.join(p.name for p in new + old)}."
     return __init__
-
-
-def resolve_device(device: str):
-    """``auto`` → cuda when available, else cpu; anything else is passed to ``torch.device``."""
-    import torch
-
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"device {device!r} is not a torch device ({exc}); use auto, cpu or cuda.") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} was asked for, but torch sees no CUDA device here. Use device=cpu "
-                          "or device=auto.")
-    return resolved
 
 
 _INIT_LOCK = threading.Lock()

@@ -1,5 +1,7 @@
 """ImageNet backbones cut at stride 16: ``forward(x) -> (n, C, H/16, W/16)`` (14x14 for 224x224 input).
 
+Weights files, channels and mean/std are read from :data:`mebench.model_files.BACKBONES`; the cuts:
+
 ==================  =====================================  ========  ==========================
 name                source                                 channels  normalisation (mean, std)
 ==================  =====================================  ========  ==========================
@@ -32,20 +34,10 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
+from ...model_files import BACKBONES
 from .weights import WeightsInfo, check_backbone, load_state_dict, resolve_weights
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 STRIDE = 16
-
-CHANNELS = {"resnet18": 256, "resnet34": 256, "resnet50": 1024, "efficientnet-lite0": 112}
-CHANNELS_32 = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "efficientnet-lite0": 320}
-NORMALISATION = {
-    "resnet18": (IMAGENET_MEAN, IMAGENET_STD),
-    "resnet34": (IMAGENET_MEAN, IMAGENET_STD),
-    "resnet50": (IMAGENET_MEAN, IMAGENET_STD),
-    "efficientnet-lite0": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-}
 
 
 class _ResNetTrunk(nn.Module):
@@ -78,19 +70,21 @@ class _EfficientNetTrunk(nn.Module):
 
 
 def _full_model(name: str) -> nn.Module:
-    if name == "efficientnet-lite0":
+    library, architecture = BACKBONES[name].architecture.split()
+    if library == "timm":
         import timm
 
-        return timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        return timm.create_model(architecture, pretrained=False)
     import torchvision
 
-    return getattr(torchvision.models, name)(weights=None)
+    return getattr(torchvision.models, architecture)(weights=None)
 
 
 def _trunk(name: str, full: nn.Module, stride: int = 16) -> nn.Module:
     if stride not in (16, 32):
         raise ConfigError(f"backbone stride must be 16 or 32, not {stride!r}")
-    return _EfficientNetTrunk(full, stride) if name == "efficientnet-lite0" else _ResNetTrunk(full, stride)
+    timm_model = BACKBONES[name].architecture.startswith("timm ")
+    return _EfficientNetTrunk(full, stride) if timm_model else _ResNetTrunk(full, stride)
 
 
 def _strip(key: str) -> str:
@@ -143,9 +137,10 @@ class Backbone(nn.Module):
         self.name = name
         self.trunk = trunk
         self.stride = stride
-        self.out_channels = CHANNELS[name] if stride == 16 else CHANNELS_32[name]
+        config = BACKBONES[name]
+        self.out_channels = config.channels[0] if stride == 16 else config.channels[1]
         self.weights_info = weights_info
-        mean, std = NORMALISATION[name]
+        mean, std = config.mean, config.std
         self.mean, self.std = mean, std
         self.register_buffer("_mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
@@ -216,18 +211,6 @@ def shared_backbone(name: str, info: WeightsInfo, device: str = "cpu", stride: i
                 _shared.pop(next(iter(_shared)))
             _shared[key] = model
     return model
-
-
-def resolve_device(device: str | None) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else is checked and returned."""
-    text = str(device or "cpu")
-    if text == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if text.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={text!r} but CUDA is not available here; use device=cpu or device=auto.")
-    if not (text == "cpu" or text.startswith("cuda") or text == "mps"):
-        raise ConfigError(f"device must be cpu, cuda, cuda:N, mps or auto, not {text!r}.")
-    return text
 
 
 def imagenet_model(name: str, info: WeightsInfo) -> nn.Module:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ...errors import ConfigError
-from .._util import merge_counts, n_workers, thread_map
+from .._util import keep_params, merge_counts, n_workers, thread_map
 from ..base import FeatureExtractor
 from .inputs import MOTIONS, face_inputs, motion_image, pool, region_weights
 from .weights import StartingWeights
@@ -27,6 +27,23 @@ from .weights import StartingWeights
 ALIGN_MODES = (None, "per-clip", "tracked")
 POOLS = ("regions", "global")
 FLOW_METHODS = ("farneback", "tvl1", "dis")
+
+
+def _with_defaults(init, **defaults):
+    """A copy of the initialiser ``init`` in which the named parameters have other defaults.
+
+    scikit-learn reads an estimator's parameters and their defaults from its class's own ``__init__``
+    signature, so two extractors that differ only in a default share one body this way.
+    """
+    import types
+
+    names = init.__code__.co_varnames[:init.__code__.co_argcount][-len(init.__defaults__):]
+    if set(defaults) - set(names):
+        raise TypeError(f"{init.__qualname__} has no parameter(s) {sorted(set(defaults) - set(names))}")
+    copy = types.FunctionType(init.__code__, init.__globals__, init.__name__,
+                              tuple(defaults.get(n, d) for n, d in zip(names, init.__defaults__)), init.__closure__)
+    copy.__annotations__, copy.__doc__ = dict(init.__annotations__), init.__doc__
+    return copy
 
 
 @contextmanager
@@ -65,7 +82,7 @@ class DeepExtractor(StartingWeights, FeatureExtractor):
         return {**super().model_files(), **self.weights_info().provenance()}
 
     def cache_token(self) -> str:
-        from .backbones import resolve_device
+        from .device import resolve_device
 
         return f"{super().cache_token()}/{self.weights_info().token}/device={resolve_device(self.device)}"
 
@@ -91,7 +108,8 @@ class DeepExtractor(StartingWeights, FeatureExtractor):
     # -- forward -------------------------------------------------------------------------------
     def backbone_model(self):
         """The frozen, shared backbone these parameters describe."""
-        from .backbones import resolve_device, shared_backbone
+        from .backbones import shared_backbone
+        from .device import resolve_device
 
         return shared_backbone(self.backbone, self.weights_info(), resolve_device(self.device))
 
@@ -198,18 +216,7 @@ class ResNetFPF(DeepExtractor):
     def __init__(self, backbone: str = "resnet18", weights="imagenet", pretrained_on=None, input_size: int = 224,
                  align: str | None = "per-clip", apex: str = "column", pool: str = "regions", maps: bool = False,
                  batch_size: int = 32, device: str = "cpu", n_jobs: int = -1, random_state: int = 0):
-        self.backbone = backbone
-        self.weights = weights
-        self.pretrained_on = pretrained_on
-        self.input_size = input_size
-        self.align = align
-        self.apex = apex
-        self.pool = pool
-        self.maps = maps
-        self.batch_size = batch_size
-        self.device = device
-        self.n_jobs = n_jobs
-        self.random_state = random_state
+        keep_params(self, locals())
 
     def _prepare(self, row, size):
         counts: dict = {}
@@ -238,21 +245,7 @@ class ResNetTMFE(DeepExtractor):
                  motion: str = "flow-magnitude", motion_scale: float | None = None, flow_method: str = "farneback",
                  align: str | None = "per-clip", apex: str = "column", pool: str = "global", maps: bool = False,
                  batch_size: int = 32, device: str = "cpu", n_jobs: int = -1, random_state: int = 0):
-        self.backbone = backbone
-        self.weights = weights
-        self.pretrained_on = pretrained_on
-        self.input_size = input_size
-        self.motion = motion
-        self.motion_scale = motion_scale
-        self.flow_method = flow_method
-        self.align = align
-        self.apex = apex
-        self.pool = pool
-        self.maps = maps
-        self.batch_size = batch_size
-        self.device = device
-        self.n_jobs = n_jobs
-        self.random_state = random_state
+        keep_params(self, locals())
 
     def _prepare(self, row, size):
         counts: dict = {}
@@ -277,26 +270,7 @@ class ResNetFPFTMFE(DeepExtractor):
     """
 
     owner = "resnet-fpf-tmfe"
-
-    def __init__(self, backbone: str = "resnet18", weights="imagenet", pretrained_on=None, input_size: int = 224,
-                 motion: str = "flow-magnitude", motion_scale: float | None = None, flow_method: str = "farneback",
-                 align: str | None = "per-clip", apex: str = "column", pool: str = "regions", maps: bool = False,
-                 batch_size: int = 32, device: str = "cpu", n_jobs: int = -1, random_state: int = 0):
-        self.backbone = backbone
-        self.weights = weights
-        self.pretrained_on = pretrained_on
-        self.input_size = input_size
-        self.motion = motion
-        self.motion_scale = motion_scale
-        self.flow_method = flow_method
-        self.align = align
-        self.apex = apex
-        self.pool = pool
-        self.maps = maps
-        self.batch_size = batch_size
-        self.device = device
-        self.n_jobs = n_jobs
-        self.random_state = random_state
+    __init__ = _with_defaults(ResNetTMFE.__init__, pool="regions")
 
     def _prepare(self, row, size):
         counts: dict = {}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import ConfigError, DataError
-from .._util import aligned_clip, field, map_rows, open_row_clip, sample_name
+from .._util import aligned_clip, field, keep_params, map_rows, open_row_clip, sample_name
 from ..base import FeatureExtractor
 from .inputs import onset_apex
 
@@ -44,15 +44,7 @@ class FlowImage(FeatureExtractor):
     def __init__(self, kind: str = "flow", size: int = 28, crop_size: int = 128, align: str | None = "per-clip",
                  apex: str = "column", flow_method: str = "farneback", normalise: str = "minmax",
                  flatten: bool = False, n_jobs: int = -1):
-        self.kind = kind
-        self.size = size
-        self.crop_size = crop_size
-        self.align = align
-        self.apex = apex
-        self.flow_method = flow_method
-        self.normalise = normalise
-        self.flatten = flatten
-        self.n_jobs = n_jobs
+        keep_params(self, locals())
 
     def _check(self):
         if self.kind not in KINDS:

