@@ -17,12 +17,12 @@ from .build import build_classifier, build_dataset, build_extractor, build_proto
 from .crossval import CrossPredictions, cross_predict, fit_params_for, fit_predict_fold, prepare_arrays, split
 from .execute import execute, prepare
 from .extract import extract, extract_features
-from .manifest import code_identity, package_versions, run_flags, run_identity
+from .manifest import code_identity, package_versions, run_identity
 from .score import compute_metrics
 from .spec import DEFAULT_METRICS, Loaded, Prepared, RunResult, RunSpec
 
 __all__ = ["CrossPredictions", "DEFAULT_METRICS", "Loaded", "Prepared", "RunResult", "RunSpec",
            "build_classifier", "build_dataset", "build_extractor", "build_protocol", "check_spec", "code_identity",
            "compute_metrics", "cross_predict", "execute", "extract", "extract_features", "fit_params_for",
-           "fit_predict_fold", "load", "package_versions", "prepare", "prepare_arrays", "run_flags", "run_identity",
+           "fit_predict_fold", "load", "package_versions", "prepare", "prepare_arrays", "run_identity",
            "split"]

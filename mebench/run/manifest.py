@@ -57,31 +57,19 @@ def run_identity(spec: RunSpec, fingerprint: dict) -> str:
     return f"{spec.dataset}-{task}-{spec.features}-{spec.classifier}-{spec.protocol}-{digest}"
 
 
-def run_flags(prepared: Prepared) -> tuple[list[str], dict[str, str]]:
-    """The run's honesty flags (LEAKY, contaminated, untrained), sorted, and ``{flag: one-line reason}``."""
-    reasons: dict[str, str] = {}
-    split, protocol, spec = prepared.split, prepared.protocol, prepared.spec
-    if getattr(protocol, "leaky", False):
-        reasons["LEAKY"] = (f"protocol {spec.protocol!r} reproduces a leaky practice "
-                            f"({getattr(protocol, 'leak', 'it uses the test subject before predicting')})")
-    elif split.shared_subjects:
-        n = len(split.shared_subjects)
-        reasons["LEAKY"] = (f"protocol {spec.protocol!r} is not subject-disjoint: subjects appear in both train and "
-                            f"test in {n} fold(s)")
-    elif not getattr(prepared.dataset, "identities", True):
-        reasons["LEAKY"] = "the dataset has no speaker identities, so leakage between clips of one person is unknown"
-    evaluated = {spec.dataset.lower()} | {str(d).lower() for d in prepared.samples["dataset"].unique()}
-    contaminated = []  # a net's starting weights count too; a net trained from scratch is not "untrained"
-    for what, part in ((f"extractor {spec.features!r}", prepared.extractor),
-                       (f"classifier {spec.classifier!r}", classifier_of(prepared.estimator))):
-        overlap = sorted({str(d).lower() for d in (getattr(part, "trained_on", ()) or ())} & evaluated)
-        if overlap:
-            contaminated.append(f"{what} holds a model trained on {', '.join(overlap)}, the data this run evaluates on")
-    if contaminated:
-        reasons["contaminated"] = "; ".join(contaminated)
-    if getattr(prepared.extractor, "untrained", False):
-        reasons["untrained"] = f"extractor {spec.features!r} ran with randomly initialised weights (weights=none)"
-    return sorted(reasons), reasons
+def run_flags(prepared: Prepared, manifest: dict) -> tuple[list[str], dict[str, str]]:
+    """The honesty flags by the one rule every reader applies (:func:`mebench.store.run_flags`), given
+    the facts a manifest does not keep: how a leaky protocol leaks, every dataset in the samples, the
+    extractor's own untrained verdict and the classifier's training data."""
+    from ..store import run_flags as stored_run_flags
+
+    protocol, classifier = prepared.protocol, classifier_of(prepared.estimator)
+    leak = {"leak": protocol.leak} if hasattr(protocol, "leak") else {}
+    return stored_run_flags({
+        **manifest, "protocol": {**manifest["protocol"], **leak},
+        "dataset": {**manifest["dataset"], "evaluated": sorted(prepared.samples["dataset"].astype(str).unique())},
+        "features": {**manifest["features"], "untrained": bool(getattr(prepared.extractor, "untrained", False))},
+        "classifier": {**manifest["classifier"], "trained_on": sorted(getattr(classifier, "trained_on", ()) or ())}})
 
 
 def _classifier_provenance(spec: RunSpec, prepared: Prepared) -> dict:
@@ -122,10 +110,7 @@ def build_manifest(prepared: Prepared, cv, run_id: str, t0: float, started: str,
     fingerprint["sample_list_sha256_after_skips"] = sample_list_hash(prepared.samples)
     skipped = list(getattr(dataset, "skipped", [])) + prepared.extraction.get("skipped", [])
     extraction = {k: v for k, v in prepared.extraction.items() if k != "skipped"}
-    flags, reasons = run_flags(prepared)
-    for flag in flags:
-        warnings.append(f"{flag}: {reasons[flag]}")
-    return {
+    manifest = {
         "run_id": run_id,
         "mebench_version": __version__,
         "versions": package_versions(),
@@ -148,8 +133,6 @@ def build_manifest(prepared: Prepared, cv, run_id: str, t0: float, started: str,
         "features": {"name": spec.features, **extraction,
                      "trained_on": sorted(getattr(extractor, "trained_on", ()) or ()),
                      "provenance": extractor.provenance() if hasattr(extractor, "provenance") else {}},
-        "flags": flags,
-        "flag_reasons": reasons,
         "roles": {"control": bool(getattr(classifier_of(prepared.estimator), "is_control", False)),
                   "probe": bool(getattr(extractor, "is_probe", False))},
         "model_fetches": fetch_log(since=t0),  # network access during this run (mebench.model_files)
@@ -165,3 +148,6 @@ def build_manifest(prepared: Prepared, cv, run_id: str, t0: float, started: str,
                    "features_from_cache": prepared.extraction.get("cache_hits", 0),
                    "first_started": first_started},  # started / duration_s: this session
     }
+    flags, reasons = run_flags(prepared, manifest)  # from the draft: warnings hold no flag lines yet
+    warnings.extend(f"{flag}: {reasons[flag]}" for flag in flags)
+    return {**manifest, "flags": flags, "flag_reasons": reasons}
