@@ -10,14 +10,16 @@ import textwrap
 
 import numpy as np
 import pytest
-import torch
+from _lazy import LazyModule
 from sklearn.base import clone
 
 from mebench.classifiers.nets import TorchClassifier, inner_split
-from mebench.classifiers.nets.e2e import ResNetE2E
-from mebench.classifiers.nets.models import MLP, OffApexNet, OffApexNetModule, STSTNet, STSTNetModule
 from mebench.errors import ConfigError
 from mebench.registry import CLASSIFIERS
+
+torch = LazyModule("torch")
+nets = LazyModule("mebench.classifiers.nets.models")  # the nets' modules import torch
+e2e = LazyModule("mebench.classifiers.nets.e2e")
 
 EASY = ("--dataset-opt", "subjects=6", "--dataset-opt", "clips_per_subject=8", "--dataset-opt", "frames=10",
         "--dataset-opt", "effect=1.0", "--dataset-opt", "intensity=3.0", "--dataset-opt", "noise=1.0")
@@ -43,10 +45,10 @@ def _kernel():
 
 # ---------------------------------------------------------------------- modules
 @pytest.mark.parametrize("module, shape", [
-    (lambda: STSTNetModule(3), (3, 28, 28)),
-    (lambda: OffApexNetModule(3, hidden=32), (2, 28, 28)),
-    (lambda: MLP(hidden="16,8").build_module((12,), 3), (12,)),
-    (lambda: ResNetE2E(weights="none", backbone="resnet18").build_module((6, 32, 32), 3), (6, 32, 32)),
+    (lambda: nets.STSTNetModule(3), (3, 28, 28)),
+    (lambda: nets.OffApexNetModule(3, hidden=32), (2, 28, 28)),
+    (lambda: nets.MLP(hidden="16,8").build_module((12,), 3), (12,)),
+    (lambda: e2e.ResNetE2E(weights="none", backbone="resnet18").build_module((6, 32, 32), 3), (6, 32, 32)),
 ])
 def test_modules_give_logits_and_every_parameter_gets_a_gradient(module, shape):
     torch.manual_seed(0)
@@ -61,16 +63,16 @@ def test_modules_give_logits_and_every_parameter_gets_a_gradient(module, shape):
 
 
 def test_ststnet_has_the_published_layout():
-    net = STSTNetModule(3)
+    net = nets.STSTNetModule(3)
     assert net.conv.out_channels == 3 + 5 + 8 and net.conv.kernel_size == (3, 3) and net.conv.padding == (2, 2)
     assert net.fc.in_features == 400  # 16 maps of 5x5 after 3x3/3 max and 2x2 average pooling of 28x28
-    est = STSTNet()
+    est = nets.STSTNet()
     assert (est.epochs, est.batch_size, est.lr, est.optimizer, est.selection) == (500, 256, 5e-5, "adam", "fixed")
 
 
 def test_resnet_e2e_fuses_two_14x14_maps_along_channels():
     torch.manual_seed(0)
-    net = ResNetE2E(weights="none", backbone="resnet18").build_module((6, 224, 224), 3).eval()
+    net = e2e.ResNetE2E(weights="none", backbone="resnet18").build_module((6, 224, 224), 3).eval()
     with torch.no_grad():
         fused = net.fused_map(torch.rand(1, 6, 224, 224))
     assert fused.shape == (1, 256 + 256, 14, 14)
@@ -79,17 +81,17 @@ def test_resnet_e2e_fuses_two_14x14_maps_along_channels():
     assert regions.shape == (5, 14, 14) and np.allclose(regions.sum(axis=(1, 2)), 1.0)
     assert regions[0, :7].sum() > regions[0, 7:].sum()  # the brows sit in the upper half of an aligned face
     with pytest.raises(ValueError, match="multiple of 16"):
-        ResNetE2E(weights="none", epochs=1).fit(np.zeros((4, 6, 20, 20)), [0, 1, 0, 1])
+        e2e.ResNetE2E(weights="none", epochs=1).fit(np.zeros((4, 6, 20, 20)), [0, 1, 0, 1])
 
 
 def test_image_nets_refuse_tables_with_a_clear_error_and_take_flattened_images():
-    X, y = STSTNet.example_data(n_samples=12, n_classes=2, seed=0)
+    X, y = nets.STSTNet.example_data(n_samples=12, n_classes=2, seed=0)
     with pytest.raises(ValueError, match=r"\(n, 3, 28, 28\).*flow-image"):
-        STSTNet(epochs=1).fit(np.zeros((12, 12)), y)
-    flat = STSTNet(epochs=1, engine="torch").fit(X.reshape(12, -1), y)
-    shaped = STSTNet(epochs=1, engine="torch").fit(X, y)
+        nets.STSTNet(epochs=1).fit(np.zeros((12, 12)), y)
+    flat = nets.STSTNet(epochs=1, engine="torch").fit(X.reshape(12, -1), y)
+    shaped = nets.STSTNet(epochs=1, engine="torch").fit(X, y)
     np.testing.assert_array_equal(flat.predict_proba(X), shaped.predict_proba(X.reshape(12, -1)))
-    off = OffApexNet(epochs=1, hidden=16).fit(X, y)  # (u, v, strain): the strain channel is ignored
+    off = nets.OffApexNet(epochs=1, hidden=16).fit(X, y)  # (u, v, strain): the strain channel is ignored
     assert off.members_[0].streams[0][0].in_channels == 1 and off.input_shape_ == (3, 28, 28)
 
 
@@ -103,7 +105,7 @@ def test_fused_kernel_gradients_equal_autograd():
     torch.manual_seed(1)
     k, n, b = 3, 20, 12
     X, y = torch.randn(n, 3, 28, 28), torch.randint(0, k, (n,))
-    net = STSTNetModule(k)
+    net = nets.STSTNetModule(k)
     with torch.no_grad():
         net.bn.weight.uniform_(-1.5, 1.5)  # negative gammas turn the max pool into a min pool of the ReLU output
         net.bn.bias.uniform_(-0.5, 0.5)
@@ -151,22 +153,23 @@ def test_fused_optimizer_steps_follow_torch_optim(name, code):
 
 
 def _folds_problem(n_subjects=5, per_subject=8, seed=0):
-    X, y = STSTNet.example_data(n_samples=n_subjects * per_subject, n_classes=3, seed=seed)
+    X, y = nets.STSTNet.example_data(n_samples=n_subjects * per_subject, n_classes=3, seed=seed)
     subjects = np.repeat(np.arange(n_subjects), per_subject)
     trains = [np.flatnonzero(subjects != s) for s in range(n_subjects)]
     return X, y, subjects, trains
 
 
-@pytest.mark.parametrize("net", [
-    STSTNet(epochs=6, lr=2e-3, batch_size=16, engine="fused"),
-    STSTNet(epochs=3, lr=2e-3, batch_size=16, engine="fused", selection="inner", patience=2),
-    MLP(epochs=5, hidden=8),
+@pytest.mark.parametrize("make", [
+    lambda: nets.STSTNet(epochs=6, lr=2e-3, batch_size=16, engine="fused"),
+    lambda: nets.STSTNet(epochs=3, lr=2e-3, batch_size=16, engine="fused", selection="inner", patience=2),
+    lambda: nets.MLP(epochs=5, hidden=8),
 ])
-def test_fit_folds_predicts_exactly_as_fitting_fold_by_fold(net):
+def test_fit_folds_predicts_exactly_as_fitting_fold_by_fold(make):
+    net = make()
     if getattr(net, "engine", None) == "fused":
         _kernel()
     X, y, subjects, trains = _folds_problem()
-    if isinstance(net, MLP):
+    if isinstance(net, nets.MLP):
         X = X.reshape(len(X), -1)[:, :20]
     together = net.fit_folds(X, y, trains, groups=subjects, jobs=2)
     for train, model in zip(trains, together):
@@ -183,7 +186,7 @@ def test_runner_trains_fused_folds_together_with_jobs_and_scores_alike():
     _kernel()
     X, y, subjects, _ = _folds_problem(n_subjects=4, per_subject=6)
     prepared = prepared_from_arrays(X, np.array(["a", "b", "c"])[y], subjects,
-                                    estimator=STSTNet(epochs=4, lr=2e-3, batch_size=8))
+                                    estimator=nets.STSTNet(epochs=4, lr=2e-3, batch_size=8))
     events = []
     one = cross_predict(prepared, jobs=1)
     two = cross_predict(prepared, jobs=2, fit_progress=lambda fold, done, total: events.append((fold, done, total)))
@@ -197,12 +200,12 @@ def test_fused_engine_falls_back_to_torch_without_a_compiler(monkeypatch, tmp_pa
 
     monkeypatch.setattr(fused, "_state", {})
     monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
-    X, y = STSTNet.example_data(n_samples=10, n_classes=2)
+    X, y = nets.STSTNet.example_data(n_samples=10, n_classes=2)
     with pytest.warns(RuntimeWarning, match="no C compiler"):
-        model = STSTNet(epochs=1).fit(X, y)
+        model = nets.STSTNet(epochs=1).fit(X, y)
     assert model.engine_ == "torch"
     with pytest.raises(ConfigError, match="engine=fused is not available"):
-        STSTNet(epochs=1, engine="fused").fit(X, y)
+        nets.STSTNet(epochs=1, engine="fused").fit(X, y)
 
 
 # ---------------------------------------------------------------------- honest model selection
@@ -222,50 +225,50 @@ def test_inner_split_is_subject_disjoint_seeded_and_keeps_every_class():
 
 
 def test_early_stopping_uses_the_inner_split_and_search_picks_on_it():
-    X, y = MLP.example_data(n_samples=60, n_classes=2, seed=1)
+    X, y = nets.MLP.example_data(n_samples=60, n_classes=2, seed=1)
     groups = np.repeat(np.arange(6), 10)
-    model = MLP(epochs=60, patience=3, lr=0.05, hidden=8).fit(X, y, groups=groups)
+    model = nets.MLP(epochs=60, patience=3, lr=0.05, hidden=8).fit(X, y, groups=groups)
     assert "1 of 6 subjects" in model.selection_note_
     assert model.members_[0].selected_epoch == int(np.argmin(model.history_[0])) + 1
-    searched = MLP(epochs=5, hidden=8, search="lr=0.1|0.0001").fit(X, y, groups=groups)
+    searched = nets.MLP(epochs=5, hidden=8, search="lr=0.1|0.0001").fit(X, y, groups=groups)
     assert [r["params"]["lr"] for r in searched.search_results_] == [0.1, 0.0001]
     best = min(searched.search_results_, key=lambda r: r["score"])
     assert searched.best_params_ == best["params"]
     with pytest.raises(ConfigError, match="search needs an inner validation split"):
-        MLP(selection="fixed", search="lr=0.1|0.01").fit(X, y)
+        nets.MLP(selection="fixed", search="lr=0.1|0.01").fit(X, y)
     with pytest.raises(ConfigError, match="cannot vary seeds"):
-        MLP(search="seeds=1|2").fit(X, y, groups=groups)
+        nets.MLP(search="seeds=1|2").fit(X, y, groups=groups)
 
 
 def test_progress_counts_epochs_and_reaches_the_budget():
-    X, y = MLP.example_data(n_samples=40, n_classes=2)
+    X, y = nets.MLP.example_data(n_samples=40, n_classes=2)
     seen = []
-    MLP(epochs=50, patience=2, lr=0.2, hidden=4, seeds=2).fit(X, y, groups=np.repeat(np.arange(4), 10),
+    nets.MLP(epochs=50, patience=2, lr=0.2, hidden=4, seeds=2).fit(X, y, groups=np.repeat(np.arange(4), 10),
                                                               progress=lambda d, t: seen.append((d, t)))
     assert seen[-1] == (100, 100) and all(b[0] >= a[0] for a, b in zip(seen, seen[1:]))
     assert len(seen) < 100  # early stopping skipped epochs; the bar still completes
 
 
 def test_seed_ensemble_averages_member_probabilities_and_seeds_are_recorded():
-    X, y = MLP.example_data(n_samples=40, n_classes=3)
-    both = MLP(epochs=4, hidden=8, seeds=2, random_state=3, selection="fixed").fit(X, y)
-    one = MLP(epochs=4, hidden=8, random_state=3, selection="fixed").fit(X, y).predict_proba(X)
-    two = MLP(epochs=4, hidden=8, random_state=4, selection="fixed").fit(X, y).predict_proba(X)
+    X, y = nets.MLP.example_data(n_samples=40, n_classes=3)
+    both = nets.MLP(epochs=4, hidden=8, seeds=2, random_state=3, selection="fixed").fit(X, y)
+    one = nets.MLP(epochs=4, hidden=8, random_state=3, selection="fixed").fit(X, y).predict_proba(X)
+    two = nets.MLP(epochs=4, hidden=8, random_state=4, selection="fixed").fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(both.predict_proba(X), np.mean([one, two], axis=0))
     assert both.member_seeds_ == [3, 4] and not np.array_equal(one, two)
 
 
 def test_device_option_is_checked_and_results_do_not_touch_global_rng():
-    X, y = MLP.example_data(n_samples=20, n_classes=2)
+    X, y = nets.MLP.example_data(n_samples=20, n_classes=2)
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA device"):
-            MLP(epochs=1, device="cuda").fit(X, y)
+            nets.MLP(epochs=1, device="cuda").fit(X, y)
     torch.manual_seed(123)
     before = torch.rand(3)
     torch.manual_seed(123)
-    MLP(epochs=2, hidden=4).fit(X, y)
+    nets.MLP(epochs=2, hidden=4).fit(X, y)
     np.testing.assert_array_equal(torch.rand(3), before)
-    assert MLP.expensive and STSTNet.expensive  # permutation tests must ask before refitting nets
+    assert nets.MLP.expensive and nets.STSTNet.expensive  # permutation tests must ask before refitting nets
 
 
 # ---------------------------------------------------------------------- real runs
