@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from _cli import BOARD, BOARD_HOOF, SMALL
 
-from mebench.runner import RunResult, RunSpec, check_spec, execute
+from mebench.runner import RunResult, RunSpec, check_spec, cross_predict, execute, prepare
 
-__all__ = ["BOARD", "BOARD_HOOF", "SMALL", "RunResult", "RunSpec", "board_spec", "run", "small_spec"]
+__all__ = ["BOARD", "BOARD_HOOF", "SMALL", "RunResult", "RunSpec", "board_spec", "cross_predict", "execute", "prepare",
+           "run", "small_spec"]
 
 
 def small_spec(out, dataset_opts: dict | None = None, **fields) -> RunSpec:
@@ -32,10 +33,10 @@ def small_spec(out, dataset_opts: dict | None = None, **fields) -> RunSpec:
     return RunSpec(dataset_opts={**SMALL, **(dataset_opts or {})}, out=str(out), **fields)
 
 
-def board_spec(out, dataset_opts: dict | None = None, features_opts: dict | None = None, **fields) -> RunSpec:
-    """A spec on the leaderboard tests' data set (:data:`_cli.BOARD`, cheap HOOF) written to ``out``."""
-    return RunSpec(dataset_opts={**BOARD, **(dataset_opts or {})},
-                   features_opts={**BOARD_HOOF, **(features_opts or {})}, out=str(out), **fields)
+def board_spec(out, dataset_opts: dict | None = None, **fields) -> RunSpec:
+    """A spec on the leaderboard and stats tests' data set (:data:`_cli.BOARD`) written to ``out``; as
+    :func:`small_spec` otherwise (their cheap HOOF is :data:`_cli.BOARD_HOOF`, passed as ``features_opts``)."""
+    return RunSpec(dataset_opts={**BOARD, **(dataset_opts or {})}, out=str(out), **fields)
 
 
 def run(spec: RunSpec) -> RunResult:

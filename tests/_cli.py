@@ -150,3 +150,23 @@ def json_output(result) -> dict:
     """The JSON object a ``--json`` command printed (after any text before it); the command must have succeeded."""
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout[result.stdout.index("{"):])
+
+
+def run_manifest(out, *args) -> tuple[dict, dict]:
+    """``mebench run --json --out OUT ARGS`` in process: what it printed, and the manifest it wrote.
+
+    Parameters
+    ----------
+    out : path
+        The run directory.
+    *args
+        More ``mebench run`` arguments.
+
+    Returns
+    -------
+    tuple of dict
+        The JSON summary on stdout and ``manifest.json``.
+    """
+    payload = json_output(run_cli("run", "--json", "--out", out, *args))
+    return payload, json.loads((Path(out) / "manifest.json").read_text())
+

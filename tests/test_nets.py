@@ -10,6 +10,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from _cli import run_manifest
 from _lazy import LazyModule
 from sklearn.base import clone
 
@@ -25,13 +26,6 @@ EASY = ("--dataset-opt", "subjects=6", "--dataset-opt", "clips_per_subject=8", "
         "--dataset-opt", "effect=1.0", "--dataset-opt", "intensity=3.0", "--dataset-opt", "noise=1.0")
 FLOW = ("--features", "flow-image", "--features-opt", "align=null")
 NETS = ("mlp", "ststnet", "off-apexnet", "resnet-e2e")
-
-
-def _run(cli, out, *args):
-    result = cli("run", "--json", "--out", out, *args)
-    assert result.exit_code == 0, result.output
-    payload = json.loads(result.output[result.output.index("{"):])
-    return payload, json.loads((out / "manifest.json").read_text())
 
 
 def _kernel():
@@ -283,7 +277,7 @@ def test_device_option_is_checked_and_results_do_not_touch_global_rng():
                            "--classifier-opt", "batch_size=16", "--classifier-opt", "selection=fixed")),
 ])
 def test_each_net_beats_majority_under_loso_on_the_easy_synthetic_task(cli, tmp_path, name, args):
-    payload, manifest = _run(cli, tmp_path / name, "--protocol", "loso", "--classifier", name, *EASY, *args)
+    payload, manifest = run_manifest(tmp_path / name, "--protocol", "loso", "--classifier", name, *EASY, *args)
     assert payload["uf1"] > payload["majority"]["uf1"] + 0.25, payload
     assert payload["auc"] > 0.75, payload
     opts = dict(a.split("=", 1) for a in args[1::2] if "=" in a)
@@ -340,14 +334,14 @@ class RecordingMLP(MLP):
 
 
 def test_the_held_out_subject_never_reaches_fit_in_a_real_run(cli, tmp_path):
-    from mebench.runner import RunSpec, prepare
+    from _api import RunSpec, prepare
 
     plugin = tmp_path / "recorder.py"
     plugin.write_text(RECORDER)
     log = tmp_path / "fits.jsonl"
     small = ("--dataset-opt", "subjects=5", "--dataset-opt", "clips_per_subject=6", "--dataset-opt", "frames=10")
-    _run(cli, tmp_path / "run", "--plugins", plugin, "--classifier", "recording-mlp", *small,
-         "--classifier-opt", f"log={log}", "--classifier-opt", "epochs=6", "--classifier-opt", "patience=10")
+    run_manifest(tmp_path / "run", "--plugins", plugin, "--classifier", "recording-mlp", *small,
+                 "--classifier-opt", f"log={log}", "--classifier-opt", "epochs=6", "--classifier-opt", "patience=10")
     spec = RunSpec(dataset_opts={"subjects": 5, "clips_per_subject": 6, "frames": 10}, classifier="recording-mlp",
                    plugins=(str(plugin),), classifier_opts={"log": str(tmp_path / "unused.jsonl")})
     prepared = prepare(spec)
@@ -375,8 +369,8 @@ def test_leaky_protocol_inflates_scores_on_null_data_and_is_flagged(cli, tmp_pat
     null = ("--dataset-opt", "subjects=8", "--dataset-opt", "clips_per_subject=6", "--dataset-opt", "frames=10",
             "--dataset-opt", "effect=0.0", "--classifier", "mlp", "--classifier-opt", "epochs=40",
             "--classifier-opt", "lr=0.05", "--classifier-opt", "selection=fixed")
-    honest, honest_manifest = _run(cli, tmp_path / "loso", "--protocol", "loso", *null)
-    leaky, manifest = _run(cli, tmp_path / "leaky", "--protocol", "loso-test-epoch-selection", *null)
+    honest, honest_manifest = run_manifest(tmp_path / "loso", "--protocol", "loso", *null)
+    leaky, manifest = run_manifest(tmp_path / "leaky", "--protocol", "loso-test-epoch-selection", *null)
     assert leaky["accuracy"] > honest["accuracy"] + 0.1, (leaky, honest)
     assert leaky["warnings"][0].startswith("LEAKY:") and "inflated" in leaky["warnings"][0]
     assert not any("LEAKY" in w for w in honest["warnings"])
@@ -398,8 +392,8 @@ def _readme_net_example() -> str:
 def test_the_readme_net_example_is_a_plugin_file_that_runs_and_conforms(cli, tmp_path):
     plugin = tmp_path / "my_nets.py"
     plugin.write_text(_readme_net_example())
-    payload, manifest = _run(cli, tmp_path / "run", "--plugins", plugin, "--classifier", "tiny-cnn",
-                             "--classifier-opt", "width=6", "--classifier-opt", "epochs=12", *EASY, *FLOW)
+    payload, manifest = run_manifest(tmp_path / "run", "--plugins", plugin, "--classifier", "tiny-cnn",
+                                     "--classifier-opt", "width=6", "--classifier-opt", "epochs=12", *EASY, *FLOW)
     assert payload["uf1"] > payload["majority"]["uf1"] + 0.2, payload
     params = manifest["resolved_params"]["classifier"]
     assert params["width"] == 6 and params["epochs"] == 12 and params["lr"] == 3e-3 and params["device"] == "auto"
@@ -412,7 +406,6 @@ def test_the_readme_net_example_is_a_plugin_file_that_runs_and_conforms(cli, tmp
 
 
 def test_an_entry_point_distribution_registers_a_net(tmp_path):
-    import os
     import subprocess
     import sys
 
@@ -451,8 +444,7 @@ def test_an_entry_point_distribution_registers_a_net(tmp_path):
                               "--out", {str(tmp_path / 'run')!r}, "--json"])
         print(json.dumps({{"listed": listed.output, "code": ran.exit_code, "out": ran.output}}))
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "MEBENCH_CACHE": str(tmp_path / "cache")})
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "lab-net" in out["listed"] and out["code"] == 0, out["out"]
@@ -475,7 +467,7 @@ def test_subclass_declarations_are_checked():
 def test_a_permutation_test_on_a_net_must_be_asked_for(cli, tmp_path):
     """It refits the net on every fold per permutation: mebench says how long and waits for --permutations."""
     small = ("--dataset-opt", "subjects=4", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10")
-    _run(cli, tmp_path / "run", "--classifier", "mlp", "--classifier-opt", "epochs=5", *small)
+    run_manifest(tmp_path / "run", "--classifier", "mlp", "--classifier-opt", "epochs=5", *small)
     refused = cli("stats", tmp_path / "run", "--bootstrap", "50")
     text = " ".join(refused.output.split())
     assert refused.exit_code == 1 and "refits 'mlp' on all 4 folds" in text and "hours of training" in text
@@ -497,11 +489,11 @@ def test_images_reach_only_a_classifier_that_takes_images(cli, tmp_path):
 def test_resnet_e2e_runs_both_streams_from_the_cli(cli, tmp_path):
     """flow-image kind=apex+flow gives the (6, S, S) apex + motion input of resnet-e2e's two streams."""
     small = ("--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10")
-    payload, manifest = _run(cli, tmp_path / "run", "--features", "flow-image", "--features-opt", "align=null",
-                             "--features-opt", "kind=apex+flow", "--features-opt", "size=32",
-                             "--classifier", "resnet-e2e", "--classifier-opt", "weights=none",
-                             "--classifier-opt", "epochs=2", "--classifier-opt", "selection=fixed",
-                             "--classifier-opt", "batch_size=8", *small)
+    payload, manifest = run_manifest(tmp_path / "run", "--features", "flow-image", "--features-opt", "align=null",
+                                     "--features-opt", "kind=apex+flow", "--features-opt", "size=32",
+                                     "--classifier", "resnet-e2e", "--classifier-opt", "weights=none",
+                                     "--classifier-opt", "epochs=2", "--classifier-opt", "selection=fixed",
+                                     "--classifier-opt", "batch_size=8", *small)
     assert manifest["resolved_params"]["classifier"]["streams"] == "fpf+tmfe"
     assert payload["n"] == 12 and manifest["flags"] == []
 
@@ -519,8 +511,8 @@ def test_resnet_e2e_weights_are_checked_first_recorded_and_flag_contamination(cl
     args = ("--features", "flow-image", "--features-opt", "align=null", "--features-opt", "kind=apex+flow",
             "--features-opt", "size=32", "--classifier", "resnet-e2e", "--classifier-opt", "epochs=1",
             "--classifier-opt", "selection=fixed", "--classifier-opt", "batch_size=8", *small)
-    _, manifest = _run(cli, tmp_path / "run", *args, "--classifier-opt", f"weights={weights}",
-                       "--classifier-opt", "pretrained_on=synthetic")
+    _, manifest = run_manifest(tmp_path / "run", *args, "--classifier-opt", f"weights={weights}",
+                               "--classifier-opt", "pretrained_on=synthetic")
     assert manifest["flags"] == ["contaminated"] and "classifier 'resnet-e2e'" in manifest["flag_reasons"]["contaminated"]
     assert manifest["classifier"]["model_files"] == {"resnet18:mine.pth": file_sha256(weights)}
     assert manifest["classifier"]["trained_on"] == ["synthetic"]
