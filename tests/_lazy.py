@@ -17,4 +17,6 @@ class LazyModule:
         self._name = name
 
     def __getattr__(self, attr: str):
+        if attr.startswith("_"):  # pytest probing what this object is (``_mock_name``, ``__wrapped__``...)
+            raise AttributeError(attr)
         return getattr(importlib.import_module(self._name), attr)

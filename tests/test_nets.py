@@ -333,17 +333,17 @@ class RecordingMLP(MLP):
 '''
 
 
-def test_the_held_out_subject_never_reaches_fit_in_a_real_run(cli, tmp_path):
-    from _api import RunSpec, prepare
+def test_the_held_out_subject_never_reaches_fit_in_a_real_run(tmp_path, small_spec, run_api):
+    from _api import prepare
 
     plugin = tmp_path / "recorder.py"
     plugin.write_text(RECORDER)
     log = tmp_path / "fits.jsonl"
-    small = ("--dataset-opt", "subjects=5", "--dataset-opt", "clips_per_subject=6", "--dataset-opt", "frames=10")
-    run_manifest(tmp_path / "run", "--plugins", plugin, "--classifier", "recording-mlp", *small,
-                 "--classifier-opt", f"log={log}", "--classifier-opt", "epochs=6", "--classifier-opt", "patience=10")
-    spec = RunSpec(dataset_opts={"subjects": 5, "clips_per_subject": 6, "frames": 10}, classifier="recording-mlp",
-                   plugins=(str(plugin),), classifier_opts={"log": str(tmp_path / "unused.jsonl")})
+    data = {"subjects": 5, "clips_per_subject": 6}
+    run_api(small_spec(plugins=(str(plugin),), classifier="recording-mlp", dataset_opts=data,
+                       classifier_opts={"log": str(log), "epochs": 6, "patience": 10}))
+    spec = small_spec("unused", plugins=(str(plugin),), classifier="recording-mlp", dataset_opts=data,
+                      classifier_opts={"log": str(tmp_path / "unused.jsonl")})
     prepared = prepare(spec)
     subject_of = {row.astype(np.float32).tobytes().hex(): s
                   for row, s in zip(prepared.X, prepared.samples["subject_id"].astype(str))}
@@ -365,15 +365,16 @@ def test_the_held_out_subject_never_reaches_fit_in_a_real_run(cli, tmp_path):
     assert held_out_seen == everyone
 
 
-def test_leaky_protocol_inflates_scores_on_null_data_and_is_flagged(cli, tmp_path):
-    null = ("--dataset-opt", "subjects=8", "--dataset-opt", "clips_per_subject=6", "--dataset-opt", "frames=10",
-            "--dataset-opt", "effect=0.0", "--classifier", "mlp", "--classifier-opt", "epochs=40",
-            "--classifier-opt", "lr=0.05", "--classifier-opt", "selection=fixed")
-    honest, honest_manifest = run_manifest(tmp_path / "loso", "--protocol", "loso", *null)
-    leaky, manifest = run_manifest(tmp_path / "leaky", "--protocol", "loso-test-epoch-selection", *null)
-    assert leaky["accuracy"] > honest["accuracy"] + 0.1, (leaky, honest)
-    assert leaky["warnings"][0].startswith("LEAKY:") and "inflated" in leaky["warnings"][0]
-    assert not any("LEAKY" in w for w in honest["warnings"])
+def test_leaky_protocol_inflates_scores_on_null_data_and_is_flagged(small_spec, run_api):
+    null = {"dataset_opts": {"subjects": 8, "clips_per_subject": 6, "effect": 0.0}, "classifier": "mlp",
+            "classifier_opts": {"epochs": 40, "lr": 0.05, "selection": "fixed"}}
+    honest = run_api(small_spec("loso", protocol="loso", **null))
+    leaky = run_api(small_spec("leaky", protocol="loso-test-epoch-selection", **null))
+    honest_manifest, manifest = honest.manifest, leaky.manifest
+    pooled = leaky.metrics["pooled"], honest.metrics["pooled"]
+    assert pooled[0]["accuracy"] > pooled[1]["accuracy"] + 0.1, pooled
+    assert manifest["warnings"][0].startswith("LEAKY:") and "inflated" in manifest["warnings"][0]
+    assert not any("LEAKY" in w for w in honest_manifest["warnings"])
     assert manifest["protocol"]["name"] == "loso-test-epoch-selection"
     if "flags" in manifest:  # run-directory flags (issue 8) where the runner records them
         assert "LEAKY" in manifest["flags"] and "LEAKY" not in honest_manifest["flags"]
@@ -464,10 +465,9 @@ def test_subclass_declarations_are_checked():
 # scikit-learn's check_estimator runs over every net in tests/test_sklearn_checks.py
 
 
-def test_a_permutation_test_on_a_net_must_be_asked_for(cli, tmp_path):
+def test_a_permutation_test_on_a_net_must_be_asked_for(cli, tmp_path, small_spec, run_api):
     """It refits the net on every fold per permutation: mebench says how long and waits for --permutations."""
-    small = ("--dataset-opt", "subjects=4", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10")
-    run_manifest(tmp_path / "run", "--classifier", "mlp", "--classifier-opt", "epochs=5", *small)
+    run_api(small_spec(classifier="mlp", classifier_opts={"epochs": 5}))
     refused = cli("stats", tmp_path / "run", "--bootstrap", "50")
     text = " ".join(refused.output.split())
     assert refused.exit_code == 1 and "refits 'mlp' on all 4 folds" in text and "hours of training" in text
