@@ -45,7 +45,6 @@ def small_opts(**changes) -> tuple[str, ...]:
 
 
 SMALL_OPTS = small_opts()
-BOARD_OPTS = (*options("--dataset-opt", BOARD), *options("--features-opt", BOARD_HOOF))
 
 
 @dataclass
