@@ -16,24 +16,14 @@ import pytest
 def face_model(tmp_path_factory):
     from mebench.model_files import ensure_face_landmarker
 
-    saved = {k: os.environ.get(k) for k in ("MEBENCH_CACHE", "MEBENCH_FACE_LANDMARKER")}
-    user = os.environ.get("MEBENCH_FACE_LANDMARKER")
-    os.environ["MEBENCH_CACHE"] = str(tmp_path_factory.mktemp("face-model-cache"))
-    try:
-        if not user:
-            os.environ.pop("MEBENCH_FACE_LANDMARKER", None)
-        path = ensure_face_landmarker(verbose=False)
-    finally:
-        if saved["MEBENCH_CACHE"] is None:
-            os.environ.pop("MEBENCH_CACHE", None)
-        else:
-            os.environ["MEBENCH_CACHE"] = saved["MEBENCH_CACHE"]
-    os.environ["MEBENCH_FACE_LANDMARKER"] = str(path)
-    yield path
-    if saved["MEBENCH_FACE_LANDMARKER"] is None:
-        os.environ.pop("MEBENCH_FACE_LANDMARKER", None)
-    else:
-        os.environ["MEBENCH_FACE_LANDMARKER"] = saved["MEBENCH_FACE_LANDMARKER"]
+    with pytest.MonkeyPatch.context() as patch:
+        if not os.environ.get("MEBENCH_FACE_LANDMARKER"):
+            patch.delenv("MEBENCH_FACE_LANDMARKER", raising=False)
+        with pytest.MonkeyPatch.context() as fetching:  # the model file gets a cache of its own
+            fetching.setenv("MEBENCH_CACHE", str(tmp_path_factory.mktemp("face-model-cache")))
+            path = ensure_face_landmarker(verbose=False)
+        patch.setenv("MEBENCH_FACE_LANDMARKER", str(path))
+        yield path
 
 
 @pytest.fixture

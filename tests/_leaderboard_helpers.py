@@ -6,24 +6,19 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from click.testing import CliRunner
-
-from mebench.cli import main
-
-SMALL = ["--dataset-opt", "subjects=5", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=8",
-         "--dataset-opt", "size=32"]
-HOOF = ["--features-opt", "size=32", "--features-opt", "grid=4"]
+from _api import BOARD_HOOF, board_spec
+from _api import run as run_spec
 
 
-def run(out: Path, *args: str) -> Path:
-    """``mebench run --out OUT`` on the tiny synthetic set; returns the run directory."""
-    res = CliRunner().invoke(main, ["run", "--out", str(out), "--json", *SMALL, *args], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
+def run(out: Path, **fields) -> Path:
+    """A finished run on the tiny synthetic set (:data:`_cli.BOARD`) in ``out``; ``fields`` as for ``RunSpec``."""
+    run_spec(board_spec(out, **fields))
     return out
 
 
-def ridge(out: Path, alpha, *extra: str) -> Path:
-    return run(out, *HOOF, "--classifier", "ridge", "--classifier-opt", f"alpha={alpha}", *extra)
+def ridge(out: Path, alpha, **fields) -> Path:
+    """A ridge run on the cheap HOOF features (:data:`_cli.BOARD_HOOF`)."""
+    return run(out, features_opts=BOARD_HOOF, classifier="ridge", classifier_opts={"alpha": alpha}, **fields)
 
 
 def sha256(path: Path) -> str:

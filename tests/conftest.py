@@ -1,29 +1,42 @@
-"""Shared fixtures: an isolated feature cache and a CLI runner."""
+"""Shared fixtures: an isolated feature cache for the session, the CLI, and run specs for the Python API.
+
+Nothing heavy is imported here: collecting the suite must not pay for torch or the runner.
+"""
 from __future__ import annotations
 
 import os
 
 import pytest
+from _cli import run_cli
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory):
-    """Every test session gets its own feature cache unless MEBENCH_CACHE is set (CI sets it)."""
-    if "MEBENCH_CACHE" not in os.environ:
-        os.environ["MEBENCH_CACHE"] = str(tmp_path_factory.mktemp("mebench-cache"))
-    yield
+    """The session's feature and model cache: a fresh folder, unless MEBENCH_CACHE is set (CI keeps model
+    files there). Restored when the session ends. A test about the cache itself sets its own."""
+    with pytest.MonkeyPatch.context() as patch:
+        if "MEBENCH_CACHE" not in os.environ:
+            patch.setenv("MEBENCH_CACHE", str(tmp_path_factory.mktemp("mebench-cache")))
+        yield
 
 
 @pytest.fixture
 def cli():
-    """Invoke the mebench CLI in-process; returns click's Result."""
-    from click.testing import CliRunner
+    """:func:`_cli.run_cli`: ``cli("run", ...)`` runs the mebench CLI in process and returns the result."""
+    return run_cli
 
-    from mebench.cli import main
 
-    runner = CliRunner()
+@pytest.fixture
+def small_spec(tmp_path):
+    """``small_spec(name, **fields)``: a run spec on the small synthetic set, written to ``tmp_path / name``."""
+    from _api import small_spec as make
 
-    def invoke(*args, **kwargs):
-        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False, **kwargs)
+    return lambda name="run", **fields: make(tmp_path / name, **fields)
 
-    return invoke
+
+@pytest.fixture
+def run_api():
+    """:func:`_api.run`: execute a spec through the Python API; returns the RunResult."""
+    from _api import run
+
+    return run

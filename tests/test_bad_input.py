@@ -4,8 +4,10 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+from _cli import small_opts
 
-SMALL = ("--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10")
+SMALL = small_opts(subjects=3)  # the counts below are of three subjects
+THREE = {"subjects": 3}
 
 
 def _fails(result, code, *phrases) -> bool:
@@ -57,7 +59,7 @@ def test_default_out_never_overwrites(cli, tmp_path, monkeypatch):
     assert len(dirs) == 2 and dirs[1] == dirs[0] + "-2"
 
 
-def test_training_fold_lacking_a_class_completes_with_full_label_set(cli, tmp_path):
+def test_training_fold_lacking_a_class_completes_with_full_label_set(tmp_path, small_spec, run_api):
     plugin = tmp_path / "rare.py"
     plugin.write_text('''
 import pandas as pd
@@ -76,12 +78,10 @@ class RareClass(SyntheticDataset):
         samples.loc[~first, "label"] = ["common", "other"] * int((~first).sum() // 2)
         return samples
 ''')
-    result = cli("run", "--plugins", plugin, "--dataset", "test-rare-class", "--task", "emotion", *SMALL,
-                 "--out", tmp_path / "r", "--json")
-    assert result.exit_code == 0, result.output
-    payload = json.loads(result.output[result.output.index("{"):])
-    assert payload["classes"] == ["common", "other", "rare"]
-    assert any("lacks 1 class" in w for w in payload["warnings"])
+    result = run_api(small_spec("r", plugins=(str(plugin),), dataset="test-rare-class", task="emotion",
+                                dataset_opts=THREE))
+    assert result.metrics["classes"] == ["common", "other", "rare"]
+    assert any("lacks 1 class" in w for w in result.manifest["warnings"])
     predictions = pd.read_parquet(tmp_path / "r" / "predictions.parquet")
     assert {"score_common", "score_other", "score_rare"} <= set(predictions.columns)
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
@@ -169,7 +169,7 @@ class Flaky(FeatureExtractor):
     assert len(predictions) == 10 and "synthetic/sub01/EP01_01" not in set(predictions.sample_id)
 
 
-def test_training_only_samples_are_not_scored_and_overlapping_tests_refused(cli, tmp_path):
+def test_training_only_samples_are_not_scored_and_overlapping_tests_refused(cli, tmp_path, small_spec, run_api):
     plugin = tmp_path / "protos.py"
     plugin.write_text('''
 import numpy as np
@@ -197,10 +197,8 @@ class DoubleTest(Protocol):
         return [Fold(f"{s}-{r}", np.flatnonzero(subjects != s), np.flatnonzero(subjects == s))
                 for s in sorted(set(subjects)) for r in (1, 2)]
 ''')
-    ok = cli("run", "--plugins", plugin, "--protocol", "test-train-only", *SMALL, "--out", tmp_path / "a", "--json")
-    assert ok.exit_code == 0, ok.output
-    payload = json.loads(ok.output[ok.output.index("{"):])
-    assert payload["n"] == 8 and any("in no test fold" in w for w in payload["warnings"])
+    ok = run_api(small_spec("a", plugins=(str(plugin),), protocol="test-train-only", dataset_opts=THREE))
+    assert ok.metrics["n"] == 8 and any("in no test fold" in w for w in ok.manifest["warnings"])
     assert len(pd.read_parquet(tmp_path / "a" / "predictions.parquet")) == 8
     assert _fails(cli("run", "--plugins", plugin, "--protocol", "test-double-test", *SMALL, "--out", tmp_path / "b"), 1,
            "test set of 2 folds")

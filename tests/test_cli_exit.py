@@ -2,16 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 
-
-def _cli(*args, tmp_path, **kwargs):
-    env = {**os.environ, "MEBENCH_CACHE": str(tmp_path / "cache")}
-    return subprocess.run([sys.executable, "-m", "mebench.cli", *args], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, **kwargs)
+from _cli import run_cli
 
 
 def test_a_run_ends_after_its_atexit_handlers_with_its_output_whole(tmp_path):
@@ -31,17 +26,17 @@ def test_a_run_ends_after_its_atexit_handlers_with_its_output_whole(tmp_path):
 
         KEPT = Teardown()
     """))
-    proc = _cli("run", "--plugins", str(plugin), "--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4",
-                "--out", str(tmp_path / "run"), "--json", tmp_path=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("run", "--plugins", plugin, "--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4",
+                   "--out", tmp_path / "run", "--json", process=True, cwd=tmp_path)  # the console script's exit
+    assert proc.exit_code == 0, proc.stderr
     assert marker.read_text() == "ran" and not teardown.exists()  # atexit ran, the module teardown did not
     summary = json.loads(proc.stdout)  # the whole JSON document reached the pipe
     assert summary["run_id"] and (tmp_path / "run" / "manifest.json").is_file()
 
 
 def test_a_user_error_keeps_its_exit_status_and_message(tmp_path):
-    proc = _cli("run", "--dataset", "no-such-dataset", tmp_path=tmp_path)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr  # a ConfigError's status
+    proc = run_cli("run", "--dataset", "no-such-dataset", process=True, cwd=tmp_path)
+    assert proc.exit_code == 2 and "Traceback" not in proc.stderr  # a ConfigError's status
     assert "error:" in proc.stderr and "no-such-dataset" in proc.stderr
 
 

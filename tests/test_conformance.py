@@ -13,7 +13,6 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.datasets import make_classification
 
 from mebench.registry import CLASSIFIERS, EXTRACTORS
 
@@ -61,6 +60,8 @@ def test_classifier_contract(name, n_classes):
     if hasattr(factory, "example_data"):
         X, y = factory.example_data(n_samples=90, n_classes=n_classes, seed=3)
     else:
+        from sklearn.datasets import make_classification  # imported here: collection need not pay for it
+
         X, y = make_classification(n_samples=90, n_features=12, n_informative=6, n_classes=n_classes,
                                    random_state=3)
     labels = np.array(["a", "b", "c"])[y]

@@ -11,14 +11,16 @@ import zipfile
 
 import numpy as np
 import pytest
-import torch
 from _deep_helpers import efficientnet_file  # noqa: F401  (fixture)
+from _lazy import LazyModule
 
 from mebench import model_files
 from mebench.errors import ConfigError, ModelFetchError
 from mebench.features.deep import weights as W
-from mebench.features.deep.backbones import build_backbone, imagenet_model
 from mebench.model_files import BACKBONES, EFFICIENTNET_LITE0, WeightsFile
+
+torch = LazyModule("torch")
+backbones = LazyModule("mebench.features.deep.backbones")  # imports torch
 
 
 @pytest.fixture
@@ -31,7 +33,7 @@ def torch_home(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50", "efficientnet-lite0"])
 def test_every_backbone_gives_a_stride_16_map(name):
-    model = build_backbone(name, weights="none", seed=0).eval()
+    model = backbones.build_backbone(name, weights="none", seed=0).eval()
     with torch.no_grad():
         big = model(torch.zeros(1, 3, 224, 224))
         small = model(torch.zeros(2, 3, 64, 64))
@@ -42,7 +44,7 @@ def test_every_backbone_gives_a_stride_16_map(name):
 
 @pytest.mark.parametrize("name", ["resnet18", "efficientnet-lite0"])
 def test_gradients_reach_every_parameter_and_the_input(name):
-    model = build_backbone(name, weights="none", seed=0).train()
+    model = backbones.build_backbone(name, weights="none", seed=0).train()
     x = torch.randn(2, 3, 64, 64, requires_grad=True)
     model(model.normalise(x)).square().mean().backward()
     assert x.grad is not None and float(x.grad.abs().sum()) > 0
@@ -51,7 +53,7 @@ def test_gradients_reach_every_parameter_and_the_input(name):
 
 
 def test_random_initialisation_is_seeded():
-    a, b, c = (build_backbone("resnet18", weights="none", seed=s).state_dict() for s in (3, 3, 4))
+    a, b, c = (backbones.build_backbone("resnet18", weights="none", seed=s).state_dict() for s in (3, 3, 4))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["trunk.conv1.weight"], c["trunk.conv1.weight"])
 
@@ -76,7 +78,7 @@ def _save_resnet18(path, seed: int, wrap: bool = False, kind: str = "torch"):
 def test_weights_load_from_a_file(tmp_path, kind, suffix, wrap):
     path = tmp_path / f"mine{suffix}"
     state = _save_resnet18(path, seed=11, wrap=wrap, kind=kind)
-    model = build_backbone("resnet18", weights=str(path), pretrained_on="casme2+samm")
+    model = backbones.build_backbone("resnet18", weights=str(path), pretrained_on="casme2+samm")
     loaded = model.trunk.state_dict()
     assert set(loaded) < set(state) and "fc.weight" not in loaded and "layer4.0.conv1.weight" not in loaded
     assert all(torch.equal(loaded[k], state[k]) for k in loaded)
@@ -89,10 +91,10 @@ def test_a_weights_file_replaced_after_verification_is_refused(tmp_path):
     path = tmp_path / "mine.safetensors"
     _save_resnet18(path, seed=3, kind="safetensors")
     info = W.resolve_weights("resnet18", str(path), pretrained_on="imagenet")
-    build_backbone("resnet18", info=info)  # the verified bytes load
+    backbones.build_backbone("resnet18", info=info)  # the verified bytes load
     _save_resnet18(path, seed=4, kind="safetensors")  # replaced under the recorded hash
     with pytest.raises(ConfigError, match="changed since it was verified"):
-        build_backbone("resnet18", info=info)
+        backbones.build_backbone("resnet18", info=info)
 
 
 def test_weights_file_needs_its_training_data_declared(tmp_path):
@@ -119,7 +121,7 @@ def test_a_pickle_holding_an_object_is_refused(tmp_path):
     module = tmp_path / "module.pth"
     torch.save(torch.nn.Linear(2, 2), module)
     with pytest.raises(ConfigError, match="refusing weights file .*module.pth"):
-        build_backbone("resnet18", weights=str(module), pretrained_on="imagenet")
+        backbones.build_backbone("resnet18", weights=str(module), pretrained_on="imagenet")
     text = tmp_path / "text.pth"
     torch.save({"conv1.weight": torch.zeros(1), "note": "hello"}, text)
     with pytest.raises(ConfigError, match="entry 'note' is a str, not a tensor"):
@@ -132,13 +134,13 @@ def test_weights_that_do_not_fit_name_the_tensor(tmp_path):
     path = tmp_path / "r34.pth"
     torch.save(torchvision.models.resnet34(weights=None).state_dict(), path)
     with pytest.raises(ConfigError, match="holds tensor 'layer1.2.conv1.weight', which this model does not have"):
-        build_backbone("resnet18", weights=str(path), pretrained_on="imagenet")
+        backbones.build_backbone("resnet18", weights=str(path), pretrained_on="imagenet")
     wrong = tmp_path / "wrong.pth"
     state = torchvision.models.resnet18(weights=None).state_dict()
     state["conv1.weight"] = torch.zeros(64, 3, 5, 5)
     torch.save(state, wrong)
     with pytest.raises(ConfigError, match=r"'conv1.weight' has shape \(64, 3, 5, 5\), the model needs \(64, 3, 7, 7\)"):
-        build_backbone("resnet18", weights=str(wrong), pretrained_on="imagenet")
+        backbones.build_backbone("resnet18", weights=str(wrong), pretrained_on="imagenet")
 
 
 def test_resnet_imagenet_is_never_downloaded_and_says_how_to_get_it(torch_home):
@@ -165,7 +167,7 @@ def test_resnet_imagenet_file_verified_by_its_name_is_used(torch_home, monkeypat
     monkeypatch.setitem(BACKBONES, "resnet18", row)
     info = W.resolve_weights("resnet18", "imagenet")
     assert (info.source, info.sha256, info.trained_on) == ("imagenet", digest, ("imagenet",))
-    model = build_backbone("resnet18", info=info)
+    model = backbones.build_backbone("resnet18", info=info)
     assert torch.equal(model.trunk.conv1.weight, state["conv1.weight"])
 
 
@@ -200,11 +202,11 @@ def test_shipped_efficientnet_weights_classify_a_known_photo(efficientnet_file, 
     monkeypatch.setenv(EFFICIENTNET_LITE0.env, str(efficientnet_file))
     info = W.resolve_weights("efficientnet-lite0", "imagenet")
     assert info.sha256 == EFFICIENTNET_LITE0.sha256 and info.trained_on == ("imagenet",)
-    backbone = build_backbone("efficientnet-lite0", info=info).eval()
+    backbone = backbones.build_backbone("efficientnet-lite0", info=info).eval()
     assert backbone.mean == (0.5, 0.5, 0.5) and backbone.std == (0.5, 0.5, 0.5)
     photo = cv2.resize(chelsea(), (224, 224), interpolation=cv2.INTER_AREA)
     with torch.no_grad():
-        proba = imagenet_model("efficientnet-lite0", info)(backbone.preprocess(photo[None])).softmax(-1)[0]
+        proba = backbones.imagenet_model("efficientnet-lite0", info)(backbone.preprocess(photo[None])).softmax(-1)[0]
         fmap = backbone(backbone.preprocess(photo[None]))
     top = proba.topk(3)
     assert top.indices.tolist() == [285, 282, 281]  # Egyptian cat, tiger cat, tabby

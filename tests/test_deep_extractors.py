@@ -5,11 +5,10 @@ Tiny configurations: 64 px inputs on the synthetic dataset's 64 px frames (taken
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
+from _cli import run_manifest
 from _deep_helpers import efficientnet_file, imagenet_lite0, tiny  # noqa: F401  (fixtures)
 from _face_helpers import face_cache, face_model  # noqa: F401  (fixtures)
 from sklearn.base import clone
@@ -28,13 +27,6 @@ def _samples(subjects=2, clips=2, seed=0):
 
     return SyntheticDataset(subjects=subjects, clips_per_subject=clips, frames=10, size=64, effect=1.0,
                             seed=seed).load("deception")
-
-
-def _run(cli, out, *args):
-    result = cli("run", "--protocol", "loso", "--json", "--out", out, *args)
-    assert result.exit_code == 0, result.output
-    payload = json.loads(result.output[result.output.index("{"):])
-    return payload, json.loads((out / "manifest.json").read_text())
 
 
 def _opts(**opts):
@@ -178,9 +170,9 @@ def test_aligned_inputs_use_the_landmarks(face_model, face_cache):  # noqa: F811
 @pytest.mark.parametrize("name,extra", [("resnet-fpf", {}), ("resnet-tmfe", {}), ("resnet-fpf-tmfe", {}),
                                         ("au-libreface", {"epochs": 50})])
 def test_each_deep_extractor_with_logreg_beats_majority(cli, tmp_path, imagenet_lite0, name, extra):  # noqa: F811
-    payload, manifest = _run(cli, tmp_path / "run", "--features", name, "--classifier", "logreg", *EASY,
-                             *_opts(backbone="efficientnet-lite0", weights="imagenet", input_size=64, align="null",
-                                    **extra))
+    payload, manifest = run_manifest(tmp_path / "run", "--features", name, "--classifier", "logreg", *EASY,
+                                     *_opts(backbone="efficientnet-lite0", weights="imagenet", input_size=64,
+                                            align="null", **extra))
     assert payload["uar"] >= payload["majority"]["uar"] + 0.2, payload
     features = manifest["features"]
     assert features["trained_on"] == ["imagenet"] and features["untrained"] is False
@@ -194,9 +186,10 @@ def test_contamination_is_declared_in_the_manifest(cli, tmp_path):
     torch.manual_seed(0)
     path = tmp_path / "mine.pth"
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
-    _, manifest = _run(cli, tmp_path / "run", "--features", "resnet-tmfe", "--dataset-opt", "subjects=3",
-                       "--dataset-opt", "clips_per_subject=2", "--dataset-opt", "frames=8",
-                       *_opts(weights=str(path), pretrained_on="synthetic+casme2", input_size=64, align="null"))
+    _, manifest = run_manifest(tmp_path / "run", "--features", "resnet-tmfe", "--dataset-opt", "subjects=3",
+                               "--dataset-opt", "clips_per_subject=2", "--dataset-opt", "frames=8",
+                               *_opts(weights=str(path), pretrained_on="synthetic+casme2", input_size=64,
+                                      align="null"))
     assert manifest["features"]["trained_on"] == ["casme2", "synthetic"]  # the run's dataset is among them
     assert manifest["dataset"]["dataset"] == "synthetic"
     assert manifest["features"]["model_files"] == {"resnet18:mine.pth": manifest["features"]["model_files"]["resnet18:mine.pth"]}
@@ -206,14 +199,14 @@ def test_combined_features_are_cached_per_part_and_recorded(cli, tmp_path, monke
     monkeypatch.setenv("MEBENCH_CACHE", str(tmp_path / "cache"))
     small = ("--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=8")
     opts = _opts(**{"resnet-tmfe.weights": "none", "input_size": 64, "resnet-tmfe.align": "null"})
-    payload, manifest = _run(cli, tmp_path / "both", "--features", "hoof+resnet-tmfe", *small, *opts)
+    payload, manifest = run_manifest(tmp_path / "both", "--features", "hoof+resnet-tmfe", *small, *opts)
     features = manifest["features"]
     assert features["name"] == "hoof+resnet-tmfe" and [p["name"] for p in features["parts"]] == ["hoof", "resnet-tmfe"]
     assert features["cache_misses"] == 24 and [p["cache_misses"] for p in features["parts"]] == [12, 12]
     assert features["untrained"] is True and features["model_files"] == {"resnet18:random-init": "seed=0"}
     assert manifest["resolved_params"]["features"]["resnet-tmfe"]["input_size"] == 64
-    _, alone = _run(cli, tmp_path / "alone", "--features", "resnet-tmfe", *small,
-                    *_opts(weights="none", input_size=64, align="null"))
+    _, alone = run_manifest(tmp_path / "alone", "--features", "resnet-tmfe", *small,
+                            *_opts(weights="none", input_size=64, align="null"))
     assert alone["features"]["cache_hits"] == 12 and alone["features"]["cache_misses"] == 0
     assert alone["features"]["cache_token"] == features["parts"][1]["cache_token"]
 
@@ -248,9 +241,9 @@ def test_combined_option_errors():
 
 def test_stateful_combination_precomputes_its_stateless_parts(cli, tmp_path):
     small = ("--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=8")
-    payload, manifest = _run(cli, tmp_path / "run", "--features", "resnet-tmfe+au-libreface", *small,
-                             *_opts(weights="none", input_size=64, align="null", backbone="resnet18",
-                                    **{"au-libreface.epochs": 5}))
+    payload, manifest = run_manifest(tmp_path / "run", "--features", "resnet-tmfe+au-libreface", *small,
+                                     *_opts(weights="none", input_size=64, align="null", backbone="resnet18",
+                                            **{"au-libreface.epochs": 5}))
     features = manifest["features"]
     assert features["stateful"] is True and payload["n"] == 12
     assert [p["name"] for p in features["parts"]] == ["resnet-tmfe", "au-libreface"]
@@ -304,8 +297,8 @@ def test_flow_image_reads_a_precomputed_image_as_computed_from_frames(tmp_path):
 
 
 def test_the_seed_pipeline_config_runs(cli, tmp_path, imagenet_lite0):  # noqa: F811
-    payload, manifest = _run(cli, tmp_path / "seed", "--config", "baselines/seed-fpf-tmfe-au-logreg.yaml", *EASY,
-                             *_opts(input_size=64, align="null", **{"au-libreface.epochs": 30}))
+    payload, manifest = run_manifest(tmp_path / "seed", "--config", "baselines/seed-fpf-tmfe-au-logreg.yaml", *EASY,
+                                     *_opts(input_size=64, align="null", **{"au-libreface.epochs": 30}))
     features = manifest["features"]
     assert manifest["pipeline"] == "resnet-fpf-tmfe+au-libreface+logreg" and features["stateful"] is True
     assert [p["name"] for p in features["parts"]] == ["resnet-fpf-tmfe", "au-libreface"]

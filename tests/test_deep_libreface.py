@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from _deep_helpers import efficientnet_file, imagenet_lite0, tiny  # noqa: F401  (fixtures)
+from _lazy import LazyModule
 
 from mebench.errors import ConfigError, DataError
 from mebench.features.deep.libreface import DETECTION_AUS, INTENSITY_AUS, AULibreFace, au_sets
 
+torch = LazyModule("torch")
 LABELS = ["label", "emotion", "deception", "aus"]
 
 
@@ -85,24 +86,27 @@ def test_trains_on_casme2_annotations_as_the_loader_reads_them(tmp_path):
     assert e.transform(samples.drop(columns=["aus"])).shape == (len(samples), 72)
 
 
-class _LibreFaceLayout(torch.nn.Module):
+def _libreface_layout(n_out=12):
     """A model laid out as LibreFace's published ResNet-18 checkpoints are (README key mapping)."""
+    import torchvision
 
-    def __init__(self, n_out=12):
-        import torchvision
+    class LibreFaceLayout(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = torch.nn.Sequential(*list(torchvision.models.resnet18(weights=None).children())[:-1])
+            self.classifier = torch.nn.Sequential(torch.nn.Linear(512, 128), torch.nn.ReLU(),
+                                                  torch.nn.BatchNorm1d(128), torch.nn.Dropout(0.1),
+                                                  torch.nn.Linear(128, n_out), torch.nn.Sigmoid())
 
-        super().__init__()
-        self.encoder = torch.nn.Sequential(*list(torchvision.models.resnet18(weights=None).children())[:-1])
-        self.classifier = torch.nn.Sequential(torch.nn.Linear(512, 128), torch.nn.ReLU(), torch.nn.BatchNorm1d(128),
-                                              torch.nn.Dropout(0.1), torch.nn.Linear(128, n_out), torch.nn.Sigmoid())
+        def forward(self, x):
+            return self.classifier(self.encoder(x).flatten(1))
 
-    def forward(self, x):
-        return self.classifier(self.encoder(x).flatten(1))
+    return LibreFaceLayout()
 
 
 def _checkpoint(path, seed, n_out=12):
     torch.manual_seed(seed)
-    model = _LibreFaceLayout(n_out)
+    model = _libreface_layout(n_out)
     with torch.no_grad():  # non-trivial BatchNorm statistics, so a wrong mapping cannot pass
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):

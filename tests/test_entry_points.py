@@ -44,8 +44,7 @@ def test_entry_point_plugin_is_listed_and_runs(tmp_path):
                               "--dataset-opt", "clips_per_subject=4", "--out", {str(tmp_path / 'run')!r}, "--json"])
         print(json.dumps({{"listed": listed.output, "code": ran.exit_code, "out": ran.output}}))
     """)
-    proc = subprocess.run([sys.executable, "-c", env_code], capture_output=True, text=True,
-                          env={**__import__("os").environ, "MEBENCH_CACHE": str(tmp_path / "cache")})
+    proc = subprocess.run([sys.executable, "-c", env_code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "demo-logreg" in payload["listed"]

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from _cli import run_cli, small_opts
 
-SMALL = ["--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10"]
+SMALL = small_opts(subjects=3)
 
 
 @dataclass
@@ -227,28 +228,21 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    from click.testing import CliRunner
-
-    from mebench.cli import main
+    from _api import run, small_spec
 
     base = tmp_path_factory.mktemp("error-table-runs")
-    for name, extra in (("good", []), ("other", ["--classifier", "ridge"])):
-        result = CliRunner().invoke(main, ["run", *SMALL, *extra, "--out", str(base / name), "--json"])
-        assert result.exit_code == 0, result.output
+    for name, fields in (("good", {}), ("other", {"classifier": "ridge"})):
+        run(small_spec(base / name, dataset_opts={"subjects": 3}, **fields))
     return base / "good", base / "other"
 
 
 @pytest.mark.parametrize("build,code,phrases", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_error_table(build, code, phrases, runs, tmp_path, monkeypatch):
-    from click.testing import CliRunner
-
-    from mebench.cli import main
-
     monkeypatch.setenv("MEBENCH_CACHE", str(tmp_path / "cache"))  # an empty model cache: offline cases must fail
     monkeypatch.delenv("MEBENCH_FACE_LANDMARKER", raising=False)
     monkeypatch.setenv("MEBENCH_OFFLINE", "0")  # `--offline` sets it; monkeypatch restores it afterwards
     args = build(Ctx(tmp_path, *runs))
-    result = CliRunner().invoke(main, [str(a) for a in args])
+    result = run_cli(*args, catch_exceptions=True)
     assert isinstance(result.exception, SystemExit) or result.exception is None, (
         f"{type(result.exception).__name__}: {result.exception}\n{result.output}")
     assert "Traceback" not in result.output, result.output

@@ -7,13 +7,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
-
-SMALL = ("--dataset-opt", "subjects=4", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10")
-
-
-def _json(result):
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output[result.output.index("{"):])
+from _cli import SMALL_OPTS, json_output
 
 
 def _plugin(tmp_path, name, body):
@@ -40,7 +34,7 @@ LABEL_READER = """
 def test_a_label_reading_plugin_is_refused_on_null_data(cli, tmp_path, column):
     name = f"reads-{column}"
     plugin = _plugin(tmp_path, name, LABEL_READER.format(name=name, column=column))
-    result = cli("run", "--plugins", plugin, "--features", name, "--dataset-opt", "effect=0", *SMALL,
+    result = cli("run", "--plugins", plugin, "--features", name, "--dataset-opt", "effect=0", *SMALL_OPTS,
                  "--out", tmp_path / "run")
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
@@ -61,12 +55,12 @@ def test_a_plugin_dataset_cannot_unhide_the_label(cli, tmp_path):
             return ("deception",)
 """)
     result = cli("run", "--plugins", plugin, "--dataset", "forgetful-synthetic", "--features", "reads-label-2",
-                 "--dataset-opt", "effect=0", *SMALL, "--out", tmp_path / "run")
+                 "--dataset-opt", "effect=0", *SMALL_OPTS, "--out", tmp_path / "run")
     assert result.exit_code == 1, result.output
     assert "read the column 'label'" in " ".join(result.output.split())
 
 
-def test_a_label_reading_plugin_that_tolerates_absence_scores_at_chance(cli, tmp_path):
+def test_a_label_reading_plugin_that_tolerates_absence_scores_at_chance(tmp_path, small_spec, run_api):
     """``getattr(row, "label", None)`` finds nothing: the feature is constant, the AUC is chance."""
     plugin = _plugin(tmp_path, "peeks", """
         import numpy as np
@@ -78,16 +72,16 @@ def test_a_label_reading_plugin_that_tolerates_absence_scores_at_chance(cli, tmp
             def extract_one(self, row):
                 return np.array([float(getattr(row, "label", None) == "deceptive"), 1.0])
     """)
-    payload = _json(cli("run", "--plugins", plugin, "--features", "peeks-at-label", "--dataset-opt", "effect=0",
-                        *SMALL, "--json", "--out", tmp_path / "run"))
-    assert payload["auc"] == pytest.approx(0.5)
+    result = run_api(small_spec(plugins=(str(plugin),), features="peeks-at-label", dataset_opts={"effect": 0}))
+    assert result.metrics["pooled"]["auc"] == pytest.approx(0.5)
 
 
 def test_stateful_extractor_sees_training_targets_only_through_fit(tmp_path):
     """A supervised extractor's fit gets the training fold's labels as y; its table never holds them."""
+    from _api import RunSpec, cross_predict, prepare
+
     from mebench.features import FeatureExtractor
     from mebench.registry import EXTRACTORS
-    from mebench.run import RunSpec, cross_predict, prepare
 
     seen = {"fit_columns": set(), "transform_columns": set(), "fit_sizes": []}
 
@@ -129,7 +123,7 @@ def test_target_columns_are_declared_per_task():
     assert "aus" in CASME2.targets("au") and "aus" not in CASME2.targets("emotion")
 
 
-def test_contaminated_run_is_marked(cli, tmp_path):
+def test_contaminated_run_is_marked(cli, tmp_path, small_spec, run_api):
     plugin = _plugin(tmp_path, "contaminated", """
         import numpy as np
         from mebench.registry import EXTRACTORS
@@ -144,40 +138,35 @@ def test_contaminated_run_is_marked(cli, tmp_path):
                 return np.array([float(row.onset), float(row.apex)])
     """)
     out = tmp_path / "run"
-    result = cli("run", "--plugins", plugin, "--features", "trained-on-synthetic", *SMALL, "--out", out)
+    result = cli("run", "--plugins", plugin, "--features", "trained-on-synthetic", *SMALL_OPTS, "--out", out)
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())  # rich wraps long lines
     assert "[contaminated]" in text and "trained on synthetic" in text
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["flags"] == ["contaminated"] and manifest["features"]["trained_on"] == ["synthetic"]
     assert "synthetic" in manifest["flag_reasons"]["contaminated"]
-    clean = json.loads(_run_manifest(cli, tmp_path / "clean"))
+    clean = run_api(small_spec("clean")).manifest
     assert clean["flags"] == [] and clean["roles"] == {"control": False, "probe": False}
 
 
-def _run_manifest(cli, out, *args) -> str:
-    result = cli("run", *SMALL, "--out", out, *args)
-    assert result.exit_code == 0, result.output
-    return (out / "manifest.json").read_text()
-
-
-def test_leaky_protocol_is_flagged(cli, tmp_path):
-    manifest = json.loads(_run_manifest(cli, tmp_path / "kfold", "--protocol", "kfold", "--protocol-opt", "k=4"))
+def test_leaky_protocol_is_flagged(small_spec, run_api):
+    manifest = run_api(small_spec("kfold", protocol="kfold", protocol_opts={"k": 4})).manifest
     assert "LEAKY" in manifest["flags"] and "not subject-disjoint" in manifest["flag_reasons"]["LEAKY"]
 
 
-def test_probe_role_is_recorded(cli, tmp_path):
-    manifest = json.loads(_run_manifest(cli, tmp_path / "probe", "--features", "sex-only"))
+def test_probe_role_is_recorded(small_spec, run_api):
+    manifest = run_api(small_spec("probe", features="sex-only")).manifest
     assert manifest["roles"]["probe"] is True
 
 
-def test_run_files_are_hashed_and_a_tampered_file_is_reported(cli, tmp_path):
+def test_run_files_are_hashed_and_a_tampered_file_is_reported(cli, tmp_path, small_spec, run_api):
     from mebench.errors import RunStoreError
     from mebench.hashing import file_sha256
     from mebench.store import open_run
 
     out = tmp_path / "run"
-    manifest = json.loads(_run_manifest(cli, out))
+    run_api(small_spec(out.name))
+    manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["files"]) == {"predictions.parquet", "metrics.json"}
     for name, digest in manifest["files"].items():
         assert file_sha256(out / name) == digest
@@ -206,7 +195,7 @@ def test_out_is_checked_before_any_work(cli, tmp_path):
     out = tmp_path / "taken"
     out.mkdir()
     (out / "something.txt").write_text("x")
-    result = cli("run", "--plugins", plugin, "--features", "must-not-run", *SMALL, "--out", out)
+    result = cli("run", "--plugins", plugin, "--features", "must-not-run", *SMALL_OPTS, "--out", out)
     assert result.exit_code == 1 and "already holds files" in result.output
 
 
@@ -238,7 +227,7 @@ def test_extractor_bug_is_a_clean_error_naming_it(cli, tmp_path):
                 raise ValueError("cannot handle this clip")
     """)
     for on_error in ("raise", "skip"):
-        result = cli("run", "--plugins", plugin, "--features", "buggy-extractor", *SMALL, "--on-error", on_error,
+        result = cli("run", "--plugins", plugin, "--features", "buggy-extractor", *SMALL_OPTS, "--on-error", on_error,
                      "--out", tmp_path / f"run-{on_error}")
         assert result.exit_code == 1 and "Traceback" not in result.output
         text = " ".join(result.output.split())
@@ -253,14 +242,14 @@ def test_a_moved_dataset_and_a_relative_root_are_served_from_the_cache(cli, tmp_
     assert cli("data", "synth", "--out", first, "--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=2",
                "--dataset-opt", "frames=10").exit_code == 0
     args = ("--dataset", "casme2", "--dataset-opt", "labels=all", "--json")
-    cold = _json(cli("run", "--root", first.resolve(), *args, "--out", tmp_path / "r1"))
+    cold = json_output(cli("run", "--root", first.resolve(), *args, "--out", tmp_path / "r1"))
     manifest = json.loads((tmp_path / "r1" / "manifest.json").read_text())
     assert manifest["features"]["cache_misses"] == 6 and manifest["features"]["cache_hits"] == 0
     moved = tmp_path / "labB" / "copy"
     moved.parent.mkdir()
     shutil.move(str(first), str(moved))  # a move keeps names, sizes and mtimes
     monkeypatch.chdir(tmp_path / "labB")
-    warm = _json(cli("run", "--root", "copy", *args, "--out", tmp_path / "r2"))  # relative, in a new place
+    warm = json_output(cli("run", "--root", "copy", *args, "--out", tmp_path / "r2"))  # relative, in a new place
     manifest = json.loads((tmp_path / "r2" / "manifest.json").read_text())
     assert manifest["features"]["cache_hits"] == 6 and manifest["features"]["cache_misses"] == 0
     assert warm["auc"] == cold["auc"]

@@ -15,35 +15,24 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from _leaderboard_helpers import HOOF, edit_prediction, rehash, ridge, run, sha256
-from click.testing import CliRunner
-
-from mebench.cli import main
+from _cli import BOARD_HOOF, run_cli
+from _leaderboard_helpers import edit_prediction, rehash, ridge, run, sha256
 
 GOLDEN = Path(__file__).parent / "golden"
-EFFECT0 = ["--dataset-opt", "effect=0.0"]
+EFFECT0 = {"effect": 0.0}
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("board-runs")
-    old = os.environ.get("MEBENCH_CACHE")
-    os.environ["MEBENCH_CACHE"] = str(base / "cache")
     made = {}
-    for col, extra in (("A", []), ("B", EFFECT0)):
+    for col, data in (("A", {}), ("B", EFFECT0)):
         for alpha in (1, 10, 100):
-            made[f"{col}/ridge{alpha}"] = ridge(base / col / f"ridge{alpha}", alpha, *extra)
-        made[f"{col}/majority"] = run(base / col / "majority", *HOOF, "--classifier", "majority", *extra)
-    made["A/sex"] = run(base / "A" / "sex", "--features", "sex-only", "--classifier", "ridge")
-    yield base, made
-    if old is None:
-        os.environ.pop("MEBENCH_CACHE", None)
-    else:
-        os.environ["MEBENCH_CACHE"] = old
-
-
-def _invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+            made[f"{col}/ridge{alpha}"] = ridge(base / col / f"ridge{alpha}", alpha, dataset_opts=data)
+        made[f"{col}/majority"] = run(base / col / "majority", features_opts=BOARD_HOOF, classifier="majority",
+                                      dataset_opts=data)
+    made["A/sex"] = run(base / "A" / "sex", features="sex-only", classifier="ridge")
+    return base, made
 
 
 def _board(paths, **kw):
@@ -63,7 +52,7 @@ def _normalise(text: str) -> str:
 def test_golden_outputs(runs, fmt, ext, tmp_path):
     base, _ = runs
     out = base / f"golden-out.{ext}"
-    res = _invoke("leaderboard", base / "A", base / "B", "--format", fmt, "--out", out, "--title", "Golden")
+    res = run_cli("leaderboard", base / "A", base / "B", "--format", fmt, "--out", out, "--title", "Golden")
     assert res.exit_code == 0, res.output
     text = out.read_text()
     if fmt == "json":
@@ -79,7 +68,7 @@ def test_golden_outputs(runs, fmt, ext, tmp_path):
     assert golden.is_file(), f"missing golden file {golden}; run with MEBENCH_UPDATE_GOLDEN=1"
     assert text == golden.read_text(), f"{fmt} output differs from {golden}"
     # printed and written outputs are the same string
-    printed = _invoke("leaderboard", base / "A", base / "B", "--format", fmt, "--title", "Golden")
+    printed = run_cli("leaderboard", base / "A", base / "B", "--format", fmt, "--title", "Golden")
     if fmt != "json":
         assert printed.stdout == out.read_text()
 
@@ -118,8 +107,8 @@ def test_marks_equal_mebench_compare(runs, metric):
     for col in board["columns"]:
         ranked = sorted((c for c in board["cells"] if c["column"] == col["label"] and c["ranked"]),
                         key=lambda c: c["row"])
-        res = _invoke("compare", *[base / c["run_dir"] if not Path(c["run_dir"]).is_absolute() else c["run_dir"]
-                                   for c in ranked], "--metric", metric, "--json")
+        res = run_cli("compare", *[base / c["run_dir"] if not Path(c["run_dir"]).is_absolute() else c["run_dir"]
+                      for c in ranked], "--metric", metric, "--json")
         assert res.exit_code == 0, res.output
         cmp = json.loads(res.stdout)["metrics"][metric]
         best = next(c for c in ranked if c["best"])
@@ -169,7 +158,7 @@ def test_the_best_run_does_not_depend_on_argument_order(runs):
     dirs = [made["A/ridge1"], made["A/ridge10"], made["A/ridge100"]]
     bests = set()
     for order in (dirs, dirs[::-1], [dirs[1], dirs[0], dirs[2]]):
-        res = _invoke("compare", *order, "--metric", "uar", "--json")
+        res = run_cli("compare", *order, "--metric", "uar", "--json")
         assert res.exit_code == 0, res.output
         bests.add(json.loads(res.stdout)["metrics"]["uar"]["best"])
     assert len(bests) == 1
@@ -177,12 +166,12 @@ def test_the_best_run_does_not_depend_on_argument_order(runs):
 
 def test_across_datasets_names_blocks_and_runs(runs):
     base, made = runs
-    res = CliRunner().invoke(main, ["compare", "--across-datasets", str(made["A/ridge1"]), str(made["A/ridge10"]),
-                                    str(made["B/ridge1"]), "--metric", "uar"])
+    res = run_cli("compare", "--across-datasets", str(made["A/ridge1"]), str(made["A/ridge10"]),
+                  str(made["B/ridge1"]), "--metric", "uar")
     text = " ".join(res.output.split())
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "lacks run(s) of" in text and str(made["B/ridge1"]) in text
-    res = _invoke("compare", "--across-datasets", made["A/ridge1"], made["A/ridge10"], made["B/ridge1"],
+    res = run_cli("compare", "--across-datasets", made["A/ridge1"], made["A/ridge10"], made["B/ridge1"],
                   made["B/ridge10"], "--metric", "uar", "--json")
     assert res.exit_code == 0, res.output
     blocks = json.loads(res.stdout)["blocks"]
@@ -193,7 +182,7 @@ def test_two_ranked_runs_match_compare_too(runs):
     base, made = runs
     board = _board([made["A/ridge1"], made["A/ridge100"]], metric="accuracy")
     other = next(c for c in board["cells"] if not c["best"])
-    res = _invoke("compare", made["A/ridge1"], made["A/ridge100"], "--metric", "accuracy", "--json")
+    res = run_cli("compare", made["A/ridge1"], made["A/ridge100"], "--metric", "accuracy", "--json")
     cmp = json.loads(res.stdout)["metrics"]["accuracy"]
     assert other["p_holm"] == cmp["p_holm"] and other["p_value"] == cmp["p_value"]
 
@@ -205,7 +194,7 @@ def test_missing_control_command_produces_the_control(runs, tmp_path):
     cmd = col["missing_controls"]["stratified-random"]
     assert cmd.startswith("mebench run ") and "--classifier stratified-random" in cmd
     out = tmp_path / "strat"
-    res = _invoke(*cmd.split()[1:], "--out", out, "--json")
+    res = run_cli(*cmd.split()[1:], "--out", out, "--json")
     assert res.exit_code == 0, res.output
     board2 = _board([base / "A", out])
     assert "stratified-random" not in board2["columns"][0]["missing_controls"]
@@ -214,7 +203,7 @@ def test_missing_control_command_produces_the_control(runs, tmp_path):
 
 def test_flagged_runs_are_marked_and_not_ranked(runs, tmp_path):
     base, made = runs
-    leaky = ridge(tmp_path / "kfold", 1, "--protocol", "kfold", "--protocol-opt", "k=4")
+    leaky = ridge(tmp_path / "kfold", 1, protocol="kfold", protocol_opts={"k": 4})
     contaminated = tmp_path / "contaminated"
     shutil.copytree(made["A/ridge10"], contaminated)
     man = json.loads((contaminated / "manifest.json").read_text())
@@ -226,7 +215,7 @@ def test_flagged_runs_are_marked_and_not_ranked(runs, tmp_path):
     assert leaky_cell["flags"] == ["LEAKY"] and not leaky_cell["ranked"] and not leaky_cell["best"]
     cont = next(c for c in cells.values() if c["flags"] == ["contaminated"])
     assert not cont["ranked"] and cont["value"] is not None
-    md = _invoke("leaderboard", made["A/ridge1"], made["A/ridge100"], contaminated, leaky).stdout
+    md = run_cli("leaderboard", made["A/ridge1"], made["A/ridge100"], contaminated, leaky).stdout
     assert "⚠ LEAKY" in md and "⚠ contaminated" in md
     assert "LEAKY: hoof+ridge[c.alpha=1,f.grid=4,f.size=32] on synthetic/deception · kfold" in md
     assert "trained on synthetic; marked and not ranked" in md
@@ -296,7 +285,7 @@ def test_column_refused_when_fold_hash_differs(runs, tmp_path):
     man = json.loads((odd / "manifest.json").read_text())
     man["protocol"]["fold_hash"] = "0" * 64
     (odd / "manifest.json").write_text(json.dumps(man))
-    res = CliRunner().invoke(main, ["leaderboard", str(made["A/ridge1"]), str(odd)])
+    res = run_cli("leaderboard", str(made["A/ridge1"]), str(odd))
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "is refused" in res.output and "fold hash" in res.output
     assert str(odd) in res.output and str(made["A/ridge1"]) in res.output
@@ -304,8 +293,8 @@ def test_column_refused_when_fold_hash_differs(runs, tmp_path):
 
 def test_column_refused_when_dataset_fingerprint_differs(runs, tmp_path):
     base, made = runs
-    other_seed = ridge(tmp_path / "seed1", 1, "--seed", "1")
-    res = CliRunner().invoke(main, ["leaderboard", str(made["A/ridge10"]), str(other_seed)])
+    other_seed = ridge(tmp_path / "seed1", 1, seed=1)
+    res = run_cli("leaderboard", str(made["A/ridge10"]), str(other_seed))
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "dataset fingerprint" in res.output and str(other_seed) in res.output
 
@@ -318,7 +307,7 @@ def test_column_refused_when_label_sets_differ(runs, tmp_path):
     preds["score_unsure"] = 0.0
     preds.to_parquet(odd / "predictions.parquet", index=False)
     rehash(odd)
-    res = CliRunner().invoke(main, ["leaderboard", str(made["A/ridge1"]), str(odd)])
+    res = run_cli("leaderboard", str(made["A/ridge1"]), str(odd))
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "label set" in res.output and "unsure" in res.output and str(odd) in res.output
 
@@ -327,25 +316,25 @@ def test_bad_input_gets_a_clear_message(runs, tmp_path):
     base, made = runs
     empty = tmp_path / "empty"
     empty.mkdir()
-    res = CliRunner().invoke(main, ["leaderboard", str(empty)])
+    res = run_cli("leaderboard", str(empty))
     assert res.exit_code == 1 and "Traceback" not in res.output and f"{empty} is empty" in res.output
 
     corrupt = tmp_path / "corrupt"
     shutil.copytree(made["A/ridge1"], corrupt)
     (corrupt / "predictions.parquet").write_bytes(b"PAR1 this is not a parquet file")
     rehash(corrupt)
-    res = CliRunner().invoke(main, ["leaderboard", str(corrupt)])
+    res = run_cli("leaderboard", str(corrupt))
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert f"{corrupt}/predictions.parquet cannot be read as parquet" in res.output
 
     incomplete = tmp_path / "search" / "incomplete"
     shutil.copytree(made["A/ridge1"], incomplete)
     (incomplete / "metrics.json").unlink()
-    res = CliRunner().invoke(main, ["leaderboard", str(tmp_path / "search")])  # found while searching a folder
+    res = run_cli("leaderboard", str(tmp_path / "search"))  # found while searching a folder
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert f"run {incomplete} is incomplete: it lacks metrics.json" in res.output
 
-    res = CliRunner().invoke(main, ["leaderboard", str(made["A/ridge1"]), "--metric", "uf2"])
+    res = run_cli("leaderboard", str(made["A/ridge1"]), "--metric", "uf2")
     assert res.exit_code == 2 and "Traceback" not in res.output and "did you mean" in res.output.lower()
 
     for key, value in (("seeds", [0]), ("dataset", "synthetic"), ("config", {"dataset_opts": [1]})):
@@ -354,10 +343,10 @@ def test_bad_input_gets_a_clear_message(runs, tmp_path):
         manifest = json.loads((bad / "manifest.json").read_text())
         manifest[key] = value if key != "config" else {**manifest["config"], **value}
         (bad / "manifest.json").write_text(json.dumps(manifest))
-        res = CliRunner().invoke(main, ["leaderboard", str(bad)])
+        res = run_cli("leaderboard", str(bad))
         assert res.exit_code == 1 and "Traceback" not in res.output, res.output
         assert "manifest.json" in res.output and "damaged" in res.output
-        res = CliRunner().invoke(main, ["leaderboard", "add", str(bad), "--board", str(tmp_path / "board"), "--pin"])
+        res = run_cli("leaderboard", "add", str(bad), "--board", str(tmp_path / "board"), "--pin")
         assert res.exit_code == 1 and "Traceback" not in res.output and not (tmp_path / "board" / "runs").exists()
 
 
@@ -368,7 +357,7 @@ def test_metric_undefined_for_a_run_is_named(runs, tmp_path):
     preds = pd.read_parquet(single / "predictions.parquet")
     preds[preds["y_true"] == "deceptive"].to_parquet(single / "predictions.parquet", index=False)
     rehash(single)
-    res = CliRunner().invoke(main, ["leaderboard", str(single), "--metric", "auc"])
+    res = run_cli("leaderboard", str(single), "--metric", "auc")
     assert res.exit_code == 0 and "Traceback" not in res.output
     assert "| n/a |" in res.output
     assert "auc is undefined for hoof+ridge[c.alpha=1,f.grid=4,f.size=32] on" in res.output
@@ -380,10 +369,10 @@ def test_figures_are_written_and_byte_reproducible(runs, tmp_path):
     chosen = [tmp_path / "runs" / k for k in ("A/ridge1", "A/ridge100", "B/ridge1", "B/ridge100")]
     for k, dest in zip(("A/ridge1", "A/ridge100", "B/ridge1", "B/ridge100"), chosen):
         shutil.copytree(made[k], dest)
-    res = _invoke("stats", chosen[0], "--permutations", "49", "--bootstrap", "100", "--json")
+    res = run_cli("stats", chosen[0], "--permutations", "49", "--bootstrap", "100", "--json")
     assert res.exit_code == 0, res.output
     for d in ("f1", "f2"):
-        res = _invoke("leaderboard", *chosen, "--figures", tmp_path / d, "--out", tmp_path / d / "t.md")
+        res = run_cli("leaderboard", *chosen, "--figures", tmp_path / d, "--out", tmp_path / d / "t.md")
         assert res.exit_code == 0, res.output
     files = sorted(p.name for p in (tmp_path / "f1").iterdir())
     for kind in ("roc", "subjects", "confusion", "cd", "null"):
@@ -404,12 +393,12 @@ def test_verify_json_record(runs, tmp_path):
     work = tmp_path / "work"
     shutil.copytree(base / "A", work / "A")
     record = work / "board.json"
-    assert _invoke("leaderboard", work / "A", "--format", "json", "--out", record).exit_code == 0
-    res = _invoke("leaderboard", "verify", record)
+    assert run_cli("leaderboard", work / "A", "--format", "json", "--out", record).exit_code == 0
+    res = run_cli("leaderboard", "verify", record)
     assert res.exit_code == 0 and "verified 5 cell(s)" in res.output
     # one edited prediction: the file hash no longer matches the record
     edit_prediction(work / "A" / "ridge100", row=3)
-    res = CliRunner().invoke(main, ["leaderboard", "verify", str(record)])
+    res = run_cli("leaderboard", "verify", str(record))
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "cell hoof+ridge[c.alpha=100,f.grid=4,f.size=32] × synthetic/deception · loso" in res.output
     assert "predictions.parquet of run A/ridge100 was modified" in res.output
@@ -420,6 +409,6 @@ def test_verify_json_record(runs, tmp_path):
         if cell["run_dir"] == "A/ridge100":
             cell["files"] = {n: sha256(work / "A" / "ridge100" / n) for n in cell["files"]}
     record.write_text(json.dumps(rec))
-    res = CliRunner().invoke(main, ["leaderboard", "verify", str(record)])
+    res = run_cli("leaderboard", "verify", str(record))
     assert res.exit_code == 1
     assert re.search(r"cell hoof\+ridge\[c\.alpha=100[^\n]*: value recorded [0-9.]+, recomputed [0-9.]+", res.output)

@@ -2,17 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from _leaderboard_helpers import HOOF, edit_prediction, rehash, ridge, run, with_file_hashes
-from click.testing import CliRunner
-
-from mebench.cli import main
+from _cli import BOARD_HOOF, run_cli, start_cli
+from _leaderboard_helpers import edit_prediction, rehash, ridge, run, with_file_hashes
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = """\
@@ -39,10 +34,6 @@ pipelines:
 """
 
 
-def _invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
 def _tree(folder: Path) -> dict:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -60,24 +51,19 @@ def _outputs(board: Path) -> dict:
 def built(tmp_path_factory):
     """A tiny suite benched and built twice from scratch in two separate leaderboard folders."""
     base = tmp_path_factory.mktemp("suite")
-    old = os.environ.get("MEBENCH_CACHE")
     boards = []
     for i in (1, 2):
         board = base / f"board{i}"
         (board / "suites").mkdir(parents=True)
         (board / "suites" / "tiny.yaml").write_text(TINY)
-        os.environ["MEBENCH_CACHE"] = str(base / f"cache{i}")  # from scratch: no shared feature cache
-        res = _invoke("bench", "--suite", "tiny", "--board", board)
+        res = run_cli("bench", "--suite", "tiny", "--board", board,
+                      env={"MEBENCH_CACHE": str(base / f"cache{i}")})  # from scratch: no shared feature cache
         assert res.exit_code == 0, res.output
         assert "6 run(s) added" in res.output
-        res = _invoke("leaderboard", "build", "--board", board)
+        res = run_cli("leaderboard", "build", "--board", board)
         assert res.exit_code == 0, res.output
         boards.append(board)
-    yield boards
-    if old is None:
-        os.environ.pop("MEBENCH_CACHE", None)
-    else:
-        os.environ["MEBENCH_CACHE"] = old
+    return boards
 
 
 def test_bench_stores_runs_and_pins(built):
@@ -90,14 +76,14 @@ def test_bench_stores_runs_and_pins(built):
     assert "## tiny" in readme and "### uf1" in readme and "### auc" in readme
     assert (board / "tables" / "tiny-uf1.tex").is_file() and (board / "figures" / "tiny-cd-uf1.png").is_file()
     # running the suite again resumes: every pair is already stored
-    res = _invoke("bench", "--suite", "tiny", "--board", board)
+    res = run_cli("bench", "--suite", "tiny", "--board", board)
     assert res.exit_code == 0 and "0 run(s) added, 6 already stored" in res.output
 
 
 def test_rebuild_changes_no_byte(built, tmp_path):
     board = built[0]
     before = _tree(board)
-    res = _invoke("leaderboard", "build", "--board", board)
+    res = run_cli("leaderboard", "build", "--board", board)
     assert res.exit_code == 0, res.output
     assert _tree(board) == before
 
@@ -111,14 +97,14 @@ def test_rebuild_from_scratch_reproduces_tables_byte_for_byte(built):
 
 def test_verify_passes_and_fails_on_an_edited_prediction(built, tmp_path):
     board = built[0]
-    res = _invoke("leaderboard", "verify", board)
+    res = run_cli("leaderboard", "verify", board)
     assert res.exit_code == 0, res.output
     assert "verified 12 cell(s) of 2 table(s) from 6 run(s)" in res.output
     copy = tmp_path / "copy"
     shutil.copytree(board, copy)
     run_dir = next(p for p in sorted((copy / "runs" / "tiny").iterdir()) if "ridge" in p.name)
     edit_prediction(run_dir, row=2)
-    res = _invoke("leaderboard", "verify", copy)
+    res = run_cli("leaderboard", "verify", copy)
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert f"predictions.parquet of run runs/tiny/{run_dir.name} was modified" in res.output
     assert "cell hoof+ridge[" in res.output
@@ -127,7 +113,7 @@ def test_verify_passes_and_fails_on_an_edited_prediction(built, tmp_path):
     shutil.copytree(board, copy2)
     tex = copy2 / "tables" / "tiny-uf1.tex"
     tex.write_text(tex.read_text().replace("\\textbf{", "\\textbf{1", 1))
-    res = _invoke("leaderboard", "verify", copy2)
+    res = run_cli("leaderboard", "verify", copy2)
     assert res.exit_code == 1 and "output tables/tiny-uf1.tex" in res.output
 
 
@@ -138,7 +124,7 @@ def test_verify_fails_on_an_emptied_table_and_on_a_run_left_out(built, tmp_path)
     record = json.loads((emptied / "leaderboard.json").read_text())
     record["tables"][0]["cells"] = []
     (emptied / "leaderboard.json").write_text(json.dumps(record))
-    res = _invoke("leaderboard", "verify", emptied)
+    res = run_cli("leaderboard", "verify", emptied)
     assert res.exit_code == 1 and "holds no cells" in res.output and "Traceback" not in res.output
     # a run stored after the build (or hidden during it) is absent from every table: caught
     partial = tmp_path / "partial"
@@ -146,9 +132,9 @@ def test_verify_fails_on_an_emptied_table_and_on_a_run_left_out(built, tmp_path)
     left_out = sorted((partial / "runs" / "tiny").iterdir())[0]
     aside = tmp_path / "aside"
     shutil.move(str(left_out), str(aside))
-    assert _invoke("leaderboard", "build", "--board", partial).exit_code == 0
+    assert run_cli("leaderboard", "build", "--board", partial).exit_code == 0
     shutil.move(str(aside), str(left_out))
-    res = _invoke("leaderboard", "verify", partial)
+    res = run_cli("leaderboard", "verify", partial)
     assert res.exit_code == 1 and f"run runs/tiny/{left_out.name} is stored" in res.output
 
 
@@ -156,7 +142,7 @@ def test_committed_leaderboard_rebuilds_byte_for_byte(tmp_path):
     committed = REPO / "leaderboard"
     copy = tmp_path / "leaderboard"
     shutil.copytree(committed, copy)
-    res = _invoke("leaderboard", "build", "--board", copy)
+    res = run_cli("leaderboard", "build", "--board", copy)
     assert res.exit_code == 0, res.output
     built = _tree(copy)
     for name, data in built.items():
@@ -168,10 +154,10 @@ def test_committed_leaderboard_rebuilds_byte_for_byte(tmp_path):
     if not stored:
         assert "No runs are stored yet" in (committed / "README.md").read_text()
         return
-    res = _invoke("leaderboard", "verify", copy)
+    res = run_cli("leaderboard", "verify", copy)
     assert res.exit_code == 0, res.output
     edit_prediction(copy / stored[0].parent.relative_to(committed), row=0)
-    res = _invoke("leaderboard", "verify", copy)
+    res = run_cli("leaderboard", "verify", copy)
     assert res.exit_code == 1
 
 
@@ -181,18 +167,12 @@ def test_committed_leaderboard_rebuilds_byte_for_byte(tmp_path):
 @pytest.fixture(scope="module")
 def candidates(tmp_path_factory):
     base = tmp_path_factory.mktemp("add")
-    old = os.environ.get("MEBENCH_CACHE")
-    os.environ["MEBENCH_CACHE"] = str(base / "cache")
     made = {"a": ridge(base / "a", 1), "b": ridge(base / "b", 100),
-            "c": run(base / "c", *HOOF, "--classifier", "majority"),
-            "leaky": ridge(base / "leaky", 1, "--protocol", "kfold", "--protocol-opt", "k=4")}
+            "c": run(base / "c", features_opts=BOARD_HOOF, classifier="majority"),
+            "leaky": ridge(base / "leaky", 1, protocol="kfold", protocol_opts={"k": 4})}
     for d in made.values():
         with_file_hashes(d)
-    yield base, made
-    if old is None:
-        os.environ.pop("MEBENCH_CACHE", None)
-    else:
-        os.environ["MEBENCH_CACHE"] = old
+    return base, made
 
 
 def _refused(res, board: Path, before: dict, *phrases):
@@ -205,35 +185,27 @@ def _refused(res, board: Path, before: dict, *phrases):
 def test_add_accepts_a_valid_run_and_refuses_a_second_copy(candidates, tmp_path):
     base, made = candidates
     board = tmp_path / "board"
-    res = _invoke("leaderboard", "add", made["a"], "--board", board)
+    res = run_cli("leaderboard", "add", made["a"], "--board", board)
     _refused(res, board, {}, "no protocol pin for loso")
-    res = _invoke("leaderboard", "add", made["a"], "--board", board, "--pin", "--suite", "mine")
+    res = run_cli("leaderboard", "add", made["a"], "--board", board, "--pin", "--suite", "mine")
     assert res.exit_code == 0, res.output
     stored = board / "runs" / "mine" / json.loads((made["a"] / "manifest.json").read_text())["run_id"]
     assert sorted(p.name for p in stored.iterdir()) == ["manifest.json", "metrics.json", "predictions.parquet"]
     assert json.loads((board / "pins.json").read_text())["pins"][0]["fold_hash"]
     before = _tree(board)
-    _refused(_invoke("leaderboard", "add", made["a"], "--board", board, "--suite", "mine"), board, before,
+    _refused(run_cli("leaderboard", "add", made["a"], "--board", board, "--suite", "mine"), board, before,
              "is already stored")
     # the pin now admits another pipeline on the same protocol without --pin
-    assert _invoke("leaderboard", "add", made["b"], "--board", board, "--suite", "mine").exit_code == 0
+    assert run_cli("leaderboard", "add", made["b"], "--board", board, "--suite", "mine").exit_code == 0
 
 
 def test_add_accepts_a_run_of_combined_extractors(tmp_path):
     """A run of ``--features a+b`` has a '+' in its run id, a safe folder name."""
-    old = os.environ.get("MEBENCH_CACHE")
-    os.environ["MEBENCH_CACHE"] = str(tmp_path / "cache")
-    try:
-        made = run(tmp_path / "combined", "--features", "hoof+biwoof", "--features-opt", "align=null", *HOOF)
-    finally:
-        if old is None:
-            os.environ.pop("MEBENCH_CACHE", None)
-        else:
-            os.environ["MEBENCH_CACHE"] = old
+    made = run(tmp_path / "combined", features="hoof+biwoof", features_opts={"align": None, **BOARD_HOOF})
     run_id = json.loads((made / "manifest.json").read_text())["run_id"]
     assert "hoof+biwoof" in run_id
     board = tmp_path / "board"
-    res = _invoke("leaderboard", "add", made, "--board", board, "--pin", "--suite", "mine")
+    res = run_cli("leaderboard", "add", made, "--board", board, "--pin", "--suite", "mine")
     assert res.exit_code == 0, res.output
     assert (board / "runs" / "mine" / run_id / "predictions.parquet").is_file()
 
@@ -244,11 +216,11 @@ def test_add_refuses_tampered_predictions(candidates, tmp_path):
     bad = tmp_path / "tampered"
     shutil.copytree(made["a"], bad)
     edit_prediction(bad, row=1)
-    _refused(_invoke("leaderboard", "add", bad, "--board", board, "--pin"), board, {},
+    _refused(run_cli("leaderboard", "add", bad, "--board", board, "--pin"), board, {},
              f"run {bad}: predictions.parquet has been modified since the run wrote it")
     # the hashes brought up to date: metrics.json and the predictions now disagree
     rehash(bad)
-    _refused(_invoke("leaderboard", "add", bad, "--board", board, "--pin"), board, {},
+    _refused(run_cli("leaderboard", "add", bad, "--board", board, "--pin"), board, {},
              "metrics.json says", "the stored predictions give")
 
 
@@ -260,30 +232,27 @@ def test_add_refuses_a_mismatched_fold_hash(candidates, tmp_path):
     man = json.loads((bad / "manifest.json").read_text())
     man["protocol"]["fold_hash"] = "f" * 64
     (bad / "manifest.json").write_text(json.dumps(man))
-    _refused(_invoke("leaderboard", "add", bad, "--board", board, "--pin"), board, {}, "fold hash mismatch")
+    _refused(run_cli("leaderboard", "add", bad, "--board", board, "--pin"), board, {}, "fold hash mismatch")
     # a run whose folds differ from the pinned protocol's
-    assert _invoke("leaderboard", "add", made["a"], "--board", board, "--pin").exit_code == 0
+    assert run_cli("leaderboard", "add", made["a"], "--board", board, "--pin").exit_code == 0
     pins = json.loads((board / "pins.json").read_text())
     pins["pins"][0]["fold_hash"] = "e" * 64
     (board / "pins.json").write_text(json.dumps(pins))
     before = _tree(board)
-    _refused(_invoke("leaderboard", "add", made["b"], "--board", board), board, before, "protocol pin mismatch")
+    _refused(run_cli("leaderboard", "add", made["b"], "--board", board), board, before, "protocol pin mismatch")
 
 
 def test_add_refuses_leakage(candidates, tmp_path):
     base, made = candidates
     board = tmp_path / "board"
-    _refused(_invoke("leaderboard", "add", made["leaky"], "--board", board, "--pin"), board, {},
+    _refused(run_cli("leaderboard", "add", made["leaky"], "--board", board, "--pin"), board, {},
              "is refused: LEAKY", "subject-disjoint")
 
 
 def test_two_concurrent_adds_both_land(candidates, tmp_path):
     base, made = candidates
     board = tmp_path / "board"
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    procs = [subprocess.Popen([sys.executable, "-m", "mebench.cli", "leaderboard", "add", str(made[k]), "--board",
-                               str(board), "--pin", "--suite", "both"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for k in ("b", "c")]
+    procs = [start_cli("leaderboard", "add", made[k], "--board", board, "--pin", "--suite", "both") for k in ("b", "c")]
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err
@@ -325,17 +294,17 @@ def test_suite_errors_name_the_problem(tmp_path):
     suites = tmp_path / "suites"
     suites.mkdir()
     (suites / "bad.yaml").write_text("name: bad\nprotocol: [x]\npipelines: [y]\n")
-    res = _invoke("bench", "--suite", "bad", "--board", tmp_path)
+    res = run_cli("bench", "--suite", "bad", "--board", tmp_path)
     assert res.exit_code == 1 and "unknown key(s) 'protocol' (did you mean 'protocols'?)" in res.output
     (suites / "bad.yaml").write_text("name: bad\nprotocols: [protocols/missing.yaml]\npipelines: [{features: hoof}]\n")
-    res = _invoke("bench", "--suite", "bad", "--board", tmp_path)
+    res = run_cli("bench", "--suite", "bad", "--board", tmp_path)
     assert res.exit_code == 1 and "entry 'protocols/missing.yaml' is not a file" in res.output
     (suites / "bad.yaml").write_text("name: bad\nprotocols: [{dataset: synthetic, protocl: loso}]\n"
                                      "pipelines: [{features: hoof}]\n")
-    res = _invoke("bench", "--suite", "bad", "--board", tmp_path)
+    res = run_cli("bench", "--suite", "bad", "--board", tmp_path)
     assert res.exit_code == 1 and "'protocl' (did you mean 'protocol'?)" in res.output
     (suites / "bad.yaml").write_text("name: bad\nprotocols: [{dataset: synthetic}]\npipelines: [{features: hooff}]\n")
-    res = _invoke("bench", "--suite", "bad", "--board", tmp_path)
+    res = run_cli("bench", "--suite", "bad", "--board", tmp_path)
     assert res.exit_code == 2 and "hooff" in res.output and "Traceback" not in res.output
-    res = _invoke("bench", "--suite", "nope", "--board", tmp_path)
+    res = run_cli("bench", "--suite", "nope", "--board", tmp_path)
     assert res.exit_code == 1 and "no suite named 'nope'" in res.output and "known suites: bad" in res.output

@@ -108,7 +108,7 @@ def test_apex_outside_interval_in_a_manifest(tmp_path):
 
 
 def test_apex_warning_reaches_the_run_manifest(tmp_path):
-    from mebench.run import RunSpec, execute
+    from _api import RunSpec, execute
 
     rows = [(s, f"EP0{c}_0{s}", 11, 21 if c == 1 else 15, 20, 12, "happiness" if c % 2 else "disgust", 1)
             for s in (1, 2) for c in range(1, 5)]

@@ -10,26 +10,22 @@ import textwrap
 
 import numpy as np
 import pytest
-import torch
+from _cli import run_manifest
+from _lazy import LazyModule
 from sklearn.base import clone
 
 from mebench.classifiers.nets import TorchClassifier, inner_split
-from mebench.classifiers.nets.e2e import ResNetE2E
-from mebench.classifiers.nets.models import MLP, OffApexNet, OffApexNetModule, STSTNet, STSTNetModule
 from mebench.errors import ConfigError
 from mebench.registry import CLASSIFIERS
+
+torch = LazyModule("torch")
+nets = LazyModule("mebench.classifiers.nets.models")  # the nets' modules import torch
+e2e = LazyModule("mebench.classifiers.nets.e2e")
 
 EASY = ("--dataset-opt", "subjects=6", "--dataset-opt", "clips_per_subject=8", "--dataset-opt", "frames=10",
         "--dataset-opt", "effect=1.0", "--dataset-opt", "intensity=3.0", "--dataset-opt", "noise=1.0")
 FLOW = ("--features", "flow-image", "--features-opt", "align=null")
 NETS = ("mlp", "ststnet", "off-apexnet", "resnet-e2e")
-
-
-def _run(cli, out, *args):
-    result = cli("run", "--json", "--out", out, *args)
-    assert result.exit_code == 0, result.output
-    payload = json.loads(result.output[result.output.index("{"):])
-    return payload, json.loads((out / "manifest.json").read_text())
 
 
 def _kernel():
@@ -43,10 +39,10 @@ def _kernel():
 
 # ---------------------------------------------------------------------- modules
 @pytest.mark.parametrize("module, shape", [
-    (lambda: STSTNetModule(3), (3, 28, 28)),
-    (lambda: OffApexNetModule(3, hidden=32), (2, 28, 28)),
-    (lambda: MLP(hidden="16,8").build_module((12,), 3), (12,)),
-    (lambda: ResNetE2E(weights="none", backbone="resnet18").build_module((6, 32, 32), 3), (6, 32, 32)),
+    (lambda: nets.STSTNetModule(3), (3, 28, 28)),
+    (lambda: nets.OffApexNetModule(3, hidden=32), (2, 28, 28)),
+    (lambda: nets.MLP(hidden="16,8").build_module((12,), 3), (12,)),
+    (lambda: e2e.ResNetE2E(weights="none", backbone="resnet18").build_module((6, 32, 32), 3), (6, 32, 32)),
 ])
 def test_modules_give_logits_and_every_parameter_gets_a_gradient(module, shape):
     torch.manual_seed(0)
@@ -61,16 +57,16 @@ def test_modules_give_logits_and_every_parameter_gets_a_gradient(module, shape):
 
 
 def test_ststnet_has_the_published_layout():
-    net = STSTNetModule(3)
+    net = nets.STSTNetModule(3)
     assert net.conv.out_channels == 3 + 5 + 8 and net.conv.kernel_size == (3, 3) and net.conv.padding == (2, 2)
     assert net.fc.in_features == 400  # 16 maps of 5x5 after 3x3/3 max and 2x2 average pooling of 28x28
-    est = STSTNet()
+    est = nets.STSTNet()
     assert (est.epochs, est.batch_size, est.lr, est.optimizer, est.selection) == (500, 256, 5e-5, "adam", "fixed")
 
 
 def test_resnet_e2e_fuses_two_14x14_maps_along_channels():
     torch.manual_seed(0)
-    net = ResNetE2E(weights="none", backbone="resnet18").build_module((6, 224, 224), 3).eval()
+    net = e2e.ResNetE2E(weights="none", backbone="resnet18").build_module((6, 224, 224), 3).eval()
     with torch.no_grad():
         fused = net.fused_map(torch.rand(1, 6, 224, 224))
     assert fused.shape == (1, 256 + 256, 14, 14)
@@ -79,17 +75,17 @@ def test_resnet_e2e_fuses_two_14x14_maps_along_channels():
     assert regions.shape == (5, 14, 14) and np.allclose(regions.sum(axis=(1, 2)), 1.0)
     assert regions[0, :7].sum() > regions[0, 7:].sum()  # the brows sit in the upper half of an aligned face
     with pytest.raises(ValueError, match="multiple of 16"):
-        ResNetE2E(weights="none", epochs=1).fit(np.zeros((4, 6, 20, 20)), [0, 1, 0, 1])
+        e2e.ResNetE2E(weights="none", epochs=1).fit(np.zeros((4, 6, 20, 20)), [0, 1, 0, 1])
 
 
 def test_image_nets_refuse_tables_with_a_clear_error_and_take_flattened_images():
-    X, y = STSTNet.example_data(n_samples=12, n_classes=2, seed=0)
+    X, y = nets.STSTNet.example_data(n_samples=12, n_classes=2, seed=0)
     with pytest.raises(ValueError, match=r"\(n, 3, 28, 28\).*flow-image"):
-        STSTNet(epochs=1).fit(np.zeros((12, 12)), y)
-    flat = STSTNet(epochs=1, engine="torch").fit(X.reshape(12, -1), y)
-    shaped = STSTNet(epochs=1, engine="torch").fit(X, y)
+        nets.STSTNet(epochs=1).fit(np.zeros((12, 12)), y)
+    flat = nets.STSTNet(epochs=1, engine="torch").fit(X.reshape(12, -1), y)
+    shaped = nets.STSTNet(epochs=1, engine="torch").fit(X, y)
     np.testing.assert_array_equal(flat.predict_proba(X), shaped.predict_proba(X.reshape(12, -1)))
-    off = OffApexNet(epochs=1, hidden=16).fit(X, y)  # (u, v, strain): the strain channel is ignored
+    off = nets.OffApexNet(epochs=1, hidden=16).fit(X, y)  # (u, v, strain): the strain channel is ignored
     assert off.members_[0].streams[0][0].in_channels == 1 and off.input_shape_ == (3, 28, 28)
 
 
@@ -103,7 +99,7 @@ def test_fused_kernel_gradients_equal_autograd():
     torch.manual_seed(1)
     k, n, b = 3, 20, 12
     X, y = torch.randn(n, 3, 28, 28), torch.randint(0, k, (n,))
-    net = STSTNetModule(k)
+    net = nets.STSTNetModule(k)
     with torch.no_grad():
         net.bn.weight.uniform_(-1.5, 1.5)  # negative gammas turn the max pool into a min pool of the ReLU output
         net.bn.bias.uniform_(-0.5, 0.5)
@@ -151,22 +147,23 @@ def test_fused_optimizer_steps_follow_torch_optim(name, code):
 
 
 def _folds_problem(n_subjects=5, per_subject=8, seed=0):
-    X, y = STSTNet.example_data(n_samples=n_subjects * per_subject, n_classes=3, seed=seed)
+    X, y = nets.STSTNet.example_data(n_samples=n_subjects * per_subject, n_classes=3, seed=seed)
     subjects = np.repeat(np.arange(n_subjects), per_subject)
     trains = [np.flatnonzero(subjects != s) for s in range(n_subjects)]
     return X, y, subjects, trains
 
 
-@pytest.mark.parametrize("net", [
-    STSTNet(epochs=6, lr=2e-3, batch_size=16, engine="fused"),
-    STSTNet(epochs=3, lr=2e-3, batch_size=16, engine="fused", selection="inner", patience=2),
-    MLP(epochs=5, hidden=8),
+@pytest.mark.parametrize("make", [
+    lambda: nets.STSTNet(epochs=6, lr=2e-3, batch_size=16, engine="fused"),
+    lambda: nets.STSTNet(epochs=3, lr=2e-3, batch_size=16, engine="fused", selection="inner", patience=2),
+    lambda: nets.MLP(epochs=5, hidden=8),
 ])
-def test_fit_folds_predicts_exactly_as_fitting_fold_by_fold(net):
+def test_fit_folds_predicts_exactly_as_fitting_fold_by_fold(make):
+    net = make()
     if getattr(net, "engine", None) == "fused":
         _kernel()
     X, y, subjects, trains = _folds_problem()
-    if isinstance(net, MLP):
+    if isinstance(net, nets.MLP):
         X = X.reshape(len(X), -1)[:, :20]
     together = net.fit_folds(X, y, trains, groups=subjects, jobs=2)
     for train, model in zip(trains, together):
@@ -183,7 +180,7 @@ def test_runner_trains_fused_folds_together_with_jobs_and_scores_alike():
     _kernel()
     X, y, subjects, _ = _folds_problem(n_subjects=4, per_subject=6)
     prepared = prepared_from_arrays(X, np.array(["a", "b", "c"])[y], subjects,
-                                    estimator=STSTNet(epochs=4, lr=2e-3, batch_size=8))
+                                    estimator=nets.STSTNet(epochs=4, lr=2e-3, batch_size=8))
     events = []
     one = cross_predict(prepared, jobs=1)
     two = cross_predict(prepared, jobs=2, fit_progress=lambda fold, done, total: events.append((fold, done, total)))
@@ -197,12 +194,12 @@ def test_fused_engine_falls_back_to_torch_without_a_compiler(monkeypatch, tmp_pa
 
     monkeypatch.setattr(fused, "_state", {})
     monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
-    X, y = STSTNet.example_data(n_samples=10, n_classes=2)
+    X, y = nets.STSTNet.example_data(n_samples=10, n_classes=2)
     with pytest.warns(RuntimeWarning, match="no C compiler"):
-        model = STSTNet(epochs=1).fit(X, y)
+        model = nets.STSTNet(epochs=1).fit(X, y)
     assert model.engine_ == "torch"
     with pytest.raises(ConfigError, match="engine=fused is not available"):
-        STSTNet(epochs=1, engine="fused").fit(X, y)
+        nets.STSTNet(epochs=1, engine="fused").fit(X, y)
 
 
 # ---------------------------------------------------------------------- honest model selection
@@ -222,50 +219,50 @@ def test_inner_split_is_subject_disjoint_seeded_and_keeps_every_class():
 
 
 def test_early_stopping_uses_the_inner_split_and_search_picks_on_it():
-    X, y = MLP.example_data(n_samples=60, n_classes=2, seed=1)
+    X, y = nets.MLP.example_data(n_samples=60, n_classes=2, seed=1)
     groups = np.repeat(np.arange(6), 10)
-    model = MLP(epochs=60, patience=3, lr=0.05, hidden=8).fit(X, y, groups=groups)
+    model = nets.MLP(epochs=60, patience=3, lr=0.05, hidden=8).fit(X, y, groups=groups)
     assert "1 of 6 subjects" in model.selection_note_
     assert model.members_[0].selected_epoch == int(np.argmin(model.history_[0])) + 1
-    searched = MLP(epochs=5, hidden=8, search="lr=0.1|0.0001").fit(X, y, groups=groups)
+    searched = nets.MLP(epochs=5, hidden=8, search="lr=0.1|0.0001").fit(X, y, groups=groups)
     assert [r["params"]["lr"] for r in searched.search_results_] == [0.1, 0.0001]
     best = min(searched.search_results_, key=lambda r: r["score"])
     assert searched.best_params_ == best["params"]
     with pytest.raises(ConfigError, match="search needs an inner validation split"):
-        MLP(selection="fixed", search="lr=0.1|0.01").fit(X, y)
+        nets.MLP(selection="fixed", search="lr=0.1|0.01").fit(X, y)
     with pytest.raises(ConfigError, match="cannot vary seeds"):
-        MLP(search="seeds=1|2").fit(X, y, groups=groups)
+        nets.MLP(search="seeds=1|2").fit(X, y, groups=groups)
 
 
 def test_progress_counts_epochs_and_reaches_the_budget():
-    X, y = MLP.example_data(n_samples=40, n_classes=2)
+    X, y = nets.MLP.example_data(n_samples=40, n_classes=2)
     seen = []
-    MLP(epochs=50, patience=2, lr=0.2, hidden=4, seeds=2).fit(X, y, groups=np.repeat(np.arange(4), 10),
+    nets.MLP(epochs=50, patience=2, lr=0.2, hidden=4, seeds=2).fit(X, y, groups=np.repeat(np.arange(4), 10),
                                                               progress=lambda d, t: seen.append((d, t)))
     assert seen[-1] == (100, 100) and all(b[0] >= a[0] for a, b in zip(seen, seen[1:]))
     assert len(seen) < 100  # early stopping skipped epochs; the bar still completes
 
 
 def test_seed_ensemble_averages_member_probabilities_and_seeds_are_recorded():
-    X, y = MLP.example_data(n_samples=40, n_classes=3)
-    both = MLP(epochs=4, hidden=8, seeds=2, random_state=3, selection="fixed").fit(X, y)
-    one = MLP(epochs=4, hidden=8, random_state=3, selection="fixed").fit(X, y).predict_proba(X)
-    two = MLP(epochs=4, hidden=8, random_state=4, selection="fixed").fit(X, y).predict_proba(X)
+    X, y = nets.MLP.example_data(n_samples=40, n_classes=3)
+    both = nets.MLP(epochs=4, hidden=8, seeds=2, random_state=3, selection="fixed").fit(X, y)
+    one = nets.MLP(epochs=4, hidden=8, random_state=3, selection="fixed").fit(X, y).predict_proba(X)
+    two = nets.MLP(epochs=4, hidden=8, random_state=4, selection="fixed").fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(both.predict_proba(X), np.mean([one, two], axis=0))
     assert both.member_seeds_ == [3, 4] and not np.array_equal(one, two)
 
 
 def test_device_option_is_checked_and_results_do_not_touch_global_rng():
-    X, y = MLP.example_data(n_samples=20, n_classes=2)
+    X, y = nets.MLP.example_data(n_samples=20, n_classes=2)
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA device"):
-            MLP(epochs=1, device="cuda").fit(X, y)
+            nets.MLP(epochs=1, device="cuda").fit(X, y)
     torch.manual_seed(123)
     before = torch.rand(3)
     torch.manual_seed(123)
-    MLP(epochs=2, hidden=4).fit(X, y)
+    nets.MLP(epochs=2, hidden=4).fit(X, y)
     np.testing.assert_array_equal(torch.rand(3), before)
-    assert MLP.expensive and STSTNet.expensive  # permutation tests must ask before refitting nets
+    assert nets.MLP.expensive and nets.STSTNet.expensive  # permutation tests must ask before refitting nets
 
 
 # ---------------------------------------------------------------------- real runs
@@ -280,7 +277,7 @@ def test_device_option_is_checked_and_results_do_not_touch_global_rng():
                            "--classifier-opt", "batch_size=16", "--classifier-opt", "selection=fixed")),
 ])
 def test_each_net_beats_majority_under_loso_on_the_easy_synthetic_task(cli, tmp_path, name, args):
-    payload, manifest = _run(cli, tmp_path / name, "--protocol", "loso", "--classifier", name, *EASY, *args)
+    payload, manifest = run_manifest(tmp_path / name, "--protocol", "loso", "--classifier", name, *EASY, *args)
     assert payload["uf1"] > payload["majority"]["uf1"] + 0.25, payload
     assert payload["auc"] > 0.75, payload
     opts = dict(a.split("=", 1) for a in args[1::2] if "=" in a)
@@ -336,17 +333,17 @@ class RecordingMLP(MLP):
 '''
 
 
-def test_the_held_out_subject_never_reaches_fit_in_a_real_run(cli, tmp_path):
-    from mebench.run import RunSpec, prepare
+def test_the_held_out_subject_never_reaches_fit_in_a_real_run(tmp_path, small_spec, run_api):
+    from _api import prepare
 
     plugin = tmp_path / "recorder.py"
     plugin.write_text(RECORDER)
     log = tmp_path / "fits.jsonl"
-    small = ("--dataset-opt", "subjects=5", "--dataset-opt", "clips_per_subject=6", "--dataset-opt", "frames=10")
-    _run(cli, tmp_path / "run", "--plugins", plugin, "--classifier", "recording-mlp", *small,
-         "--classifier-opt", f"log={log}", "--classifier-opt", "epochs=6", "--classifier-opt", "patience=10")
-    spec = RunSpec(dataset_opts={"subjects": 5, "clips_per_subject": 6, "frames": 10}, classifier="recording-mlp",
-                   plugins=(str(plugin),), classifier_opts={"log": str(tmp_path / "unused.jsonl")})
+    data = {"subjects": 5, "clips_per_subject": 6}
+    run_api(small_spec(plugins=(str(plugin),), classifier="recording-mlp", dataset_opts=data,
+                       classifier_opts={"log": str(log), "epochs": 6, "patience": 10}))
+    spec = small_spec("unused", plugins=(str(plugin),), classifier="recording-mlp", dataset_opts=data,
+                      classifier_opts={"log": str(tmp_path / "unused.jsonl")})
     prepared = prepare(spec)
     subject_of = {row.astype(np.float32).tobytes().hex(): s
                   for row, s in zip(prepared.X, prepared.samples["subject_id"].astype(str))}
@@ -368,15 +365,16 @@ def test_the_held_out_subject_never_reaches_fit_in_a_real_run(cli, tmp_path):
     assert held_out_seen == everyone
 
 
-def test_leaky_protocol_inflates_scores_on_null_data_and_is_flagged(cli, tmp_path):
-    null = ("--dataset-opt", "subjects=8", "--dataset-opt", "clips_per_subject=6", "--dataset-opt", "frames=10",
-            "--dataset-opt", "effect=0.0", "--classifier", "mlp", "--classifier-opt", "epochs=40",
-            "--classifier-opt", "lr=0.05", "--classifier-opt", "selection=fixed")
-    honest, honest_manifest = _run(cli, tmp_path / "loso", "--protocol", "loso", *null)
-    leaky, manifest = _run(cli, tmp_path / "leaky", "--protocol", "loso-test-epoch-selection", *null)
-    assert leaky["accuracy"] > honest["accuracy"] + 0.1, (leaky, honest)
-    assert leaky["warnings"][0].startswith("LEAKY:") and "inflated" in leaky["warnings"][0]
-    assert not any("LEAKY" in w for w in honest["warnings"])
+def test_leaky_protocol_inflates_scores_on_null_data_and_is_flagged(small_spec, run_api):
+    null = {"dataset_opts": {"subjects": 8, "clips_per_subject": 6, "effect": 0.0}, "classifier": "mlp",
+            "classifier_opts": {"epochs": 40, "lr": 0.05, "selection": "fixed"}}
+    honest = run_api(small_spec("loso", protocol="loso", **null))
+    leaky = run_api(small_spec("leaky", protocol="loso-test-epoch-selection", **null))
+    honest_manifest, manifest = honest.manifest, leaky.manifest
+    pooled = leaky.metrics["pooled"], honest.metrics["pooled"]
+    assert pooled[0]["accuracy"] > pooled[1]["accuracy"] + 0.1, pooled
+    assert manifest["warnings"][0].startswith("LEAKY:") and "inflated" in manifest["warnings"][0]
+    assert not any("LEAKY" in w for w in honest_manifest["warnings"])
     assert manifest["protocol"]["name"] == "loso-test-epoch-selection"
     if "flags" in manifest:  # run-directory flags (issue 8) where the runner records them
         assert "LEAKY" in manifest["flags"] and "LEAKY" not in honest_manifest["flags"]
@@ -395,8 +393,8 @@ def _readme_net_example() -> str:
 def test_the_readme_net_example_is_a_plugin_file_that_runs_and_conforms(cli, tmp_path):
     plugin = tmp_path / "my_nets.py"
     plugin.write_text(_readme_net_example())
-    payload, manifest = _run(cli, tmp_path / "run", "--plugins", plugin, "--classifier", "tiny-cnn",
-                             "--classifier-opt", "width=6", "--classifier-opt", "epochs=12", *EASY, *FLOW)
+    payload, manifest = run_manifest(tmp_path / "run", "--plugins", plugin, "--classifier", "tiny-cnn",
+                                     "--classifier-opt", "width=6", "--classifier-opt", "epochs=12", *EASY, *FLOW)
     assert payload["uf1"] > payload["majority"]["uf1"] + 0.2, payload
     params = manifest["resolved_params"]["classifier"]
     assert params["width"] == 6 and params["epochs"] == 12 and params["lr"] == 3e-3 and params["device"] == "auto"
@@ -409,7 +407,6 @@ def test_the_readme_net_example_is_a_plugin_file_that_runs_and_conforms(cli, tmp
 
 
 def test_an_entry_point_distribution_registers_a_net(tmp_path):
-    import os
     import subprocess
     import sys
 
@@ -448,8 +445,7 @@ def test_an_entry_point_distribution_registers_a_net(tmp_path):
                               "--out", {str(tmp_path / 'run')!r}, "--json"])
         print(json.dumps({{"listed": listed.output, "code": ran.exit_code, "out": ran.output}}))
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "MEBENCH_CACHE": str(tmp_path / "cache")})
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "lab-net" in out["listed"] and out["code"] == 0, out["out"]
@@ -469,10 +465,9 @@ def test_subclass_declarations_are_checked():
 # scikit-learn's check_estimator runs over every net in tests/test_sklearn_checks.py
 
 
-def test_a_permutation_test_on_a_net_must_be_asked_for(cli, tmp_path):
+def test_a_permutation_test_on_a_net_must_be_asked_for(cli, tmp_path, small_spec, run_api):
     """It refits the net on every fold per permutation: mebench says how long and waits for --permutations."""
-    small = ("--dataset-opt", "subjects=4", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10")
-    _run(cli, tmp_path / "run", "--classifier", "mlp", "--classifier-opt", "epochs=5", *small)
+    run_api(small_spec(classifier="mlp", classifier_opts={"epochs": 5}))
     refused = cli("stats", tmp_path / "run", "--bootstrap", "50")
     text = " ".join(refused.output.split())
     assert refused.exit_code == 1 and "refits 'mlp' on all 4 folds" in text and "hours of training" in text
@@ -494,11 +489,11 @@ def test_images_reach_only_a_classifier_that_takes_images(cli, tmp_path):
 def test_resnet_e2e_runs_both_streams_from_the_cli(cli, tmp_path):
     """flow-image kind=apex+flow gives the (6, S, S) apex + motion input of resnet-e2e's two streams."""
     small = ("--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10")
-    payload, manifest = _run(cli, tmp_path / "run", "--features", "flow-image", "--features-opt", "align=null",
-                             "--features-opt", "kind=apex+flow", "--features-opt", "size=32",
-                             "--classifier", "resnet-e2e", "--classifier-opt", "weights=none",
-                             "--classifier-opt", "epochs=2", "--classifier-opt", "selection=fixed",
-                             "--classifier-opt", "batch_size=8", *small)
+    payload, manifest = run_manifest(tmp_path / "run", "--features", "flow-image", "--features-opt", "align=null",
+                                     "--features-opt", "kind=apex+flow", "--features-opt", "size=32",
+                                     "--classifier", "resnet-e2e", "--classifier-opt", "weights=none",
+                                     "--classifier-opt", "epochs=2", "--classifier-opt", "selection=fixed",
+                                     "--classifier-opt", "batch_size=8", *small)
     assert manifest["resolved_params"]["classifier"]["streams"] == "fpf+tmfe"
     assert payload["n"] == 12 and manifest["flags"] == []
 
@@ -516,8 +511,8 @@ def test_resnet_e2e_weights_are_checked_first_recorded_and_flag_contamination(cl
     args = ("--features", "flow-image", "--features-opt", "align=null", "--features-opt", "kind=apex+flow",
             "--features-opt", "size=32", "--classifier", "resnet-e2e", "--classifier-opt", "epochs=1",
             "--classifier-opt", "selection=fixed", "--classifier-opt", "batch_size=8", *small)
-    _, manifest = _run(cli, tmp_path / "run", *args, "--classifier-opt", f"weights={weights}",
-                       "--classifier-opt", "pretrained_on=synthetic")
+    _, manifest = run_manifest(tmp_path / "run", *args, "--classifier-opt", f"weights={weights}",
+                               "--classifier-opt", "pretrained_on=synthetic")
     assert manifest["flags"] == ["contaminated"] and "classifier 'resnet-e2e'" in manifest["flag_reasons"]["contaminated"]
     assert manifest["classifier"]["model_files"] == {"resnet18:mine.pth": file_sha256(weights)}
     assert manifest["classifier"]["trained_on"] == ["synthetic"]

@@ -11,12 +11,13 @@ import zipfile
 
 import numpy as np
 import pytest
+from _cli import small_opts
 
 from mebench import model_files
 from mebench.errors import ModelFetchError
 from mebench.model_files import ModelSpec
 
-SMALL = ["--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10"]
+SMALL = small_opts(subjects=3)  # the counts below are of three subjects
 PAYLOAD = b"a pinned test model\n" * 50
 
 

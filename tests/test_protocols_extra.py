@@ -143,7 +143,7 @@ def test_every_protocol_goes_through_the_fold_hash():
 
 # -- end to end through the runner ------------------------------------------------------------------
 def _spec(**kw):
-    from mebench.run import RunSpec
+    from _api import RunSpec
 
     return RunSpec(**kw)
 
@@ -151,7 +151,7 @@ def _spec(**kw):
 def test_run_reallife_trial_mumin_loso(tmp_path):
     import time
 
-    from mebench.run import execute
+    from _api import execute
 
     F.write_reallife(tmp_path / "rlt")
     t0 = time.time()
@@ -167,7 +167,7 @@ def test_run_reallife_trial_mumin_loso(tmp_path):
 
 
 def test_run_without_identities(tmp_path):
-    from mebench.run import execute
+    from _api import execute
 
     F.write_reallife(tmp_path / "rlt", identities=None)
     with pytest.raises(LeakageError, match="no speaker identities"):
@@ -181,7 +181,7 @@ def test_run_without_identities(tmp_path):
 
 
 def test_run_dolos_official_records_the_audit(tmp_path):
-    from mebench.run import execute
+    from _api import execute
 
     F.write_dolos(tmp_path / "dolos")
     result = execute(_spec(dataset="dolos", root=str(tmp_path / "dolos"), features="mumin", protocol="dolos-official",
@@ -192,7 +192,7 @@ def test_run_dolos_official_records_the_audit(tmp_path):
 
 
 def test_run_megc2019_reports_each_part(tmp_path):
-    from mebench.run import execute
+    from _api import execute
 
     F.write_casme2(tmp_path / "m" / "CASME2")
     F.write_samm(tmp_path / "m" / "SAMM")

@@ -2,35 +2,26 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
 from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 from _browser import Browser, find_chromium
+from _cli import run_cli
 from _leaderboard_helpers import ridge
-from click.testing import CliRunner
-
-from mebench.cli import main
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     base = tmp_path_factory.mktemp("report")
-    old = os.environ.get("MEBENCH_CACHE")
-    os.environ["MEBENCH_CACHE"] = str(base / "cache")
     run_dir = ridge(base / "run", 10)
-    res = CliRunner().invoke(main, ["stats", str(run_dir), "--permutations", "99", "--bootstrap", "300", "--json"])
+    res = run_cli("stats", str(run_dir), "--permutations", "99", "--bootstrap", "300", "--json")
     assert res.exit_code == 0, res.output
     out = base / "report.html"
-    res = CliRunner().invoke(main, ["report", str(run_dir), "--out", str(out)])
+    res = run_cli("report", str(run_dir), "--out", str(out))
     assert res.exit_code == 0, res.output
-    yield run_dir, out
-    if old is None:
-        os.environ.pop("MEBENCH_CACHE", None)
-    else:
-        os.environ["MEBENCH_CACHE"] = old
+    return run_dir, out
 
 
 class _Collect(HTMLParser):
@@ -122,24 +113,16 @@ def test_report_in_headless_chromium(report, tmp_path):
 def test_report_names_a_bad_run(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    res = CliRunner().invoke(main, ["report", str(empty), "--out", str(tmp_path / "r.html")])
+    res = run_cli("report", str(empty), "--out", str(tmp_path / "r.html"))
     assert res.exit_code == 1 and "Traceback" not in res.output and str(empty) in res.output
     assert not (tmp_path / "r.html").exists()
 
 
 def test_report_shows_leakage_first(tmp_path):
-    old = os.environ.get("MEBENCH_CACHE")
-    os.environ["MEBENCH_CACHE"] = str(tmp_path / "cache")
-    try:
-        run_dir = ridge(tmp_path / "leaky", 1, "--protocol", "kfold", "--protocol-opt", "k=4")
-        out = tmp_path / "leaky.html"
-        res = CliRunner().invoke(main, ["report", str(run_dir), "--out", str(out)])
-        assert res.exit_code == 0, res.output
-    finally:
-        if old is None:
-            os.environ.pop("MEBENCH_CACHE", None)
-        else:
-            os.environ["MEBENCH_CACHE"] = old
+    run_dir = ridge(tmp_path / "leaky", 1, protocol="kfold", protocol_opts={"k": 4})
+    out = tmp_path / "leaky.html"
+    res = run_cli("report", str(run_dir), "--out", str(out))
+    assert res.exit_code == 0, res.output
     text = out.read_text()
     warnings = text.index('id="warnings"')
     assert text.index('<div class="flag">LEAKY:') > warnings and warnings < text.index('id="metrics"')

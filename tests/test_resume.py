@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli import json_output, run_cli, start_cli
 
 # slow enough that kills land in extraction, in the folds and in the final writes
 ARGS = ["run", "--dataset-opt", "subjects=8", "--dataset-opt", "clips_per_subject=6", "--dataset-opt", "frames=20",
@@ -18,16 +16,12 @@ ARGS = ["run", "--dataset-opt", "subjects=8", "--dataset-opt", "clips_per_subjec
 
 
 def _mebench(args, cache: Path, **kw):
-    env = {**os.environ, "MEBENCH_CACHE": str(cache), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    return subprocess.Popen([sys.executable, "-m", "mebench.cli", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+    """A live run (to be killed) with its own feature cache: what a kill leaves there is part of the test."""
+    return start_cli(*args, env={"MEBENCH_CACHE": str(cache)}, **kw)
 
 
 def _finish(args, cache):
-    proc = _mebench(args, cache)
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-2000:]
-    return json.loads(out[out.index("{"):])
+    return json_output(run_cli(*args, process=True, env={"MEBENCH_CACHE": str(cache)}, timeout=300))
 
 
 def _leftovers(*folders) -> list[str]:

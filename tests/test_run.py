@@ -6,28 +6,15 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from _cli import SMALL_OPTS, json_output, run_cli
 
 from mebench.store import PREDICTION_COLUMNS
-
-SMALL = ("--dataset-opt", "subjects=4", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10")
-
-
-def _run(cli, out, *args):
-    result = cli("run", "--protocol", "loso", "--json", "--out", out, *args)
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output[result.output.index("{"):])
 
 
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory):
-    from click.testing import CliRunner
-
-    from mebench.cli import main
-
     out = tmp_path_factory.mktemp("runs") / "default"
-    result = CliRunner().invoke(main, ["run", "--protocol", "loso", "--json", "--out", str(out)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return out, json.loads(result.output[result.output.index("{"):])
+    return out, json_output(run_cli("run", "--protocol", "loso", "--json", "--out", out))
 
 
 def test_default_run_prints_pooled_metrics_and_beats_chance(default_run):
@@ -76,55 +63,59 @@ def test_no_subject_in_train_and_test(default_run):
     assert p.groupby("subject_id")["fold"].nunique().max() == 1
 
 
-def test_null_dataset_is_at_chance(cli, tmp_path):
+def test_null_dataset_is_at_chance(tmp_path, run_api):
+    from _api import RunSpec
+
     aucs = []
     for seed in (0, 1, 2):
-        payload = _run(cli, tmp_path / f"null{seed}", "--dataset-opt", "effect=0", "--seed", seed)
-        assert abs(payload["auc"] - 0.5) < 0.16, payload  # 99% band for n=120 is about +-0.14
-        aucs.append(payload["auc"])
+        spec = RunSpec(dataset_opts={"effect": 0}, seed=seed, out=str(tmp_path / f"null{seed}"))
+        pooled = run_api(spec).metrics["pooled"]
+        assert abs(pooled["auc"] - 0.5) < 0.16, pooled  # 99% band for n=120 is about +-0.14
+        aucs.append(pooled["auc"])
     assert abs(np.mean(aucs) - 0.5) < 0.1
 
 
-def test_same_seed_identical_predictions_and_jobs_do_not_matter(cli, tmp_path):
-    _run(cli, tmp_path / "a", *SMALL, "--seed", 3)
-    _run(cli, tmp_path / "b", *SMALL, "--seed", 3, "--no-cache")
-    _run(cli, tmp_path / "c", *SMALL, "--seed", 3, "--jobs", 2)
+def test_same_seed_identical_predictions_and_jobs_do_not_matter(tmp_path, small_spec, run_api):
+    run_api(small_spec("a", seed=3))
+    run_api(small_spec("b", seed=3, use_cache=False))
+    run_api(small_spec("c", seed=3, jobs=2))
     a, b, c = (pd.read_parquet(tmp_path / x / "predictions.parquet") for x in "abc")
     pd.testing.assert_frame_equal(a, b)
     pd.testing.assert_frame_equal(a, c)
-    other = _run(cli, tmp_path / "d", *SMALL, "--seed", 4)
-    assert other["run_id"] != json.loads((tmp_path / "a" / "manifest.json").read_text())["run_id"]
+    other = run_api(small_spec("d", seed=4))
+    assert other.run_id != json.loads((tmp_path / "a" / "manifest.json").read_text())["run_id"]
 
 
-def test_feature_cache_hits_on_second_run(cli, tmp_path):
-    _run(cli, tmp_path / "first", *SMALL, "--seed", 11)
-    second = json.loads((_run(cli, tmp_path / "second", *SMALL, "--seed", 11) and
-                         (tmp_path / "second" / "manifest.json")).read_text())
+def test_feature_cache_hits_on_second_run(tmp_path, small_spec, run_api):
+    run_api(small_spec("first", seed=11))
+    run_api(small_spec("second", seed=11))
+    second = json.loads((tmp_path / "second" / "manifest.json").read_text())
     assert second["features"]["cache_hits"] == 16 and second["features"]["cache_misses"] == 0
 
 
 @pytest.mark.parametrize("classifier", ["svm-linear", "rf", "ridge", "stratified-random"])
-def test_other_classifiers_run(cli, tmp_path, classifier):
-    payload = _run(cli, tmp_path / classifier, *SMALL, "--classifier", classifier)
-    assert 0.0 <= payload["accuracy"] <= 1.0
+def test_other_classifiers_run(small_spec, run_api, classifier):
+    pooled = run_api(small_spec(classifier, classifier=classifier)).metrics["pooled"]
+    assert 0.0 <= pooled["accuracy"] <= 1.0
 
 
 def test_emotion_task_and_configs(cli, tmp_path):
-    payload = _run(cli, tmp_path / "emo", "--config", "protocols/synthetic-emotion-loso.yaml",
-                   "--config", "baselines/hoof-logreg.yaml", "--dataset-opt", "subjects=6")
+    payload = json_output(cli("run", "--protocol", "loso", "--json", "--out", tmp_path / "emo",
+                              "--config", "protocols/synthetic-emotion-loso.yaml",
+                              "--config", "baselines/hoof-logreg.yaml", "--dataset-opt", "subjects=6"))
     assert len(payload["classes"]) >= 4 and payload["uar"] > 1 / len(payload["classes"])
     manifest = json.loads((tmp_path / "emo" / "manifest.json").read_text())
     assert manifest["config"]["task"] == "emotion" and manifest["config"]["classifier_opts"] == {"C": 0.1}
 
 
 def test_human_readable_output(cli, tmp_path):
-    result = cli("run", *SMALL, "--out", tmp_path / "h")
+    result = cli("run", *SMALL_OPTS, "--out", tmp_path / "h")
     assert result.exit_code == 0, result.output
     for text in ("accuracy", "uar", "uf1", "auc", "majority", "class distribution", "written to"):
         assert text in result.output
 
 
-def test_stateful_extractor_is_fit_on_training_subjects_only(cli, tmp_path):
+def test_stateful_extractor_is_fit_on_training_subjects_only(tmp_path, small_spec, run_api):
     plugin = tmp_path / "stateful.py"
     plugin.write_text('''
 import numpy as np
@@ -146,7 +137,7 @@ class Centroid(FeatureExtractor):
     def transform(self, X):
         return np.c_[X["onset"].astype(float).to_numpy() - self.mean_, X["apex"].astype(float).to_numpy()]
 ''')
-    _run(cli, tmp_path / "s", *SMALL, "--plugins", plugin, "--features", "test-stateful-centroid")
+    run_api(small_spec("s", plugins=(str(plugin),), features="test-stateful-centroid"))
     import sys
 
     module = next(m for n, m in sys.modules.items() if n.startswith("mebench_user_plugin_") and hasattr(m, "SEEN") and m.SEEN)

@@ -41,11 +41,10 @@ def _rejections(p_values) -> np.ndarray:
     return (np.asarray(p_values, float) <= ALPHA).sum(axis=0)
 
 
-def test_fixture_features_are_what_the_runner_computes(tmp_path, monkeypatch):
+def test_fixture_features_are_what_the_runner_computes():
     """The cached null datasets equal run.prepare's features and labels (so the shortcut is faithful)."""
-    from mebench.run import RunSpec, prepare
+    from _api import RunSpec, prepare
 
-    monkeypatch.setenv("MEBENCH_CACHE", str(tmp_path))
     for seed in (0, 1):
         spec = RunSpec(dataset_opts=dict(effect=0, seed=seed, **DATA), features_opts=HOOF_OPTS, classifier="ridge",
                        use_cache=False)
@@ -97,11 +96,10 @@ def test_subject_scheme_is_calibrated_with_one_label_per_subject():
     assert all(_in_band(c) for c in counts), dict(zip(METRICS, counts / N_SEEDS))
 
 
-def test_power_with_a_moderate_effect(tmp_path, monkeypatch):
+def test_power_with_a_moderate_effect():
     """Moderate effect (leakage pattern in 80% of deceptive vs 20% of truthful clips): most seeds reject."""
-    from mebench.run import RunSpec, prepare
+    from _api import RunSpec, prepare
 
-    monkeypatch.setenv("MEBENCH_CACHE", str(tmp_path))
     rejected = []
     for seed in range(12):
         spec = RunSpec(dataset_opts=dict(subjects=12, clips_per_subject=8, frames=8, size=32, effect=0.6, seed=seed),

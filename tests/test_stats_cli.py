@@ -1,40 +1,28 @@
 """`mebench stats` and `mebench compare` end to end on small synthetic runs."""
 import json
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
-
-from mebench.cli import main
-
-SMALL = ["--dataset-opt", "subjects=5", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=8",
-         "--dataset-opt", "size=32", "--features-opt", "size=32", "--features-opt", "grid=4"]
+from _cli import BOARD_HOOF, run_cli
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
+    from _api import board_spec, run
+
     base = tmp_path_factory.mktemp("runs")
-    old = os.environ.get("MEBENCH_CACHE")
-    os.environ["MEBENCH_CACHE"] = str(base / "cache")
-    cli = CliRunner()
+    other = {"seed": 3}  # another draw of the synthetic data set
     made = {}
-    for name, extra in {"ridge": ["--classifier", "ridge"],
-                        "ridge100": ["--classifier", "ridge", "--classifier-opt", "alpha=100"],
-                        "logreg": ["--classifier", "logreg"],
-                        "other": ["--classifier", "ridge", "--dataset-opt", "seed=3"],
-                        "other100": ["--classifier", "ridge", "--classifier-opt", "alpha=100", "--dataset-opt", "seed=3"],
-                        "other_logreg": ["--classifier", "logreg", "--dataset-opt", "seed=3"]}.items():
-        out = base / name
-        res = cli.invoke(main, ["run", "--out", str(out), "--json", *SMALL, *extra])
-        assert res.exit_code == 0, res.output
-        made[name] = out
-    yield made
-    if old is None:
-        os.environ.pop("MEBENCH_CACHE", None)
-    else:
-        os.environ["MEBENCH_CACHE"] = old
+    for name, fields in {"ridge": {"classifier": "ridge"},
+                         "ridge100": {"classifier": "ridge", "classifier_opts": {"alpha": 100}},
+                         "logreg": {"classifier": "logreg"},
+                         "other": {"classifier": "ridge", "dataset_opts": other},
+                         "other100": {"classifier": "ridge", "classifier_opts": {"alpha": 100}, "dataset_opts": other},
+                         "other_logreg": {"classifier": "logreg", "dataset_opts": other}}.items():
+        made[name] = base / name
+        run(board_spec(made[name], features_opts=BOARD_HOOF, **fields))
+    return made
 
 
 def _json(result):
@@ -45,7 +33,7 @@ def _json(result):
 def test_stats_json_and_files(runs):
     before = {name: (runs["ridge"] / name).read_bytes() for name in ("metrics.json", "manifest.json",
                                                                    "predictions.parquet")}
-    res = CliRunner().invoke(main, ["stats", str(runs["ridge"]), "--permutations", "99", "--bootstrap", "300", "--json"])
+    res = run_cli("stats", str(runs["ridge"]), "--permutations", "99", "--bootstrap", "300", "--json")
     out = _json(res)
     assert set(out["metrics"]) == {"accuracy", "uar", "uf1", "auc"}
     for m in out["metrics"].values():
@@ -69,7 +57,7 @@ def test_stats_json_and_files(runs):
 
 
 def test_stats_text_output_states_tests(runs):
-    res = CliRunner().invoke(main, ["stats", str(runs["ridge100"]), "--permutations", "49", "--bootstrap", "200"])
+    res = run_cli("stats", str(runs["ridge100"]), "--permutations", "49", "--bootstrap", "200")
     assert res.exit_code == 0, res.output
     assert "p vs chance" in res.output and "95% CI" in res.output
     assert "p = (C + 1) / (N + 1)" in res.output and "49 permutations" in res.output
@@ -78,19 +66,19 @@ def test_stats_text_output_states_tests(runs):
 
 def test_stats_generic_path_is_resumable(runs):
     args = ["stats", str(runs["logreg"]), "--permutations", "6", "--bootstrap", "100", "--json"]
-    first = _json(CliRunner().invoke(main, args))
+    first = _json(run_cli(*args))
     assert first["permutation"]["method"] == "generic" and first["permutation"]["computed"] == 6
     assert list((runs["logreg"] / "permutations").glob("*.json"))
-    again = _json(CliRunner().invoke(main, args))
+    again = _json(run_cli(*args))
     assert again["permutation"]["resumed_from_checkpoint"] == 6 and again["permutation"]["computed"] == 0
     assert again["metrics"]["auc"]["p_value"] == first["metrics"]["auc"]["p_value"]
-    res = CliRunner().invoke(main, ["stats", str(runs["logreg"]), "--method", "exact", "--permutations", "5"])
+    res = run_cli("stats", str(runs["logreg"]), "--method", "exact", "--permutations", "5")
     assert res.exit_code == 1 and "exact linear path needs the 'ridge'" in res.output and "Traceback" not in res.output
 
 
 def test_compare_two_runs_json(runs):
-    res = CliRunner().invoke(main, ["compare", str(runs["ridge"]), str(runs["ridge100"]), "--permutations", "500",
-                                    "--bootstrap", "300", "--json"])
+    res = run_cli("compare", str(runs["ridge"]), str(runs["ridge100"]), "--permutations", "500",
+                  "--bootstrap", "300", "--json")
     out = _json(res)
     assert out["mode"] == "same-dataset" and len(out["runs"]) == 2
     for name, m in out["metrics"].items():
@@ -109,8 +97,8 @@ def test_compare_two_runs_json(runs):
 
 
 def test_compare_many_runs_against_the_best(runs):
-    res = CliRunner().invoke(main, ["compare", str(runs["ridge"]), str(runs["ridge100"]), str(runs["logreg"]),
-                                    "--metric", "auc", "--permutations", "300", "--bootstrap", "200"])
+    res = run_cli("compare", str(runs["ridge"]), str(runs["ridge100"]), str(runs["logreg"]),
+                  "--metric", "auc", "--permutations", "300", "--bootstrap", "200")
     assert res.exit_code == 0, res.output
     assert "each against the best" in res.output and "auc: best =" in res.output
     assert "assume independent samples" in res.output and "Holm over the 0 primary" in res.output
@@ -122,13 +110,13 @@ def test_bad_seed_level_alpha_are_refused_without_traceback(runs):
                  ["compare", str(runs["ridge"]), str(runs["ridge100"]), "--seed", "-1"],
                  ["compare", str(runs["ridge"]), str(runs["ridge100"]), "--level", "1.5"],
                  ["compare", str(runs["ridge"]), str(runs["ridge100"]), "--across-datasets", "--alpha", "0"]):
-        res = CliRunner().invoke(main, args)
+        res = run_cli(*args)
         assert res.exit_code in (1, 2) and "Traceback" not in res.output, (args, res.output)
         assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
 
 
 def test_compare_refuses_runs_on_different_data(runs):
-    res = CliRunner().invoke(main, ["compare", str(runs["ridge"]), str(runs["other"])])
+    res = run_cli("compare", str(runs["ridge"]), str(runs["other"]))
     assert res.exit_code == 1
     assert "cannot compare" in res.output and "sample_list_sha256_after_skips" in res.output
     assert "same samples, labels and folds" in res.output and "Traceback" not in res.output
@@ -142,7 +130,7 @@ def test_compare_refuses_different_folds(runs, tmp_path):
     man = json.loads((copy / "manifest.json").read_text())
     man["protocol"]["fold_hash"] = "0" * 64
     (copy / "manifest.json").write_text(json.dumps(man))
-    res = CliRunner().invoke(main, ["compare", str(runs["ridge"]), str(copy)])
+    res = run_cli("compare", str(runs["ridge"]), str(copy))
     assert res.exit_code == 1 and "fold_hash" in res.output
 
 
@@ -154,21 +142,21 @@ def test_stats_refuses_when_the_replayed_folds_differ(runs, tmp_path):
     man = json.loads((copy / "manifest.json").read_text())
     man["protocol"]["fold_hash"] = "f" * 64
     (copy / "manifest.json").write_text(json.dumps(man))
-    res = CliRunner().invoke(main, ["stats", str(copy), "--permutations", "5", "--bootstrap", "50"])
+    res = run_cli("stats", str(copy), "--permutations", "5", "--bootstrap", "50")
     assert res.exit_code == 1 and "different folds" in res.output and "--permutations 0" in res.output
 
 
 def test_compare_across_datasets(runs, tmp_path):
     cd = tmp_path / "cd.png"
-    res = CliRunner().invoke(main, ["compare", "--across-datasets", "--metric", "auc", "--cd-diagram", str(cd),
-                                    str(runs["ridge"]), str(runs["ridge100"]), str(runs["logreg"]),
-                                    str(runs["other"]), str(runs["other100"]), str(runs["other_logreg"]), "--json"])
+    res = run_cli("compare", "--across-datasets", "--metric", "auc", "--cd-diagram", str(cd),
+                  str(runs["ridge"]), str(runs["ridge100"]), str(runs["logreg"]),
+                  str(runs["other"]), str(runs["other100"]), str(runs["other_logreg"]), "--json")
     out = _json(res)
     auc = out["metrics"]["auc"]
     assert auc["n_blocks"] == 2 and auc["omnibus"]["skipped"] and "only 2 block(s)" in auc["omnibus"]["reason"]
     assert len(auc["pairwise"]) == 3 and cd.stat().st_size > 1000
-    res = CliRunner().invoke(main, ["compare", "--across-datasets", str(runs["ridge"]), str(runs["other"]),
-                                    str(runs["ridge100"])])
+    res = run_cli("compare", "--across-datasets", str(runs["ridge"]), str(runs["other"]),
+                  str(runs["ridge100"]))
     assert res.exit_code == 1 and "lacks run(s)" in res.output
 
 
@@ -186,10 +174,10 @@ def test_single_class_pooled_set_is_explained(tmp_path):
     write_json(run / "metrics.json", {"pooled": {"accuracy": 2 / 3, "auc": None}})
     write_json(run / "manifest.json", {"run_id": "x", "pipeline": "p", "config": {"metrics": ["accuracy", "auc"]},
                                        "dataset": {}, "protocol": {}})
-    out = _json(CliRunner().invoke(main, ["stats", str(run), "--permutations", "0", "--bootstrap", "100", "--json"]))
+    out = _json(run_cli("stats", str(run), "--permutations", "0", "--bootstrap", "100", "--json"))
     auc = out["metrics"]["auc"]
     assert auc["value"] is None and auc["ci_low"] is None and auc["p_value"] is None
     assert any("ROC AUC is undefined" in n and "only 'neg'" in n for n in auc["notes"])
     assert out["metrics"]["accuracy"]["value"] == pytest.approx(2 / 3)
-    text = CliRunner().invoke(main, ["stats", str(run), "--permutations", "0", "--bootstrap", "100"])
+    text = run_cli("stats", str(run), "--permutations", "0", "--bootstrap", "100")
     assert text.exit_code == 0 and "ROC AUC is undefined" in text.output

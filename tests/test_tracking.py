@@ -4,8 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-SMALL = ("--dataset-opt", "subjects=4", "--dataset-opt", "clips_per_subject=4", "--dataset-opt", "frames=10")
+from _cli import SMALL_OPTS
 
 
 def test_run_and_stats_are_logged_and_read_back(cli, tmp_path, monkeypatch):
@@ -13,7 +12,7 @@ def test_run_and_stats_are_logged_and_read_back(cli, tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
     monkeypatch.chdir(tmp_path)  # the default store is local: ./mlflow.db and ./mlartifacts
-    result = cli("run", *SMALL, "--out", tmp_path / "run", "--mlflow")
+    result = cli("run", *SMALL_OPTS, "--out", tmp_path / "run", "--mlflow")
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

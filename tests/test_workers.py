@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from _cli import cli_env, start_cli
 
 from mebench.errors import ConfigError
 from mebench.workers import resolve_jobs
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -62,12 +62,6 @@ def _wait_gone(pids, seconds: float) -> list[int]:
     return [p for p in pids if _alive(p)]
 
 
-def _env(tmp_path) -> dict:
-    env = dict(os.environ, MEBENCH_CACHE=str(tmp_path / "cache"))
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    return env
-
-
 SLOW_EXTRACTOR = """
 import time
 import numpy as np
@@ -88,11 +82,10 @@ class SlowMean(FeatureExtractor):
 def test_sigkill_of_a_parallel_run_leaves_no_worker(tmp_path):
     plugin = tmp_path / "slow_mean.py"
     plugin.write_text(SLOW_EXTRACTOR)
-    cmd = [sys.executable, "-m", "mebench.cli", "run", "--jobs", "2", "--no-cache", "--plugins", str(plugin),
-           "--features", "slow-mean", "--dataset-opt", "subjects=8", "--dataset-opt", "clips_per_subject=20",
-           "--dataset-opt", "frames=8", "--out", str(tmp_path / "run")]
-    proc = subprocess.Popen(cmd, env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = start_cli("run", "--jobs", "2", "--no-cache", "--plugins", plugin, "--features", "slow-mean",
+                     "--dataset-opt", "subjects=8", "--dataset-opt", "clips_per_subject=20",
+                     "--dataset-opt", "frames=8", "--out", tmp_path / "run", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
     workers: list[int] = []
     try:
         deadline = time.monotonic() + 120
@@ -137,7 +130,7 @@ def _orphan_check(tmp_path, arm_prctl: bool) -> None:
         print(child.pid, flush=True)
         time.sleep(60)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", parent], env=_env(tmp_path), stdout=subprocess.PIPE, text=True,
+    proc = subprocess.Popen([sys.executable, "-c", parent], env=cli_env(), stdout=subprocess.PIPE, text=True,
                             start_new_session=True)
     child_pid = int(proc.stdout.readline())
     try:
