@@ -48,3 +48,17 @@ def test_alignment_reorders_samples_and_classes():
     with pytest.raises(RunStoreError, match="disagree on the labels or subjects"):
         type(base)(*[getattr(other, f) for f in ("dir", "manifest", "metrics", "predictions", "files", "classes")],
                    other.y[::-1], other.pred, other.scores, other.subjects, other.sample_ids).aligned_to(base)
+
+
+def test_an_audit_that_finds_no_shared_subject_is_not_leaky():
+    """An official-folds audit writes a "LEAKAGE AUDIT" line even when it finds nothing: that is no flag."""
+    draft = {"config": {"dataset": "dolos", "protocol": "dolos-official"}, "dataset": {"identities": True},
+             "protocol": {"name": "dolos-official", "shared_subjects": {},
+                          "audit": ["LEAKAGE AUDIT of the official folds (dolos-official): fold1: 0 of 4 test subjects also in "
+                                    "training (0 subject(s) in all). No test subject appears in training."]},
+             "features": {"name": "hoof"}, "classifier": {"name": "logreg"}}
+    assert run_flags(draft) == ([], {})
+    shared = {**draft["protocol"], "shared_subjects": {"fold1": 3}}
+    assert run_flags({**draft, "protocol": shared})[0] == ["LEAKY"]
+    assert run_flags({**draft, "dataset": {"identities": False}})[0] == ["LEAKY"]
+    assert run_flags({**draft, "classifier": {"name": "n", "trained_on": ["DOLOS"]}})[0] == ["contaminated"]
