@@ -43,6 +43,45 @@ def test_a_label_reading_plugin_is_refused_on_null_data(cli, tmp_path, column):
     assert not (tmp_path / "run" / "predictions.parquet").exists()
 
 
+TABLE_READER = """
+    import numpy as np
+    from mebench.registry import EXTRACTORS
+    from mebench.features import FeatureExtractor
+
+    @EXTRACTORS.register("{name}")
+    class ReadsTheTable(FeatureExtractor):
+        \"\"\"Reads the label from the whole table, in transform or (stateful) in fit.\"\"\"
+        stateless = {stateless}
+
+        def fit(self, X, y=None, targets=None):
+            if not self.stateless:
+                self._read(X)
+            return self
+
+        def transform(self, X):
+            return self._read(X) if self.stateless else np.zeros((len(X), 1))
+
+        def _read(self, X):
+            return np.array([[float(v == "deceptive")] for v in {read}])
+"""
+TABLE_READS = {"records": '[r["label"] for r in X.to_dict("records")]',
+               "loc": '[X.loc[i, "label"] for i in X.index]',
+               "columns": 'X[["label", "sample_id"]].iloc[:, 0]'}
+
+
+@pytest.mark.parametrize("how,stateless", [("records", True), ("loc", True), ("columns", True), ("records", False)])
+def test_a_label_read_from_the_whole_table_is_refused(cli, tmp_path, how, stateless):
+    """However a plugin reads the table (records, .loc, a column list; in transform or a stateful fit), reading
+    a hidden column is the same clear refusal naming it."""
+    name = f"table-{how}-{stateless}".lower()
+    plugin = _plugin(tmp_path, name, TABLE_READER.format(name=name, stateless=stateless, read=TABLE_READS[how]))
+    result = cli("run", "--plugins", plugin, "--features", name, "--dataset-opt", "effect=0", *SMALL_OPTS,
+                 "--out", tmp_path / "run")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "This is a bug" not in result.output
+    assert "read the column 'label'" in " ".join(result.output.split())
+
+
 def test_a_plugin_dataset_cannot_unhide_the_label(cli, tmp_path):
     """A dataset plugin whose ``targets`` forgets ``label`` still never shows it to an extractor."""
     plugin = _plugin(tmp_path, "forgetful", LABEL_READER.format(name="reads-label-2", column="label") + """
