@@ -185,22 +185,19 @@ def _verified_hashes(run_dir: Path, recorded: dict, files: dict) -> None:
 
 
 def open_run(run_dir: str | Path, verify: bool = True) -> StoredRun:
-    """Read and check one run directory: the one reader of runs (stats, compare, leaderboard, report, tracking).
-
-    Each of the three run files is read once, as bytes; what is hashed is what is parsed.
+    """Read and check one run directory: the one reader of runs. Each file is read once: what is hashed is parsed.
 
     Parameters
     ----------
     run_dir : str or Path
-        A run directory written by ``mebench run``.
     verify : bool
         Check every file ``manifest["files"]`` lists against its sha256.
 
     Returns
     -------
     StoredRun
-        The run, with the sha256 of every file read in ``files``; else a RunStoreError naming the run and
-        the file (missing, unparsable, modified, another manifest version, not one finite row per sample).
+        Else a RunStoreError naming the run and the file (missing, unparsable, modified, another
+        manifest version, not one finite row per sample).
     """
     run_dir = Path(run_dir)
     blobs = _read_run_files(run_dir)
@@ -310,9 +307,7 @@ def classes_of(predictions: pd.DataFrame) -> list[str]:
     return [c[len("score_"):] for c in score_columns(predictions)]
 
 
-# --------------------------------------------------------------------------------------------
-# the stored-run model
-# --------------------------------------------------------------------------------------------
+# ---- the stored-run model ----
 @dataclass(frozen=True)
 class RunManifest:
     """A run's checked ``manifest.json``: typed accessors over the version-1 layout.
@@ -325,19 +320,7 @@ class RunManifest:
 
     @classmethod
     def from_dict(cls, data, path: str | Path = "manifest.json") -> "RunManifest":
-        """The manifest of ``data`` after :func:`check_manifest` (a RunStoreError naming ``path`` otherwise).
-
-        Parameters
-        ----------
-        data : object
-            The parsed JSON of a manifest.
-        path : str or Path
-            Where it was read from (named in errors).
-
-        Returns
-        -------
-        RunManifest
-        """
+        """The parsed manifest ``data`` after :func:`check_manifest` (a RunStoreError naming ``path`` otherwise)."""
         check_manifest(data, path)
         return cls(data, data.get("manifest_version", MANIFEST_VERSION))
 
@@ -446,22 +429,8 @@ class StoredRun:
         return [m for m in configured if m in pooled or not pooled] or pooled
 
     def aligned_to(self, base: "StoredRun") -> tuple[np.ndarray, np.ndarray]:
-        """This run's predicted codes and scores in ``base``'s sample and class order.
-
-        Parameters
-        ----------
-        base : StoredRun
-            The run whose rows and classes give the order.
-
-        Returns
-        -------
-        (pred, scores) : tuple of numpy arrays
-
-        Raises
-        ------
-        RunStoreError
-            When the runs hold other samples, class sets, labels or subjects.
-        """
+        """This run's ``(pred, scores)`` in ``base``'s sample and class order; a RunStoreError when the runs
+        hold other samples, class sets, labels or subjects."""
         pred, scores, y = self.pred, self.scores, self.y
         if list(self.classes) != list(base.classes):
             if sorted(self.classes) != sorted(base.classes):
@@ -509,23 +478,12 @@ def run_role(manifest: dict) -> str:
 
 
 def run_flags(manifest: dict) -> tuple[list, dict]:
-    """Sorted honesty flags (LEAKY, contaminated, untrained) of a manifest, with a one-line reason each.
+    """``(sorted flags, {flag: reason})``: the honesty flags (LEAKY, contaminated, untrained) of a manifest.
 
-    Recorded ``flags`` (and ``flag_reasons``) are kept; the runner's audit is applied too, so older
-    runs are flagged and a manifest draft (no ``flags`` yet) gets the flags the runner records.
-
-    Parameters
-    ----------
-    manifest : dict
-        A manifest as written, or a draft with its keys (``config``, ``dataset``, ``protocol``,
-        ``features``, ``classifier``, ``warnings``). A draft may add facts the manifest does not
-        keep: ``protocol["leak"]`` (how a leaky protocol leaks), ``dataset["evaluated"]`` (every
-        dataset name in the samples) and ``features["untrained"]`` (the extractor's own verdict).
-
-    Returns
-    -------
-    (flags, reasons) : tuple of list and dict
-        The flags, sorted, and ``{flag: reason}``.
+    Recorded flags are kept and the runner's audit is applied too, so older runs are flagged and a draft
+    gets the flags the runner records. A draft may add facts a manifest does not keep:
+    ``protocol["leak"]``, ``dataset["evaluated"]`` (every dataset in the samples) and
+    ``features["untrained"]`` (the extractor's own verdict).
     """
     reasons: dict = {}
     recorded_reasons = manifest.get("flag_reasons") or {}

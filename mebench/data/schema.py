@@ -148,20 +148,8 @@ class LabelFreeFrame(_Hiding, pd.DataFrame):
 
 
 def label_free(samples: pd.DataFrame, targets) -> pd.DataFrame:
-    """The samples table without its target columns: what feature extractors are given.
-
-    Parameters
-    ----------
-    samples : DataFrame
-    targets : iterable of str
-        The target columns to hide (named in errors even when ``samples`` lacks them).
-
-    Returns
-    -------
-    LabelFreeFrame
-        Reading a target column from it or its rows raises :class:`HiddenColumnError`, which the run
-        reports, by type, as an extractor reading a label.
-    """
+    """The samples table without its ``targets`` columns, what feature extractors are given: reading one from
+    it or its rows raises :class:`HiddenColumnError` (named even when ``samples`` lacks the column)."""
     view = LabelFreeFrame(samples.drop(columns=[c for c in targets if c in samples.columns]))
     object.__setattr__(view, "hidden_columns", tuple(targets))
     return view

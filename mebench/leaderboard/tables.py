@@ -59,9 +59,7 @@ class BoardOptions:
         return cls(**{k: d[k] for k in asdict(cls()) if k in d})
 
 
-# --------------------------------------------------------------------------------------------
-# building the model
-# --------------------------------------------------------------------------------------------
+# ---- building the model ----
 def _rel(path: Path, base: Path | None) -> str:
     if base is None:
         return Path(path).as_posix()

@@ -117,9 +117,7 @@ def _codes(labels, classes) -> np.ndarray:
     return np.array([lookup[v] for v in np.asarray(labels).tolist()], dtype=np.int64)
 
 
-# ------------------------------------------------------------------------------------------------
-# scores from the training fold's class counts alone
-# ------------------------------------------------------------------------------------------------
+# ---- scores from the training fold's class counts alone ----
 PRIOR_SHIFT_NOTE = ("the pooled metric obtained by scoring each held-out sample with its training fold's class priors "
                     "alone (predicting the training fold's majority class): how far it sits from chance is what the "
                     "priors alone produce under this protocol (below chance for AUC when held-out subjects shift "

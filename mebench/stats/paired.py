@@ -91,9 +91,7 @@ def calibration(metric) -> dict:
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# paired subject-level randomisation
-# --------------------------------------------------------------------------------------------
+# ---- paired subject-level randomisation ----
 @dataclass
 class PairedResult:
     metric: str
@@ -228,9 +226,7 @@ def _f(v):
     return None if v is None or not np.isfinite(v) else float(v)
 
 
-# --------------------------------------------------------------------------------------------
-# McNemar
-# --------------------------------------------------------------------------------------------
+# ---- McNemar ----
 def mcnemar_exact(y, pred_a, pred_b) -> dict:
     """Exact McNemar test on correct/incorrect of A and B (statsmodels). Assumes independent samples."""
     from statsmodels.stats.contingency_tables import mcnemar
@@ -252,9 +248,7 @@ def mcnemar_exact(y, pred_a, pred_b) -> dict:
     }
 
 
-# --------------------------------------------------------------------------------------------
-# DeLong (Sun & Xu 2014)
-# --------------------------------------------------------------------------------------------
+# ---- DeLong (Sun & Xu 2014) ----
 def midranks(x) -> np.ndarray:
     """1-based ranks with ties given the mean of the ranks they span (Sun & Xu, Algorithm 1)."""
     x = np.asarray(x, float)
@@ -324,9 +318,7 @@ def delong_test(positive, score_a, score_b) -> dict:
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# two aligned runs
-# --------------------------------------------------------------------------------------------
+# ---- two aligned runs ----
 def compare_predictions(y, a: tuple, b: tuple, subjects, classes, metrics, n_permutations: int = 10000,
                         n_resamples: int = 2000, seed: int = 0, level: float = 0.95, ci: str = "bca") -> dict:
     """Every test for one pair of pipelines; ``a``/``b`` are ``(pred_codes, scores)``.
