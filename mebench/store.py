@@ -69,10 +69,8 @@ def _refuse_existing(out: Path) -> None:
             which = f" (run {json.loads(existing.read_text()).get('run_id')})"
         except (OSError, json.JSONDecodeError):
             pass
-    raise RunStoreError(
-        f"--out {out} already holds files{which}; mebench never overwrites a run. "
-        "Choose a new directory or remove the old one."
-    )
+    raise RunStoreError(f"--out {out} already holds files{which}; mebench never overwrites a run. "
+                        "Choose a new directory or remove the old one.")
 
 
 def claim_run_dir(out: str | Path | None) -> Path | None:

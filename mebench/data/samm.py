@@ -28,16 +28,14 @@ EMOTION_ALIASES = {e: e for e in EMOTIONS} | {
     "disgusted": "disgust", "fearful": "fear", "contemptuous": "contempt",
 }
 
-LABEL_SETS = {
-    "all": LabelSet("the sheet's emotions: " + ", ".join(EMOTIONS)),
-    "5class": LabelSet("anger, contempt, happiness, surprise, other (drops disgust, fear, sadness)",
-                       {e: e for e in ("anger", "contempt", "happiness", "surprise", "other")}),
-    "megc3": LabelSet("negative = anger + contempt + disgust + fear + sadness; positive = happiness; "
-                      "surprise = surprise",
-                      {"anger": "negative", "contempt": "negative", "disgust": "negative", "fear": "negative",
-                       "sadness": "negative", "happiness": "positive", "surprise": "surprise"}),
-    "objective": LabelSet("objective classes I-VII", None, source="objective"),
-}
+LABEL_SETS = {"all": LabelSet("the sheet's emotions: " + ", ".join(EMOTIONS)),
+              "5class": LabelSet("anger, contempt, happiness, surprise, other (drops disgust, fear, sadness)",
+                                 {e: e for e in ("anger", "contempt", "happiness", "surprise", "other")}),
+              "megc3": LabelSet("negative = anger + contempt + disgust + fear + sadness; positive = happiness; "
+                                "surprise = surprise",
+                                {"anger": "negative", "contempt": "negative", "disgust": "negative", "fear": "negative",
+                                 "sadness": "negative", "happiness": "positive", "surprise": "surprise"}),
+              "objective": LabelSet("objective classes I-VII", None, source="objective")}
 
 COLUMNS = {
     "subject": ["Subject"],

@@ -21,13 +21,11 @@ from .base import Dataset
 from .synthetic_timing import au_intensities
 
 # Action-unit patterns of the emotions (FACS-inspired) and the deception "leakage" pattern.
-EMOTION_AUS = {
-    "happiness": (12,),
-    "surprise": (1, 2),
-    "disgust": (4, 9),
-    "repression": (15,),
-    "others": (4,),
-}
+EMOTION_AUS = {"happiness": (12,),
+               "surprise": (1, 2),
+               "disgust": (4, 9),
+               "repression": (15,),
+               "others": (4,)}
 LEAKAGE_EMOTION = "sadness"
 LEAKAGE_AUS = (4, 15)
 ALL_EMOTION_AUS = {**EMOTION_AUS, LEAKAGE_EMOTION: LEAKAGE_AUS}
@@ -285,13 +283,11 @@ class SyntheticDataset(Dataset):
                 apex = min(apex, offset - 1)
                 peak = float(rng.uniform(0.7, 1.0)) * self.intensity
                 blinks = [int(rng.integers(1, n + 1))] if rng.random() < self.blink_rate else []
-                params = {
-                    "v": 1, "face": self.face, "subject_seed": subject_seed, "size": self.size,
-                    "n_frames": n, "onset": onset, "apex": apex, "offset": offset,
-                    "aus": {f"AU{a}": round(peak, 4) for a in aus}, "blinks": blinks,
-                    "jitter": self.jitter, "clip_seed": int(rng.integers(2**31)),
-                    "drift": round(float(rng.uniform(-1, 1)) * self.drift, 4), "noise": self.noise,
-                }
+                params = {"v": 1, "face": self.face, "subject_seed": subject_seed, "size": self.size,
+                          "n_frames": n, "onset": onset, "apex": apex, "offset": offset,
+                          "aus": {f"AU{a}": round(peak, 4) for a in aus}, "blinks": blinks,
+                          "jitter": self.jitter, "clip_seed": int(rng.integers(2**31)),
+                          "drift": round(float(rng.uniform(-1, 1)) * self.drift, 4), "noise": self.noise}
                 subject = f"sub{s + 1:02d}"
                 rows.append({
                     "sample_id": f"synthetic/{subject}/EP{c + 1:02d}_01",

@@ -96,17 +96,7 @@ _LATEX_UNICODE = {"×": r"$\times$", "α": r"$\alpha$", "†": r"$^{\dagger}$", 
 
 def latex_escape(text: str) -> str:
     """Escape LaTeX specials and map the few symbols mebench writes; other non-ASCII is dropped to '?'."""
-    out = []
-    for ch in str(text):
-        if ch in _LATEX_SPECIAL:
-            out.append(_LATEX_SPECIAL[ch])
-        elif ch in _LATEX_UNICODE:
-            out.append(_LATEX_UNICODE[ch])
-        elif ord(ch) < 128:
-            out.append(ch)
-        else:
-            out.append("?")
-    return "".join(out)
+    return "".join(_LATEX_SPECIAL.get(ch) or _LATEX_UNICODE.get(ch, ch if ord(ch) < 128 else "?") for ch in str(text))
 
 
 def _latex_rich(text: str) -> str:
@@ -250,14 +240,8 @@ def render(board: dict, fmt: str) -> str:
     """One board in a format of :data:`FORMATS`."""
     from ..fsutil import json_text
 
-    if fmt == "markdown":
-        return to_markdown(board)
-    if fmt == "latex":
-        return to_latex(board)
-    if fmt == "csv":
-        return to_csv(board)
-    if fmt == "html":
-        return to_html(board)
-    if fmt == "json":
-        return json_text(record([board]))
-    raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    renderers = {"markdown": to_markdown, "latex": to_latex, "csv": to_csv, "html": to_html,
+                 "json": lambda b: json_text(record([b]))}
+    if fmt not in renderers:
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    return renderers[fmt](board)

@@ -81,7 +81,6 @@ accuracy = Metric("accuracy", _accuracy, description="Pooled accuracy")
 uar = Metric("uar", _uar, description="Unweighted average recall over the classes present (balanced accuracy)")
 uf1 = Metric("uf1", _uf1, description="Unweighted (macro) F1 over the classes present in y_true")
 auc = Metric("auc", _auc, description="ROC AUC (binary; macro one-vs-rest over the classes present for more classes)")
-HEADLINE = ("accuracy", "uar", "uf1", "auc")
 ABSENT_CLASS_CONVENTION = ("UAR, UF1 and AUC average over the classes present in y_true of each subset; predictions "
                            "of absent classes count as errors of the present classes")
 

@@ -51,8 +51,7 @@ def build_protocol(spec: RunSpec):
 
 
 def check_spec(spec: RunSpec) -> None:
-    """Load plugin files, check the spec's types and ranges and resolve every name, so mistakes
-    (a ConfigError or UnknownNameError naming them) surface before any work starts."""
+    """Load plugins, check types and ranges and resolve every name, so mistakes surface before any work."""
     from ..config import check_spec_values
 
     for plugin in spec.plugins:
@@ -76,7 +75,6 @@ def load(spec: RunSpec) -> Loaded:
     Returns
     -------
     Loaded
-        The components, the samples table (labels included) and the seed each component was given.
     """
     from ..preflight import check_components, ensure_models
 
@@ -95,8 +93,7 @@ def load(spec: RunSpec) -> Loaded:
 
 
 def target_columns(dataset, task: str | None) -> tuple[str, ...]:
-    """The label columns every dataset has, plus the target columns of ``task`` that ``dataset``
-    declares; a plugin that overrides ``targets`` cannot un-hide ``label`` and its kin."""
+    """:data:`ALWAYS_TARGETS` plus ``task``'s declared targets: a plugin cannot un-hide ``label`` and its kin."""
     from ..data.schema import ALWAYS_TARGETS
 
     declared = getattr(dataset, "targets", None)

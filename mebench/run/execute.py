@@ -34,9 +34,8 @@ def prepare(spec: RunSpec) -> Prepared:
 
 
 def open_run(spec: RunSpec, dataset, claimed: Path | None, started: str):
-    """The open-run stage: the run id (config + dataset fingerprint), its directory (``claimed``, else
-    a new one) and its checkpoint, locked; before any feature is extracted. Returns
-    ``(run_id, run_dir, checkpoint)``."""
+    """The open-run stage, before any extraction: ``(run_id, run_dir, checkpoint)``, the directory ``claimed``
+    (else a new one) and its checkpoint locked."""
     from ..checkpoint import RunCheckpoint
     from ..store import new_run_dir
 
@@ -50,10 +49,8 @@ def open_run(spec: RunSpec, dataset, claimed: Path | None, started: str):
 def execute(spec: RunSpec, progress: Callable | None = None, fit_progress: Callable | None = None) -> RunResult:
     """Run the spec end to end and write the run directory, resuming an interrupted run found there.
 
-    The run directory is opened before any feature is extracted; features reach the cache chunk by
-    chunk and every finished fold is checkpointed, so a killed run continues where it stopped when
-    re-run into the same directory (``--resume RUN_DIR``, or the same ``--out``). The final
-    ``predictions.parquet``, ``metrics.json`` and ``manifest.json`` are written last.
+    Features reach the cache chunk by chunk and every finished fold is checkpointed, so a killed run
+    continues where it stopped when re-run into the same directory; the run files are written last.
 
     Parameters
     ----------
@@ -83,8 +80,7 @@ def execute(spec: RunSpec, progress: Callable | None = None, fit_progress: Calla
 
 
 def predictions_table(prepared: Prepared, cv: CrossPredictions, run_id: str) -> pd.DataFrame:
-    """The predictions table (ids, fold, ``y_true``, ``y_pred``, ``score_<class>``): one row per
-    held-out sample, grouped by fold in the protocol's order."""
+    """One row per held-out sample (ids, fold, ``y_true``, ``y_pred``, ``score_<class>``), grouped by fold."""
     spec, classes, s = prepared.spec, prepared.classes, prepared.samples
     fold_of = np.empty(len(s), dtype=object)
     order = []

@@ -61,12 +61,10 @@ INDEPENDENT = "assumes independent samples (ignores the clustering of clips with
 # leave-one-subject-out pipelines (ridge on the two halves of the HOOF grid) on null synthetic
 # deception data: 200 datasets of 8 subjects x 6 clips (tests/test_stats_calibration.py, which
 # checks these figures), 400 such datasets, and 300 datasets of 12 subjects x 12 clips.
-CALIBRATION = {
-    "accuracy": {"calibrated": True, "rate": "0.05-0.07", "rates": (0.07, 0.052, 0.06)},
-    "uar": {"calibrated": True, "rate": "0.05-0.07", "rates": (0.07, 0.052, 0.06)},
-    "uf1": {"calibrated": False, "rate": "0.08-0.10", "rates": (0.10, 0.08, 0.077)},
-    "auc": {"calibrated": False, "rate": "0.11", "rates": (0.115, 0.108, 0.11)},
-}
+CALIBRATION = {"accuracy": {"calibrated": True, "rate": "0.05-0.07", "rates": (0.07, 0.052, 0.06)},
+               "uar": {"calibrated": True, "rate": "0.05-0.07", "rates": (0.07, 0.052, 0.06)},
+               "uf1": {"calibrated": False, "rate": "0.08-0.10", "rates": (0.10, 0.08, 0.077)},
+               "auc": {"calibrated": False, "rate": "0.11", "rates": (0.115, 0.108, 0.11)}}
 CALIBRATION_SETTING = ("false-positive rate at alpha = 0.05 measured between two unlike leave-one-subject-out "
                        "pipelines on null data (binomial 99% band for 200 datasets: 0.015-0.095); "
                        "see mebench.stats.paired")
@@ -236,16 +234,14 @@ def mcnemar_exact(y, pred_a, pred_b) -> dict:
     table = np.array([[np.sum(ca & cb), np.sum(ca & ~cb)], [np.sum(~ca & cb), np.sum(~ca & ~cb)]])
     res = mcnemar(table, exact=True)
     discordant = int(table[0, 1] + table[1, 0])
-    return {
-        "test": "exact McNemar test (binomial on the discordant pairs; statsmodels), two-sided",
-        "assumptions": INDEPENDENT,
-        "p_value": float(res.pvalue),
-        "table": table.tolist(),
-        "a_only_correct": int(table[0, 1]),
-        "b_only_correct": int(table[1, 0]),
-        "n_discordant": discordant,
-        "n": int(len(y)),
-    }
+    return {"test": "exact McNemar test (binomial on the discordant pairs; statsmodels), two-sided",
+            "assumptions": INDEPENDENT,
+            "p_value": float(res.pvalue),
+            "table": table.tolist(),
+            "a_only_correct": int(table[0, 1]),
+            "b_only_correct": int(table[1, 0]),
+            "n_discordant": discordant,
+            "n": int(len(y))}
 
 
 # ---- DeLong (Sun & Xu 2014) ----
@@ -301,13 +297,11 @@ def delong_test(positive, score_a, score_b) -> dict:
     aucs, S = delong_covariance(positive, np.vstack([score_a, score_b]))
     var = float(S[0, 0] + S[1, 1] - 2 * S[0, 1])
     delta = float(aucs[0] - aucs[1])
-    out = {
-        "test": "DeLong's test for two correlated ROC AUCs (Sun & Xu 2014 fast algorithm), two-sided",
-        "assumptions": INDEPENDENT,
-        "auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "delta": delta,
-        "variance": var, "covariance": S.tolist(),
-        "n_positive": int(np.sum(positive)), "n_negative": int(np.sum(~np.asarray(positive, bool))),
-    }
+    out = {"test": "DeLong's test for two correlated ROC AUCs (Sun & Xu 2014 fast algorithm), two-sided",
+           "assumptions": INDEPENDENT,
+           "auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "delta": delta,
+           "variance": var, "covariance": S.tolist(),
+           "n_positive": int(np.sum(positive)), "n_negative": int(np.sum(~np.asarray(positive, bool)))}
     if var <= 0:
         out.update(z=None, p_value=1.0 if delta == 0 else None,
                    note="the DeLong variance of the difference is zero"
