@@ -119,14 +119,12 @@ class Dataset:
 
     @classmethod
     def info(cls) -> dict:
-        return {
-            "name": cls.name,
-            "version": cls.version,
-            "citation": cls.citation,
-            "license": cls.license_note,
-            "tasks": list(cls.tasks),
-            "target_columns": {task: list(cls.targets(task)) for task in cls.tasks},
-            "label_sets": dict(cls.label_sets),
-            "fps": cls.fps,
-            "n_subjects": cls.n_subjects,
-        }
+        return {"name": cls.name,
+                "version": cls.version,
+                "citation": cls.citation,
+                "license": cls.license_note,
+                "tasks": list(cls.tasks),
+                "target_columns": {task: list(cls.targets(task)) for task in cls.tasks},
+                "label_sets": dict(cls.label_sets),
+                "fps": cls.fps,
+                "n_subjects": cls.n_subjects}

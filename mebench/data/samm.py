@@ -37,20 +37,18 @@ LABEL_SETS = {"all": LabelSet("the sheet's emotions: " + ", ".join(EMOTIONS)),
                                  "sadness": "negative", "happiness": "positive", "surprise": "surprise"}),
               "objective": LabelSet("objective classes I-VII", None, source="objective")}
 
-COLUMNS = {
-    "subject": ["Subject"],
-    "filename": ["Filename", "File name"],
-    "inducement": ["Inducement Code"],
-    "onset": ["Onset Frame", "OnsetFrame", "Onset"],
-    "apex": ["Apex Frame", "ApexFrame", "Apex"],
-    "offset": ["Offset Frame", "OffsetFrame", "Offset"],
-    "duration": ["Duration"],
-    "micro": ["Micro"],
-    "aus": ["Action Units", "AUs", "AU"],
-    "emotion": ["Estimated Emotion", "Emotion"],
-    "objective": ["Objective Classes", "Objective Class"],
-    "notes": ["Notes"],
-}
+COLUMNS = {"subject": ["Subject"],
+           "filename": ["Filename", "File name"],
+           "inducement": ["Inducement Code"],
+           "onset": ["Onset Frame", "OnsetFrame", "Onset"],
+           "apex": ["Apex Frame", "ApexFrame", "Apex"],
+           "offset": ["Offset Frame", "OffsetFrame", "Offset"],
+           "duration": ["Duration"],
+           "micro": ["Micro"],
+           "aus": ["Action Units", "AUs", "AU"],
+           "emotion": ["Estimated Emotion", "Emotion"],
+           "objective": ["Objective Classes", "Objective Class"],
+           "notes": ["Notes"]}
 REQUIRED = ("subject", "filename", "onset", "apex", "offset", "emotion")
 OUTPUT = ["sample_id", "dataset", "subject_id", "label", "label_raw", "emotion", "objective", "clip",
           "onset", "apex", "offset", "n_frames", "apex_source", "offset_unclear", "frames", "aus", "au_sides",

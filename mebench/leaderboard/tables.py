@@ -264,17 +264,15 @@ def build_board(runs: list, options: BoardOptions | None = None, base_dir=None, 
 
     ranking = _ranking(metric, hib, identities, col_keys, labels, ranked_by_col, opts)
     rows = _rows(cells, columns, ranking, hib)
-    board = {
-        "format": FORMAT,
-        "title": title or f"Pooled {metric}",
-        "metric": metric,
-        "higher_is_better": hib,
-        "options": asdict(opts),
-        "columns": columns,
-        "rows": rows,
-        "cells": cells,
-        "ranking": ranking,
-    }
+    board = {"format": FORMAT,
+             "title": title or f"Pooled {metric}",
+             "metric": metric,
+             "higher_is_better": hib,
+             "options": asdict(opts),
+             "columns": columns,
+             "rows": rows,
+             "cells": cells,
+             "ranking": ranking}
     board["footnotes"] = footnotes(board, runs, groups, col_keys, labels, notes_undefined, notes_flags,
                                     notes_fallback, notes_powerless)
     return board
@@ -314,17 +312,15 @@ def _column_entry(key: str, label: str, ident: dict, runs: list, metric: str) ->
     controls = {r.manifest.config.get("classifier") for r in runs if r.role == "control"}
     missing = [c for c in ("majority", "stratified-random") if c not in controls]
     method_runs = [r for r in runs if r.role == "method"] or runs
-    return {
-        "key": key, "label": label, **ident,
-        "n": int(len(first.y)), "n_subjects": int(len(np.unique(first.subjects))),
-        "n_folds": int(n_folds), "classes": list(first.classes),
-        "samples_sha256": first.manifest.samples_sha256, "fold_hash": first.manifest.fold_hash,
-        "annotation_files": dict(sorted(man.annotation_files.items())),
-        "prior_shift": prior if finite(prior) else None, "prior_shift_recorded": prior is not None,
-        "majority_in_run": majority if finite(majority) else None,
-        "roles": sorted(roles),
-        "missing_controls": {c: _missing_control_command(method_runs[0], c) for c in missing},
-    }
+    return {"key": key, "label": label, **ident,
+            "n": int(len(first.y)), "n_subjects": int(len(np.unique(first.subjects))),
+            "n_folds": int(n_folds), "classes": list(first.classes),
+            "samples_sha256": first.manifest.samples_sha256, "fold_hash": first.manifest.fold_hash,
+            "annotation_files": dict(sorted(man.annotation_files.items())),
+            "prior_shift": prior if finite(prior) else None, "prior_shift_recorded": prior is not None,
+            "majority_in_run": majority if finite(majority) else None,
+            "roles": sorted(roles),
+            "missing_controls": {c: _missing_control_command(method_runs[0], c) for c in missing}}
 
 
 def _ranking(metric, hib, identities, col_keys, labels, ranked_by_col, opts) -> dict:

@@ -87,17 +87,15 @@ def predictions_table(prepared: Prepared, cv: CrossPredictions, run_id: str) -> 
     for fold in prepared.split.folds:
         fold_of[fold.test] = fold.name
         order.extend(fold.test.tolist())
-    predictions = pd.DataFrame({
-        "run_id": run_id,
-        "dataset": s["dataset"].astype(str).to_numpy(),
-        "protocol": spec.protocol,
-        "pipeline": spec.pipeline,
-        "fold": fold_of.astype(str),
-        "subject_id": s["subject_id"].astype(str).to_numpy(),
-        "sample_id": s["sample_id"].astype(str).to_numpy(),
-        "y_true": np.asarray(classes)[prepared.y],
-        "y_pred": np.asarray(classes)[np.maximum(cv.pred, 0)],
-    })
+    predictions = pd.DataFrame({"run_id": run_id,
+                                "dataset": s["dataset"].astype(str).to_numpy(),
+                                "protocol": spec.protocol,
+                                "pipeline": spec.pipeline,
+                                "fold": fold_of.astype(str),
+                                "subject_id": s["subject_id"].astype(str).to_numpy(),
+                                "sample_id": s["sample_id"].astype(str).to_numpy(),
+                                "y_true": np.asarray(classes)[prepared.y],
+                                "y_pred": np.asarray(classes)[np.maximum(cv.pred, 0)]})
     for j, c in enumerate(classes):
         predictions[f"score_{c}"] = cv.scores[:, j]
     return predictions.iloc[order].reset_index(drop=True)

@@ -114,17 +114,15 @@ class PairedResult:
         how = (f"all {self.n_permutations} swap patterns of {self.n_subjects} subjects enumerated (exact); "
                f"p = C / {self.n_permutations}" if self.exact else
                f"{self.n_permutations} random swap patterns; p = (C + 1) / (N + 1)")
-        return {
-            "test": ("paired subject-level randomisation test of the difference in the pooled metric (A's and B's "
-                     "predictions swapped for all samples of each swapped subject); two-sided"),
-            "assumptions": ("under H0 the two pipelines' predictions are exchangeable within each subject "
-                            "(all of a subject's predictions are swapped together); subjects independent; compares "
-                            "these held-out predictions, not the learning algorithms over datasets"),
-            "p_value_definition": f"{how}; C = {self.count} patterns with |difference| at least the observed",
-            "n_permutations": self.n_permutations,
-            "smallest_attainable_p": self.smallest_p,
-            "n_undefined": self.n_undefined,
-        }
+        return {"test": ("paired subject-level randomisation test of the difference in the pooled metric (A's and B's "
+                         "predictions swapped for all samples of each swapped subject); two-sided"),
+                "assumptions": ("under H0 the two pipelines' predictions are exchangeable within each subject "
+                                "(all of a subject's predictions are swapped together); subjects independent; compares "
+                                "these held-out predictions, not the learning algorithms over datasets"),
+                "p_value_definition": f"{how}; C = {self.count} patterns with |difference| at least the observed",
+                "n_permutations": self.n_permutations,
+                "smallest_attainable_p": self.smallest_p,
+                "n_undefined": self.n_undefined}
 
 
 def _swap_patterns(n_subjects: int, n_permutations: int, seed: int) -> tuple[np.ndarray, bool]:

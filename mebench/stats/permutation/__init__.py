@@ -96,17 +96,15 @@ class PermutationResult:
                 "smallest_attainable_p": self.arrangements.get("smallest_p")}
 
     def to_dict(self, include_null: bool = False) -> dict:
-        out = {
-            "scheme": self.scheme, "scheme_reason": self.scheme_reason, "method": self.method,
-            "method_reason": self.method_reason, "n_permutations": self.n_permutations, "seed": self.seed,
-            **self.arrangements, "reach": self.reach(),
-            "seconds": round(self.seconds, 4), "jobs": self.jobs, "blas_threads_per_worker": 1,
-            "resumed_from_checkpoint": self.resumed, "computed": self.computed, "checkpoint": self.checkpoint,
-            "notes": list(self.notes),
-            "metrics": {m: {"observed": self.observed[m], "p_value": self.p_values[m],
-                            "null_mean": _nanmean(self.null[m]), "null_sd": _nansd(self.null[m]),
-                            **self.describe(m)} for m in self.metrics},
-        }
+        out = {"scheme": self.scheme, "scheme_reason": self.scheme_reason, "method": self.method,
+               "method_reason": self.method_reason, "n_permutations": self.n_permutations, "seed": self.seed,
+               **self.arrangements, "reach": self.reach(),
+               "seconds": round(self.seconds, 4), "jobs": self.jobs, "blas_threads_per_worker": 1,
+               "resumed_from_checkpoint": self.resumed, "computed": self.computed, "checkpoint": self.checkpoint,
+               "notes": list(self.notes),
+               "metrics": {m: {"observed": self.observed[m], "p_value": self.p_values[m],
+                               "null_mean": _nanmean(self.null[m]), "null_sd": _nansd(self.null[m]),
+                               **self.describe(m)} for m in self.metrics}}
         if include_null:
             out["null"] = {m: self.null[m].tolist() for m in self.metrics}
         return out
