@@ -448,17 +448,15 @@ class StoredRun:
         return pred[order], scores[order]
 
 
-def _registry_attr(kind: str, name, attr: str) -> bool:
-    """A class attribute of a registered component, False when it cannot be looked up."""
-    if not name:
-        return False
+def _registered(kind: str, name):
+    """The factory registered as ``name``; None when it cannot be looked up (a plugin not installed here)."""
     try:
         from .registry import REGISTRIES
 
         registry = REGISTRIES[kind]
-        return name in registry and bool(getattr(registry.get(name), attr, False))
-    except Exception:  # a plugin that is not installed here: no declared role
-        return False
+        return registry.get(name) if name and name in registry else None
+    except Exception:
+        return None
 
 
 def run_role(manifest: dict) -> str:
@@ -468,9 +466,9 @@ def run_role(manifest: dict) -> str:
     if isinstance(roles, dict) and ("control" in roles or "probe" in roles):
         return "control" if roles.get("control") else "probe" if roles.get("probe") else "method"
     classifier, features = cfg.get("classifier"), cfg.get("features") or (manifest.get("features") or {}).get("name")
-    if classifier in CONTROL_CLASSIFIERS or _registry_attr("classifiers", classifier, "is_control"):
+    if classifier in CONTROL_CLASSIFIERS or getattr(_registered("classifiers", classifier), "is_control", False):
         return "control"
-    if features in PROBE_EXTRACTORS or _registry_attr("extractors", features, "is_probe"):
+    if features in PROBE_EXTRACTORS or getattr(_registered("extractors", features), "is_probe", False):
         return "probe"
     return "method"
 
@@ -525,13 +523,10 @@ def _defaults(kind: str, name) -> dict:
     """Scalar keyword defaults of a registered factory (empty when it cannot be looked up)."""
     import inspect
 
+    factory = _registered(kind, name)
+    if factory is None:
+        return {}
     try:
-        from .registry import REGISTRIES
-
-        registry = REGISTRIES[kind]
-        if not name or name not in registry:
-            return {}
-        factory = registry.get(name)
         target = factory.__init__ if inspect.isclass(factory) else factory
         return {p.name: p.default for p in inspect.signature(target).parameters.values()
                 if p.name not in ("self", "root") and p.default is not inspect.Parameter.empty
