@@ -141,13 +141,6 @@ def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int], thread
     return features, errors, counts
 
 
-def _close_face_models() -> None:
-    """Close the MediaPipe landmarkers extraction opened (only if the face pipeline was used)."""
-    pool = sys.modules.get("mebench.face.landmarker_pool")
-    if pool is not None:
-        pool.close_shared_landmarkers()
-
-
 def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs: int, on_error: str, root=None,
                      backend: str = "loky", user_params=()) -> tuple[np.ndarray, list[dict], dict]:
     """Stateless features for every sample, through the on-disk cache.
@@ -170,8 +163,10 @@ def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs:
     try:
         return _extract_features(extractor, samples, use_cache=use_cache, jobs=jobs, on_error=on_error, root=root,
                                  backend=backend, user_params=user_params)
-    finally:
-        _close_face_models()
+    finally:  # close the MediaPipe landmarkers extraction opened (only if the face pipeline was used)
+        pool = sys.modules.get("mebench.face.landmarker_pool")
+        if pool is not None:
+            pool.close_shared_landmarkers()
 
 
 def _extract_features(extractor, samples, *, use_cache, jobs, on_error, root, backend, user_params):
