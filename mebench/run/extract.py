@@ -19,7 +19,7 @@ from ..data.schema import label_free
 from ..errors import ConfigError, DataError, MebenchError
 from ..workers import resolve_jobs
 from .build import target_columns
-from .failures import component_failure, debug
+from .failures import component_errors, debug
 from .spec import Loaded, RunSpec
 
 
@@ -123,19 +123,14 @@ def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int], thread
             if debug():
                 raise
         for pos in positions:
+            sample = samples["sample_id"].iloc[pos] if "sample_id" in samples.columns else pos
             try:
-                row, row_counts = counted([pos])
+                with component_errors(what, f"on sample {sample}"):
+                    row, row_counts = counted([pos])
                 features[pos] = row[0]
             except DataError as exc:  # a policy-driven skip (e.g. no face, on_no_face="skip") carries .skip
                 errors[pos] = (str(exc), bool(getattr(exc, "skip", False)))
                 row_counts = dict(getattr(extractor, "counts_", None) or {})
-            except MebenchError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a component bug becomes a clear error
-                if debug():
-                    raise
-                sample = samples["sample_id"].iloc[pos] if "sample_id" in samples.columns else pos
-                raise component_failure(exc, what, f"on sample {sample}") from None
             for k, v in row_counts.items():
                 counts[k] = counts.get(k, 0) + int(v)
     return features, errors, counts
