@@ -50,10 +50,6 @@ class Config:
         path : str or Path
         source : str, optional
             How messages name it; default ``config file PATH``.
-
-        Returns
-        -------
-        Config
         """
         data = read_yaml(path, "config file")
         if data is not None and not isinstance(data, dict):
@@ -70,10 +66,6 @@ class Config:
             ``KEY=VALUE`` pairs, values parsed as YAML scalars (:func:`parse_options`).
         **flags
             Config keys and their flag values (``features="hoof"``, ``seed=3``).
-
-        Returns
-        -------
-        Config
         """
         values = {key: value for key, value in flags.items() if value is not None}
         for key, pairs in zip(OPTION_FLAGS, (dataset_opt, features_opt, classifier_opt, protocol_opt)):
@@ -126,32 +118,15 @@ class Config:
         return OPTION_FLAGS.get(key, f"--{key}") if self.source == COMMAND_LINE else f"{self.source}: {key!r}"
 
     def spec_kwargs(self) -> dict:
-        """The keyword arguments of the run spec (``RunSpec(**config.spec_kwargs(), jobs=...)``):
-        labels dropped, option mappings copied, metrics as a tuple.
-
-        Returns
-        -------
-        dict
-        """
+        """``RunSpec(**config.spec_kwargs(), jobs=...)``: labels dropped, option mappings copied, metrics a tuple."""
         return {key: tuple(value) if key == "metrics" else dict(value) if key in OPTION_FLAGS else value
                 for key, value in self.values.items() if key not in LABEL_KEYS}
 
 
 def merge(*configs: Config) -> Config:
-    """The one merging rule: later configs win key by key, option mappings merge option by option.
-
-    It serves repeated ``--config`` files then the flags, and a suite's seed, protocol entry,
-    pipeline entry and ``bench`` flags. ``name`` and ``description`` label files, not runs: dropped.
-
-    Parameters
-    ----------
-    *configs : Config
-        Lowest precedence first.
-
-    Returns
-    -------
-    Config
-    """
+    """The one merging rule (``--config`` files then flags; a suite's seed, protocol, pipeline and ``bench``
+    flags): later configs, given lowest precedence first, win key by key, option mappings merge option by
+    option; ``name`` and ``description`` label files, not runs, and are dropped."""
     merged: dict = {}
     for config in configs:
         for key, value in config.values.items():
@@ -163,13 +138,7 @@ def merge(*configs: Config) -> Config:
 
 
 def check_spec_values(spec) -> None:
-    """Types and ranges of a run spec's fields, for specs built in Python rather than from configs.
-
-    Parameters
-    ----------
-    spec : RunSpec
-        Any object with the run spec's attributes; it is not changed.
-    """
+    """Types and ranges of a run spec's fields, for specs built in Python rather than from configs."""
     values = {key: getattr(spec, key) for key in CONFIG_KEYS.difference(LABEL_KEYS)}
     values = {key: os.fspath(value) if isinstance(value, os.PathLike) else value for key, value in values.items()
               if value is not None or key not in ("task", "root")}  # None: the dataset's first task, no directory
@@ -191,20 +160,9 @@ def check_keys(data: dict, allowed, where: str) -> None:
 
 
 def read_yaml(path, what: str):
-    """The YAML document in ``path``, for every YAML file mebench reads: a key given twice in one
-    mapping is refused (the last would silently win); each error names ``what``, the file and the line.
-
-    Parameters
-    ----------
-    path : str or Path
-    what : str
-        What the file is, for messages (``"config file"``, ``"suite file"``).
-
-    Returns
-    -------
-    object
-        The parsed document (``None`` for an empty file).
-    """
+    """The YAML document in ``path`` (None if empty), for every YAML file mebench reads: a key given twice
+    in one mapping is refused (the last would silently win); errors name ``what`` (``"config file"``), the
+    file and the line."""
     import yaml
 
     path = Path(path)
@@ -247,20 +205,8 @@ def _unique_key_loader():
 
 
 def parse_options(pairs, flag: str = "--option") -> dict:
-    """Turn ``("k=v", ...)`` into a dict, parsing values as YAML scalars (``16`` -> 16, ``true`` -> True,
-    ``1e-3`` -> 0.001).
-
-    Parameters
-    ----------
-    pairs : sequence of str
-        ``KEY=VALUE`` strings.
-    flag : str
-        The flag they came with, for messages.
-
-    Returns
-    -------
-    dict
-    """
+    """``("k=v", ...)`` given with ``flag`` as a dict, values parsed as YAML scalars (``16`` -> 16, ``true``
+    -> True, ``1e-3`` -> 0.001)."""
     import yaml
 
     out = {}

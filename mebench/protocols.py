@@ -89,11 +89,9 @@ class Protocol:
         return f"LEAKY: protocol {self.name!r} selects models on the test set; its scores are optimistic."
 
     def leakage_warning(self, samples: pd.DataFrame, folds: list[Fold], report: SplitReport, total: int) -> str:
-        return (
-            f"LEAKAGE: protocol {self.name!r} is not subject-aware; {total} subject(s) appear in both "
-            f"train and test in {len(report.shared_subjects)} of {len(folds)} folds. "
-            "Scores are optimistic; prefer loso or group-kfold."
-        )
+        return (f"LEAKAGE: protocol {self.name!r} is not subject-aware; {total} subject(s) appear in both "
+                f"train and test in {len(report.shared_subjects)} of {len(folds)} folds. "
+                "Scores are optimistic; prefer loso or group-kfold.")
 
 
 def fold_hash(samples: pd.DataFrame, folds: list[Fold]) -> str:
@@ -115,10 +113,8 @@ class LeaveOneSubjectOut(Protocol):
         subjects = samples["subject_id"].to_numpy()
         unique = sorted(set(subjects))
         if len(unique) < 2:
-            raise MebenchError(
-                f"LOSO needs at least two subjects; the dataset has {len(unique)}. "
-                "Add subjects (for synthetic data: --dataset-opt subjects=N)."
-            )
+            raise MebenchError(f"LOSO needs at least two subjects; the dataset has {len(unique)}. "
+                               "Add subjects (for synthetic data: --dataset-opt subjects=N).")
         return [Fold(str(s), np.flatnonzero(subjects != s), np.flatnonzero(subjects == s)) for s in unique]
 
 
@@ -262,10 +258,8 @@ class LeaveOneDatasetOut(Protocol):
         datasets = samples["dataset"].astype(str).to_numpy()
         unique = sorted(set(datasets))
         if len(unique) < 2:
-            raise MebenchError(
-                f"lodo needs samples from at least two datasets; this table has only {unique[0]!r}. "
-                "Use a composite such as megc2019."
-            )
+            raise MebenchError(f"lodo needs samples from at least two datasets; this table has only {unique[0]!r}. "
+                               "Use a composite such as megc2019.")
         return [Fold(d, np.flatnonzero(datasets != d), np.flatnonzero(datasets == d)) for d in unique]
 
 

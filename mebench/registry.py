@@ -51,10 +51,8 @@ class Registry:
         if existing is not None:
             if existing.origin == entry.origin:
                 return  # the same module imported twice (e.g. a lazy target that self-registers)
-            raise DuplicateNameError(
-                f"{self.kind[:-1]} {entry.name!r} is registered twice: by {existing.origin} "
-                f"and by {entry.origin}. Rename one of them."
-            )
+            raise DuplicateNameError(f"{self.kind[:-1]} {entry.name!r} is registered twice: by {existing.origin} "
+                                     f"and by {entry.origin}. Rename one of them.")
         self.entries[entry.name] = entry
 
     def register(self, name: str | None = None, description: str | None = None) -> Callable:
@@ -83,10 +81,8 @@ class Registry:
         if name not in self.entries:
             close = difflib.get_close_matches(name, list(self.entries), n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise UnknownNameError(
-                f"unknown {self.kind[:-1]} {name!r}.{hint} "
-                f"Run `mebench list {self.kind}` to see all {len(self.entries)} names."
-            )
+            raise UnknownNameError(f"unknown {self.kind[:-1]} {name!r}.{hint} "
+                                   f"Run `mebench list {self.kind}` to see all {len(self.entries)} names.")
         return self.entries[name]
 
     def get(self, name: str) -> Any:
@@ -151,13 +147,11 @@ REGISTRIES = {r.kind: r for r in (DATASETS, EXTRACTORS, CLASSIFIERS, PROTOCOLS, 
 
 # Modules that declare built-in lazy entries in a module-level ``BUILTINS`` list of
 # (kind, name, "module:attr", description). Importing them must stay cheap.
-CATALOG_MODULES = (
-    "mebench.catalog",
-    "mebench.classifiers.catalog",
-    "mebench.data.catalog",
-    "mebench.face.catalog",
-    "mebench.features.catalog",
-)
+CATALOG_MODULES = ("mebench.catalog",
+                   "mebench.classifiers.catalog",
+                   "mebench.data.catalog",
+                   "mebench.face.catalog",
+                   "mebench.features.catalog")
 
 _state = {"discovered": False, "running": False}
 _discover_lock = threading.RLock()

@@ -69,10 +69,8 @@ def _refuse_existing(out: Path) -> None:
             which = f" (run {json.loads(existing.read_text()).get('run_id')})"
         except (OSError, json.JSONDecodeError):
             pass
-    raise RunStoreError(
-        f"--out {out} already holds files{which}; mebench never overwrites a run. "
-        "Choose a new directory or remove the old one."
-    )
+    raise RunStoreError(f"--out {out} already holds files{which}; mebench never overwrites a run. "
+                        "Choose a new directory or remove the old one.")
 
 
 def claim_run_dir(out: str | Path | None) -> Path | None:
@@ -185,22 +183,19 @@ def _verified_hashes(run_dir: Path, recorded: dict, files: dict) -> None:
 
 
 def open_run(run_dir: str | Path, verify: bool = True) -> StoredRun:
-    """Read and check one run directory: the one reader of runs (stats, compare, leaderboard, report, tracking).
-
-    Each of the three run files is read once, as bytes; what is hashed is what is parsed.
+    """Read and check one run directory: the one reader of runs. Each file is read once: what is hashed is parsed.
 
     Parameters
     ----------
     run_dir : str or Path
-        A run directory written by ``mebench run``.
     verify : bool
         Check every file ``manifest["files"]`` lists against its sha256.
 
     Returns
     -------
     StoredRun
-        The run, with the sha256 of every file read in ``files``; else a RunStoreError naming the run and
-        the file (missing, unparsable, modified, another manifest version, not one finite row per sample).
+        Else a RunStoreError naming the run and the file (missing, unparsable, modified, another
+        manifest version, not one finite row per sample).
     """
     run_dir = Path(run_dir)
     blobs = _read_run_files(run_dir)
@@ -310,9 +305,7 @@ def classes_of(predictions: pd.DataFrame) -> list[str]:
     return [c[len("score_"):] for c in score_columns(predictions)]
 
 
-# --------------------------------------------------------------------------------------------
-# the stored-run model
-# --------------------------------------------------------------------------------------------
+# ---- the stored-run model ----
 @dataclass(frozen=True)
 class RunManifest:
     """A run's checked ``manifest.json``: typed accessors over the version-1 layout.
@@ -325,19 +318,7 @@ class RunManifest:
 
     @classmethod
     def from_dict(cls, data, path: str | Path = "manifest.json") -> "RunManifest":
-        """The manifest of ``data`` after :func:`check_manifest` (a RunStoreError naming ``path`` otherwise).
-
-        Parameters
-        ----------
-        data : object
-            The parsed JSON of a manifest.
-        path : str or Path
-            Where it was read from (named in errors).
-
-        Returns
-        -------
-        RunManifest
-        """
+        """The parsed manifest ``data`` after :func:`check_manifest` (a RunStoreError naming ``path`` otherwise)."""
         check_manifest(data, path)
         return cls(data, data.get("manifest_version", MANIFEST_VERSION))
 
@@ -446,22 +427,8 @@ class StoredRun:
         return [m for m in configured if m in pooled or not pooled] or pooled
 
     def aligned_to(self, base: "StoredRun") -> tuple[np.ndarray, np.ndarray]:
-        """This run's predicted codes and scores in ``base``'s sample and class order.
-
-        Parameters
-        ----------
-        base : StoredRun
-            The run whose rows and classes give the order.
-
-        Returns
-        -------
-        (pred, scores) : tuple of numpy arrays
-
-        Raises
-        ------
-        RunStoreError
-            When the runs hold other samples, class sets, labels or subjects.
-        """
+        """This run's ``(pred, scores)`` in ``base``'s sample and class order; a RunStoreError when the runs
+        hold other samples, class sets, labels or subjects."""
         pred, scores, y = self.pred, self.scores, self.y
         if list(self.classes) != list(base.classes):
             if sorted(self.classes) != sorted(base.classes):
@@ -481,17 +448,15 @@ class StoredRun:
         return pred[order], scores[order]
 
 
-def _registry_attr(kind: str, name, attr: str) -> bool:
-    """A class attribute of a registered component, False when it cannot be looked up."""
-    if not name:
-        return False
+def _registered(kind: str, name):
+    """The factory registered as ``name``; None when it cannot be looked up (a plugin not installed here)."""
     try:
         from .registry import REGISTRIES
 
         registry = REGISTRIES[kind]
-        return name in registry and bool(getattr(registry.get(name), attr, False))
-    except Exception:  # a plugin that is not installed here: no declared role
-        return False
+        return registry.get(name) if name and name in registry else None
+    except Exception:
+        return None
 
 
 def run_role(manifest: dict) -> str:
@@ -501,31 +466,20 @@ def run_role(manifest: dict) -> str:
     if isinstance(roles, dict) and ("control" in roles or "probe" in roles):
         return "control" if roles.get("control") else "probe" if roles.get("probe") else "method"
     classifier, features = cfg.get("classifier"), cfg.get("features") or (manifest.get("features") or {}).get("name")
-    if classifier in CONTROL_CLASSIFIERS or _registry_attr("classifiers", classifier, "is_control"):
+    if classifier in CONTROL_CLASSIFIERS or getattr(_registered("classifiers", classifier), "is_control", False):
         return "control"
-    if features in PROBE_EXTRACTORS or _registry_attr("extractors", features, "is_probe"):
+    if features in PROBE_EXTRACTORS or getattr(_registered("extractors", features), "is_probe", False):
         return "probe"
     return "method"
 
 
 def run_flags(manifest: dict) -> tuple[list, dict]:
-    """Sorted honesty flags (LEAKY, contaminated, untrained) of a manifest, with a one-line reason each.
+    """``(sorted flags, {flag: reason})``: the honesty flags (LEAKY, contaminated, untrained) of a manifest.
 
-    Recorded ``flags`` (and ``flag_reasons``) are kept; the runner's audit is applied too, so older
-    runs are flagged and a manifest draft (no ``flags`` yet) gets the flags the runner records.
-
-    Parameters
-    ----------
-    manifest : dict
-        A manifest as written, or a draft with its keys (``config``, ``dataset``, ``protocol``,
-        ``features``, ``classifier``, ``warnings``). A draft may add facts the manifest does not
-        keep: ``protocol["leak"]`` (how a leaky protocol leaks), ``dataset["evaluated"]`` (every
-        dataset name in the samples) and ``features["untrained"]`` (the extractor's own verdict).
-
-    Returns
-    -------
-    (flags, reasons) : tuple of list and dict
-        The flags, sorted, and ``{flag: reason}``.
+    Recorded flags are kept and the runner's audit is applied too, so older runs are flagged and a draft
+    gets the flags the runner records. A draft may add facts a manifest does not keep:
+    ``protocol["leak"]``, ``dataset["evaluated"]`` (every dataset in the samples) and
+    ``features["untrained"]`` (the extractor's own verdict).
     """
     reasons: dict = {}
     recorded_reasons = manifest.get("flag_reasons") or {}
@@ -569,13 +523,10 @@ def _defaults(kind: str, name) -> dict:
     """Scalar keyword defaults of a registered factory (empty when it cannot be looked up)."""
     import inspect
 
+    factory = _registered(kind, name)
+    if factory is None:
+        return {}
     try:
-        from .registry import REGISTRIES
-
-        registry = REGISTRIES[kind]
-        if not name or name not in registry:
-            return {}
-        factory = registry.get(name)
         target = factory.__init__ if inspect.isclass(factory) else factory
         return {p.name: p.default for p in inspect.signature(target).parameters.values()
                 if p.name not in ("self", "root") and p.default is not inspect.Parameter.empty

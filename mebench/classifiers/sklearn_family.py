@@ -350,9 +350,7 @@ class RidgeScores(_Classifier):
         return self.classes_[np.argmax(scores, axis=1)]
 
 
-# ------------------------------------------------------------------------------------------------
-# controls
-# ------------------------------------------------------------------------------------------------
+# ---- controls ----
 _CONTROL_SCORES = ("a control's scores are fold-independent by design (the same for every training fold), so they "
                    "cannot follow its predictions, which come from the training fold's class counts; mebench takes "
                    "y_pred from predict and scores from predict_proba, so argmax(predict_proba) need not equal predict")

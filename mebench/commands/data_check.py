@@ -170,29 +170,27 @@ def check_dataset(name: str, root=None, opts: dict | None = None, task: str | No
     fatal = [p["message"] for p in problems if p["fatal"]] + decoded["problems"]
     frame_files = [p["message"] for p in problems if p["kind"] == "frames"]
     apex = [p["message"] for p in problems if p["kind"] == "apex"]
-    summary = {
-        "dataset": name,
-        "root": None if root is None else str(root),
-        "options": opts,
-        "task": loaded_task,
-        "ok": not fatal,
-        "n_samples": int(len(samples)),
-        "n_subjects": int(samples["subject_id"].nunique()),
-        "identities": bool(getattr(loader, "identities", True)),
-        "label_counts": label_counts,
-        "sheet": dict(getattr(loader, "sheet_versions", {})),
-        "annotation_files": dict(getattr(loader, "annotation_files", {})),
-        "sample_list_sha256": loader.fingerprint()["sample_list_sha256"],
-        "errors": fatal,
-        "missing_frames": frame_files,
-        "frames_checked": FRAME_MODES[frames],
-        "frames_decoded": decoded["n_decoded"],
-        "frame_problems": decoded["problems"],
-        "apex_problems": apex,
-        "counts": dict(getattr(loader, "counts", {})),
-        "skipped": list(getattr(loader, "skipped", [])),
-        "warnings": list(getattr(loader, "warnings", [])) + notes,
-    }
+    summary = {"dataset": name,
+               "root": None if root is None else str(root),
+               "options": opts,
+               "task": loaded_task,
+               "ok": not fatal,
+               "n_samples": int(len(samples)),
+               "n_subjects": int(samples["subject_id"].nunique()),
+               "identities": bool(getattr(loader, "identities", True)),
+               "label_counts": label_counts,
+               "sheet": dict(getattr(loader, "sheet_versions", {})),
+               "annotation_files": dict(getattr(loader, "annotation_files", {})),
+               "sample_list_sha256": loader.fingerprint()["sample_list_sha256"],
+               "errors": fatal,
+               "missing_frames": frame_files,
+               "frames_checked": FRAME_MODES[frames],
+               "frames_decoded": decoded["n_decoded"],
+               "frame_problems": decoded["problems"],
+               "apex_problems": apex,
+               "counts": dict(getattr(loader, "counts", {})),
+               "skipped": list(getattr(loader, "skipped", [])),
+               "warnings": list(getattr(loader, "warnings", [])) + notes}
     return summary
 
 

@@ -48,10 +48,8 @@ class Dataset:
             if self.root is None:
                 raise ConfigError(f"dataset {self.name!r} needs --root PATH pointing at your copy of it.")
             if not is_dir(self.root):
-                raise DataError(
-                    f"dataset root {self.root} does not exist or is not a directory",
-                    hint=f"Pass --root with the folder that holds your copy of {self.name}.",
-                )
+                raise DataError(f"dataset root {self.root} does not exist or is not a directory",
+                                hint=f"Pass --root with the folder that holds your copy of {self.name}.")
 
     # -- recording -------------------------------------------------------------------------
     def pin(self, path: str | Path, known: dict[str, str] | None = None) -> str:
@@ -91,9 +89,7 @@ class Dataset:
     def load(self, task: str | None = None) -> pd.DataFrame:
         task = task or self.tasks[0]
         if task not in self.tasks:
-            raise ConfigError(
-                f"dataset {self.name!r} has no task {task!r}; it supports {', '.join(self.tasks)}."
-            )
+            raise ConfigError(f"dataset {self.name!r} has no task {task!r}; it supports {', '.join(self.tasks)}.")
         samples = validate_samples(self._load(task), source=f"dataset {self.name!r}")
         if samples.empty:
             first = f"; {len(self.skipped)} skipped, the first because {self.skipped[0]['reason']}" if self.skipped else ""
@@ -114,25 +110,21 @@ class Dataset:
 
     def fingerprint(self) -> dict:
         """Dataset fingerprint for the manifest: sample-list hash and annotation sha256s."""
-        return {
-            "dataset": self.name,
-            "sample_list_sha256": sample_list_hash(self.samples_),
-            "annotation_files": dict(self.annotation_files),
-            "sheet_versions": dict(self.sheet_versions),
-            "n_samples": int(len(self.samples_)),
-            "n_subjects": int(self.samples_["subject_id"].nunique()),
-        }
+        return {"dataset": self.name,
+                "sample_list_sha256": sample_list_hash(self.samples_),
+                "annotation_files": dict(self.annotation_files),
+                "sheet_versions": dict(self.sheet_versions),
+                "n_samples": int(len(self.samples_)),
+                "n_subjects": int(self.samples_["subject_id"].nunique())}
 
     @classmethod
     def info(cls) -> dict:
-        return {
-            "name": cls.name,
-            "version": cls.version,
-            "citation": cls.citation,
-            "license": cls.license_note,
-            "tasks": list(cls.tasks),
-            "target_columns": {task: list(cls.targets(task)) for task in cls.tasks},
-            "label_sets": dict(cls.label_sets),
-            "fps": cls.fps,
-            "n_subjects": cls.n_subjects,
-        }
+        return {"name": cls.name,
+                "version": cls.version,
+                "citation": cls.citation,
+                "license": cls.license_note,
+                "tasks": list(cls.tasks),
+                "target_columns": {task: list(cls.targets(task)) for task in cls.tasks},
+                "label_sets": dict(cls.label_sets),
+                "fps": cls.fps,
+                "n_subjects": cls.n_subjects}

@@ -30,35 +30,29 @@ EMOTION_ALIASES = {e: e for e in EMOTIONS} | {
     "other": "others", "fearful": "fear", "sad": "sadness", "sadnness": "sadness",
 }
 
-LABEL_SETS = {
-    "all": LabelSet("the sheet's seven emotions: " + ", ".join(EMOTIONS)),
-    "5class": LabelSet("happiness, surprise, disgust, repression, others (drops fear and sadness)",
-                       {e: e for e in ("happiness", "surprise", "disgust", "repression", "others")}),
-    "megc3": LabelSet("negative = disgust + repression; positive = happiness; surprise = surprise",
-                      {"disgust": "negative", "repression": "negative", "happiness": "positive",
-                       "surprise": "surprise"}),
-    "objective": LabelSet("objective classes I-VII (sheets with an 'Objective Classes' column)",
-                          None, source="objective"),
-}
+LABEL_SETS = {"all": LabelSet("the sheet's seven emotions: " + ", ".join(EMOTIONS)),
+              "5class": LabelSet("happiness, surprise, disgust, repression, others (drops fear and sadness)",
+                                 {e: e for e in ("happiness", "surprise", "disgust", "repression", "others")}),
+              "megc3": LabelSet("negative = disgust + repression; positive = happiness; surprise = surprise",
+                                {"disgust": "negative", "repression": "negative", "happiness": "positive",
+                                 "surprise": "surprise"}),
+              "objective": LabelSet("objective classes I-VII (sheets with an 'Objective Classes' column)",
+                                    None, source="objective")}
 
-COLUMNS = {
-    "subject": ["Subject"],
-    "filename": ["Filename", "File name"],
-    "onset": ["OnsetFrame", "Onset Frame", "Onset"],
-    "apex": ["ApexFrame", "Apex Frame", "Apex"],
-    "offset": ["OffsetFrame", "Offset Frame", "Offset"],
-    "aus": ["Action Units", "Action Unit", "AUs", "AU"],
-    "emotion": ["Estimated Emotion", "Emotion"],
-    "objective": ["Objective Classes", "Objective Class", "Objective"],
-}
+COLUMNS = {"subject": ["Subject"],
+           "filename": ["Filename", "File name"],
+           "onset": ["OnsetFrame", "Onset Frame", "Onset"],
+           "apex": ["ApexFrame", "Apex Frame", "Apex"],
+           "offset": ["OffsetFrame", "Offset Frame", "Offset"],
+           "aus": ["Action Units", "Action Unit", "AUs", "AU"],
+           "emotion": ["Estimated Emotion", "Emotion"],
+           "objective": ["Objective Classes", "Objective Class", "Objective"]}
 REQUIRED = ("subject", "filename", "onset", "apex", "offset", "emotion")
 OUTPUT = ["sample_id", "dataset", "subject_id", "label", "label_raw", "emotion", "objective", "clip",
           "onset", "apex", "offset", "n_frames", "apex_source", "frames", "aus", "au_sides", "aus_raw", "sheet_row"]
 
-FRAME_DIRS = {
-    "raw": ["CASME2_RAW_selected", "CASME2_RAW", "CASME2-RAW", "RAW_selected", "raw"],
-    "cropped": ["Cropped", "CASME2_Cropped", "Cropped_faces", "cropped"],
-}
+FRAME_DIRS = {"raw": ["CASME2_RAW_selected", "CASME2_RAW", "CASME2-RAW", "RAW_selected", "raw"],
+              "cropped": ["Cropped", "CASME2_Cropped", "Cropped_faces", "cropped"]}
 
 
 def subject_folder(value) -> str | None:

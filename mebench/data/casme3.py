@@ -30,11 +30,9 @@ LABEL_SETS = {
                                                                           "others": "others"}),
     "objective": LabelSet("objective classes I-VII", None, source="objective"),
 }
-COLUMNS = {
-    "subject": ["Subject"], "filename": ["Filename", "File name"], "onset": ["Onset", "Onset frame"],
-    "apex": ["Apex", "Apex frame"], "offset": ["Offset", "Offset frame"], "aus": ["AU", "AUs", "Action Units"],
-    "objective": ["Objective class", "Objective classes"], "emotion": ["emotion", "Estimated Emotion"],
-}
+COLUMNS = {"subject": ["Subject"], "filename": ["Filename", "File name"], "onset": ["Onset", "Onset frame"],
+           "apex": ["Apex", "Apex frame"], "offset": ["Offset", "Offset frame"], "aus": ["AU", "AUs", "Action Units"],
+           "objective": ["Objective class", "Objective classes"], "emotion": ["emotion", "Estimated Emotion"]}
 REQUIRED = ("subject", "filename", "onset", "apex", "offset", "emotion")
 OUTPUT = ["sample_id", "dataset", "subject_id", "label", "label_raw", "emotion", "objective", "clip", "onset",
           "apex", "offset", "n_frames", "apex_source", "frames", "aus", "au_sides", "aus_raw", "sheet_row"]

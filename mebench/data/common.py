@@ -21,21 +21,17 @@ from .base import Dataset
 from .sheets import MAX_FRAME, clean_text, is_dir, label_key, parse_aus, parse_frame, safe_path
 
 APEX_POLICIES = ("annotated", "middle", "spot")
-APEX_POLICY_TEXT = (
-    "apex=annotated keeps the sheet's apex and leaves a missing one missing (extractors that need an "
-    "apex then refuse that sample); apex=middle sets a missing apex to (onset+offset)//2; apex=spot "
-    "sets it to the frame of maximal motion from onset (mebench.face.spotting.spot_apex, run by the "
-    "runner and by `mebench data check` before features are extracted). Annotated "
-    "apexes are never replaced; every resolved apex is counted in the manifest."
-)
+APEX_POLICY_TEXT = ("apex=annotated keeps the sheet's apex and leaves a missing one missing (extractors that need an "
+                    "apex then refuse that sample); apex=middle sets a missing apex to (onset+offset)//2; apex=spot "
+                    "sets it to the frame of maximal motion from onset (mebench.face.spotting.spot_apex, run by the "
+                    "runner and by `mebench data check` before features are extracted). Annotated "
+                    "apexes are never replaced; every resolved apex is counted in the manifest.")
 
 
 def check_choice(dataset: str, option: str, value, choices) -> None:
     if value not in choices:
-        raise ConfigError(
-            f"dataset {dataset!r}: --dataset-opt {option}={value!r} is not valid; choose one of "
-            f"{', '.join(map(str, choices))}."
-        )
+        raise ConfigError(f"dataset {dataset!r}: --dataset-opt {option}={value!r} is not valid; choose one of "
+                          f"{', '.join(map(str, choices))}.")
 
 
 def check_flag(dataset: str, option: str, value) -> bool:

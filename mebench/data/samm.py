@@ -28,31 +28,27 @@ EMOTION_ALIASES = {e: e for e in EMOTIONS} | {
     "disgusted": "disgust", "fearful": "fear", "contemptuous": "contempt",
 }
 
-LABEL_SETS = {
-    "all": LabelSet("the sheet's emotions: " + ", ".join(EMOTIONS)),
-    "5class": LabelSet("anger, contempt, happiness, surprise, other (drops disgust, fear, sadness)",
-                       {e: e for e in ("anger", "contempt", "happiness", "surprise", "other")}),
-    "megc3": LabelSet("negative = anger + contempt + disgust + fear + sadness; positive = happiness; "
-                      "surprise = surprise",
-                      {"anger": "negative", "contempt": "negative", "disgust": "negative", "fear": "negative",
-                       "sadness": "negative", "happiness": "positive", "surprise": "surprise"}),
-    "objective": LabelSet("objective classes I-VII", None, source="objective"),
-}
+LABEL_SETS = {"all": LabelSet("the sheet's emotions: " + ", ".join(EMOTIONS)),
+              "5class": LabelSet("anger, contempt, happiness, surprise, other (drops disgust, fear, sadness)",
+                                 {e: e for e in ("anger", "contempt", "happiness", "surprise", "other")}),
+              "megc3": LabelSet("negative = anger + contempt + disgust + fear + sadness; positive = happiness; "
+                                "surprise = surprise",
+                                {"anger": "negative", "contempt": "negative", "disgust": "negative", "fear": "negative",
+                                 "sadness": "negative", "happiness": "positive", "surprise": "surprise"}),
+              "objective": LabelSet("objective classes I-VII", None, source="objective")}
 
-COLUMNS = {
-    "subject": ["Subject"],
-    "filename": ["Filename", "File name"],
-    "inducement": ["Inducement Code"],
-    "onset": ["Onset Frame", "OnsetFrame", "Onset"],
-    "apex": ["Apex Frame", "ApexFrame", "Apex"],
-    "offset": ["Offset Frame", "OffsetFrame", "Offset"],
-    "duration": ["Duration"],
-    "micro": ["Micro"],
-    "aus": ["Action Units", "AUs", "AU"],
-    "emotion": ["Estimated Emotion", "Emotion"],
-    "objective": ["Objective Classes", "Objective Class"],
-    "notes": ["Notes"],
-}
+COLUMNS = {"subject": ["Subject"],
+           "filename": ["Filename", "File name"],
+           "inducement": ["Inducement Code"],
+           "onset": ["Onset Frame", "OnsetFrame", "Onset"],
+           "apex": ["Apex Frame", "ApexFrame", "Apex"],
+           "offset": ["Offset Frame", "OffsetFrame", "Offset"],
+           "duration": ["Duration"],
+           "micro": ["Micro"],
+           "aus": ["Action Units", "AUs", "AU"],
+           "emotion": ["Estimated Emotion", "Emotion"],
+           "objective": ["Objective Classes", "Objective Class"],
+           "notes": ["Notes"]}
 REQUIRED = ("subject", "filename", "onset", "apex", "offset", "emotion")
 OUTPUT = ["sample_id", "dataset", "subject_id", "label", "label_raw", "emotion", "objective", "clip",
           "onset", "apex", "offset", "n_frames", "apex_source", "offset_unclear", "frames", "aus", "au_sides",

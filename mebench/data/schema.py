@@ -31,10 +31,8 @@ def validate_samples(samples: pd.DataFrame, source: str = "samples table") -> pd
         raise SchemaError(f"{source}: expected a pandas DataFrame, got {type(samples).__name__}.")
     missing = [c for c in REQUIRED if c not in samples.columns]
     if missing:
-        raise SchemaError(
-            f"{source}: missing required column(s) {', '.join(missing)}. "
-            f"A samples table needs {', '.join(REQUIRED)}."
-        )
+        raise SchemaError(f"{source}: missing required column(s) {', '.join(missing)}. "
+                          f"A samples table needs {', '.join(REQUIRED)}.")
     duplicated = [str(c) for c in samples.columns[samples.columns.duplicated()]]
     if duplicated:
         raise SchemaError(f"{source}: column {duplicated[0]!r} occurs twice; every column needs its own name.")
@@ -48,10 +46,8 @@ def validate_samples(samples: pd.DataFrame, source: str = "samples table") -> pd
             values = samples[col].dropna()
             wrong = values[~values.map(lambda v: isinstance(v, str))]
             if len(wrong):
-                raise SchemaError(
-                    f"{source}: column {col!r} must hold strings; row {wrong.index[0]} holds "
-                    f"{type(wrong.iloc[0]).__name__} {wrong.iloc[0]!r}."
-                )
+                raise SchemaError(f"{source}: column {col!r} must hold strings; row {wrong.index[0]} holds "
+                                  f"{type(wrong.iloc[0]).__name__} {wrong.iloc[0]!r}.")
     for col in INTEGER_COLUMNS:
         if col in samples.columns:
             values = samples[col].dropna()
@@ -69,10 +65,8 @@ def validate_samples(samples: pd.DataFrame, source: str = "samples table") -> pd
     bad_subject = ~samples["subject_id"].str.contains("/", regex=False)
     if bad_subject.any():
         row = int(np.flatnonzero(bad_subject)[0])
-        raise SchemaError(
-            f"{source}: subject_id {samples.at[row, 'subject_id']!r} in row {row} is not namespaced; "
-            "use 'dataset/subject' so ids from two datasets never collide."
-        )
+        raise SchemaError(f"{source}: subject_id {samples.at[row, 'subject_id']!r} in row {row} is not namespaced; "
+                          "use 'dataset/subject' so ids from two datasets never collide.")
     return samples
 
 
@@ -148,20 +142,8 @@ class LabelFreeFrame(_Hiding, pd.DataFrame):
 
 
 def label_free(samples: pd.DataFrame, targets) -> pd.DataFrame:
-    """The samples table without its target columns: what feature extractors are given.
-
-    Parameters
-    ----------
-    samples : DataFrame
-    targets : iterable of str
-        The target columns to hide (named in errors even when ``samples`` lacks them).
-
-    Returns
-    -------
-    LabelFreeFrame
-        Reading a target column from it or its rows raises :class:`HiddenColumnError`, which the run
-        reports, by type, as an extractor reading a label.
-    """
+    """The samples table without its ``targets`` columns, what feature extractors are given: reading one from
+    it or its rows raises :class:`HiddenColumnError` (named even when ``samples`` lacks the column)."""
     view = LabelFreeFrame(samples.drop(columns=[c for c in targets if c in samples.columns]))
     object.__setattr__(view, "hidden_columns", tuple(targets))
     return view

@@ -20,11 +20,9 @@ KNOWN_SHEETS: dict[str, str] = {}
 EMOTIONS = ("negative", "positive", "surprise")
 EMOTION_ALIASES = {e: e for e in EMOTIONS} | {"neg": "negative", "pos": "positive", "sur": "surprise",
                                                "surprised": "surprise"}
-LABEL_SETS = {
-    "all": LabelSet("negative, positive, surprise (the micro/ folder names)"),
-    "megc3": LabelSet("negative, positive, surprise (identical to 'all'; named for MEGC composites)",
-                      {e: e for e in EMOTIONS}),
-}
+LABEL_SETS = {"all": LabelSet("negative, positive, surprise (the micro/ folder names)"),
+              "megc3": LabelSet("negative, positive, surprise (identical to 'all'; named for MEGC composites)",
+                                {e: e for e in EMOTIONS})}
 SHEET_COLUMNS = {"subject": ["subject"], "material": ["material", "clip", "filename"],
                  "emotion": ["emotion"], "onset": ["onset", "onset frame"], "offset": ["offset", "offset frame"]}
 OUTPUT = ["sample_id", "dataset", "subject_id", "label", "label_raw", "emotion", "clip", "onset", "apex",

@@ -21,13 +21,11 @@ from .base import Dataset
 from .synthetic_timing import au_intensities
 
 # Action-unit patterns of the emotions (FACS-inspired) and the deception "leakage" pattern.
-EMOTION_AUS = {
-    "happiness": (12,),
-    "surprise": (1, 2),
-    "disgust": (4, 9),
-    "repression": (15,),
-    "others": (4,),
-}
+EMOTION_AUS = {"happiness": (12,),
+               "surprise": (1, 2),
+               "disgust": (4, 9),
+               "repression": (15,),
+               "others": (4,)}
 LEAKAGE_EMOTION = "sadness"
 LEAKAGE_AUS = (4, 15)
 ALL_EMOTION_AUS = {**EMOTION_AUS, LEAKAGE_EMOTION: LEAKAGE_AUS}
@@ -41,17 +39,15 @@ def _subject_face(subject_seed: int, size: int) -> dict:
     s = size / 64.0
     cx = size / 2 + rng.uniform(-2, 2) * s
     cy = size / 2 + rng.uniform(-1, 2) * s
-    geo = {
-        "cx": cx, "cy": cy,
-        "face_w": rng.uniform(21, 25) * s, "face_h": rng.uniform(27, 31) * s,
-        "eye_dx": rng.uniform(8.5, 11) * s, "eye_y": cy - rng.uniform(5, 8) * s,
-        "eye_w": rng.uniform(3.2, 4.4) * s, "eye_h": rng.uniform(1.6, 2.3) * s,
-        "brow_gap": rng.uniform(4.0, 5.5) * s, "brow_len": rng.uniform(7, 9.5) * s,
-        "brow_thick": max(1, int(round(rng.uniform(1.2, 2.0) * s))),
-        "nose_y": cy + rng.uniform(3, 6) * s, "nose_w": rng.uniform(2.5, 4) * s,
-        "mouth_y": cy + rng.uniform(12, 15) * s, "mouth_w": rng.uniform(6.5, 9) * s,
-        "mouth_curve": rng.uniform(-1.0, 1.0) * s,
-    }
+    geo = {"cx": cx, "cy": cy,
+           "face_w": rng.uniform(21, 25) * s, "face_h": rng.uniform(27, 31) * s,
+           "eye_dx": rng.uniform(8.5, 11) * s, "eye_y": cy - rng.uniform(5, 8) * s,
+           "eye_w": rng.uniform(3.2, 4.4) * s, "eye_h": rng.uniform(1.6, 2.3) * s,
+           "brow_gap": rng.uniform(4.0, 5.5) * s, "brow_len": rng.uniform(7, 9.5) * s,
+           "brow_thick": max(1, int(round(rng.uniform(1.2, 2.0) * s))),
+           "nose_y": cy + rng.uniform(3, 6) * s, "nose_w": rng.uniform(2.5, 4) * s,
+           "mouth_y": cy + rng.uniform(12, 15) * s, "mouth_w": rng.uniform(6.5, 9) * s,
+           "mouth_curve": rng.uniform(-1.0, 1.0) * s}
     tone = rng.uniform(0.25, 1.0)  # dark to light skin
     skin = np.array([90 + 140 * tone, 60 + 120 * tone, 45 + 105 * tone]) * rng.uniform(0.92, 1.05, 3)
     background = rng.uniform(30, 200, 3)
@@ -285,26 +281,22 @@ class SyntheticDataset(Dataset):
                 apex = min(apex, offset - 1)
                 peak = float(rng.uniform(0.7, 1.0)) * self.intensity
                 blinks = [int(rng.integers(1, n + 1))] if rng.random() < self.blink_rate else []
-                params = {
-                    "v": 1, "face": self.face, "subject_seed": subject_seed, "size": self.size,
-                    "n_frames": n, "onset": onset, "apex": apex, "offset": offset,
-                    "aus": {f"AU{a}": round(peak, 4) for a in aus}, "blinks": blinks,
-                    "jitter": self.jitter, "clip_seed": int(rng.integers(2**31)),
-                    "drift": round(float(rng.uniform(-1, 1)) * self.drift, 4), "noise": self.noise,
-                }
+                params = {"v": 1, "face": self.face, "subject_seed": subject_seed, "size": self.size,
+                          "n_frames": n, "onset": onset, "apex": apex, "offset": offset,
+                          "aus": {f"AU{a}": round(peak, 4) for a in aus}, "blinks": blinks,
+                          "jitter": self.jitter, "clip_seed": int(rng.integers(2**31)),
+                          "drift": round(float(rng.uniform(-1, 1)) * self.drift, 4), "noise": self.noise}
                 subject = f"sub{s + 1:02d}"
-                rows.append({
-                    "sample_id": f"synthetic/{subject}/EP{c + 1:02d}_01",
-                    "dataset": "synthetic",
-                    "subject_id": f"synthetic/{subject}",
-                    "label": str(labels[c]) if task == "deception" else emotion,
-                    "deception": str(labels[c]),
-                    "emotion": emotion,
-                    "aus": aus_string(aus),
-                    "sex": sex,
-                    "onset": onset, "apex": apex, "offset": offset, "n_frames": n,
-                    "frames": "synthetic:" + json.dumps(params, sort_keys=True, separators=(",", ":")),
-                })
+                rows.append({"sample_id": f"synthetic/{subject}/EP{c + 1:02d}_01",
+                             "dataset": "synthetic",
+                             "subject_id": f"synthetic/{subject}",
+                             "label": str(labels[c]) if task == "deception" else emotion,
+                             "deception": str(labels[c]),
+                             "emotion": emotion,
+                             "aus": aus_string(aus),
+                             "sex": sex,
+                             "onset": onset, "apex": apex, "offset": offset, "n_frames": n,
+                             "frames": "synthetic:" + json.dumps(params, sort_keys=True, separators=(",", ":"))})
         return pd.DataFrame(rows)
 
 

@@ -278,16 +278,3 @@ def align_clip(clip, onset: int | None = None, stop: int | None = None, size: in
     if key is not None:
         align_cache.save(align_cache.cache_path(key), a)
     return AlignedClip(clip, **a)
-
-
-def align_frame(frame: np.ndarray, size: int = 128, landmarker=None) -> tuple[np.ndarray, np.ndarray, FaceResult | None]:
-    """Align one RGB frame: (crop, 2x3 transform, face or None); Haar/full-frame fallback."""
-    import cv2
-
-    lm = _resolve_landmarker(landmarker, "per-clip")
-    face = lm.detect(frame) if lm is not None else None
-    counts: dict = {}
-    m = transform_from_face(face, size) if face is not None else _fallback_transform(frame, size, counts)[0]
-    crop = cv2.warpAffine(np.ascontiguousarray(frame), m, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
-    return crop, m, face

@@ -6,7 +6,5 @@ of the front-end (spot ME intervals in untrimmed clips, run an ME extractor on e
 aggregate per clip); its class lives with the other extractors.
 """
 
-BUILTINS = [
-    ("extractors", "spotted", "mebench.features.spotted:SpottedFeatures",
-     "Spot ME intervals in an untrimmed clip, run an ME extractor on each, aggregate (max, mean, count)"),
-]
+BUILTINS = [("extractors", "spotted", "mebench.features.spotted:SpottedFeatures",
+             "Spot ME intervals in an untrimmed clip, run an ME extractor on each, aggregate (max, mean, count)")]

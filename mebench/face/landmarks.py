@@ -33,30 +33,25 @@ CHIN = [152, 148, 176, 149, 150, 377, 400, 378, 379, 175, 199, 200, 18, 171, 396
 GLABELLA = [9, 8, 151, 107, 336, 55, 285, 193, 417, 168]
 FOREHEAD = [10, 109, 67, 103, 338, 297, 332, 151, 108, 69, 104, 337, 299, 333]
 
-# Single key points.
-RIGHT_MOUTH_CORNER, LEFT_MOUTH_CORNER = 61, 291
 NOSE_TIP = 1
-RIGHT_EYE_OUTER, RIGHT_EYE_INNER, LEFT_EYE_INNER, LEFT_EYE_OUTER = 33, 133, 362, 263
 
-REGIONS: dict[str, list[int]] = {
-    "right_eye": RIGHT_EYE,
-    "left_eye": LEFT_EYE,
-    "right_brow": RIGHT_BROW,
-    "left_brow": LEFT_BROW,
-    "right_iris": RIGHT_IRIS,
-    "left_iris": LEFT_IRIS,
-    "glabella": GLABELLA,
-    "forehead": FOREHEAD,
-    "nose": NOSE,
-    "right_cheek": RIGHT_CHEEK,
-    "left_cheek": LEFT_CHEEK,
-    "mouth": MOUTH,
-    "lips_outer": LIPS_OUTER,
-    "right_mouth_corner": [61, 146, 185, 40, 91, 78, 95, 191],
-    "left_mouth_corner": [291, 375, 409, 270, 321, 308, 324, 415],
-    "chin": CHIN,
-    "face_oval": FACE_OVAL,
-}
+REGIONS: dict[str, list[int]] = {"right_eye": RIGHT_EYE,
+                                 "left_eye": LEFT_EYE,
+                                 "right_brow": RIGHT_BROW,
+                                 "left_brow": LEFT_BROW,
+                                 "right_iris": RIGHT_IRIS,
+                                 "left_iris": LEFT_IRIS,
+                                 "glabella": GLABELLA,
+                                 "forehead": FOREHEAD,
+                                 "nose": NOSE,
+                                 "right_cheek": RIGHT_CHEEK,
+                                 "left_cheek": LEFT_CHEEK,
+                                 "mouth": MOUTH,
+                                 "lips_outer": LIPS_OUTER,
+                                 "right_mouth_corner": [61, 146, 185, 40, 91, 78, 95, 191],
+                                 "left_mouth_corner": [291, 375, 409, 270, 321, 308, 324, 415],
+                                 "chin": CHIN,
+                                 "face_oval": FACE_OVAL}
 # Regions that blink; excluded where motion must come from expressions.
 EYE_REGIONS = ("right_eye", "left_eye", "right_iris", "left_iris")
 

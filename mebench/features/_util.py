@@ -11,15 +11,8 @@ from ..errors import ConfigError, DataError
 
 
 def keep_params(estimator, arguments: dict) -> None:
-    """Store each ``__init__`` argument unchanged under its own name, as scikit-learn's ``get_params`` expects.
-
-    Parameters
-    ----------
-    estimator : object
-        The estimator being initialised.
-    arguments : dict
-        ``locals()`` at the top of its ``__init__`` (``self`` is skipped).
-    """
+    """Store each ``__init__`` argument (``arguments``: its ``locals()``) unchanged under its own name, as
+    scikit-learn's ``get_params`` expects."""
     for name, value in arguments.items():
         if name not in ("self", "__class__"):  # __class__: there when __init__ calls super()
             setattr(estimator, name, value)

@@ -38,24 +38,22 @@ from ..errors import ConfigError, DataError
 from ._util import field, frame_field, keep_params, merge_counts, open_row_clip, sample_name, segment_indices
 from .base import POSITIVE_INT, SIDE, FeatureExtractor
 
-AU_BLENDSHAPES: dict[str, tuple[str, ...]] = {
-    "AU1": ("browInnerUp",),
-    "AU2": ("browOuterUpLeft", "browOuterUpRight"),
-    "AU4": ("browDownLeft", "browDownRight"),
-    "AU5": ("eyeWideLeft", "eyeWideRight"),
-    "AU6": ("cheekSquintLeft", "cheekSquintRight"),
-    "AU7": ("eyeSquintLeft", "eyeSquintRight"),
-    "AU9": ("noseSneerLeft", "noseSneerRight"),
-    "AU10": ("mouthUpperUpLeft", "mouthUpperUpRight"),
-    "AU12": ("mouthSmileLeft", "mouthSmileRight"),
-    "AU14": ("mouthDimpleLeft", "mouthDimpleRight"),
-    "AU15": ("mouthFrownLeft", "mouthFrownRight"),
-    "AU17": ("mouthShrugLower",),
-    "AU20": ("mouthStretchLeft", "mouthStretchRight"),
-    "AU24": ("mouthPressLeft", "mouthPressRight"),
-    "AU26": ("jawOpen",),
-    "AU45": ("eyeBlinkLeft", "eyeBlinkRight"),
-}
+AU_BLENDSHAPES: dict[str, tuple[str, ...]] = {"AU1": ("browInnerUp",),
+                                              "AU2": ("browOuterUpLeft", "browOuterUpRight"),
+                                              "AU4": ("browDownLeft", "browDownRight"),
+                                              "AU5": ("eyeWideLeft", "eyeWideRight"),
+                                              "AU6": ("cheekSquintLeft", "cheekSquintRight"),
+                                              "AU7": ("eyeSquintLeft", "eyeSquintRight"),
+                                              "AU9": ("noseSneerLeft", "noseSneerRight"),
+                                              "AU10": ("mouthUpperUpLeft", "mouthUpperUpRight"),
+                                              "AU12": ("mouthSmileLeft", "mouthSmileRight"),
+                                              "AU14": ("mouthDimpleLeft", "mouthDimpleRight"),
+                                              "AU15": ("mouthFrownLeft", "mouthFrownRight"),
+                                              "AU17": ("mouthShrugLower",),
+                                              "AU20": ("mouthStretchLeft", "mouthStretchRight"),
+                                              "AU24": ("mouthPressLeft", "mouthPressRight"),
+                                              "AU26": ("jawOpen",),
+                                              "AU45": ("eyeBlinkLeft", "eyeBlinkRight")}
 AUS = tuple(AU_BLENDSHAPES)
 STATS = ("delta", "peak", "mean", "max", "std", "range")
 

@@ -94,11 +94,9 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
             raise TypeError(f"{type(self).__name__} expects a samples DataFrame, got {type(X).__name__}")
         missing = [c for c in self.requires if c not in X.columns]
         if missing:
-            raise DataError(
-                f"extractor {type(self).__name__} needs column(s) {', '.join(missing)}, "
-                "which this dataset does not provide",
-                hint="Choose another --features for this dataset.",
-            )
+            raise DataError(f"extractor {type(self).__name__} needs column(s) {', '.join(missing)}, "
+                            "which this dataset does not provide",
+                            hint="Choose another --features for this dataset.")
 
     def model_files(self) -> dict[str, str]:
         """{model: sha256} of every model file the output depends on (pinned models, weights)."""

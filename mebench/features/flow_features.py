@@ -201,12 +201,10 @@ class MDMO(FeatureExtractor):
     Output: 2 values per ROI (36).
     """
 
-    _parameter_constraints = {
-        "method": [StrOptions(set(FLOW_METHODS))], "size": [SIDE],
-        "bins": [Interval(Integral, 2, None, closed="left")],
-        "segment": [StrOptions({"onset-offset", "onset-apex"})], "step": [POSITIVE_INT],
-        "angle": [StrOptions({"radians", "vector"})], "n_jobs": [Integral, None],
-    }
+    _parameter_constraints = {"method": [StrOptions(set(FLOW_METHODS))], "size": [SIDE],
+                              "bins": [Interval(Integral, 2, None, closed="left")],
+                              "segment": [StrOptions({"onset-offset", "onset-apex"})], "step": [POSITIVE_INT],
+                              "angle": [StrOptions({"radians", "vector"})], "n_jobs": [Integral, None]}
     stateless = True
     version = "1"
     requires = ("frames",)

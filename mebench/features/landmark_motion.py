@@ -41,10 +41,8 @@ class LandmarkMotion(FeatureExtractor):
     requires = ("frames", "onset", "apex")
     libraries = ("numpy", "opencv-contrib-python", "mediapipe")
     models = ("face-landmarker",)
-    _parameter_constraints = {
-        "output": [StrOptions({"regions", "points"})], "register": ["boolean"],
-        "size": [None, SIDE], "on_no_face": [StrOptions({"error", "zeros"})],
-    }
+    _parameter_constraints = {"output": [StrOptions({"regions", "points"})], "register": ["boolean"],
+                              "size": [None, SIDE], "on_no_face": [StrOptions({"error", "zeros"})]}
 
     def __init__(self, output: str = "regions", register: bool = True, size: int | None = None,
                  on_no_face: str = "error"):

@@ -24,7 +24,6 @@ Rows with ``success == 0`` or ``confidence < min_confidence`` are dropped and co
 """
 from __future__ import annotations
 
-import re
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -39,9 +38,6 @@ from .base import FeatureExtractor
 INTENSITY_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)
 PRESENCE_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 28, 45)
 STATS = ("mean", "max", "std", "min", "median", "delta")
-_AU_COLUMN = re.compile(r"^AU(\d+)_([rc])$")
-
-
 def csv_candidates(row, csv_dir=None) -> list[Path]:
     """The places searched for a sample's OpenFace CSV, in order."""
     out = []

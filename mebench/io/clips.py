@@ -384,11 +384,9 @@ def frames_signature(locator) -> str:
     path = Path(locator)
     if path.is_dir():
         with os.scandir(path) as it:
-            entries = sorted(
-                (e.name, st.st_size, st.st_mtime_ns)
-                for e in it
-                if e.is_file() and (st := e.stat())
-            )
+            entries = sorted((e.name, st.st_size, st.st_mtime_ns)
+                             for e in it
+                             if e.is_file() and (st := e.stat()))
         return hashlib.sha256(repr(entries).encode()).hexdigest()
     if path.is_file():
         st = path.stat()

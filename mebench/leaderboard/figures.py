@@ -61,9 +61,7 @@ def _new_figure(w: float, h: float):
     return Figure(figsize=(w, h))
 
 
-# --------------------------------------------------------------------------------------------
-# ROC
-# --------------------------------------------------------------------------------------------
+# ---- ROC ----
 def roc_points(positive, scores) -> tuple[np.ndarray, np.ndarray]:
     """False- and true-positive rates over all thresholds (tied scores form one step)."""
     positive = np.asarray(positive, bool)
@@ -107,9 +105,7 @@ def roc_figure(entries: list, title: str):
     return fig
 
 
-# --------------------------------------------------------------------------------------------
-# confusion matrix
-# --------------------------------------------------------------------------------------------
+# ---- confusion matrix ----
 def confusion_counts(arrays) -> np.ndarray:
     k = len(arrays.classes)
     return np.bincount(arrays.y * k + arrays.pred, minlength=k * k).reshape(k, k)
@@ -138,9 +134,7 @@ def confusion_figure(arrays, title: str):
     return fig
 
 
-# --------------------------------------------------------------------------------------------
-# per-subject strip plot
-# --------------------------------------------------------------------------------------------
+# ---- per-subject strip plot ----
 def per_subject_values(predictions, metric: str) -> list[tuple[str, float, int]]:
     """(subject, metric on that subject's held-out predictions, n) for every subject."""
     from ..stats.runs import per_subject_from_predictions
@@ -184,9 +178,7 @@ def strip_figure(entries: list, metric: str, title: str, pooled: dict | None = N
     return fig
 
 
-# --------------------------------------------------------------------------------------------
-# permutation null distribution
-# --------------------------------------------------------------------------------------------
+# ---- permutation null distribution ----
 def null_figure(null, observed: float | None, metric: str, title: str, p_value=None, n_permutations=None):
     null = np.asarray(null, float)
     valid = null[np.isfinite(null)]
@@ -206,9 +198,7 @@ def null_figure(null, observed: float | None, metric: str, title: str, p_value=N
     return fig
 
 
-# --------------------------------------------------------------------------------------------
-# critical-difference diagram (drawn by mebench.stats.multiple.cd_diagram)
-# --------------------------------------------------------------------------------------------
+# ---- critical-difference diagram (drawn by mebench.stats.multiple.cd_diagram) ----
 @contextlib.contextmanager
 def _source_date_epoch():
     old = os.environ.get("SOURCE_DATE_EPOCH")
@@ -238,9 +228,7 @@ def cd_figure_files(ranking: dict, stem: Path, title: str, formats=FORMATS) -> l
     return paths
 
 
-# --------------------------------------------------------------------------------------------
-# a board's figures
-# --------------------------------------------------------------------------------------------
+# ---- a board's figures ----
 def null_of_run(run, metric: str, title: str):
     """The permutation-null figure of a run whose stats.json holds the test (else None)."""
     from .runs import permutation_null, read_stats

@@ -20,9 +20,7 @@ STATS_FILE = "stats.json"
 SKIP_DIRS = ("permutations",)
 
 
-# --------------------------------------------------------------------------------------------
-# finding runs
-# --------------------------------------------------------------------------------------------
+# ---- finding runs ----
 def _is_run_dir(path: Path) -> bool:
     return any((path / name).is_file() for name in RUN_FILES)
 
@@ -76,9 +74,7 @@ def load_runs(paths) -> list[StoredRun]:
     return [open_run(d) for d in find_run_dirs(paths)]
 
 
-# --------------------------------------------------------------------------------------------
-# columns
-# --------------------------------------------------------------------------------------------
+# ---- columns ----
 def column_key(identity: dict) -> str:
     return json.dumps(identity, sort_keys=True, default=str)
 
@@ -119,9 +115,7 @@ def finite(value) -> bool:
     return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
 
 
-# --------------------------------------------------------------------------------------------
-# stats.json (written by `mebench stats`)
-# --------------------------------------------------------------------------------------------
+# ---- stats.json (written by `mebench stats`) ----
 def read_stats(run_dir: Path, files: dict) -> tuple[dict | None, list[str]]:
     """``stats.json`` if present and readable, with notes (missing, damaged, computed from other files)."""
     path = run_dir / STATS_FILE

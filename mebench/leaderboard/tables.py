@@ -59,9 +59,7 @@ class BoardOptions:
         return cls(**{k: d[k] for k in asdict(cls()) if k in d})
 
 
-# --------------------------------------------------------------------------------------------
-# building the model
-# --------------------------------------------------------------------------------------------
+# ---- building the model ----
 def _rel(path: Path, base: Path | None) -> str:
     if base is None:
         return Path(path).as_posix()
@@ -136,14 +134,11 @@ def _missing_control_command(run: StoredRun, control: str) -> str:
     if ident.get("task"):
         parts.append(f"--task {ident['task']}")
     parts.append(f"--protocol {ident['protocol']}")
-    for k, v in sorted((cfg.get("dataset_opts") or {}).items()):
-        parts.append(f"--dataset-opt {k}={v}")
-    for k, v in sorted((cfg.get("protocol_opts") or {}).items()):
-        parts.append(f"--protocol-opt {k}={v}")
+    for flag, key in (("--dataset-opt", "dataset_opts"), ("--protocol-opt", "protocol_opts")):
+        parts += [f"{flag} {k}={v}" for k, v in sorted((cfg.get(key) or {}).items())]
     if cfg.get("features"):
         parts.append(f"--features {cfg['features']}")
-        for k, v in sorted((cfg.get("features_opts") or {}).items()):
-            parts.append(f"--features-opt {k}={v}")
+        parts += [f"--features-opt {k}={v}" for k, v in sorted((cfg.get("features_opts") or {}).items())]
     parts.append(f"--classifier {control}")
     if cfg.get("seed"):
         parts.append(f"--seed {cfg['seed']}")
@@ -158,9 +153,8 @@ def _column_cells(col_runs: list, label: str, metric: str, opts: BoardOptions, b
     notes: dict = {"undefined": [], "flags": [], "fallback": [], "powerless": []}
     ranked, col_cells = [], []
     for r in col_runs:
-        a = r
-        point = float(batch_metrics([metric], a.classes, a.y[None], a.pred[None], a.scores[None])[0, 0])
-        iv = cluster_bootstrap(a.y, a.pred, a.scores, a.subjects, a.classes, [metric], opts.n_resamples,
+        point = float(batch_metrics([metric], r.classes, r.y[None], r.pred[None], r.scores[None])[0, 0])
+        iv = cluster_bootstrap(r.y, r.pred, r.scores, r.subjects, r.classes, [metric], opts.n_resamples,
                                opts.seed, opts.level, opts.ci)[metric]
         flags, reasons = r.flags
         role = r.role
@@ -173,7 +167,7 @@ def _column_cells(col_runs: list, label: str, metric: str, opts: BoardOptions, b
                 "flags": flags, "flag_reasons": reasons, "ranked": False, "best": False,
                 "p_value": None, "p_holm": None, "not_worse": None}
         if value is None:
-            reason = undefined_reason(metric, a.y, a.classes)
+            reason = undefined_reason(metric, r.y, r.classes)
             cell["undefined"] = reason
             notes["undefined"].append(f"{metric} is undefined for {r.label} on {label} (run `{_rel(r.dir, base)}`): "
                                       f"{reason}; shown as n/a and not ranked.")
@@ -253,32 +247,28 @@ def build_board(runs: list, options: BoardOptions | None = None, base_dir=None, 
             done = Parallel(n_jobs=jobs, backend="threading")(delayed(column)(k) for k in col_keys)
     else:
         done = [column(k) for k in col_keys]
-    cells, columns, notes_undefined, notes_flags, notes_fallback, notes_powerless = [], [], [], [], [], []
-    ranked_by_col: dict = {}
+    cells, columns, ranked_by_col = [], [], {}
+    all_notes: dict = {"undefined": [], "flags": [], "fallback": [], "powerless": []}
     for key, (col_cells, ranked, notes) in zip(col_keys, done):
         cells.extend(col_cells)
         ranked_by_col[labels[key]] = ranked
-        notes_undefined += notes["undefined"]
-        notes_flags += notes["flags"]
-        notes_fallback += notes["fallback"]
-        notes_powerless += notes["powerless"]
+        for kind, texts in notes.items():
+            all_notes[kind] += texts
         columns.append(_column_entry(key, labels[key], identities[key], groups[key], metric))
 
     ranking = _ranking(metric, hib, identities, col_keys, labels, ranked_by_col, opts)
     rows = _rows(cells, columns, ranking, hib)
-    board = {
-        "format": FORMAT,
-        "title": title or f"Pooled {metric}",
-        "metric": metric,
-        "higher_is_better": hib,
-        "options": asdict(opts),
-        "columns": columns,
-        "rows": rows,
-        "cells": cells,
-        "ranking": ranking,
-    }
-    board["footnotes"] = footnotes(board, runs, groups, col_keys, labels, notes_undefined, notes_flags,
-                                    notes_fallback, notes_powerless)
+    board = {"format": FORMAT,
+             "title": title or f"Pooled {metric}",
+             "metric": metric,
+             "higher_is_better": hib,
+             "options": asdict(opts),
+             "columns": columns,
+             "rows": rows,
+             "cells": cells,
+             "ranking": ranking}
+    board["footnotes"] = footnotes(board, runs, groups, col_keys, labels, all_notes["undefined"], all_notes["flags"],
+                                    all_notes["fallback"], all_notes["powerless"])
     return board
 
 
@@ -316,17 +306,15 @@ def _column_entry(key: str, label: str, ident: dict, runs: list, metric: str) ->
     controls = {r.manifest.config.get("classifier") for r in runs if r.role == "control"}
     missing = [c for c in ("majority", "stratified-random") if c not in controls]
     method_runs = [r for r in runs if r.role == "method"] or runs
-    return {
-        "key": key, "label": label, **ident,
-        "n": int(len(first.y)), "n_subjects": int(len(np.unique(first.subjects))),
-        "n_folds": int(n_folds), "classes": list(first.classes),
-        "samples_sha256": first.manifest.samples_sha256, "fold_hash": first.manifest.fold_hash,
-        "annotation_files": dict(sorted(man.annotation_files.items())),
-        "prior_shift": prior if finite(prior) else None, "prior_shift_recorded": prior is not None,
-        "majority_in_run": majority if finite(majority) else None,
-        "roles": sorted(roles),
-        "missing_controls": {c: _missing_control_command(method_runs[0], c) for c in missing},
-    }
+    return {"key": key, "label": label, **ident,
+            "n": int(len(first.y)), "n_subjects": int(len(np.unique(first.subjects))),
+            "n_folds": int(n_folds), "classes": list(first.classes),
+            "samples_sha256": first.manifest.samples_sha256, "fold_hash": first.manifest.fold_hash,
+            "annotation_files": dict(sorted(man.annotation_files.items())),
+            "prior_shift": prior if finite(prior) else None, "prior_shift_recorded": prior is not None,
+            "majority_in_run": majority if finite(majority) else None,
+            "roles": sorted(roles),
+            "missing_controls": {c: _missing_control_command(method_runs[0], c) for c in missing}}
 
 
 def _ranking(metric, hib, identities, col_keys, labels, ranked_by_col, opts) -> dict:

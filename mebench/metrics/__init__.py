@@ -81,7 +81,6 @@ accuracy = Metric("accuracy", _accuracy, description="Pooled accuracy")
 uar = Metric("uar", _uar, description="Unweighted average recall over the classes present (balanced accuracy)")
 uf1 = Metric("uf1", _uf1, description="Unweighted (macro) F1 over the classes present in y_true")
 auc = Metric("auc", _auc, description="ROC AUC (binary; macro one-vs-rest over the classes present for more classes)")
-HEADLINE = ("accuracy", "uar", "uf1", "auc")
 ABSENT_CLASS_CONVENTION = ("UAR, UF1 and AUC average over the classes present in y_true of each subset; predictions "
                            "of absent classes count as errors of the present classes")
 
@@ -117,9 +116,7 @@ def _codes(labels, classes) -> np.ndarray:
     return np.array([lookup[v] for v in np.asarray(labels).tolist()], dtype=np.int64)
 
 
-# ------------------------------------------------------------------------------------------------
-# scores from the training fold's class counts alone
-# ------------------------------------------------------------------------------------------------
+# ---- scores from the training fold's class counts alone ----
 PRIOR_SHIFT_NOTE = ("the pooled metric obtained by scoring each held-out sample with its training fold's class priors "
                     "alone (predicting the training fold's majority class): how far it sits from chance is what the "
                     "priors alone produce under this protocol (below chance for AUC when held-out subjects shift "

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..registry import CLASSIFIERS, DATASETS, EXTRACTORS, METRICS, PROTOCOLS, accepted_params, load_plugin_file
-from .failures import guarded
+from .failures import component_errors
 from .spec import Loaded, RunSpec
 
 
@@ -20,8 +20,8 @@ def build_dataset(spec: RunSpec):
     """The dataset of ``spec`` and the seed it was given; returns ``(dataset, seed or None)``."""
     factory = DATASETS.get(spec.dataset)
     opts, dataset_seed = _with_seed(factory, spec.dataset_opts, spec.seed, key="seed")
-    dataset = guarded(lambda: DATASETS.create(spec.dataset, root=spec.root, **opts), f"dataset {spec.dataset!r}",
-                      "while starting")
+    with component_errors(f"dataset {spec.dataset!r}", "while starting"):  # a loader bug, an unchecked option
+        dataset = DATASETS.create(spec.dataset, root=spec.root, **opts)
     return dataset, dataset_seed
 
 
@@ -51,8 +51,7 @@ def build_protocol(spec: RunSpec):
 
 
 def check_spec(spec: RunSpec) -> None:
-    """Load plugin files, check the spec's types and ranges and resolve every name, so mistakes
-    (a ConfigError or UnknownNameError naming them) surface before any work starts."""
+    """Load plugins, check types and ranges and resolve every name, so mistakes surface before any work."""
     from ..config import check_spec_values
 
     for plugin in spec.plugins:
@@ -76,7 +75,6 @@ def load(spec: RunSpec) -> Loaded:
     Returns
     -------
     Loaded
-        The components, the samples table (labels included) and the seed each component was given.
     """
     from ..preflight import check_components, ensure_models
 
@@ -88,15 +86,15 @@ def load(spec: RunSpec) -> Loaded:
     check_components(spec, dataset, extractor, classifier, protocol)  # parameters, before any data is read
     ensure_models(extractor, f"extractor {spec.features!r}")  # model files, before any feature
     ensure_models(classifier_of(classifier), f"classifier {spec.classifier!r}")  # a net's starting weights
-    samples = guarded(lambda: dataset.load(spec.task), f"dataset {spec.dataset!r}", "while loading")
+    with component_errors(f"dataset {spec.dataset!r}", "while loading"):
+        samples = dataset.load(spec.task)
     seeds = {"run": spec.seed, "dataset": dataset_seed, "features": extractor_seed,
              "classifier": classifier_seed, "protocol": protocol_seed}
     return Loaded(spec, dataset, samples, extractor, classifier, protocol, seeds)
 
 
 def target_columns(dataset, task: str | None) -> tuple[str, ...]:
-    """The label columns every dataset has, plus the target columns of ``task`` that ``dataset``
-    declares; a plugin that overrides ``targets`` cannot un-hide ``label`` and its kin."""
+    """:data:`ALWAYS_TARGETS` plus ``task``'s declared targets: a plugin cannot un-hide ``label`` and its kin."""
     from ..data.schema import ALWAYS_TARGETS
 
     declared = getattr(dataset, "targets", None)

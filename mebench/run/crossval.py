@@ -27,12 +27,11 @@ from .spec import DEFAULT_METRICS, Loaded, Prepared, RunSpec
 
 
 def split(loaded: Loaded, features) -> Prepared:
-    """The split stage: the protocol's folds over the samples kept, checked, and the label codes.
+    """The split stage: the protocol's folds over the samples ``features`` kept, checked, and the label codes.
 
     Parameters
     ----------
     loaded, features : Loaded, mebench.run.extract.Features
-        The run's components; the samples kept and their features.
 
     Returns
     -------
@@ -72,13 +71,11 @@ def prepare_arrays(X, labels, subjects, estimator, protocol: str = "loso", metri
 
     Parameters
     ----------
-    X, labels, subjects : array (n, ...), array-like (n,), array-like (n,)
-        The features, label and subject of every row.
-    estimator : estimator
-        The classifier refitted per fold.
+    X, labels, subjects, estimator
+        The features, label and subject of every row; the classifier refitted per fold.
     protocol, metrics, seed, sample_ids, classifier
-        A registered protocol name, metric names, the seed, sample ids (default ``s00000``...) and
-        the classifier name recorded in the spec (default: the estimator's class name).
+        Protocol and metric names, the seed, sample ids (default ``s00000``...), the classifier name
+        recorded in the spec (default: the estimator's class name).
 
     Returns
     -------
@@ -159,28 +156,20 @@ def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_ta
                      groups=None, leaky: bool = False, progress: Callable | None = None, pin_blas: bool = True):
     """Fit a fresh clone on the training rows, predict the test rows.
 
-    ``predict`` gives the predictions; ``predict_proba`` (else ``decision_function``, through a
-    logistic/softmax map) gives the scores, or ``scores_and_predictions`` both where a classifier has
-    it. Score columns are placed on the full label set (a class absent from the training fold scores
-    0). A classifier with a ``classes`` parameter (the controls) is given the full label set
-    instead, so its scores cover every class in every fold.
-
-    ``groups`` (the subject of every sample) reaches fit as the training rows' subjects when fit takes
-    it, so nets select models on subject-disjoint inner splits; under a leaky protocol only, the test
-    rows reach fit as ``eval_set`` (test-set epoch selection, reproduced for research on inflation).
+    Scores sit on the full label set (a class absent from the training fold scores 0); a classifier
+    with a ``classes`` parameter (the controls) is given that set instead. ``groups`` reaches fit as
+    the training rows' subjects when fit takes it (subject-disjoint inner splits for nets); under a
+    leaky protocol only, the test rows reach fit as ``eval_set`` (test-set epoch selection).
 
     Parameters
     ----------
-    estimator, X, y : estimator, array / DataFrame / ArrayFile, array (n,)
-        Cloned per fold; every sample's features (or the label-free table) and label codes.
-    train, test, n_classes : index arrays, int
-        The fold's rows, the size of the full label set.
-    annotation_targets, keep_model, groups, leaky, progress
-        A stateful extractor's targets (training rows reach fit as ``features__targets``); whether
-        to return the model; every sample's subject; whether the protocol is leaky; ``progress(done,
-        total)`` for classifiers whose fit reports epochs.
-    pin_blas : bool
-        Pin BLAS to one thread here (False: the caller already did, for a whole loop).
+    estimator, X, y, train, test, n_classes
+        Cloned per fold; every sample's features (or label-free table, or ArrayFile) and label codes;
+        the fold's rows; the size of the full label set.
+    annotation_targets, keep_model, groups, leaky, progress, pin_blas
+        A stateful extractor's targets (training rows reach fit as ``features__targets``); whether to
+        return the model; every sample's subject; whether the protocol is leaky; ``progress(done,
+        total)`` in epochs; pin BLAS to one thread here (False: the caller did).
 
     Returns
     -------
@@ -218,12 +207,7 @@ def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_ta
 
 
 def _held_out_scores(model, estimator, Xte, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """(scores on the full label set, predicted codes) of a fitted fold model on the test rows.
-
-    ``predict_proba`` (else ``decision_function`` through a softmax) gives the scores, and ``predict``
-    the predictions (``scores_and_predictions``, where a classifier has it, gives both); a class the
-    model never saw scores 0; non-finite scores are an error naming the pipeline.
-    """
+    """(scores on the full label set, predicted codes) of a fitted fold model; a class it never saw scores 0."""
     pred = None
     if hasattr(model, "scores_and_predictions"):  # both from one pass (the SVMs' decision function)
         proba, pred = model.scores_and_predictions(Xte)
@@ -258,28 +242,26 @@ class FoldWork:
     leaky: bool = False
     fit_progress: Callable | None = None    # fit_progress(fold index, done, total)
 
+    def args(self, i: int, X) -> tuple:
+        fold = self.folds[i]
+        return (self.estimator, X, self.y, fold.train, fold.test, self.n_classes, self.annotation_targets,
+                self.keep_model, self.groups, self.leaky)
+
     def fit(self, i: int):
         """Fold ``i`` fitted in this process, whose BLAS the executor pinned."""
-        fold = self.folds[i]
         progress = None if self.fit_progress is None else partial(self.fit_progress, i)
-        return fit_predict_fold(self.estimator, self.X, self.y, fold.train, fold.test, self.n_classes,
-                                self.annotation_targets, self.keep_model, self.groups, self.leaky, progress, False)
+        return fit_predict_fold(*self.args(i, self.X), progress, False)
 
     def task(self, i: int, X):
         """Fold ``i`` as a joblib task for a worker process, over ``X`` (the features, or their ArrayFile)."""
         from joblib import delayed
 
-        fold = self.folds[i]
-        return delayed(fit_predict_fold)(self.estimator, X, self.y, fold.train, fold.test, self.n_classes,
-                                         self.annotation_targets, self.keep_model, self.groups, self.leaky)
+        return delayed(fit_predict_fold)(*self.args(i, X))
 
 
 class FoldExecutor(ABC):
-    """Runs the pending folds of a run; each result goes to ``record(i, result)`` as soon as it is known.
-
-    A result is ``(scores, predicted codes, note, model or None)``, as :func:`fit_predict_fold`
-    returns it; results never depend on the executor.
-    """
+    """Runs the pending folds of a run; each result (as :func:`fit_predict_fold` returns it) goes to
+    ``record(i, result)`` as soon as it is known. Results never depend on the executor."""
 
     parallel = False  # whether folds ran on parallel workers
 
@@ -364,8 +346,7 @@ class BatchedExecutor(FoldExecutor):
 
     @staticmethod
     def suits(work: FoldWork) -> bool:
-        """Whether the estimator trains folds together itself (``fit_folds`` + ``thread_safe_training()``)
-        on a feature array, with no annotation targets and no test rows reaching fit."""
+        """Whether the estimator trains folds together (``fit_folds``, ``thread_safe_training()``) on an array."""
         if work.leaky or not isinstance(work.X, np.ndarray) or work.annotation_targets is not None:
             return False
         check = getattr(work.estimator, "thread_safe_training", None)  # may resolve the engine: asked last
@@ -407,12 +388,8 @@ class Checkpointed(FoldExecutor):
 def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=None, jobs: int = 1,
                   progress: Callable | None = None, backend: str | None = None, checkpoint=None,
                   scratch: str | Path | None = None, fit_progress: Callable | None = None) -> CrossPredictions:
-    """Held-out predictions for every sample, one fit per fold; optionally with other labels.
-
-    The executor is :class:`BatchedExecutor` for a classifier that trains folds together
-    (``fit_folds`` + ``thread_safe_training()``) when ``jobs`` > 1, else :class:`BackendExecutor`
-    when ``jobs`` > 1, else :class:`SerialExecutor`; wrapped in :class:`Checkpointed` when a
-    checkpoint is given. Results do not depend on the worker count or the engine.
+    """Held-out predictions for every sample, one fit per fold, on an executor chosen by ``jobs`` and
+    the classifier, checkpointed when a checkpoint is given; results do not depend on the executor.
 
     Parameters
     ----------
@@ -422,8 +399,8 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
         Workers (threads, for folds trained together), the joblib backend (default loky), a
         RunCheckpoint to resume from and write to, where a large feature matrix is saved once.
     progress, fit_progress : callable, optional
-        ``progress(done, total)`` in folds; ``fit_progress(fold index, done, total)`` in epochs for
-        classifiers whose fit takes ``progress`` (fold -1 for folds trained together).
+        ``progress(done, total)`` in folds; ``fit_progress(fold index, done, total)`` in epochs
+        (fold -1 for folds trained together).
 
     Returns
     -------

@@ -34,9 +34,8 @@ def prepare(spec: RunSpec) -> Prepared:
 
 
 def open_run(spec: RunSpec, dataset, claimed: Path | None, started: str):
-    """The open-run stage: the run id (config + dataset fingerprint), its directory (``claimed``, else
-    a new one) and its checkpoint, locked; before any feature is extracted. Returns
-    ``(run_id, run_dir, checkpoint)``."""
+    """The open-run stage, before any extraction: ``(run_id, run_dir, checkpoint)``, the directory ``claimed``
+    (else a new one) and its checkpoint locked."""
     from ..checkpoint import RunCheckpoint
     from ..store import new_run_dir
 
@@ -50,10 +49,8 @@ def open_run(spec: RunSpec, dataset, claimed: Path | None, started: str):
 def execute(spec: RunSpec, progress: Callable | None = None, fit_progress: Callable | None = None) -> RunResult:
     """Run the spec end to end and write the run directory, resuming an interrupted run found there.
 
-    The run directory is opened before any feature is extracted; features reach the cache chunk by
-    chunk and every finished fold is checkpointed, so a killed run continues where it stopped when
-    re-run into the same directory (``--resume RUN_DIR``, or the same ``--out``). The final
-    ``predictions.parquet``, ``metrics.json`` and ``manifest.json`` are written last.
+    Features reach the cache chunk by chunk and every finished fold is checkpointed, so a killed run
+    continues where it stopped when re-run into the same directory; the run files are written last.
 
     Parameters
     ----------
@@ -83,25 +80,22 @@ def execute(spec: RunSpec, progress: Callable | None = None, fit_progress: Calla
 
 
 def predictions_table(prepared: Prepared, cv: CrossPredictions, run_id: str) -> pd.DataFrame:
-    """The predictions table (ids, fold, ``y_true``, ``y_pred``, ``score_<class>``): one row per
-    held-out sample, grouped by fold in the protocol's order."""
+    """One row per held-out sample (ids, fold, ``y_true``, ``y_pred``, ``score_<class>``), grouped by fold."""
     spec, classes, s = prepared.spec, prepared.classes, prepared.samples
     fold_of = np.empty(len(s), dtype=object)
     order = []
     for fold in prepared.split.folds:
         fold_of[fold.test] = fold.name
         order.extend(fold.test.tolist())
-    predictions = pd.DataFrame({
-        "run_id": run_id,
-        "dataset": s["dataset"].astype(str).to_numpy(),
-        "protocol": spec.protocol,
-        "pipeline": spec.pipeline,
-        "fold": fold_of.astype(str),
-        "subject_id": s["subject_id"].astype(str).to_numpy(),
-        "sample_id": s["sample_id"].astype(str).to_numpy(),
-        "y_true": np.asarray(classes)[prepared.y],
-        "y_pred": np.asarray(classes)[np.maximum(cv.pred, 0)],
-    })
+    predictions = pd.DataFrame({"run_id": run_id,
+                                "dataset": s["dataset"].astype(str).to_numpy(),
+                                "protocol": spec.protocol,
+                                "pipeline": spec.pipeline,
+                                "fold": fold_of.astype(str),
+                                "subject_id": s["subject_id"].astype(str).to_numpy(),
+                                "sample_id": s["sample_id"].astype(str).to_numpy(),
+                                "y_true": np.asarray(classes)[prepared.y],
+                                "y_pred": np.asarray(classes)[np.maximum(cv.pred, 0)]})
     for j, c in enumerate(classes):
         predictions[f"score_{c}"] = cv.scores[:, j]
     return predictions.iloc[order].reset_index(drop=True)

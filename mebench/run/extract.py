@@ -19,7 +19,7 @@ from ..data.schema import label_free
 from ..errors import ConfigError, DataError, MebenchError
 from ..workers import resolve_jobs
 from .build import target_columns
-from .failures import component_failure, debug
+from .failures import component_errors, debug
 from .spec import Loaded, RunSpec
 
 
@@ -45,7 +45,6 @@ def extract(loaded: Loaded) -> Features:
     Returns
     -------
     Features
-        The samples kept, their features (the view, for a stateful extractor), the estimator to fit.
     """
     from sklearn.pipeline import Pipeline
 
@@ -100,8 +99,7 @@ def _check_input_shape(X, classifier, spec: RunSpec) -> None:
 
 
 def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int], threads_inside: bool = True):
-    """Transform rows as one batch (so extractors can vectorise or thread); if any row fails,
-    redo the batch row by row. Returns (features by position, errors by position, counts)."""
+    """(features, errors, counts) by position: rows as one batch (extractors vectorise), row by row if one fails."""
     from threadpoolctl import threadpool_limits
 
     what = f"extractor {type(extractor).__name__}"
@@ -125,58 +123,45 @@ def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int], thread
             if debug():
                 raise
         for pos in positions:
+            sample = samples["sample_id"].iloc[pos] if "sample_id" in samples.columns else pos
             try:
-                row, row_counts = counted([pos])
+                with component_errors(what, f"on sample {sample}"):
+                    row, row_counts = counted([pos])
                 features[pos] = row[0]
             except DataError as exc:  # a policy-driven skip (e.g. no face, on_no_face="skip") carries .skip
                 errors[pos] = (str(exc), bool(getattr(exc, "skip", False)))
                 row_counts = dict(getattr(extractor, "counts_", None) or {})
-            except MebenchError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a component bug becomes a clear error
-                if debug():
-                    raise
-                sample = samples["sample_id"].iloc[pos] if "sample_id" in samples.columns else pos
-                raise component_failure(exc, what, f"on sample {sample}") from None
             for k, v in row_counts.items():
                 counts[k] = counts.get(k, 0) + int(v)
     return features, errors, counts
-
-
-def _close_face_models() -> None:
-    """Close the MediaPipe landmarkers extraction opened (only if the face pipeline was used)."""
-    pool = sys.modules.get("mebench.face.landmarker_pool")
-    if pool is not None:
-        pool.close_shared_landmarkers()
 
 
 def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs: int, on_error: str, root=None,
                      backend: str = "loky", user_params=()) -> tuple[np.ndarray, list[dict], dict]:
     """Stateless features for every sample, through the on-disk cache.
 
-    With ``jobs`` > 1, an extractor with its own ``n_jobs`` threads uses that many (unless
-    ``user_params`` set it); others get ``backend`` worker processes over chunks once the first chunk
-    shows the work is worth it (``backends.MIN_PARALLEL_WORK_S``).
+    With ``jobs`` > 1 an extractor with ``n_jobs`` threads uses that many (unless ``user_params`` set
+    it); others get ``backend`` workers over chunks once the first chunk shows it is worth it.
 
     Parameters
     ----------
-    extractor, samples : FeatureExtractor (or a Combined of them), DataFrame
-        A stateless extractor and the label-free view of the samples table.
-    use_cache, jobs, on_error, backend, root, user_params
-        The run's options (``on_error="skip"`` records bad samples instead of stopping); the dataset
-        root (paths under it enter cache keys relative to it); the options the user set.
+    extractor, samples : stateless FeatureExtractor or Combined, label-free DataFrame
+    use_cache, jobs, on_error, root, backend, user_params
+        The run's options; the dataset root (cache keys hold paths relative to it); the options set.
 
     Returns
     -------
     X, skipped, stats : ndarray, list of dict, dict
-        One row per kept sample; one record per skipped sample; cache statistics, timings, counts,
-        provenance and ``kept_positions`` (the rows of ``samples`` in ``X``).
+        One row per kept sample; skip records; cache statistics, timings, counts, provenance and
+        ``kept_positions`` (the rows of ``samples`` in ``X``).
     """
     try:
         return _extract_features(extractor, samples, use_cache=use_cache, jobs=jobs, on_error=on_error, root=root,
                                  backend=backend, user_params=user_params)
-    finally:
-        _close_face_models()
+    finally:  # close the MediaPipe landmarkers extraction opened (only if the face pipeline was used)
+        pool = sys.modules.get("mebench.face.landmarker_pool")
+        if pool is not None:
+            pool.close_shared_landmarkers()
 
 
 def _extract_features(extractor, samples, *, use_cache, jobs, on_error, root, backend, user_params):
@@ -293,11 +278,8 @@ def _extract_combined(combined, samples: pd.DataFrame, **options) -> tuple[np.nd
 
 
 def _precompute_stateless_parts(combined, samples: pd.DataFrame, spec: RunSpec, root=None):
-    """For a stateful combination: extract its stateless parts once (cached) and swap in lookups.
-
-    Returns (combination with :class:`~mebench.features.combined.Precomputed` parts, the samples
-    left after skips, skipped records, per-part statistics).
-    """
+    """A stateful combination's stateless parts extracted once and swapped for lookups: (combination with
+    :class:`~mebench.features.combined.Precomputed` parts, samples left, skip records, per-part stats)."""
     from ..features.combined import Combined, Precomputed
 
     parts, skipped, stats, keep = [], [], [], np.ones(len(samples), bool)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Callable
 
 from ..data.schema import HiddenColumnError
 from ..errors import ConfigError, LabelAccessError, MebenchError, PluginError
@@ -46,9 +45,3 @@ def component_errors(what: str, where: str):
         if debug():
             raise
         raise component_failure(exc, what, where) from None
-
-
-def guarded(call: Callable, what: str, where: str):
-    """``call()`` inside :func:`component_errors` (a loader bug, an option it does not check)."""
-    with component_errors(what, where):
-        return call()

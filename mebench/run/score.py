@@ -16,13 +16,12 @@ def compute_metrics(prepared: Prepared, scores: np.ndarray, pred: np.ndarray, me
     prepared, scores, pred : Prepared, array (n, k), array (n,)
         The run and its held-out class scores and predicted codes (``cross_predict``).
     metric_names : list of str, optional
-        Registered metric names (default: the run's).
+        Default: the run's.
 
     Returns
     -------
     dict
-        ``pooled`` headline metrics, class counts, confusion matrix, per-class, per-fold,
-        per-subject (and per-dataset) diagnostics, the majority baseline and the prior shift.
+        The metrics.json content.
     """
     from ..metrics import (
         ABSENT_CLASS_CONVENTION,
@@ -52,16 +51,14 @@ def compute_metrics(prepared: Prepared, scores: np.ndarray, pred: np.ndarray, me
 
     pooled = subset_entries(metric_names, classes, y, p, s, np.ones((1, len(y)), bool))[0]
     cm = confusion_codes(y, p, k)
-    result = {
-        "pooled": {m: pooled[m] for m in metric_names},
-        "classes": classes,
-        "n": int(evaluated.sum()),
-        "class_counts": {c: int(cm[i].sum()) for i, c in enumerate(classes)},
-        "confusion_matrix": cm.tolist(),
-        "per_class": per_class_from_confusion(cm, classes),
-        "level": "pooled over all held-out predictions (MEGC convention)",
-        "absent_classes": ABSENT_CLASS_CONVENTION,
-    }
+    result = {"pooled": {m: pooled[m] for m in metric_names},
+              "classes": classes,
+              "n": int(evaluated.sum()),
+              "class_counts": {c: int(cm[i].sum()) for i, c in enumerate(classes)},
+              "confusion_matrix": cm.tolist(),
+              "per_class": per_class_from_confusion(cm, classes),
+              "level": "pooled over all held-out predictions (MEGC convention)",
+              "absent_classes": ABSENT_CLASS_CONVENTION}
     per_fold = subset_entries(metric_names, classes, y, p, s, masks_of([f.test for f in folds]))
     result["per_fold"] = [{"fold": f.name, **e} for f, e in zip(folds, per_fold)]
     result["per_fold_note"] = "diagnostics only; never averaged into a headline (NaN where undefined)"

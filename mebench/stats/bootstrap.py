@@ -61,14 +61,12 @@ class Interval:
     notes: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {
-            "value": _f(self.value), "ci_low": _f(self.ci_low), "ci_high": _f(self.ci_high),
-            "ci_method": self.method_label(), "method": self.method, "level": self.level,
-            "percentile": [_f(v) for v in self.percentile], "bca": [_f(v) for v in self.bca],
-            "bootstrap_se": _f(self.se), "bias_z0": _f(self.z0), "acceleration": _f(self.acceleration),
-            "n_resamples": self.n_resamples, "n_undefined": self.n_undefined,
-            "n_subjects": self.n_subjects, "seed": self.seed, "notes": list(self.notes),
-        }
+        return {"value": _f(self.value), "ci_low": _f(self.ci_low), "ci_high": _f(self.ci_high),
+                "ci_method": self.method_label(), "method": self.method, "level": self.level,
+                "percentile": [_f(v) for v in self.percentile], "bca": [_f(v) for v in self.bca],
+                "bootstrap_se": _f(self.se), "bias_z0": _f(self.z0), "acceleration": _f(self.acceleration),
+                "n_resamples": self.n_resamples, "n_undefined": self.n_undefined,
+                "n_subjects": self.n_subjects, "seed": self.seed, "notes": list(self.notes)}
 
     def method_label(self) -> str:
         name = {"bca": "BCa", "percentile": "percentile"}.get(self.method, self.method)

@@ -42,9 +42,7 @@ def holm(p_values) -> list[float | None]:
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# Friedman
-# --------------------------------------------------------------------------------------------
+# ---- Friedman ----
 def _rank_rows(table: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
     """Mid-ranks within each block (row); rank 1 is the best pipeline."""
     from .paired import midranks
@@ -79,9 +77,7 @@ def friedman(table, higher_is_better: bool = True) -> dict:
             "assumptions": "blocks (dataset x protocol) independent; within a block the pipelines are ranked"}
 
 
-# --------------------------------------------------------------------------------------------
-# Wilcoxon signed-rank
-# --------------------------------------------------------------------------------------------
+# ---- Wilcoxon signed-rank ----
 def _exact_signed_rank_distribution(doubled_ranks: np.ndarray) -> np.ndarray:
     """P(T+ = t) over t = 0..sum for integer (doubled) ranks, every sign equally likely."""
     total = int(doubled_ranks.sum())
@@ -137,9 +133,7 @@ def wilcoxon(x, y=None, method: str = "auto", correction: bool = False) -> dict:
     return {**base, "statistic": t_plus, "p_value": p, "method": method}
 
 
-# --------------------------------------------------------------------------------------------
-# across datasets
-# --------------------------------------------------------------------------------------------
+# ---- across datasets ----
 def friedman_wilcoxon(table, pipelines, blocks=None, higher_is_better: bool = True, alpha: float = 0.05) -> dict:
     """Friedman, then pairwise Wilcoxon with Holm, over a blocks x pipelines table of a metric.
 
@@ -196,10 +190,7 @@ def friedman_wilcoxon(table, pipelines, blocks=None, higher_is_better: bool = Tr
 
 
 def cd_cliques(mean_ranks, significant) -> list[list[int]]:
-    """Maximal runs of pipelines (ordered by mean rank) with no significant pair among them.
-
-    Returns index lists of length >= 2; a pipeline that differs from all its neighbours is in none.
-    """
+    """Maximal runs (index lists, length >= 2) of pipelines ordered by mean rank with no significant pair among them."""
     mean_ranks = np.asarray(mean_ranks, float)
     sig = np.asarray(significant, bool)
     order = list(np.argsort(mean_ranks, kind="stable"))
@@ -268,9 +259,7 @@ def best_index(values, higher_is_better: bool, ids) -> int | None:
     return min((i for i in finite if values[i] == top), key=lambda i: str(ids[i]))
 
 
-# --------------------------------------------------------------------------------------------
-# best versus rest, within one dataset
-# --------------------------------------------------------------------------------------------
+# ---- best versus rest, within one dataset ----
 @dataclass
 class PairComparison:
     """One paired test of a best-versus-rest family: runs ``a`` and ``b`` (indices), as tested."""
@@ -318,22 +307,16 @@ def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permut
 
     Parameters
     ----------
-    y : array of int
-        True class codes, shared by the runs.
-    aligned : list of (pred_codes, scores)
-        Each run's predictions in the order of ``y``.
-    subjects, classes : array, list
-        Subject of each sample (the unit swapped by the test); class labels in code order.
-    metrics : list of str
-        Metric names.
-    ids : list of str
-        One id per run (run ids); they break ties for the best.
+    y, aligned : array of int, list of (pred_codes, scores)
+        True class codes shared by the runs; each run's predictions in the order of ``y``.
+    subjects, classes, metrics, ids
+        Subject of each sample (the unit swapped); class labels in code order; metric names; run ids
+        (they break ties for the best).
     n_permutations, seed : int
         Swap patterns of the paired test and their seed.
     intervals : dict or None
-        ``{"n_resamples", "level", "ci"}`` to add the bootstrap interval of each difference and the
-        secondary tests (:func:`mebench.stats.paired.compare_predictions`); None runs the primary
-        test alone.
+        ``{"n_resamples", "level", "ci"}`` adds bootstrap intervals and the secondary tests
+        (:func:`mebench.stats.paired.compare_predictions`); None runs the primary test alone.
 
     Returns
     -------

@@ -61,12 +61,10 @@ INDEPENDENT = "assumes independent samples (ignores the clustering of clips with
 # leave-one-subject-out pipelines (ridge on the two halves of the HOOF grid) on null synthetic
 # deception data: 200 datasets of 8 subjects x 6 clips (tests/test_stats_calibration.py, which
 # checks these figures), 400 such datasets, and 300 datasets of 12 subjects x 12 clips.
-CALIBRATION = {
-    "accuracy": {"calibrated": True, "rate": "0.05-0.07", "rates": (0.07, 0.052, 0.06)},
-    "uar": {"calibrated": True, "rate": "0.05-0.07", "rates": (0.07, 0.052, 0.06)},
-    "uf1": {"calibrated": False, "rate": "0.08-0.10", "rates": (0.10, 0.08, 0.077)},
-    "auc": {"calibrated": False, "rate": "0.11", "rates": (0.115, 0.108, 0.11)},
-}
+CALIBRATION = {"accuracy": {"calibrated": True, "rate": "0.05-0.07", "rates": (0.07, 0.052, 0.06)},
+               "uar": {"calibrated": True, "rate": "0.05-0.07", "rates": (0.07, 0.052, 0.06)},
+               "uf1": {"calibrated": False, "rate": "0.08-0.10", "rates": (0.10, 0.08, 0.077)},
+               "auc": {"calibrated": False, "rate": "0.11", "rates": (0.115, 0.108, 0.11)}}
 CALIBRATION_SETTING = ("false-positive rate at alpha = 0.05 measured between two unlike leave-one-subject-out "
                        "pipelines on null data (binomial 99% band for 200 datasets: 0.015-0.095); "
                        "see mebench.stats.paired")
@@ -91,9 +89,7 @@ def calibration(metric) -> dict:
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# paired subject-level randomisation
-# --------------------------------------------------------------------------------------------
+# ---- paired subject-level randomisation ----
 @dataclass
 class PairedResult:
     metric: str
@@ -118,17 +114,15 @@ class PairedResult:
         how = (f"all {self.n_permutations} swap patterns of {self.n_subjects} subjects enumerated (exact); "
                f"p = C / {self.n_permutations}" if self.exact else
                f"{self.n_permutations} random swap patterns; p = (C + 1) / (N + 1)")
-        return {
-            "test": ("paired subject-level randomisation test of the difference in the pooled metric (A's and B's "
-                     "predictions swapped for all samples of each swapped subject); two-sided"),
-            "assumptions": ("under H0 the two pipelines' predictions are exchangeable within each subject "
-                            "(all of a subject's predictions are swapped together); subjects independent; compares "
-                            "these held-out predictions, not the learning algorithms over datasets"),
-            "p_value_definition": f"{how}; C = {self.count} patterns with |difference| at least the observed",
-            "n_permutations": self.n_permutations,
-            "smallest_attainable_p": self.smallest_p,
-            "n_undefined": self.n_undefined,
-        }
+        return {"test": ("paired subject-level randomisation test of the difference in the pooled metric (A's and B's "
+                         "predictions swapped for all samples of each swapped subject); two-sided"),
+                "assumptions": ("under H0 the two pipelines' predictions are exchangeable within each subject "
+                                "(all of a subject's predictions are swapped together); subjects independent; compares "
+                                "these held-out predictions, not the learning algorithms over datasets"),
+                "p_value_definition": f"{how}; C = {self.count} patterns with |difference| at least the observed",
+                "n_permutations": self.n_permutations,
+                "smallest_attainable_p": self.smallest_p,
+                "n_undefined": self.n_undefined}
 
 
 def _swap_patterns(n_subjects: int, n_permutations: int, seed: int) -> tuple[np.ndarray, bool]:
@@ -228,9 +222,7 @@ def _f(v):
     return None if v is None or not np.isfinite(v) else float(v)
 
 
-# --------------------------------------------------------------------------------------------
-# McNemar
-# --------------------------------------------------------------------------------------------
+# ---- McNemar ----
 def mcnemar_exact(y, pred_a, pred_b) -> dict:
     """Exact McNemar test on correct/incorrect of A and B (statsmodels). Assumes independent samples."""
     from statsmodels.stats.contingency_tables import mcnemar
@@ -240,21 +232,17 @@ def mcnemar_exact(y, pred_a, pred_b) -> dict:
     table = np.array([[np.sum(ca & cb), np.sum(ca & ~cb)], [np.sum(~ca & cb), np.sum(~ca & ~cb)]])
     res = mcnemar(table, exact=True)
     discordant = int(table[0, 1] + table[1, 0])
-    return {
-        "test": "exact McNemar test (binomial on the discordant pairs; statsmodels), two-sided",
-        "assumptions": INDEPENDENT,
-        "p_value": float(res.pvalue),
-        "table": table.tolist(),
-        "a_only_correct": int(table[0, 1]),
-        "b_only_correct": int(table[1, 0]),
-        "n_discordant": discordant,
-        "n": int(len(y)),
-    }
+    return {"test": "exact McNemar test (binomial on the discordant pairs; statsmodels), two-sided",
+            "assumptions": INDEPENDENT,
+            "p_value": float(res.pvalue),
+            "table": table.tolist(),
+            "a_only_correct": int(table[0, 1]),
+            "b_only_correct": int(table[1, 0]),
+            "n_discordant": discordant,
+            "n": int(len(y))}
 
 
-# --------------------------------------------------------------------------------------------
-# DeLong (Sun & Xu 2014)
-# --------------------------------------------------------------------------------------------
+# ---- DeLong (Sun & Xu 2014) ----
 def midranks(x) -> np.ndarray:
     """1-based ranks with ties given the mean of the ranks they span (Sun & Xu, Algorithm 1)."""
     x = np.asarray(x, float)
@@ -307,13 +295,11 @@ def delong_test(positive, score_a, score_b) -> dict:
     aucs, S = delong_covariance(positive, np.vstack([score_a, score_b]))
     var = float(S[0, 0] + S[1, 1] - 2 * S[0, 1])
     delta = float(aucs[0] - aucs[1])
-    out = {
-        "test": "DeLong's test for two correlated ROC AUCs (Sun & Xu 2014 fast algorithm), two-sided",
-        "assumptions": INDEPENDENT,
-        "auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "delta": delta,
-        "variance": var, "covariance": S.tolist(),
-        "n_positive": int(np.sum(positive)), "n_negative": int(np.sum(~np.asarray(positive, bool))),
-    }
+    out = {"test": "DeLong's test for two correlated ROC AUCs (Sun & Xu 2014 fast algorithm), two-sided",
+           "assumptions": INDEPENDENT,
+           "auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "delta": delta,
+           "variance": var, "covariance": S.tolist(),
+           "n_positive": int(np.sum(positive)), "n_negative": int(np.sum(~np.asarray(positive, bool)))}
     if var <= 0:
         out.update(z=None, p_value=1.0 if delta == 0 else None,
                    note="the DeLong variance of the difference is zero"
@@ -324,9 +310,7 @@ def delong_test(positive, score_a, score_b) -> dict:
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# two aligned runs
-# --------------------------------------------------------------------------------------------
+# ---- two aligned runs ----
 def compare_predictions(y, a: tuple, b: tuple, subjects, classes, metrics, n_permutations: int = 10000,
                         n_resamples: int = 2000, seed: int = 0, level: float = 0.95, ci: str = "bca") -> dict:
     """Every test for one pair of pipelines; ``a``/``b`` are ``(pred_codes, scores)``.

@@ -54,9 +54,7 @@ def per_subject_from_predictions(predictions, metric_names) -> dict:
             "note": PER_SUBJECT_NOTE}
 
 
-# --------------------------------------------------------------------------------------------
-# mebench stats
-# --------------------------------------------------------------------------------------------
+# ---- mebench stats ----
 DEFAULT_PERMUTATIONS = 1000
 
 
@@ -179,9 +177,7 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
     return result
 
 
-# --------------------------------------------------------------------------------------------
-# mebench compare
-# --------------------------------------------------------------------------------------------
+# ---- mebench compare ----
 def check_comparable(runs: list) -> None:
     """Refuse (MebenchError) unless every run shares the first run's dataset fingerprint and folds."""
     from ..formatting import show_value

@@ -28,12 +28,10 @@ import numpy as np
 from ...errors import ConfigError
 from ._ststnet_kernel import SOURCE
 
-FLAG_SETS = (
-    ["-O3", "-march=native", "-mprefer-vector-width=512", "-fno-predictive-commoning"],
-    ["-O3", "-march=native", "-mprefer-vector-width=512"],
-    ["-O3", "-march=native"],
-    ["-O3"],
-)
+FLAG_SETS = (["-O3", "-march=native", "-mprefer-vector-width=512", "-fno-predictive-commoning"],
+             ["-O3", "-march=native", "-mprefer-vector-width=512"],
+             ["-O3", "-march=native"],
+             ["-O3"])
 OPTIMIZER_CODES = {"adam": 0, "adamw": 1, "sgd": 2}
 _lock = threading.Lock()
 _state: dict = {}

