@@ -77,6 +77,9 @@ class HiddenColumnError(Exception):
         super().__init__(f"{column!r} is a target column, hidden from feature extractors")
         self.column, self.hidden = column, tuple(hidden)
 
+    def __reduce__(self):  # crosses worker processes intact
+        return type(self), (self.column, self.hidden)
+
 
 class HiddenKeyError(HiddenColumnError, KeyError):
     """``view[c]``, ``row[c]``: a KeyError, so ``.get(c, default)`` still works."""
@@ -88,8 +91,9 @@ class HiddenAttributeError(HiddenColumnError, AttributeError):
 
 def _hide(obj, key, error):
     hidden = obj.__dict__.get("hidden_columns") or ()
-    if isinstance(key, str) and key in hidden:
-        raise error(key, hidden)
+    for column in [key] if isinstance(key, str) else key if isinstance(key, (list, tuple, pd.Index)) else ():
+        if isinstance(column, str) and column in hidden:
+            raise error(column, hidden)
 
 
 class _Hiding:

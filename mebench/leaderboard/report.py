@@ -56,6 +56,7 @@ def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float 
     """The HTML report of one run (a string)."""
     from ..errors import UsageError
     from ..registry import METRICS
+    from ..run import DEFAULT_METRICS
     from ..stats.bootstrap import cluster_bootstrap
     from ..stats.runs import per_subject_from_predictions
     from . import figures as F
@@ -65,7 +66,7 @@ def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float 
     run = a = open_run(run_dir)
     run_dir = run.dir
     man, met = run.manifest, run.metrics
-    names = [m for m in run.metric_names() if m in METRICS]
+    names = [m for m in run.metric_names() if m in METRICS] or list(DEFAULT_METRICS)  # a run that names none
     ivs = cluster_bootstrap(a.y, a.pred, a.scores, a.subjects, a.classes, names, n_resamples, seed, level, ci)
     stats, stats_notes = read_stats(run_dir, run.files)
     flags, reasons = run.flags

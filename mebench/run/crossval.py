@@ -147,9 +147,10 @@ def _describe(estimator) -> str:
     return " -> ".join(type(v).__name__ for v in steps.values()) if steps else type(estimator).__name__
 
 
-def _fold_errors(estimator):
+def _fold_errors(estimator, X):
     """A bug inside a fold's fit or predict becomes a clear error naming the pipeline."""
-    return component_errors(f"pipeline {_describe(estimator)}", "while fitting or predicting a fold")
+    return component_errors(f"pipeline {_describe(estimator)}", "while fitting or predicting a fold",
+                            getattr(X, "hidden_columns", ()))
 
 
 def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_targets=None, keep_model: bool = False,
@@ -194,7 +195,7 @@ def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_ta
                                 eval_set=(Xte, y[test]) if leaky else None, progress=progress)
     if annotation_targets is not None:  # a stateful extractor's targets: training rows only
         fit_params["features__targets"] = annotation_targets.iloc[train]
-    with _fold_errors(estimator):
+    with _fold_errors(estimator, X):
         with threadpool_limits(1) if pin_blas else nullcontext():
             model.fit(Xtr, y[train], **fit_params)
             scores, pred = _held_out_scores(model, estimator, Xte, n_classes)
@@ -335,7 +336,7 @@ class BatchedExecutor(FoldExecutor):
             else:
                 trainable.append(i)
         progress = None if work.fit_progress is None else partial(work.fit_progress, -1)
-        with threadpool_limits(1), _fold_errors(work.estimator):
+        with threadpool_limits(1), _fold_errors(work.estimator, work.X):
             models = work.estimator.fit_folds(work.X, y, [folds[i].train for i in trainable], groups=work.groups,
                                               jobs=self.jobs, progress=progress)
             for i, model in zip(trainable, models):

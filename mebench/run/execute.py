@@ -33,7 +33,7 @@ def prepare(spec: RunSpec) -> Prepared:
     return split(loaded, extract(loaded))
 
 
-def open_run(spec: RunSpec, dataset, claimed: Path | None, started: str):
+def open_run_dir(spec: RunSpec, dataset, claimed: Path | None, started: str):
     """The open-run stage, before any extraction: ``(run_id, run_dir, checkpoint)``, the directory ``claimed``
     (else a new one) and its checkpoint locked."""
     from ..checkpoint import RunCheckpoint
@@ -68,7 +68,7 @@ def execute(spec: RunSpec, progress: Callable | None = None, fit_progress: Calla
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0))
     claimed = claim_run_dir(spec.out)  # fail before any work when the run could not be written
     loaded = load(spec)
-    run_id, run_dir, checkpoint = open_run(spec, loaded.dataset, claimed, started)
+    run_id, run_dir, checkpoint = open_run_dir(spec, loaded.dataset, claimed, started)
     try:
         prepared = split(loaded, extract(loaded))
         cv = cross_predict(prepared, jobs=resolve_jobs(spec.jobs), progress=progress, backend=spec.backend,

@@ -125,7 +125,7 @@ def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int], thread
         for pos in positions:
             sample = samples["sample_id"].iloc[pos] if "sample_id" in samples.columns else pos
             try:
-                with component_errors(what, f"on sample {sample}"):
+                with component_errors(what, f"on sample {sample}", getattr(samples, "hidden_columns", ())):
                     row, row_counts = counted([pos])
                 features[pos] = row[0]
             except DataError as exc:  # a policy-driven skip (e.g. no face, on_no_face="skip") carries .skip

@@ -1,8 +1,9 @@
 """An unexpected exception inside a component becomes a clear error naming it.
 
 Translation goes by exception type: scikit-learn's ``InvalidParameterError`` is a bad option, the
-label-free view's :class:`~mebench.data.schema.HiddenColumnError` is an extractor reading a target
-column, anything else is a bug in that component. ``MEBENCH_DEBUG=1`` keeps the traceback instead.
+label-free view's :class:`~mebench.data.schema.HiddenColumnError` (or a ``KeyError`` whose key is a
+hidden column, as from ``to_dict("records")`` or ``.loc``) is an extractor reading a target column,
+anything else is a bug in that component. ``MEBENCH_DEBUG=1`` keeps the traceback instead.
 """
 from __future__ import annotations
 
@@ -18,24 +19,27 @@ def debug() -> bool:
     return os.environ.get("MEBENCH_DEBUG", "") not in ("", "0")
 
 
-def component_failure(exc: Exception, what: str, where: str) -> MebenchError:
-    """The clear error for ``exc``, raised by component ``what`` ``where`` (e.g. "while loading")."""
+def component_failure(exc: Exception, what: str, where: str, hidden=()) -> MebenchError:
+    """The clear error for ``exc``, raised by component ``what`` ``where`` (e.g. "while loading") that was
+    given a table without the ``hidden`` columns."""
     from sklearn.utils._param_validation import InvalidParameterError
 
     if isinstance(exc, InvalidParameterError):  # scikit-learn's parameter validation, at fit time
         return ConfigError(f"{what}: invalid parameter {where}: {exc} Check the --classifier-opt/--features-opt "
                            "values.")
-    if isinstance(exc, HiddenColumnError):
+    key = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+    if isinstance(exc, HiddenColumnError) or (isinstance(key, str) and key in hidden):
+        column, hidden = (exc.column, exc.hidden) if isinstance(exc, HiddenColumnError) else (key, hidden)
         return LabelAccessError(
-            f"{what} read the column {exc.column!r} {where}, but extractors never see target columns "
-            f"(hidden here: {', '.join(exc.hidden)}). Features must come from the clips and their annotations; "
+            f"{what} read the column {column!r} {where}, but extractors never see target columns "
+            f"(hidden here: {', '.join(hidden)}). Features must come from the clips and their annotations; "
             "a stateful extractor learns from labels only through fit(X, y).")
     return PluginError(f"{what} raised {type(exc).__name__} {where}: {exc}. This is a bug in that component "
                        "(or an input it does not handle); run with MEBENCH_DEBUG=1 to see the traceback.")
 
 
 @contextmanager
-def component_errors(what: str, where: str):
+def component_errors(what: str, where: str, hidden=()):
     """Inside this block, an exception that is not a :class:`MebenchError` becomes :func:`component_failure`."""
     try:
         yield
@@ -44,4 +48,4 @@ def component_errors(what: str, where: str):
     except Exception as exc:  # noqa: BLE001 - a component bug becomes a clear error
         if debug():
             raise
-        raise component_failure(exc, what, where) from None
+        raise component_failure(exc, what, where, hidden) from None
