@@ -331,3 +331,43 @@ def test_data_check_lists_every_unreadable_cell(cli, tmp_path):
     printed = cli("data", "check", "dolos", "--root", tmp_path)
     assert printed.exit_code == 1 and f"sheet errors: {F.DOLOS_STRAY_COLUMNS}" in printed.output
     assert "--on-error skip" in printed.output
+
+
+def test_a_row_of_nines_without_a_file_name_is_an_error_or_a_counted_skip(tmp_path):
+    """Should the release's stray row have no clip name, --on-error skip must still get past it."""
+    from openpyxl import load_workbook
+
+    info = F.write_dolos(tmp_path, features=False)
+    wb = load_workbook(info["master"])
+    ws = wb["Sheet1"]
+    ws.append([None] * 8 + [9] * 10)
+    row = ws.max_row
+    wb.save(info["master"])
+    with pytest.raises(DataError) as err:
+        _load_odd(tmp_path)
+    text = str(err.value)
+    assert "empty file name" in text and f"row {row}," in text and "--on-error skip" in text
+    ds, s = _load_odd(tmp_path, on_error="skip")
+    assert len(s) == len(info["clips"]) and ds.counts["rows_skipped_unreadable_name_or_label"] == 1
+    assert {"sample_id": f"dolos/Dolos.xlsx#row{row}",
+            "reason": f"Dolos.xlsx row {row}: column 'File name of the video clip': empty file name (--on-error skip)"
+            } in ds.skipped
+
+
+def test_an_unreadable_label_under_skip_drops_the_clip_from_every_file(tmp_path):
+    info = F.write_dolos(tmp_path)
+    _, s_all = load(tmp_path)
+    ds, s = _load_odd(tmp_path, on_error="skip")
+    assert len(s) == len(s_all)
+    from openpyxl import load_workbook
+
+    wb = load_workbook(info["master"])
+    wb["Sheet1"]["C5"] = "perhaps"  # clip 1's label
+    wb.save(info["master"])
+    with pytest.raises(DataError, match="label 'perhaps' is not a truth/deception spelling"):
+        _load_odd(tmp_path)
+    ds, s = _load_odd(tmp_path, on_error="skip")
+    clip = info["clips"][1]["file_name"]
+    assert clip not in set(s["clip"]) and len(s) == len(s_all) - 1
+    assert [k["sample_id"] for k in ds.skipped].count(f"dolos/{clip}") == 1
+    assert ds.counts["rows_skipped_unreadable_name_or_label"] == 1 and not ds.counts.get("fold_lists_unknown_clips")

@@ -12,7 +12,8 @@ Files (found anywhere under the root; names matched without regard to letter cas
   m:ss, stored as h:mm:ss). A gesture cell is 0, 1, blank (absent) or an interval list such as
   ``[1.27, 1.29]`` (present); :func:`mebench.data.mumin.read_gesture_cell` documents how the
   release's typos are read. A cell that is neither (a bare ``9``) is an error naming file, row and
-  column; under ``mebench run --on-error skip`` its row is skipped, recorded and counted.
+  column; under ``mebench run --on-error skip`` its row is skipped, recorded and counted (so is a
+  row without a readable file name or label; a skipped clip leaves every file).
 * ``train_dolos.xlsx``: the same three header rows; file name, label, ``Participants gender`` and
   the gestures (no URL, times, show or participant name).
 * ``dolos_timestamps.csv`` (UTF-8 with BOM): ``YT_Video_ID,file_name,start_time,end_time,label``.
@@ -272,15 +273,22 @@ class DOLOS(DeceptionDataset):
             where = {"file": str(path), "row": i + 1}
             clip = re.sub(r"\.mp4$", "", clean_text(cells[info["file_name"]]), flags=re.IGNORECASE)
             if not clip:
-                self.problem("sheet", None, "empty file name", **where, column=names["file_name"])
+                self.row_problems(f"{self.name}/{path.name}#row{i + 1}",
+                                  [("empty file name", dict(where, column=names["file_name"]))],
+                                  "rows_skipped_unreadable_name_or_label",
+                                  hint="Fill in the file name or delete the row, or pass --on-error skip to record "
+                                       "and skip it.")
                 continue
             cell = cells[info["label"]]
             label_raw = "" if cell is None or (isinstance(cell, float) and cell != cell) else str(cell)
             label = deception_label(label_raw)
             if label is None:
-                self.problem("sheet", f"{self.name}/{clip}", f"label {label_raw!r} is not a truth/deception spelling",
-                             hint="Known spellings: truth, Truth, deception, Deception, lie.", **where,
-                             column=names["label"])
+                if self.row_problems(f"{self.name}/{clip}", [(f"label {label_raw!r} is not a truth/deception "
+                                                             "spelling", dict(where, column=names["label"]))],
+                                     "rows_skipped_unreadable_name_or_label",
+                                     hint="Known spellings: truth, Truth, deception, Deception, lie; or pass "
+                                          "--on-error skip to record and skip this row."):
+                    self._skipped_clips.add(clip.casefold())
                 continue
             self._spellings.add(label_raw if label_raw == label_raw.strip() else repr(label_raw))
             hinted = re.search(r"_(truth|lie)\d*$", clip, flags=re.IGNORECASE)
@@ -337,9 +345,11 @@ class DOLOS(DeceptionDataset):
             if cells:
                 shown = "; ".join(cells[:3]) + (" ..." if len(cells) > 3 else "")
                 self.warn(f"{self.name}: {len(cells)} MUMIN cell(s) {what} (mumin_{how}_cells): {shown}")
-        if self.counts.get("mumin_unreadable_rows_skipped"):
-            self.warn(f"{self.name}: {self.counts['mumin_unreadable_rows_skipped']} row(s) with MUMIN cells that are "
-                      "neither present nor absent are skipped (--on-error skip); see 'skipped' in the manifest")
+        for key, what in (("mumin_unreadable_rows_skipped", "with MUMIN cells that are neither present nor absent"),
+                          ("rows_skipped_unreadable_name_or_label", "without a readable file name or label")):
+            if self.counts.get(key):
+                self.warn(f"{self.name}: {self.counts[key]} row(s) {what} are skipped (--on-error skip); see "
+                          "'skipped' in the manifest")
         if len(self._spellings) > 2:
             self.warn(f"{self.name}: labels are spelled {len(self._spellings)} ways "
                       f"({', '.join(sorted(self._spellings))}); all are mapped to truthful / deceptive")
@@ -367,9 +377,14 @@ class DOLOS(DeceptionDataset):
             clip = re.sub(r"\.mp4$", "", clean_text(row["file_name"]), flags=re.IGNORECASE)
             label = deception_label(row["label"])
             if not clip or label is None:
-                self.problem("sheet", f"{self.name}/{clip}" if clip else None,
-                             f"unreadable file name or label {clean_text(row['label'])!r}",
-                             **table.where(i, "label" if clip else "file_name"))
+                skipped = self.row_problems(
+                    f"{self.name}/{clip}" if clip else f"{self.name}/{path.name}#row{where['row']}",
+                    [(f"unreadable file name or label {clean_text(row['label'])!r}",
+                      table.where(i, "label" if clip else "file_name"))],
+                    "rows_skipped_unreadable_name_or_label",
+                    hint="Correct the row, or pass --on-error skip to record and skip it.")
+                if skipped and clip:
+                    self._skipped_clips.add(clip.casefold())
                 continue
             label_raw = str(row["label"])
             self._spellings.add(label_raw if label_raw == label_raw.strip() else repr(label_raw))
