@@ -3,7 +3,8 @@
 MUMIN (Allwood et al., 2007) codes facial displays, gaze, head and hand movements per clip. The
 loaders put one binary column per gesture into the samples table, named ``mumin_<gesture>``.
 DOLOS sheets group their gesture columns under three header rows (category over merged cells,
-sub-group, gesture name); :func:`grouped_header` reads that layout.
+sub-group, gesture name); :func:`grouped_header` reads that layout. Their cells are 0 / 1 / blank or
+interval lists typed by hand, typos included; :func:`read_gesture_cell` is the one documented reading.
 """
 from __future__ import annotations
 
