@@ -29,6 +29,11 @@ class UnknownOptionError(UnknownNameError, ConfigError):
     and still a ConfigError, as it was before, for code that catches that."""
 
 
+class MissingArgumentError(UsageError, ConfigError):
+    """A required argument (a dataset's --root) was not given: a usage error (exit code 2), and still a
+    ConfigError, as it was before."""
+
+
 class DuplicateNameError(MebenchError):
     """Two plugins registered the same name."""
 

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import pandas as pd
 
-from ..errors import ConfigError, DataError, UnknownOptionError, UsageError, did_you_mean
+from ..errors import ConfigError, DataError, MissingArgumentError, UnknownOptionError, did_you_mean
 from ..hashing import file_sha256
 from .schema import ALWAYS_TARGETS, sample_list_hash, validate_samples
 from .sheets import TEXT_SUFFIXES, UTF8_ENCODINGS, detect_encoding, is_dir, is_file
@@ -18,9 +18,9 @@ def unknown_task_error(dataset: str, task, tasks) -> UnknownOptionError:
                             f"It supports: {', '.join(tasks)}.")
 
 
-def missing_root_error(dataset: str) -> UsageError:
+def missing_root_error(dataset: str) -> MissingArgumentError:
     """The error for a dataset on disk run without ``--root`` (exit code 2)."""
-    return UsageError(f"dataset {dataset!r} needs --root PATH pointing at your copy of it.")
+    return MissingArgumentError(f"dataset {dataset!r} needs --root PATH pointing at your copy of it.")
 
 
 class Dataset:
