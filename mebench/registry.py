@@ -125,7 +125,7 @@ def check_params(factory, params: dict, what: str) -> None:
     for key in params:
         if key not in names:
             raise UnknownOptionError(f"{what} does not take option {key!r}.{did_you_mean(key, names)} "
-                                   f"It takes: {', '.join(names) or 'no options'}.")
+                                     f"It takes: {', '.join(names) or 'no options'}.")
 
 
 def _first_line(doc: str | None) -> str:

@@ -103,6 +103,12 @@ class NeedsLandmarker(FeatureExtractor):
     return ["--offline", "run", *SMALL, "--plugins", path, "--features", name, "--out", str(ctx.tmp / "out")]
 
 
+def _unknown_suite(ctx):
+    (ctx.tmp / "board" / "suites").mkdir(parents=True)
+    (ctx.tmp / "board" / "suites" / "synthetic.yaml").write_text("name: synthetic\n")
+    return ["bench", "--suite", "synthetc", "--board", str(ctx.tmp / "board")]
+
+
 TRUNCATE = (lambda path: path.read_bytes()[:300])
 TAMPER = (lambda path: path.read_bytes()[:-1] + b"\0")
 
@@ -141,6 +147,11 @@ CASES = [
     ("on-error maybe", _run("--on-error", "maybe"), 2, ["'--on-error'"]),
     ("unknown features", _run("--features", "hooff"), 2, ["unknown extractor 'hooff'", "Did you mean 'hoof'"]),
     ("unknown classifier", _run("--classifier", "svm"), 2, ["unknown classifier 'svm'"]),
+    ("unknown task", _run("--task", "emotions"), 2, ["has no task 'emotions'", "Did you mean 'emotion'?"]),
+    ("classifier-opt c (for C)", _run("--classifier-opt", "c=1"), 2, ["does not take option 'c'", "Did you mean 'C'?"]),
+    ("classifier-opt label", _run("--classifier-opt", "label=x"), 2, ["does not take option 'label'", "It takes: C"]),
+    ("dataset on disk without --root", _run("--dataset", "samm"), 2, ["dataset 'samm' needs --root PATH"]),
+    ("bench: unknown suite", _unknown_suite, 2, ["no suite named 'synthetc'", "Did you mean 'synthetic'?"]),
     ("out is a file", lambda ctx: ["run", *SMALL, "--out", str(ctx.file("a-file", "x"))], 1, ["is a file"]),
     ("plugin file missing", _run("--plugins", "/nonexistent/plugins.py"), 1, ["plugin file", "does not exist"]),
     ("plugin with a syntax error", lambda ctx: ["run", *SMALL, "--plugins", str(ctx.file("broken.py", "def (:\n"))],

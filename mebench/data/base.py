@@ -15,7 +15,7 @@ from .sheets import TEXT_SUFFIXES, UTF8_ENCODINGS, detect_encoding, is_dir, is_f
 def unknown_task_error(dataset: str, task, tasks) -> UnknownOptionError:
     """The error for a task ``dataset`` does not have (exit code 2), with the closest task it has."""
     return UnknownOptionError(f"dataset {dataset!r} has no task {task!r}.{did_you_mean(task, tasks, n=1)} "
-                            f"It supports: {', '.join(tasks)}.")
+                              f"It supports: {', '.join(tasks)}.")
 
 
 def missing_root_error(dataset: str) -> MissingArgumentError:

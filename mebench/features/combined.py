@@ -135,13 +135,13 @@ def dispatch_options(features: str, options: dict) -> tuple[list[str], dict, dic
         if dot:
             if target not in per_part:
                 raise UnknownOptionError(f"--features-opt {key}: {target!r} is not one of the combined extractors "
-                                       f"({', '.join(names)}).{did_you_mean(target, names)}")
+                                         f"({', '.join(names)}).{did_you_mean(target, names)}")
             per_part[target][option] = value
             continue
         takers = [n for n in names if option in accepted_params(factories[n])[0]]
         if not takers:
             raise UnknownOptionError(f"--features-opt {key}: none of {', '.join(names)} takes {key!r}; "
-                                   "use NAME.KEY=VALUE to address one part.")
+                                     "use NAME.KEY=VALUE to address one part.")
         for n in takers:
             per_part[n].setdefault(option, value)
     return names, factories, per_part
