@@ -72,7 +72,11 @@ def _table_options(f):
 @click.option("--title", default=None, help="Table title (default: 'Pooled <metric>').")
 @click.option("--figures", "figures_dir", type=click.Path(), default=None,
               help="Also write figures (ROC, confusion matrices, per-subject strips, CD diagram) into this folder.")
-def table(runs, metric, n_resamples, n_permutations, seed, ci, level, alpha, jobs, fmt, out, title, figures_dir):
+@click.option("--label", "labels", multiple=True, metavar="PIPELINE=SHORT",
+              help="Short label of a pipeline in the figures (repeatable); pipelines without one get keys P1, P2, … "
+                   "with a key table mapping each key to the full pipeline.")
+def table(runs, metric, n_resamples, n_permutations, seed, ci, level, alpha, jobs, fmt, out, title, figures_dir,
+          labels):
     """Tabulate RUNS (run directories, or folders searched recursively); the default sub-command."""
     from pathlib import Path
 
@@ -80,15 +84,26 @@ def table(runs, metric, n_resamples, n_permutations, seed, ci, level, alpha, job
     from ..leaderboard.runs import load_runs
     from ..leaderboard.tables import BoardOptions, build_board
 
+    from ..errors import UsageError
+    from ..plotting import parse_labels
+
+    user_labels = parse_labels(labels)
+    if user_labels and not figures_dir:
+        raise UsageError("--label names pipelines in figures: add --figures DIR.")
     opts = BoardOptions(metric, n_resamples, n_permutations, seed, ci, level, alpha)
     loaded = load_runs(runs)
     base = Path(out).parent if (out and fmt == "json") else None
     board = build_board(loaded, opts, base_dir=base, title=title, jobs=jobs)
+    if figures_dir:
+        from ..leaderboard.figures import board_labels
+
+        board_labels(board, user_labels)  # an unknown or repeated label is refused before anything is written
     _emit(render(board, fmt), out)
     if figures_dir:
         from ..leaderboard.figures import board_figures
 
-        written = board_figures(board, loaded, Path(figures_dir), stem=Path(out).stem if out else "leaderboard")
+        written = board_figures(board, loaded, Path(figures_dir), stem=Path(out).stem if out else "leaderboard",
+                                labels=user_labels)
         click.echo(f"{len(written)} figure file(s) written to {figures_dir}", err=True)
 
 

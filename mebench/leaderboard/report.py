@@ -141,13 +141,14 @@ def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float 
     # figures
     figs = []
     with F.style():
-        fig = F.roc_figure([(run.label, "method", a)], title)
+        fig = F.roc_figure([("this run", "method", a)], title)
         figs.append(_img(F.figure_bytes(fig, "png"), "ROC curve", "Pooled ROC curve of the held-out scores.", "fig-roc"))
         fig = F.confusion_figure(a, title)
         figs.append(_img(F.figure_bytes(fig, "png"), "confusion matrix", "Pooled confusion matrix.", "fig-confusion"))
         per_subject = per_subject_from_predictions(run.predictions, names)
         entries = [(m, [(s["subject_id"], float(s[m]), int(s["n"])) for s in per_subject["subjects"]]) for m in names]
-        fig = F.strip_figure(entries, "value", title, {m: ivs[m].value for m in names})
+        fig = F.strip_figure(entries, "metric", title, {m: ivs[m].value for m in names}, width="one",
+                             row_label="metric")
         figs.append(_img(F.figure_bytes(fig, "png"), "per-subject strip plot",
                          "Each subject's metrics on its own held-out clips (which subjects drive the result).",
                          "fig-subjects"))
