@@ -151,14 +151,30 @@ def add_cmd(run_dir, board_dir, suite, pin):
 
 @click.command("report")
 @click.argument("run", type=click.Path())
-@click.option("--out", type=click.Path(), default="report.html", show_default=True)
+@click.option("--out", type=click.Path(), default=None,
+              help="The HTML file to write (default: report-<run id>.html in the current folder).")
+@click.option("--force", is_flag=True, help="Replace --out when it exists (by default an existing file is kept).")
 @click.option("--bootstrap", "n_resamples", type=int, default=2000, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-def report(run, out, n_resamples, seed):
-    """A self-contained HTML report of one run (opens with no server and no network)."""
+def report(run, out, force, n_resamples, seed):
+    """A self-contained HTML report of one run (opens with no server and no network).
+
+    The default file is named after the run, so reports of different runs never replace each other;
+    an existing file is replaced only with --force.
+    """
+    from pathlib import Path
+
+    from ..errors import UsageError
     from ..fsutil import atomic_write_bytes
     from ..leaderboard.report import render_report
+    from ..store import open_run
 
+    if out is None:
+        out = f"report-{open_run(run).run_id}.html"
+    if Path(out).is_dir():
+        raise UsageError(f"--out {out} is a folder; name the HTML file to write.")
+    if Path(out).exists() and not force:
+        raise UsageError(f"{out} exists (an earlier report?); pass --force to replace it, or --out another file.")
     text = render_report(run, n_resamples=n_resamples, seed=seed)
     atomic_write_bytes(out, text.encode("utf-8"))
     click.echo(f"report written to {out}")

@@ -71,7 +71,7 @@ def roc_figure(entries: list, title: str, key: list | None = None, width="one"):
         area = float(np.trapezoid(tpr, fpr)) if hasattr(np, "trapezoid") else float(np.trapz(tpr, fpr))
         curves.append((label, role, fpr, tpr, area, what))
     what = curves[-1][5] if curves else ""
-    suptitle = wrapped(f"{title}\npooled ROC curves ({what})", width)
+    suptitle = wrapped(f"{title}\npooled ROC curve{'s' if len(curves) > 1 else ''} ({what})", width)
     w = width_inches(width)
     plot_h = 0.45 + 0.13 * _title_lines(suptitle) + min(0.62 * w, 3.2)
     plot_h = max(plot_h, 0.55 + 0.13 * _title_lines(suptitle) + 0.125 * (len(curves) + 2))  # the legend fits
@@ -90,7 +90,6 @@ def roc_figure(entries: list, title: str, key: list | None = None, width="one"):
             ax.plot(fpr, tpr, ROLE_STYLE.get(role, "-"), lw=1.0, color="0.45", label=text)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
-    ax.set_box_aspect(1)
     ax.set_xlabel("false-positive rate")
     ax.set_ylabel("true-positive rate")
     ax.legend(loc="upper left", bbox_to_anchor=(1.03, 1.0), borderaxespad=0, title="area under curve",
@@ -117,8 +116,8 @@ def confusion_figure(arrays, title: str, width=None):
     suptitle = wrapped(f"{title}\npooled confusion matrix (count and share of the true class)", width)
     longest = max(text_width(str(c), 6.5) for c in arrays.classes)
     cell_pt = min(0.7 * w, 4.6) / k * 72
-    rotation = 30 if longest * 0.5 < cell_pt else 90  # steep names when slanted ones would touch
-    plot_h = 0.45 + 0.13 * _title_lines(suptitle) + min(0.7 * w, 4.6) + (0.5 if rotation == 30 else 1.0) * longest / 72
+    rotation = 0 if longest < 0.9 * cell_pt else 90  # never slanted: poppler and readers handle 0 and 90 degrees
+    plot_h = 0.45 + 0.13 * _title_lines(suptitle) + min(0.7 * w, 4.6) + (0.15 if rotation == 0 else 1.0) * longest / 72
     fig = new_figure(width, plot_h)
     ax = fig.subplots()
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
@@ -127,8 +126,8 @@ def confusion_figure(arrays, title: str, width=None):
         for j in range(k):
             ax.text(j, i, f"{cm[i, j]}\n{share[i, j]:.0%}", ha="center", va="center", fontsize=size,
                     color="white" if share[i, j] > 0.6 else "black")
-    ax.set_xticks(range(k), arrays.classes, rotation=rotation, ha="right", rotation_mode="anchor",
-                  va="center" if rotation == 90 else "top")
+    ax.set_xticks(range(k), arrays.classes, rotation=rotation, ha="right" if rotation else "center",
+                  rotation_mode="anchor", va="center" if rotation else "top")
     ax.set_yticks(range(k), arrays.classes)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
@@ -186,7 +185,7 @@ def strip_figure(entries: list, metric: str, title: str, pooled: dict | None = N
         if pooled and pooled.get(label) is not None and np.isfinite(pooled[label]):
             ax.vlines(pooled[label], row - 0.38, row + 0.38, color="black", lw=1.4)
     ax.annotate("lowest", (1, 1), xycoords="axes fraction", xytext=(4, 2), textcoords="offset points",
-                ha="left", va="bottom", fontsize=6, style="italic", annotation_clip=False)
+                ha="left", va="bottom", fontsize=6, annotation_clip=False)
     ax.set_yticks(range(n), [label for label, _ in entries])
     ax.set_ylim(n - 0.5, -0.5)
     ax.set_xlabel(f"{metric} on each subject's held-out clips")
