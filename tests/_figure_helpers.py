@@ -77,7 +77,7 @@ def make_figure(kind: str, n: int, width, labels: dict | None = None):
     if kind == "cd":
         ranks = {m: 1 + (n - 1) * i / max(n - 1, 1) * 0.9 + 0.05 * (i % 3) for i, m in enumerate(names)}
         cliques = [names[: max(2, n // 2)], names[n // 3:]] if n > 2 else [names]
-        return cd_figure(ranks, cliques, f"synthetic, uf1: mean rank over 5 columns; bars join pipelines not "
+        return cd_figure(ranks, cliques, "synthetic, uf1: mean rank over 5 columns; bars join pipelines not "
                                          "significantly different", short, key, width)
     if kind == "confusion":
         classes = CLASSES5[:n] if n <= 5 else [f"{c}-{j}" for j in range(2) for c in CLASSES5][:n]

@@ -80,11 +80,10 @@ def table(runs, metric, n_resamples, n_permutations, seed, ci, level, alpha, job
     """Tabulate RUNS (run directories, or folders searched recursively); the default sub-command."""
     from pathlib import Path
 
+    from ..errors import UsageError
     from ..leaderboard.render import render
     from ..leaderboard.runs import load_runs
     from ..leaderboard.tables import BoardOptions, build_board
-
-    from ..errors import UsageError
     from ..plotting import parse_labels
 
     user_labels = parse_labels(labels)

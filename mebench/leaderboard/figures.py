@@ -15,8 +15,21 @@ from pathlib import Path
 import numpy as np
 
 from ..formatting import fmt_number, fmt_p
-from ..plotting import (DPI, FORMATS, draw_key, figure_bytes, key_height, new_figure, pipeline_labels, save, style,
-                        text_width, width_inches, wrap, wrapped)
+from ..plotting import (
+    DPI,
+    FORMATS,
+    draw_key,
+    figure_bytes,
+    key_height,
+    new_figure,
+    pipeline_labels,
+    save,
+    style,
+    text_width,
+    width_inches,
+    wrap,
+    wrapped,
+)
 
 __all__ = ["DPI", "FORMATS", "figure_bytes", "save", "style", "slug", "roc_figure", "confusion_figure", "strip_figure",
            "null_figure", "cd_figure_files", "board_figures", "board_labels"]
@@ -34,8 +47,8 @@ def _title_lines(text: str) -> int:
 
 def _key_for(names, labels: dict, key: list) -> list:
     """The rows of ``key`` (generated key, full name) for the pipelines in ``names``."""
-    shown = set(names)
-    return [(k, full) for k, full in key if full in shown and labels.get(full) == k]
+    wanted = {labels[n] for n in names if n in labels}
+    return [(k, full) for k, full in key if k in wanted]
 
 
 # ---- ROC ----
@@ -256,8 +269,11 @@ def null_of_run(run, metric: str, title: str):
 
 
 def board_labels(board: dict, user: dict | None = None) -> tuple[dict, list]:
-    """({row label: short label}, key) of a board's pipelines in row order (:func:`mebench.plotting.pipeline_labels`)."""
-    return pipeline_labels([row["label"] for row in board["rows"]], user)
+    """({row label: short label}, key) of a board's pipelines in row order (:func:`mebench.plotting.pipeline_labels`);
+    the key names controls and probes as such, as the tables do."""
+    short, key = pipeline_labels([row["label"] for row in board["rows"]], user)
+    role = {row["label"]: row["role"] for row in board["rows"]}
+    return short, [(k, full if role.get(full, "method") == "method" else f"{full} ({role[full]})") for k, full in key]
 
 
 def board_figures(board: dict, runs: list, out_dir: Path, stem: str = "leaderboard", confusion: bool = True,

@@ -27,7 +27,8 @@ STYLE = ("body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:
          "thead th{border-bottom:2px solid #333}.warn{background:#fff4e5;border-left:4px solid #e08a00;"
          "padding:.5em 1em;margin:.4em 0}.flag{background:#fdecea;border-left:4px solid #c62828;padding:.5em 1em;"
          "margin:.4em 0;font-weight:bold}figure{display:inline-block;margin:.5em 1em .5em 0;vertical-align:top}"
-         "figure img{max-width:min(34em,100%);border:1px solid #eee}figcaption{font-size:.85em;color:#555;max-width:34em}"
+         "figure img{max-width:min(34em,100%);border:1px solid #eee}"
+         "figcaption{font-size:.85em;color:#555;max-width:34em}"
          "figure{max-width:100%}#provenance td,#config td{overflow-wrap:anywhere}table{max-width:100%}"
          "pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}.muted{color:#777}"
          "code{background:#f3f3f3;padding:0 .2em}")
