@@ -79,6 +79,27 @@ def test_figure_text_fits_the_page_and_never_overlaps(kind, tmp_path):
 
 
 @needs_poppler
+def test_report_figures_fit_with_a_long_pipeline_name(tmp_path):
+    """The report's figures: one run's ROC and a strip per metric, titled with the run's full name."""
+    from _figure_helpers import arrays, subjects
+
+    from mebench.leaderboard import figures as F
+
+    title = f"{long_names(1)[0]} on synthetic/deception, loso"
+    metrics = ["accuracy", "uar", "uf1", "auc"]
+    problems = []
+    with style():
+        figs = {"roc": F.roc_figure([("this run", "method", arrays(0))], title),
+                "strip": F.strip_figure([(m, subjects(i)) for i, m in enumerate(metrics)], "metric", title,
+                                        {m: 0.5 for m in metrics}, width="one", row_label="metric")}
+        for name, fig in figs.items():
+            pdf = tmp_path / f"report-{name}.pdf"
+            pdf.write_bytes(figure_bytes(fig, "pdf"))
+            problems += layout_problems(pdf) + unlabelled_axes(fig)
+    assert not problems, "\n".join(problems)
+
+
+@needs_poppler
 def test_user_labels_replace_keys(tmp_path):
     names = long_names(4)
     pdf, _ = _draw("roc", 4, "one", tmp_path, labels={names[0]: "ResNet-AU", names[1]: "HOOF-LR"})

@@ -395,6 +395,13 @@ def test_figures_are_written_and_byte_reproducible(runs, tmp_path):
         words = " ".join(w for *_, w in pdf_words(tmp_path / "f1" / next(f for f in files if f.startswith("t-roc")
                                                                           and f.endswith(".pdf")))[2])
         assert "R1:" in words and "P1" in words and "hoof+ridge[c.alpha=100," in words and first not in words
+    # --figure-width two: every figure two columns (7 in) wide
+    res = run_cli("leaderboard", *chosen, "--figures", tmp_path / "wide", "--figure-width", "two", "--out",
+                  tmp_path / "wide" / "t.md", "--bootstrap", "100", "--permutations", "100")
+    assert res.exit_code == 0, res.output
+    if PDFTOTEXT:
+        for pdf in (tmp_path / "wide").glob("*.pdf"):
+            assert pdf_words(pdf)[0] == pytest.approx(504, abs=0.5) and not layout_problems(pdf), pdf.name
     # a label naming no pipeline, or given without --figures, is a usage error and writes nothing
     res = run_cli("leaderboard", *chosen, "--figures", tmp_path / "f3", "--label", "hoof+ridge[c.alpha=3]=R3")
     assert res.exit_code == 2 and "did you mean" in res.output and not (tmp_path / "f3").exists(), res.output

@@ -75,8 +75,11 @@ def _table_options(f):
 @click.option("--label", "labels", multiple=True, metavar="PIPELINE=SHORT",
               help="Short label of a pipeline in the figures (repeatable); pipelines without one get keys P1, P2, … "
                    "with a key table mapping each key to the full pipeline.")
+@click.option("--figure-width", type=click.Choice(["one", "two"]), default=None,
+              help="Width of every figure: one journal column (3.5 in) or two (7 in). Default: ROC, confusion and "
+                   "null figures one column, per-subject strips and the CD diagram two.")
 def table(runs, metric, n_resamples, n_permutations, seed, ci, level, alpha, jobs, fmt, out, title, figures_dir,
-          labels):
+          labels, figure_width):
     """Tabulate RUNS (run directories, or folders searched recursively); the default sub-command."""
     from pathlib import Path
 
@@ -87,8 +90,8 @@ def table(runs, metric, n_resamples, n_permutations, seed, ci, level, alpha, job
     from ..plotting import parse_labels
 
     user_labels = parse_labels(labels)
-    if user_labels and not figures_dir:
-        raise UsageError("--label names pipelines in figures: add --figures DIR.")
+    if (user_labels or figure_width) and not figures_dir:
+        raise UsageError(f"{'--label' if user_labels else '--figure-width'} is about figures: add --figures DIR.")
     opts = BoardOptions(metric, n_resamples, n_permutations, seed, ci, level, alpha)
     loaded = load_runs(runs)
     base = Path(out).parent if (out and fmt == "json") else None
@@ -102,7 +105,7 @@ def table(runs, metric, n_resamples, n_permutations, seed, ci, level, alpha, job
         from ..leaderboard.figures import board_figures
 
         written = board_figures(board, loaded, Path(figures_dir), stem=Path(out).stem if out else "leaderboard",
-                                labels=user_labels)
+                                labels=user_labels, width=figure_width)
         click.echo(f"{len(written)} figure file(s) written to {figures_dir}", err=True)
 
 

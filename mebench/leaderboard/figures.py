@@ -253,7 +253,7 @@ def cd_figure_files(ranking: dict, stem: Path, title: str, formats=FORMATS, labe
 
 
 # ---- a board's figures ----
-def null_of_run(run, metric: str, title: str):
+def null_of_run(run, metric: str, title: str, width="one"):
     """The permutation-null figure of a run whose stats.json holds the test (else None)."""
     from .runs import permutation_null, read_stats
 
@@ -265,7 +265,8 @@ def null_of_run(run, metric: str, title: str):
     if null is None:
         return None
     entry = (perm.get("metrics") or {}).get(metric) or {}
-    return null_figure(null, entry.get("observed"), metric, title, entry.get("p_value"), perm.get("n_permutations"))
+    return null_figure(null, entry.get("observed"), metric, title, entry.get("p_value"), perm.get("n_permutations"),
+                       width)
 
 
 def board_labels(board: dict, user: dict | None = None) -> tuple[dict, list]:
@@ -277,9 +278,11 @@ def board_labels(board: dict, user: dict | None = None) -> tuple[dict, list]:
 
 
 def board_figures(board: dict, runs: list, out_dir: Path, stem: str = "leaderboard", confusion: bool = True,
-                  strips: bool = True, nulls: bool = True, labels: dict | None = None) -> list[Path]:
+                  strips: bool = True, nulls: bool = True, labels: dict | None = None, width=None) -> list[Path]:
     """ROC curves and per-subject strips per column, confusion matrices and permutation nulls (where
-    ``mebench stats`` ran) per cell, and the CD diagram. ``labels``: the user's short labels by row label."""
+    ``mebench stats`` ran) per cell, and the CD diagram. ``labels``: the user's short labels by row label;
+    ``width``: every figure's width (``"one"``, ``"two"``; by default ROC, confusion and null figures take one
+    column, strips and the CD diagram two)."""
     out_dir = Path(out_dir)
     short, key = board_labels(board, labels)
     by_id = {r.run_id: r for r in runs}
@@ -294,24 +297,26 @@ def board_figures(board: dict, runs: list, out_dir: Path, stem: str = "leaderboa
                 continue
             col_key = _key_for([c["row"] for c in cells], short, key)
             entries = [(short[c["row"]], c["role"], by_cell[(c["row"], c["column"])]) for c in cells]
-            written += save(roc_figure(entries, col["label"], col_key), out_dir / f"{stem}-roc-{slug(col['label'])}")
+            written += save(roc_figure(entries, col["label"], col_key, width or "one"),
+                            out_dir / f"{stem}-roc-{slug(col['label'])}")
             if strips:
                 strip = [(short[c["row"]], per_subject_values(by_cell[(c["row"], c["column"])].predictions,
                                                               board["metric"])) for c in cells]
                 pooled = {short[c["row"]]: c["value"] for c in cells}
-                fig = strip_figure(strip, board["metric"], col["label"], pooled, col_key)
+                fig = strip_figure(strip, board["metric"], col["label"], pooled, col_key, width or "two")
                 written += save(fig, out_dir / f"{stem}-subjects-{slug(col['label'])}")
             for c in cells:
                 r = by_cell[(c["row"], c["column"])]
                 what = f"{c['row']} on {col['label']}"
                 if confusion:
-                    written += save(confusion_figure(r, what),
+                    written += save(confusion_figure(r, what, width),
                                     out_dir / f"{stem}-confusion-{slug(col['label'])}-{slug(c['row'])}")
-                drawn = nulls and null_of_run(r, board["metric"], what)
+                drawn = nulls and null_of_run(r, board["metric"], what, width or "one")
                 if drawn:
                     written += save(drawn, out_dir / f"{stem}-null-{slug(col['label'])}-{slug(c['row'])}")
     if board["ranking"].get("shown"):
         written += cd_figure_files(board["ranking"], out_dir / f"{stem}-cd",
                                    f"{board['metric']}: mean rank over {len(board['ranking']['blocks'])} columns; "
-                                   "bars join pipelines not significantly different", labels=short, key=key)
+                                   "bars join pipelines not significantly different", labels=short, key=key,
+                                   width=width or "two")
     return written
