@@ -76,7 +76,9 @@ def roc_curve_of(arrays) -> tuple[np.ndarray, np.ndarray, str]:
 
 def roc_figure(entries: list, title: str, key: list | None = None, width="one"):
     """``entries``: (short label, role, arrays). Pooled ROC curves, one per pipeline; the legend (label and
-    area under the curve) sits right of the axes and the key table below the plot."""
+    area under the curve) sits right of the axes and the key table below the plot. The axes get no fixed
+    aspect: constrained layout places the labels of fixed-aspect axes wrongly (the y label was cut at
+    the page edge); the figure's height makes them about square at one column instead."""
     key = key or []
     curves = []
     for label, role, arrays in entries:
