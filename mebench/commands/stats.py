@@ -205,7 +205,11 @@ def compare(runs, metrics, permutations, bootstrap, seed, ci, level, across_data
             return
         _print_across(console, result)
         return
-    result = compare_runs(runs, list(metrics) or None, permutations, bootstrap, seed, ci, level)
+    from ..progress import Progress
+
+    with Progress(enabled=not as_json or console.is_terminal) as display:
+        result = compare_runs(runs, list(metrics) or None, permutations, bootstrap, seed, ci, level,
+                              progress=display.task("compare", unit="comparisons").callback())
     if as_json:
         click.echo(json.dumps(json_safe(result), indent=2))
         return

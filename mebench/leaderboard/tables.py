@@ -15,6 +15,7 @@ Markdown, LaTeX, CSV, HTML or JSON; :mod:`mebench.leaderboard.notes` words its f
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -205,10 +206,11 @@ def _column_cells(col_runs: list, label: str, metric: str, opts: BoardOptions, b
 
 
 def build_board(runs: list, options: BoardOptions | None = None, base_dir=None, title: str | None = None,
-                jobs: int = 1) -> dict:
+                jobs: int = 1, progress=None) -> dict:
     """The leaderboard of ``runs`` (:class:`mebench.store.StoredRun`) for one metric, as a JSON-safe dict.
 
     ``jobs`` > 1 computes columns in parallel threads; the result does not depend on it.
+    ``progress(done, total)`` is called as columns finish.
     """
     from ..registry import METRICS
 
@@ -236,8 +238,19 @@ def build_board(runs: list, options: BoardOptions | None = None, base_dir=None, 
         groups[key].sort(key=lambda r: (r.label, str(r.dir)))
         _check_column(labels[key], groups[key])
 
+    finished = [0]
+    lock = threading.Lock()
+
     def column(key):
-        return _column_cells(groups[key], labels[key], metric, opts, base)
+        cells = _column_cells(groups[key], labels[key], metric, opts, base)
+        if progress:
+            with lock:
+                finished[0] += 1
+                progress(finished[0], len(col_keys))
+        return cells
+
+    if progress:
+        progress(0, len(col_keys))
 
     if jobs > 1 and len(col_keys) > 1:
         from joblib import Parallel, delayed
@@ -270,6 +283,11 @@ def build_board(runs: list, options: BoardOptions | None = None, base_dir=None, 
     board["footnotes"] = footnotes(board, runs, groups, col_keys, labels, all_notes["undefined"], all_notes["flags"],
                                     all_notes["fallback"], all_notes["powerless"])
     return board
+
+
+def count_columns(runs: list) -> int:
+    """How many columns a board of ``runs`` has (for a progress total before building it)."""
+    return len({column_key(r.column_identity) for r in runs})
 
 
 def _fold_prior_metrics(run, metric: str) -> tuple[float | None, float | None]:

@@ -55,8 +55,11 @@ def _cell_name(table: dict, cell: dict) -> str:
     return f"cell {cell.get('row')} × {cell.get('column')} ({where})"
 
 
-def verify(path) -> dict:
-    """Verify a record; raises :class:`VerificationError` listing every problem, else returns a summary."""
+def verify(path, progress=None) -> dict:
+    """Verify a record; raises :class:`VerificationError` listing every problem, else returns a summary.
+
+    ``progress(done, total)`` counts the recomputed columns of every table.
+    """
     from .tables import BoardOptions, build_board
 
     path = Path(path)
@@ -65,7 +68,11 @@ def verify(path) -> dict:
     recomputed = []
     n_cells = 0
     run_dirs = set()
-    for table in rec["tables"]:
+    totals = [len(t.get("columns") or []) if isinstance(t, dict) else 0 for t in rec["tables"]]
+    for index, table in enumerate(rec["tables"]):
+        offset = sum(totals[:index])
+        table_progress = None if progress is None else (
+            lambda done, total, offset=offset: progress(offset + done, max(sum(totals), offset + (total or 0))))
         runs, intact = [], True
         if not isinstance(table, dict) or not table.get("cells"):
             problems.append(f"table {table.get('title') if isinstance(table, dict) else table!r}: the record holds no "
@@ -100,7 +107,7 @@ def verify(path) -> dict:
             continue
         try:
             board = build_board(runs, BoardOptions.from_dict(table.get("options") or {}), base_dir=base,
-                                title=table.get("title"))
+                                title=table.get("title"), progress=table_progress)
         except MebenchError as exc:
             problems.append(f"table {table.get('title')} / {table.get('metric')}: cannot be recomputed: {exc}")
             continue
