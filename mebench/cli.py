@@ -10,7 +10,6 @@ from .errors import MebenchError
 from .formatting import fmt_number
 from .registry import KINDS, REGISTRIES
 
-
 RESUME_HINT = "run the same command again to resume"
 
 

@@ -79,7 +79,6 @@ def table(runs, metric, n_resamples, n_permutations, seed, ci, level, alpha, job
     from ..leaderboard.render import render
     from ..leaderboard.runs import load_runs
     from ..leaderboard.tables import BoardOptions, build_board
-
     from ..progress import Progress
 
     opts = BoardOptions(metric, n_resamples, n_permutations, seed, ci, level, alpha)
@@ -177,7 +176,6 @@ def bench(suite, root, board_dir, jobs, dataset_opt, no_cache):
     from ..config import parse_options
     from ..errors import MebenchError
     from ..leaderboard.suites import run_suite
-
     from ..progress import Progress
 
     with Progress() as display:

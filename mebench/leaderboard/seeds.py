@@ -122,8 +122,8 @@ def union_flags(members: list) -> tuple[list, dict]:
 
 def member_records(members: list, rel, base) -> list:
     """The record of each replicate: seed, run id, folder and the sha256 of its files (``verify`` re-hashes them)."""
-    return [{"seed": run_seed(m), "run_id": m.run_id, "run_dir": rel(m.dir, base), "files": dict(sorted(m.files.items()))}
-            for m in members]
+    return [{"seed": run_seed(m), "run_id": m.run_id, "run_dir": rel(m.dir, base),
+             "files": dict(sorted(m.files.items()))} for m in members]
 
 
 def summary_cell(pipeline: str, members: list, column: str, metric: str, rel, base) -> tuple[dict, list]:
