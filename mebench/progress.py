@@ -192,7 +192,7 @@ class Progress:
     def _tick(self) -> None:
         while not self._stop.wait(self.interval):
             with self._lock:
-                active = [t for t in self.tasks if t.touched and not t.finished]
+                active = [t for t in self.tasks if t.touched and not t.finished and not (t.total and t.done >= t.total)]
             for task in active:
                 task.reported = True
                 self._write(task.line())

@@ -200,7 +200,7 @@ def run_suite(name_or_path: str, board_dir, root=None, jobs: int = 1, dataset_op
             if display is not None:
                 from ..progress import RunProgress
 
-                steps = RunProgress(display, f"[{i}/{len(specs)}] {qname}")
+                steps = RunProgress(display, f"[{i}/{len(specs)}] {spec.pipeline}")
             result = execute(spec, **({} if steps is None else {"progress": steps.folds, "fit_progress": steps.epochs,
                                                                 "extract_progress": steps.samples}))
             res = add_run(result.run_dir, board, suite=suite.name, pin=True)
