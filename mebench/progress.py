@@ -22,7 +22,7 @@ DEFAULT_INTERVAL_S = 5.0
 
 def _interval() -> float:
     try:
-        return max(0.05, float(os.environ.get(INTERVAL_ENV, DEFAULT_INTERVAL_S)))
+        return max(0.01, float(os.environ.get(INTERVAL_ENV, DEFAULT_INTERVAL_S)))
     except ValueError:
         return DEFAULT_INTERVAL_S
 
@@ -108,7 +108,7 @@ class Progress:
     """
 
     def __init__(self, enabled: bool = True, stream=None, interval: float | None = None, terminal: bool | None = None,
-                 transient: bool = True):
+                 transient: bool = False):
         self.enabled = enabled
         self.stream = stream
         self.interval = interval if interval is not None else _interval()

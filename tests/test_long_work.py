@@ -186,3 +186,39 @@ def test_a_net_inside_bench_reports_its_epochs(tmp_path):
     result = run_cli("bench", "--suite", "net", "--board", board, env={"MEBENCH_PROGRESS_INTERVAL": "0.02"},
                      check=True)
     assert "[1/1] hoof+mlp · epochs" in result.output and " epochs (" in result.output, result.output
+
+
+# ---- every long command reports, also when piped ----
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    from _leaderboard_helpers import ridge
+
+    base = tmp_path_factory.mktemp("long")
+    return ridge(base / "a", 1.0), ridge(base / "b", 100.0)
+
+
+def test_leaderboard_verify_compare_and_report_count_their_work(two_runs, tmp_path):
+    """Each long command hands the shared display a count with a total (the display's timing is tested above)."""
+    from mebench.leaderboard.report import render_report
+    from mebench.leaderboard.verify import verify
+    from mebench.stats.runs import compare_runs
+
+    a, b = two_runs
+    record = tmp_path / "board.json"
+    table = run_cli("leaderboard", a, b, "--bootstrap", 300, "--permutations", 300, "--format", "json", "--out",
+                    record, env={"MEBENCH_PROGRESS_INTERVAL": "0.01"}, check=True)
+    assert "leaderboard uf1: " in table.output and "/1 columns" in table.output
+
+    def recorder():
+        calls = []
+        return calls, lambda done, total=None: calls.append((done, total))
+
+    calls, cb = recorder()
+    verify(record, progress=cb)
+    assert calls[0] == (0, 1) and calls[-1] == (1, 1)
+    calls, cb = recorder()
+    compare_runs([a, b], ["uf1", "uar"], 100, 100, progress=cb)
+    assert calls[0] == (0, 2) and calls[-1] == (2, 2)
+    calls, cb = recorder()
+    render_report(a, n_resamples=100, progress=cb)
+    assert calls[0] == (0, 4) and calls[-1] == (4, 4)

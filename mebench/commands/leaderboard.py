@@ -92,6 +92,7 @@ def table(runs, metric, n_resamples, n_permutations, seed, ci, level, alpha, job
             from ..leaderboard.figures import board_figures
 
             drawing = display.task("figures", unit="files")
+            drawing.update(0)
             written = board_figures(board, loaded, Path(figures_dir), stem=Path(out).stem if out else "leaderboard")
             drawing.update(len(written), len(written))
     _emit(render(board, fmt), out)
