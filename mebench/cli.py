@@ -288,12 +288,24 @@ def synth_cmd(out, layout, variant, task, seed, dataset_opt):
         raise RunStoreError(f"--out {target} is a file; pass a new or empty directory.")
     if target.exists() and any(target.iterdir()):
         raise RunStoreError(f"--out {target} is not empty; choose a new directory.")
+    import shutil
+
     from .progress import Progress
 
     samples = SyntheticDataset(**opts).load(task)
+    # written beside --out and renamed when complete: an interrupted synth leaves no half tree in --out,
+    # and the same command run again starts over (removing the partial folder it left)
+    partial = target.parent / f".{target.name}.partial"
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.parent.mkdir(parents=True, exist_ok=True)
     with Progress() as display:
-        written = write_casme2_layout(samples, target, variant=variant,
+        written = write_casme2_layout(samples, partial, variant=variant,
                                       progress=display.task("data synth", unit="clips").callback())
+    if target.exists():
+        target.rmdir()  # empty, checked above
+    partial.rename(target)
+    written = {k: v.replace(str(partial), str(target), 1) if isinstance(v, str) else v for k, v in written.items()}
     click.echo(f"wrote {written['n_clips']} clips ({written['n_frames']} frames) to {written['frames_root']} "
                f"and the coding sheet {written['sheet']}")
     counts = samples["emotion"].value_counts()

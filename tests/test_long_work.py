@@ -222,3 +222,21 @@ def test_leaderboard_verify_compare_and_report_count_their_work(two_runs, tmp_pa
     calls, cb = recorder()
     render_report(a, n_resamples=100, progress=cb)
     assert calls[0] == (0, 4) and calls[-1] == (4, 4)
+
+
+def test_an_interrupted_data_synth_leaves_no_half_tree_and_the_same_command_completes(tmp_path):
+    out = tmp_path / "synth"
+    args = ("data", "synth", "--out", out, "--dataset-opt", "subjects=4", "--dataset-opt", "clips_per_subject=10",
+            "--dataset-opt", "frames=12")
+    proc = start_cli(*args, env={"MEBENCH_PROGRESS_INTERVAL": "0.1"})
+    try:
+        assert "data synth: " in proc.stderr.readline()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "interrupted: run the same command again to resume" in err
+    assert not out.exists() and (tmp_path / ".synth.partial").is_dir()
+    again = run_cli(*args, check=True)
+    assert f"to {out}" in again.output and not (tmp_path / ".synth.partial").exists()
+    assert len(list((out / "CASME2_RAW_selected").glob("sub*/*"))) == 40
