@@ -42,6 +42,7 @@ class Task:
         self.done = 0
         self.started = time.monotonic()
         self.touched = False       # updated at least once: shown from then on
+        self.first_done = 0        # the count at the first update (cached or resumed work)
         self.reported = False      # a plain line was printed for it
         self.finished = False
         self._rich_id = None
@@ -55,9 +56,10 @@ class Task:
         self.done += int(advance)
         if description is not None:
             self.description = description
-        if not self.touched:
-            self.touched = True
+        if not self.touched:  # the clock and the rate start here; work done before (a cache, a checkpoint) is not
+            self.touched = True  # counted in the rate
             self.started = time.monotonic()
+            self.first_done = self.done
         self.display._updated(self)
 
     def callback(self):
@@ -65,11 +67,11 @@ class Task:
         return lambda done, total=None: self.update(done, total)
 
     def eta(self) -> float | None:
-        """Seconds left at the rate so far; None before the first unit is done or without a total."""
+        """Seconds left at the rate since the first update; None before a unit is done or without a total."""
         elapsed = time.monotonic() - self.started
-        if not self.total or self.done <= 0 or self.done >= self.total:
+        if not self.total or self.done <= self.first_done or self.done >= self.total:
             return None
-        return elapsed / self.done * (self.total - self.done)
+        return elapsed / (self.done - self.first_done) * (self.total - self.done)
 
     def line(self) -> str:
         elapsed = time.monotonic() - self.started
@@ -98,7 +100,7 @@ class Progress:
     Parameters
     ----------
     enabled : bool
-        False shows nothing (``--json`` on a terminal keeps stdout clean; tests of numbers).
+        False shows nothing (``--json`` while standard error is captured; ``progress=False`` in the API).
     stream : file, optional
         Where it writes (default: standard error at the time the display starts).
     interval : float, optional

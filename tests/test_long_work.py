@@ -240,3 +240,15 @@ def test_an_interrupted_data_synth_leaves_no_half_tree_and_the_same_command_comp
     again = run_cli(*args, check=True)
     assert f"to {out}" in again.output and not (tmp_path / ".synth.partial").exists()
     assert len(list((out / "CASME2_RAW_selected").glob("sub*/*"))) == 40
+
+
+def test_the_eta_counts_only_work_done_since_the_step_started():
+    """Samples served from the cache (or folds from a checkpoint) are done at the first update; they must
+    not make the remaining work look instantaneous."""
+    display = Progress(enabled=False)
+    task = display.task("features", unit="samples")
+    task.update(90, 100)  # 90 cached
+    assert task.eta() is None
+    task.started -= 10.0  # ten seconds later, five more samples computed
+    task.update(95, 100)
+    assert task.eta() == pytest.approx(10.0, rel=0.05)
