@@ -10,21 +10,81 @@ from .errors import MebenchError
 from .formatting import fmt_number
 from .registry import KINDS, REGISTRIES
 
+RESUME_HINT = "run the same command again to resume"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C, so ``finally`` blocks clean up (locks, staging folders)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def print_error(text: str, prefix: str = "error:") -> None:
+    """One message on standard error with mebench's one prefix (``error:``, lower case, as every message)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    # escaped: messages name pipelines such as "hoof+ridge[c.alpha=1]", which are not markup
+    Console(stderr=True).print(f"[bold red]{prefix}[/] {escape(text)}", highlight=False, markup=True, soft_wrap=True)
+
 
 class MebenchGroup(click.Group):
-    """Prints mebench errors as one clear message (no traceback) with the error's exit code."""
+    """Prints mebench errors as one clear message (no traceback) with the error's exit code.
+
+    Every error starts ``error:`` (click's own usage errors included, which it prints as ``Error:``);
+    Ctrl-C and SIGTERM print what to do next and exit 130 and 143, the shells' convention.
+    """
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except MebenchError as exc:
-            from rich.console import Console
-            from rich.markup import escape
-
-            # escaped: messages name pipelines such as "hoof+ridge[c.alpha=1]", which are not markup
-            Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True,
-                                       soft_wrap=True)
+            print_error(str(exc))
             sys.exit(exc.exit_code)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        import signal
+        import threading
+
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            _show_click_error(exc)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort as exc:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, KeyboardInterrupt):
+                print_error(RESUME_HINT, prefix="interrupted:")
+                sys.exit(143 if isinstance(cause, Terminated) else 130)
+            print_error("aborted.")
+            sys.exit(1)
+        except Terminated:  # SIGTERM outside click's own handling (e.g. while it parses)
+            print_error(RESUME_HINT, prefix="interrupted:")
+            sys.exit(143)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _show_click_error(exc: click.ClickException) -> None:
+    """click's message (usage line, hint and message) with the prefix ``error:`` instead of ``Error:``."""
+    import io
+
+    buffer = io.StringIO()
+    exc.show(file=buffer)
+    lines = buffer.getvalue().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("Error: "):
+            lines[i] = "error: " + line[len("Error: "):]
+    click.echo("\n".join(lines), err=True)
 
 
 @click.group(cls=MebenchGroup)
@@ -113,29 +173,18 @@ def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugin
 
 def _run_and_report(spec, as_json: bool, mlflow_uri: str | None = None) -> None:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .fsutil import json_safe
+    from .progress import Progress, RunProgress
     from .run import check_spec, execute
 
     check_spec(spec)
     console = Console(stderr=as_json)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=as_json, disable=as_json and not console.is_terminal) as bar:
-        task_id = bar.add_task(f"{spec.pipeline} · {spec.protocol} folds", total=None)
-        epochs_id = None
-
-        def progress(done, total):
-            bar.update(task_id, completed=done, total=total)
-
-        def fit_progress(fold, done, total):  # epochs inside a fold (nets); fold -1: all folds trained together
-            nonlocal epochs_id
-            label = "  epochs, all folds" if fold < 0 else f"  epochs, fold {fold + 1}"
-            if epochs_id is None:
-                epochs_id = bar.add_task(label, total=total)
-            bar.update(epochs_id, description=label, completed=done, total=total)
-
-        result = execute(spec, progress=progress, fit_progress=fit_progress)
+    # on standard error: a bar on a terminal, else a line every few seconds (with --json only on a terminal,
+    # so captured output stays one JSON document)
+    with Progress(enabled=not as_json or sys.stderr.isatty()) as display:
+        steps = RunProgress(display, f"{spec.pipeline} · {spec.protocol}")
+        result = execute(spec, progress=steps.folds, fit_progress=steps.epochs, extract_progress=steps.samples)
     if mlflow_uri:
         from .tracking import log_run, tracking_uri
 
@@ -239,10 +288,33 @@ def synth_cmd(out, layout, variant, task, seed, dataset_opt):
         raise RunStoreError(f"--out {target} is a file; pass a new or empty directory.")
     if target.exists() and any(target.iterdir()):
         raise RunStoreError(f"--out {target} is not empty; choose a new directory.")
+    import shutil
+
+    from .progress import Progress
+
     samples = SyntheticDataset(**opts).load(task)
-    written = write_casme2_layout(samples, target, variant=variant)
+    # written beside --out and renamed when complete: an interrupted synth leaves no half tree in --out,
+    # and the same command run again starts over (removing the partial folder it left)
+    partial = target.parent / f".{target.name}.partial"
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    with Progress() as display:
+        written = write_casme2_layout(samples, partial, variant=variant,
+                                      progress=display.task("data synth", unit="clips").callback())
+    if target.exists():
+        target.rmdir()  # empty, checked above
+    partial.rename(target)
+    written = {k: v.replace(str(partial), str(target), 1) if isinstance(v, str) else v for k, v in written.items()}
     click.echo(f"wrote {written['n_clips']} clips ({written['n_frames']} frames) to {written['frames_root']} "
                f"and the coding sheet {written['sheet']}")
+    counts = samples["emotion"].value_counts()
+    click.echo("emotions in the sheet: " + ", ".join(f"{e}: {n}" for e, n in sorted(counts.items())))
+    dropped = int(counts.get("sadness", 0))
+    if dropped:
+        click.echo(f"note: casme2's label set 5class drops sadness ({dropped} of {len(samples)} clips), as it does for "
+                   "the real corpus; sadness is the synthetic deception leakage pattern (AU4+15), half the clips by "
+                   "construction. --dataset-opt labels=all keeps every clip.")
 
 
 def _add_external_commands() -> None:

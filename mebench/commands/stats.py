@@ -59,22 +59,12 @@ def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, m
 
     jobs = resolve_jobs(jobs)
     console = _console(as_json)
-    progress_cb = None
-    if not as_json and (permutations is None or permutations > 0):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from ..progress import Progress
 
-        bar = Progress(TextColumn("[bold]permutations"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       console=console, transient=True)
-        task = bar.add_task("perm", total=permutations)  # None: the default count, set by the first update
-
-        def progress_cb(done, total):
-            bar.update(task, completed=done, total=total)
-        with bar:
-            result = run_stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level,
-                               list(metrics) or None, tuple(plugins), progress_cb, backend=backend)
-    else:
+    with Progress(enabled=not as_json or console.is_terminal) as display:
+        task = display.task("permutations", unit="permutations")  # shown once the test reports
         result = run_stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level,
-                           list(metrics) or None, tuple(plugins), backend=backend)
+                           list(metrics) or None, tuple(plugins), task.callback(), backend=backend)
     if mlflow_uri:
         from ..tracking import log_run
 
@@ -205,7 +195,11 @@ def compare(runs, metrics, permutations, bootstrap, seed, ci, level, across_data
             return
         _print_across(console, result)
         return
-    result = compare_runs(runs, list(metrics) or None, permutations, bootstrap, seed, ci, level)
+    from ..progress import Progress
+
+    with Progress(enabled=not as_json or console.is_terminal) as display:
+        result = compare_runs(runs, list(metrics) or None, permutations, bootstrap, seed, ci, level,
+                              progress=display.task("compare", unit="comparisons").callback())
     if as_json:
         click.echo(json.dumps(json_safe(result), indent=2))
         return

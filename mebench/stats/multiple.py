@@ -383,7 +383,7 @@ class BestVersusRest:
 
 
 def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permutations: int = 10000, seed: int = 0,
-                     intervals: dict | None = None) -> BestVersusRest:
+                     intervals: dict | None = None, progress=None) -> BestVersusRest:
     """Each run against the best one, per metric: the procedure of ``mebench compare`` and the leaderboard.
 
     Two runs are compared with each other; more are each compared with the best run of the metric
@@ -403,6 +403,8 @@ def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permut
     intervals : dict or None
         ``{"n_resamples", "level", "ci"}`` adds bootstrap intervals and the secondary tests
         (:func:`mebench.stats.paired.compare_predictions`); None runs the primary test alone.
+    progress : callable, optional
+        ``progress(done, total)`` after each comparison (pairs x metrics).
 
     Returns
     -------
@@ -414,6 +416,9 @@ def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permut
 
     y = np.asarray(y)
     out = BestVersusRest({}, {}, {}, {}, 0)
+    n_tests = len(metrics) * max(1, len(aligned) - 1)
+    if progress:
+        progress(0, n_tests)
     for name in metrics:
         hib = bool(getattr(METRICS.get(name), "higher_is_better", True))
         values = [batch_metrics([name], classes, y[None], p[None], s[None])[0, 0] for p, s in aligned]
@@ -432,6 +437,8 @@ def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permut
                                           seed=seed, **intervals)[name]
                 primary = res["tests"]["paired_randomisation"]
                 comps.append(PairComparison(name, i, j, res["p_value"], primary["smallest_attainable_p"], detail=res))
+            if progress:
+                progress(sum(map(len, out.comparisons.values())) + len(comps), n_tests)
         out.values[name], out.best[name], out.comparisons[name] = values, best, comps
         out.calibration[name] = calibration(name)
     family = [c for name in metrics if out.in_holm_family(name) for c in out.comparisons[name]]

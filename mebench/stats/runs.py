@@ -196,13 +196,14 @@ def check_comparable(runs: list) -> None:
 
 
 def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resamples: int = 2000, seed: int = 0,
-                 ci: str = "bca", level: float = 0.95) -> dict:
+                 ci: str = "bca", level: float = 0.95, progress=None) -> dict:
     """Paired comparisons of pipelines run on the same samples and folds.
 
     Two runs: A vs B. More: every run against the best one for each metric. The primary p-values
     of the rows (comparisons x metrics) whose metric has a calibrated paired test are
     Holm-corrected together; the others carry their measured false-positive rate
-    (:data:`mebench.stats.paired.CALIBRATION`) and no Holm value.
+    (:data:`mebench.stats.paired.CALIBRATION`) and no Holm value. ``progress(done, total)`` counts
+    the comparisons (pairs x metrics).
     """
     from ..registry import METRICS
     from ..store import open_run
@@ -222,7 +223,8 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resample
                                             for a in arrs],
            "n": int(len(base.y)), "n_subjects": int(len(np.unique(base.subjects))), "metrics": {}}
     res = best_versus_rest(base.y, aligned, base.subjects, base.classes, names, [a.run_id for a in arrs],
-                           n_permutations, seed, intervals={"n_resamples": n_resamples, "level": level, "ci": ci})
+                           n_permutations, seed, intervals={"n_resamples": n_resamples, "level": level, "ci": ci},
+                           progress=progress)
     for name in names:
         comps = []
         for c in res.comparisons[name]:
