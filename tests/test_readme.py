@@ -175,3 +175,15 @@ def test_readme_defines_its_plugin_files():
     names = [b.file_name for b in BLOCKS if b.file_name]
     assert {"my_plugins.py", "my_nets.py", "my-config.yaml"} <= set(names)
     assert len(names) == len(set(names)), "two README blocks define one file"
+
+
+def test_help_names_every_model_file_the_readme_lists():
+    """`mebench --help` and the README's Network section name the same pinned model files, all of them."""
+    from mebench.cli import main
+    from mebench.model_files import MODELS
+
+    help_text, readme = " ".join(main.help.split()), README.read_text(encoding="utf-8")
+    network = readme[readme.index("## Network and disk"):readme.index("**Disk.**")]
+    assert f"There are {['zero', 'one', 'two', 'three'][len(MODELS)]} (`mebench models list`)" in network
+    for spec in MODELS.values():
+        assert spec.filename in help_text and spec.filename in network
