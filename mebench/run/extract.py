@@ -17,7 +17,7 @@ import pandas as pd
 from .. import backends
 from ..data.schema import label_free
 from ..errors import ConfigError, DataError, MebenchError
-from ..workers import resolve_jobs
+from ..workers import resolve_jobs, usable_workers
 from .build import target_columns
 from .failures import component_errors, debug
 from .spec import Loaded, RunSpec
@@ -211,7 +211,7 @@ def _extract_features(extractor, samples, *, use_cache, jobs, on_error, root, ba
             progress(len(features), len(samples))
         threads = "n_jobs" in extractor.get_params(deep=False)
         if threads and "n_jobs" not in user_params:  # the extractor's own threads are the run's workers
-            extractor.set_params(n_jobs=jobs)
+            extractor.set_params(n_jobs=usable_workers(jobs))
         size = int(getattr(extractor, "chunk_rows", 32))  # rows per transform call (deep extractors take more)
         chunk = size if jobs <= 1 or threads else max(1, min(size, -(-len(todo) // (jobs * 4))))
         chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
@@ -219,11 +219,11 @@ def _extract_features(extractor, samples, *, use_cache, jobs, on_error, root, ba
         collect(_extract_rows(extractor, samples, chunks[0]))
         rest = chunks[1:]
         per_chunk = time.perf_counter() - t_first
-        if jobs > 1 and not threads and len(rest) > 1 and per_chunk * len(rest) > backends.MIN_PARALLEL_WORK_S:
+        workers = min(usable_workers(jobs), len(rest)) if jobs > 1 and not threads else 1
+        if workers > 1 and per_chunk * len(rest) > backends.MIN_PARALLEL_WORK_S:
             from sklearn.base import clone
 
             parallel = True
-            workers = min(jobs, len(rest))
             with backends.parallel_backend(backend, workers):
                 tasks = (delayed(_extract_rows)(clone(extractor).fit(samples.iloc[:0]), samples, c, False)
                          for c in rest)

@@ -23,6 +23,7 @@ import numpy as np
 
 from ...errors import MebenchError
 from ...metrics.batch import batch_metrics, metric_kind, resolve_metric
+from ...workers import usable_workers
 from .checkpoint import CHECKPOINT_FORMAT, checkpoint_key, checkpoint_path, save_checkpoint
 from .generic import generic_null
 from .linear import (
@@ -173,6 +174,7 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
     t0 = time.perf_counter()
     if n_permutations < 1:
         raise MebenchError(f"the permutation test needs at least one permutation, got {n_permutations}.")
+    jobs = usable_workers(jobs)  # no more workers than the CPUs the current load leaves free
     metric_names = list(metrics or prepared.spec.metrics)
     metric_objs = [resolve_metric(m) for m in metric_names]
     y = np.asarray(prepared.y)
