@@ -63,6 +63,12 @@ class DataError(MebenchError):
         self.file, self.row, self.column, self.hint = file, row, column, hint
 
 
+class InputShapeError(ConfigError, ValueError):
+    """The features given to a classifier have a shape it does not take (28-pixel images for a net that needs a
+    multiple of 16): an input mistake fixed with options, not a bug. Still a ValueError, which scikit-learn's
+    estimator checks expect for malformed input."""
+
+
 class PluginError(MebenchError):
     """A component (extractor, classifier, ...) raised an unexpected exception; the message names it."""
 

@@ -36,12 +36,12 @@ def _opts(**opts):
 def test_shapes_pooling_and_the_fused_map():
     s = _samples()
     n = len(s)
-    fpf = ResNetFPF(weights="none", **tiny()).fit(s).transform(s)
-    fpf_maps = ResNetFPF(weights="none", maps=True, **tiny()).fit(s).transform(s)
-    tmfe = ResNetTMFE(weights="none", **tiny()).fit(s).transform(s)
-    tmfe_maps = ResNetTMFE(weights="none", maps=True, **tiny()).fit(s).transform(s)
-    fused = ResNetFPFTMFE(weights="none", **tiny()).fit(s).transform(s)
-    fused_maps = ResNetFPFTMFE(weights="none", maps=True, **tiny()).fit(s).transform(s)
+    fpf = ResNetFPF(weights="none", **tiny(backbone="resnet18")).fit(s).transform(s)
+    fpf_maps = ResNetFPF(weights="none", maps=True, **tiny(backbone="resnet18")).fit(s).transform(s)
+    tmfe = ResNetTMFE(weights="none", **tiny(backbone="resnet18")).fit(s).transform(s)
+    tmfe_maps = ResNetTMFE(weights="none", maps=True, **tiny(backbone="resnet18")).fit(s).transform(s)
+    fused = ResNetFPFTMFE(weights="none", **tiny(backbone="resnet18")).fit(s).transform(s)
+    fused_maps = ResNetFPFTMFE(weights="none", maps=True, **tiny(backbone="resnet18")).fit(s).transform(s)
     assert fpf.shape == (n, 256 * (1 + len(FPF_REGIONS))) and tmfe.shape == (n, 256)
     assert fpf_maps.shape == tmfe_maps.shape == (n, 256, 4, 4)
     assert fused_maps.shape == (n, 512, 4, 4) and fused.shape == (n, 512 * 6)
@@ -148,7 +148,7 @@ def test_bad_options_and_unusable_samples(tmp_path):
     cv2.imwrite(str(tmp_path / "apex.png"), np.full((64, 64, 3), 128, np.uint8))
     single = pd.DataFrame([{"sample_id": "m/s1", "dataset": "m", "subject_id": "m/p1", "frames": str(tmp_path / "apex.png"),
                             "frames_kind": "image"}])
-    assert ResNetFPF(weights="none", **tiny()).fit(single).transform(single).shape == (1, 1536)
+    assert ResNetFPF(weights="none", **tiny()).fit(single).transform(single).shape == (1, 112 * 6)
     with pytest.raises(DataError, match="single image; resnet-tmfe needs at least 2 frames"):
         ResNetTMFE(weights="none", **tiny()).fit(single).transform(single)
 
@@ -161,7 +161,7 @@ def test_aligned_inputs_use_the_landmarks(face_model, face_cache):  # noqa: F811
     s = _photo_examples(0, n_subjects=1, clips=2)
     e = ResNetFPF(weights="none", input_size=64)
     out = e.fit(s).transform(s)
-    assert out.shape == (2, 1536) and e.counts_.get("align_aligned_clips") == 2
+    assert out.shape == (2, 112 * 6) and e.counts_.get("align_aligned_clips") == 2
     counts: dict = {}
     _, apex, landmarks = face_inputs(next(s.itertuples(index=False)), 64, "per-clip", "column", "t", False, counts)
     assert apex.shape == (64, 64, 3) and not np.allclose(landmarks, canonical_landmarks(64))

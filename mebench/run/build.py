@@ -117,6 +117,7 @@ def load(spec: RunSpec) -> Loaded:
         dataset.on_error = spec.on_error
     with component_errors(f"dataset {spec.dataset!r}", "while loading"):
         samples = dataset.load(spec.task)
+    ensure_models(extractor, f"extractor {spec.features!r}", samples)  # align="auto": only if a sample needs it
     seeds = {"run": spec.seed, "dataset": dataset_seed, "features": extractor_seed,
              "classifier": classifier_seed, "protocol": protocol_seed}
     return Loaded(spec, dataset, samples, extractor, classifier, protocol, seeds)
