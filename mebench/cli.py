@@ -135,7 +135,13 @@ def _run_and_report(spec, as_json: bool, mlflow_uri: str | None = None) -> None:
                 epochs_id = bar.add_task(label, total=total)
             bar.update(epochs_id, description=label, completed=done, total=total)
 
-        result = execute(spec, progress=progress, fit_progress=fit_progress)
+        from . import crashwatch
+
+        crashwatch.start()  # a hard crash (a plugin's segfault) still ends with a message naming what ran
+        try:
+            result = execute(spec, progress=progress, fit_progress=fit_progress)
+        finally:
+            crashwatch.done()
     if mlflow_uri:
         from .tracking import log_run, tracking_uri
 

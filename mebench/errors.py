@@ -73,6 +73,13 @@ class PluginError(MebenchError):
     """A component (extractor, classifier, ...) raised an unexpected exception; the message names it."""
 
 
+class RunInterrupted(MebenchError):
+    """The run was interrupted (Ctrl-C, or a component raising KeyboardInterrupt); finished folds are kept.
+    Exit code 130, as a shell gives a command ended by SIGINT."""
+
+    exit_code = 130
+
+
 class LabelAccessError(PluginError):
     """A feature extractor tried to read a target column, which extractors never see."""
 

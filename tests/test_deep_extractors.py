@@ -88,7 +88,7 @@ def test_same_seed_same_features_and_weights_in_the_token(tmp_path):
     np.testing.assert_array_equal(first, clone(a).fit(s).transform(s))
     other = ResNetFPF(weights="none", random_state=4, **tiny()).fit(s).transform(s)
     assert not np.allclose(first, other)
-    assert a.untrained and a.trained_on == () and a.model_files() == {"resnet18:random-init": "seed=3"}
+    assert a.untrained and a.trained_on == () and a.model_files() == {"efficientnet-lite0:random-init": "seed=3"}
     assert "random-init:seed=3" in a.cache_token()
     import torch
     import torchvision
@@ -98,7 +98,7 @@ def test_same_seed_same_features_and_weights_in_the_token(tmp_path):
         torch.manual_seed(seed)
         path = tmp_path / f"w{seed}.pth"
         torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
-        e = ResNetTMFE(weights=str(path), pretrained_on="synthetic", **tiny())
+        e = ResNetTMFE(weights=str(path), pretrained_on="synthetic", **tiny(backbone="resnet18"))
         digest = e.weights_info().sha256
         assert digest in e.cache_token() and e.model_files() == {f"resnet18:w{seed}.pth": digest}
         assert e.trained_on == ("synthetic",) and not e.untrained
@@ -189,7 +189,7 @@ def test_contamination_is_declared_in_the_manifest(cli, tmp_path):
     _, manifest = run_manifest(tmp_path / "run", "--features", "resnet-tmfe", "--dataset-opt", "subjects=3",
                                "--dataset-opt", "clips_per_subject=2", "--dataset-opt", "frames=8",
                                *_opts(weights=str(path), pretrained_on="synthetic+casme2", input_size=64,
-                                      align="null"))
+                                      align="null", backbone="resnet18"))
     assert manifest["features"]["trained_on"] == ["casme2", "synthetic"]  # the run's dataset is among them
     assert manifest["dataset"]["dataset"] == "synthetic"
     assert manifest["features"]["model_files"] == {"resnet18:mine.pth": manifest["features"]["model_files"]["resnet18:mine.pth"]}
@@ -203,7 +203,7 @@ def test_combined_features_are_cached_per_part_and_recorded(cli, tmp_path, monke
     features = manifest["features"]
     assert features["name"] == "hoof+resnet-tmfe" and [p["name"] for p in features["parts"]] == ["hoof", "resnet-tmfe"]
     assert features["cache_misses"] == 24 and [p["cache_misses"] for p in features["parts"]] == [12, 12]
-    assert features["untrained"] is True and features["model_files"] == {"resnet18:random-init": "seed=0"}
+    assert features["untrained"] is True and features["model_files"] == {"efficientnet-lite0:random-init": "seed=0"}
     assert manifest["resolved_params"]["features"]["resnet-tmfe"]["input_size"] == 64
     _, alone = run_manifest(tmp_path / "alone", "--features", "resnet-tmfe", *small,
                             *_opts(weights="none", input_size=64, align="null"))
