@@ -88,6 +88,20 @@ def json_text(obj) -> str:
     return json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
+def unwritable_reason(folder: str | Path) -> str | None:
+    """Why nothing can be written into ``folder`` (a read-only filesystem, no permission, a full disk), or None.
+
+    Probed by creating an unnamed temporary file there, so the folder is left exactly as it was."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def write_json(path: str | Path, obj) -> None:
     atomic_write_bytes(path, json_text(obj).encode())
 

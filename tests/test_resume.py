@@ -272,3 +272,47 @@ def test_a_directory_claimed_by_a_run_that_then_failed_is_free_again(tmp_path, c
     assert bad.exit_code == 1 and not any(out.iterdir())  # no owner file left behind
     good = cli("run", "--dataset-opt", "subjects=3", "--out", out)
     assert good.exit_code == 0, good.output
+
+
+SEGFAULT_PLUGIN = '''
+import ctypes
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from mebench.registry import CLASSIFIERS
+
+
+@CLASSIFIERS.register("segfaults")
+class SegfaultsInFit(ClassifierMixin, BaseEstimator):
+    """Crashes the process (SIGSEGV) in its second fold, as a broken compiled extension would."""
+
+    def fit(self, X, y):
+        import os
+
+        marker = os.environ["SEGV_MARKER"]
+        if os.path.exists(marker):
+            ctypes.string_at(0)  # reads address 0: a segmentation fault
+        open(marker, "w").close()
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.full((len(X), len(self.classes_)), 1.0 / len(self.classes_))
+
+    def predict(self, X):
+        return np.zeros(len(X), dtype=int)
+'''
+
+
+def test_a_plugin_crashing_the_process_ends_with_a_message_naming_it_and_the_checkpoint(tmp_path):
+    plugin = tmp_path / "segv.py"
+    plugin.write_text(SEGFAULT_PLUGIN)
+    out = tmp_path / "run"
+    result = run_cli("run", "--dataset-opt", "subjects=3", "--plugins", plugin, "--classifier", "segfaults", "--out",
+                     out, process=True, env={"SEGV_MARKER": str(tmp_path / "fitted-once"),
+                                             "MEBENCH_CACHE": str(tmp_path / "cache")})
+    assert result.exit_code == -signal.SIGSEGV, result.output
+    text = " ".join(result.stderr.split())
+    assert "died without finishing" in text and "pipeline SegfaultsInFit was fitting and predicting fold" in text
+    assert f"{out}/checkpoint/" in text and f"mebench run --resume {out}" in text
+    assert (out / "checkpoint" / "state.json").is_file() and len(list((out / "checkpoint" / "folds").iterdir())) == 1
