@@ -92,6 +92,19 @@ class RunStoreError(MebenchError):
     """A run directory is missing, incomplete, or would be overwritten."""
 
 
+class DiskFullError(RunStoreError):
+    """A write failed because the disk is full, a file-size limit or a quota was reached; names the path."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"cannot write {path}: {reason}. Free space on the disk holding {path.parent} (or raise the "
+                         "limit) and run the same command again: what was finished (fold shards, cached features) is "
+                         "kept and reused.")
+        self.path, self.reason = path, reason
+
+    def __reduce__(self):  # rebuilt from its fields when it crosses a process boundary
+        return type(self), (self.path, self.reason)
+
+
 class ModelFetchError(MebenchError):
     """A model file could not be fetched or failed its sha256 check."""
 

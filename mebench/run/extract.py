@@ -48,6 +48,9 @@ def extract(loaded: Loaded) -> Features:
     """
     from sklearn.pipeline import Pipeline
 
+    from ..cache import full_cache_warning, reset_full_cache_warning
+
+    reset_full_cache_warning()  # a cache that filled up in an earlier run of this process may have room again
     spec, dataset, samples = loaded.spec, loaded.dataset, loaded.samples
     extractor, classifier = loaded.extractor, loaded.classifier
     if "apex_source" in samples.columns and (samples["apex_source"] == "spot").any():
@@ -82,6 +85,8 @@ def extract(loaded: Loaded) -> Features:
             annotation_targets = samples.reindex(columns=list(fit_targets))
     extraction["hidden_columns"] = [c for c in hidden if c in samples.columns]
     extraction["skipped"] = skipped
+    if full_cache_warning():
+        extraction["cache_warning"] = full_cache_warning()
     _check_input_shape(X, classifier, spec)
     return Features(samples, X, estimator, extractor, extraction, annotation_targets)
 

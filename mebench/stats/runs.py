@@ -92,6 +92,7 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
     rewritten). Returns the ``stats.json`` content. ``n_permutations=None`` means the default (1000),
     except for an expensive classifier (a net), whose refits must be asked for explicitly.
     """
+    from ..errors import DiskFullError
     from ..fsutil import unwritable_reason, write_json
     from ..metrics.batch import batch_metrics
     from ..store import open_run
@@ -180,7 +181,9 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
         if store:
             try:
                 write_json(Path(run.dir) / STATS_FILE, result)
-            except OSError as exc:  # filled up or made read-only meanwhile
+            except DiskFullError as exc:  # filled up meanwhile
+                unwritable = exc.reason
+            except OSError as exc:  # made read-only meanwhile
                 unwritable = exc.strerror or str(exc)
         if unwritable is not None:
             result["stored"] = False
