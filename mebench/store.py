@@ -66,8 +66,8 @@ class RunDirLock:
     def fileno(self) -> int:
         return self.fd
 
-    def acquire(self) -> bool:
-        """Take the lock without waiting; False when another process holds it."""
+    def acquire(self, record: bool = True) -> bool:
+        """Take the lock without waiting; False when another process holds it. ``record``: write this pid."""
         from .fsutil import lock_file
 
         self.fd = os.open(self.path, os.O_RDONLY)
@@ -75,6 +75,8 @@ class RunDirLock:
             os.close(self.fd)
             self.fd = None
             return False
+        if not record:
+            return True
         try:
             (self.path / OWNER_FILE).write_text(f"{os.getpid()}\n")
         except OSError:
@@ -95,11 +97,12 @@ class RunDirLock:
             time.sleep(0.05)
         return "pid unknown"
 
-    def release(self) -> None:
+    def release(self, recorded: bool = True) -> None:
         if self.fd is None:
             return
         try:
-            (self.path / OWNER_FILE).unlink(missing_ok=True)
+            if recorded:
+                (self.path / OWNER_FILE).unlink(missing_ok=True)
         except OSError:
             pass
         os.close(self.fd)  # closing the only descriptor releases the flock
@@ -160,9 +163,9 @@ def claim_run_dir(out: str | Path | None) -> Path | None:
     _check_name_lengths(out)
     if out.is_dir():  # a run in progress holds it: refused at once, whatever the directory looks like
         probe = RunDirLock(out)
-        if not probe.acquire():
+        if not probe.acquire(record=False):
             raise _busy_error(out, probe)
-        probe.release()
+        probe.release(recorded=False)
     _refuse_existing(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
