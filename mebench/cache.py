@@ -106,15 +106,15 @@ class FeatureCache:
 
         if _full:
             return
-        from .errors import DiskFullError
-
         buf = io.BytesIO()
         np.save(buf, np.asarray(value, dtype=np.float64), allow_pickle=False)
         try:
             atomic_write_bytes(self._path(token, key), buf.getvalue())
-        except DiskFullError as exc:  # a full cache is no cache: the run goes on and says so
+        except OSError as exc:  # a full (or read-only) cache is no cache: the run goes on and says so
             import sys
 
-            _full.append(f"the feature cache at {self.root} is full ({exc.reason}); the rest of this run's features are "
-                         "computed without storing them. Free space there (or set MEBENCH_CACHE) to cache them again.")
+            reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+            _full.append(f"the feature cache at {self.root} is full ({reason}); the rest of this run's features "
+                         "are computed without storing them. Free space there (or set MEBENCH_CACHE) to cache them "
+                         "again.")
             print(f"warning: {_full[0]}", file=sys.stderr)

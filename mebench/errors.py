@@ -92,8 +92,9 @@ class RunStoreError(MebenchError):
     """A run directory is missing, incomplete, or would be overwritten."""
 
 
-class DiskFullError(RunStoreError):
-    """A write failed because the disk is full, a file-size limit or a quota was reached; names the path."""
+class DiskFullError(RunStoreError, OSError):
+    """A write failed because the disk is full, a file-size limit or a quota was reached; names the path.
+    Still an ``OSError``, so code that tolerates a failed write (an optional cache) keeps doing so."""
 
     def __init__(self, path, reason: str):
         super().__init__(f"cannot write {path}: {reason}. Free space on the disk holding {path.parent} (or raise the "

@@ -66,12 +66,14 @@ def test_flow_image_on_precomputed_images_needs_no_face_model(tmp_path, monkeypa
     monkeypatch.setenv("MEBENCH_OFFLINE", "1")
     root = _images_only_manifest(tmp_path / "data")
     payload, manifest = run_manifest(tmp_path / "run", "--dataset", "manifest", "--root", root,
-                                     "--features", "flow-image", "--features-opt", "flatten=true", "--classifier", "logreg")
+                                     "--features", "flow-image", "--features-opt", "flatten=true",
+                                     "--classifier", "logreg")
     assert payload["n"] == 16
     assert manifest["resolved_params"]["features"]["align"] == "auto"
     counts = manifest["features"]["counts"] if "counts" in manifest["features"] else manifest["counts"]
     assert "flow_image_precomputed" in str(counts) and "align_" not in str(counts)
-    assert not (tmp_path / "empty-cache" / "models").exists() or not any((tmp_path / "empty-cache" / "models").iterdir())
+    models = tmp_path / "empty-cache" / "models"
+    assert not models.exists() or not any(models.iterdir())
 
 
 def test_flow_image_auto_alignment_asks_for_the_model_only_when_a_sample_has_frames(tmp_path, monkeypatch):
@@ -93,7 +95,8 @@ def test_flow_image_auto_alignment_asks_for_the_model_only_when_a_sample_has_fra
     monkeypatch.setenv("MEBENCH_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.delenv("MEBENCH_FACE_LANDMARKER", raising=False)
     result = run_cli("--offline", "run", "--dataset", "manifest", "--root", tmp_path / "mixed", "--features",
-                     "flow-image", "--features-opt", "flatten=true", "--classifier", "logreg", "--out", tmp_path / "run",
+                     "flow-image", "--features-opt", "flatten=true", "--classifier", "logreg",
+                     "--out", tmp_path / "run",
                      catch_exceptions=True)
     assert result.exit_code == 1 and "needs model face-landmarker" in result.output, result.output
 

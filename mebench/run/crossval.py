@@ -253,10 +253,11 @@ def _checked_codes(pred, estimator, n_test: int, n_classes: int) -> np.ndarray:
         codes = np.full(len(raw), np.nan)
     bad = ~np.isfinite(codes) | (codes != np.round(codes)) | (codes < 0) | (codes >= n_classes)
     if bad.any():
-        shown = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in list(dict.fromkeys(raw[bad].tolist()))[:5])
-        raise PluginError(f"pipeline {_describe(estimator)}: predict returned {shown} for {int(bad.sum())} of {n_test} "
-                          f"held-out samples, which is not one of the labels fit was given (the codes 0..{n_classes - 1}"
-                          " of the training labels, as in classes_). Its predict must return labels taken from y.")
+        shown = ", ".join(repr(v) for v in list(dict.fromkeys(raw[bad].tolist()))[:5])
+        raise PluginError(f"pipeline {_describe(estimator)}: predict returned {shown} for {int(bad.sum())} of "
+                          f"{n_test} held-out samples, which is not one of the labels fit was given (the codes "
+                          f"0..{n_classes - 1} of the training labels, as in classes_). Its predict must return labels "
+                          "taken from y.")
     return codes.astype(np.int64)
 
 

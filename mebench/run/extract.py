@@ -115,8 +115,8 @@ def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int], thread
         return out, dict(getattr(extractor, "counts_", None) or {})
 
     features, errors, counts = {}, {}, {}
-    crashwatch.note(f"{what} was extracting features ({len(positions)} samples from "
-                    f"{samples['sample_id'].iloc[positions[0]] if positions and 'sample_id' in samples.columns else '?'})")
+    first = samples["sample_id"].iloc[positions[0]] if positions and "sample_id" in samples.columns else "?"
+    crashwatch.note(f"{what} was extracting features ({len(positions)} samples from {first})")
     with threadpool_limits(1):
         if not threads_inside and "n_jobs" in extractor.get_params(deep=False):
             extractor.set_params(n_jobs=1)

@@ -46,7 +46,8 @@ class FlowImage(FeatureExtractor):
 
     Parameters: ``kind`` (``flow``, ``apex`` or ``apex+flow``; for samples with frames), ``size`` (28), ``crop_size``
     (128: the aligned face the flow is computed on), ``align`` (``auto``: align samples with frames, never
-    single images; ``per-clip``; or None: frames taken as aligned crops), ``apex`` (``column``, ``spot``, ``middle``), ``flow_method`` (``farneback``,
+    single images; ``per-clip``; or None: frames taken as aligned crops), ``apex`` (``column``, ``spot``,
+    ``middle``), ``flow_method`` (``farneback``,
     ``tvl1``, ``dis``), ``normalise`` (``minmax`` or ``none``), ``flatten``, ``n_jobs`` threads.
     """
 
