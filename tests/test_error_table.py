@@ -194,6 +194,28 @@ fsutil._atomic_write_bytes = _full
     return build
 
 
+def _stateful_nan_plugin(ctx):
+    path, name = ctx.plugin('''
+import numpy as np
+from mebench.features.base import FeatureExtractor
+from mebench.registry import EXTRACTORS
+
+@EXTRACTORS.register("NAME")
+class NaNAfterFit(FeatureExtractor):
+    """Fit in each fold; its transform gives NaN for every sample."""
+
+    stateless = False
+    requires = ()
+
+    def fit(self, X, y=None, **fit_params):
+        return self
+
+    def transform(self, X):
+        return np.full((len(X), 2), np.nan)
+''')
+    return ["run", *SMALL, "--plugins", path, "--features", name, "--out", str(ctx.tmp / "out")]
+
+
 HELD = []  # run-directory locks the table holds, as a run in progress would
 
 
@@ -287,6 +309,8 @@ CASES = [
      ["extractor GivesNonFinite returned NaN or infinite features for", "synthetic/sub01/EP02_01", "--on-error skip"]),
     ("extractor returns inf", _non_finite_plugin("np.inf"), 1,
      ["extractor GivesNonFinite returned NaN or infinite features", "the classifier never saw them"]),
+    ("stateful extractor returns NaN", _stateful_nan_plugin, 1,
+     ["extractor NaNAfterFit (fit in each fold) returned NaN or infinite features", "the classifier is not at fault"]),
     ("resnet-e2e given 28-pixel images", _run("--features", "flow-image", "--features-opt", "align=null",
                                               "--features-opt", "kind=apex+flow", "--classifier", "resnet-e2e",
                                               "--classifier-opt", "weights=none"), 1,
