@@ -155,6 +155,21 @@ def test_each_fold_sees_only_its_rows_and_its_own_seed():
     assert not np.array_equal(base[0].predict_proba(X), reseeded[0].predict_proba(X))
 
 
+def test_folds_train_in_waves_when_their_copies_pass_the_memory_budget(monkeypatch):
+    from mebench.classifiers.nets import wrapper
+
+    X, y, subjects, trains = _ragged_folds_problem()
+    net = nets.STSTNet(epochs=2, lr=2e-3, batch_size=8)
+    together = net.fit_folds(X, y, trains, groups=subjects, jobs=2)
+    assert net.folds_together(5, 2, X[:35].nbytes) == 5
+    monkeypatch.setattr(wrapper, "FOLD_MEMORY_BUDGET", 1)  # one fold per wave, but never fewer than the workers
+    assert net.folds_together(5, 2, X[:35].nbytes) == 2
+    waves = net.fit_folds(X, y, trains, groups=subjects, jobs=2)
+    for a, b in zip(together, waves):
+        np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert e2e.ResNetE2E().folds_together(68, 2, 1) == 2  # two backbones per fold: pairs
+
+
 def test_a_failing_fold_stops_fit_folds_with_its_own_error():
     X, y, subjects, trains = _ragged_folds_problem()
     bad = [trains[0], trains[1], np.flatnonzero(y == 0)]  # one class only
@@ -252,7 +267,7 @@ def test_device_option_is_checked_and_results_do_not_touch_global_rng():
     ("mlp", ("--classifier-opt", "epochs=40")),
     ("ststnet", FLOW + ("--classifier-opt", "epochs=30", "--classifier-opt", "lr=0.002",
                         "--classifier-opt", "batch_size=16")),
-    ("off-apexnet", FLOW + ("--classifier-opt", "epochs=15", "--classifier-opt", "selection=fixed",
+    ("off-apexnet", FLOW + ("--classifier-opt", "epochs=20", "--classifier-opt", "selection=fixed",
                             "--classifier-opt", "hidden=64", "--classifier-opt", "lr=0.001")),
     ("resnet-e2e", FLOW + ("--features-opt", "size=32", "--classifier-opt", "epochs=6", "--classifier-opt", "lr=0.001",
                            "--classifier-opt", "streams=tmfe", "--classifier-opt", "weights=none",

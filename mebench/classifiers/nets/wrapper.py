@@ -37,6 +37,7 @@ from ...errors import ConfigError
 from ...features.deep.device import resolve_device
 
 SELECTIONS = ("inner", "fixed")
+FOLD_MEMORY_BUDGET = 2 * 1024 ** 3  # bytes of training copies that folds trained together may hold at once
 OPTIMIZERS = ("adam", "adamw", "sgd")
 MONITORS = ("loss", "accuracy", "uar")
 
@@ -77,6 +78,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     # Folds may train together (``fit_folds``): False for a net whose training draws random numbers
     # other than ``nn.Dropout`` (those come from torch's global generator, shared by the fold threads).
     fold_batching: ClassVar[bool] = True
+    # At most this many folds train together (each holds its model, optimiser state and training copy);
+    # None: as many as FOLD_MEMORY_BUDGET allows.
+    max_folds_together: ClassVar[int | None] = None
 
     def __init__(self, epochs: int = 100, batch_size: int = 64, lr: float = 1e-3, optimizer: str = "adam",
                  weight_decay: float = 0.0, momentum: float = 0.9, selection: str = "inner",
@@ -282,29 +286,40 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         with _training_context(str(device), self.threads):
             if not self.thread_safe_training() or len(folds) < 2:
                 return [fit_one(i) for i in range(len(folds))]
-            lockstep = LockStep(len(folds), self.fold_batch_size(device, len(folds)), jobs)
-            results, errors = [None] * len(folds), [None] * len(folds)
-
-            def member(i):
-                try:
-                    with lockstep.member(i):
-                        results[i] = fit_one(i)
-                except BaseException as exc:  # re-raised below, in the caller's thread
-                    errors[i] = exc
-
             workers = max(1, min(int(jobs), len(folds)))
+            wave = self.folds_together(len(folds), workers, max(len(t) for t in folds) * X[:1].nbytes)
+            results, errors = [None] * len(folds), [None] * len(folds)
             with ThreadPoolExecutor(workers) if workers > 1 else _no_pool() as pool:
-                lockstep.pool = pool
-                threads = [threading.Thread(target=member, args=(i,), name=f"fold-{i}", daemon=True)
-                           for i in range(len(folds))]
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join()
-            first = lockstep.error or next((e for e in errors if e is not None), None)
-            if first is not None:
-                raise first
+                for start in range(0, len(folds), wave):
+                    members = range(start, min(start + wave, len(folds)))
+                    lockstep = LockStep(len(members), self.fold_batch_size(device, len(members)), jobs)
+                    lockstep.pool = pool
+
+                    def member(i, lockstep=lockstep):
+                        try:
+                            with lockstep.member(i):
+                                results[i] = fit_one(i)
+                        except BaseException as exc:  # re-raised below, in the caller's thread
+                            errors[i] = exc
+
+                    threads = [threading.Thread(target=member, args=(i,), name=f"fold-{i}", daemon=True)
+                               for i in members]
+                    for thread in threads:
+                        thread.start()
+                    for thread in threads:
+                        thread.join()
+                    first = lockstep.error or next((e for e in errors if e is not None), None)
+                    if first is not None:
+                        raise first
             return results
+
+    def folds_together(self, n_folds: int, workers: int, fold_bytes: int) -> int:
+        """How many folds ``fit_folds`` keeps alive at once (a wave): all, unless the net caps it
+        (``max_folds_together``) or the folds' training copies would pass ``FOLD_MEMORY_BUDGET``;
+        never fewer than the worker threads."""
+        cap = int(self.max_folds_together or n_folds)
+        by_memory = max(1, FOLD_MEMORY_BUDGET // max(1, int(fold_bytes)))
+        return max(1, min(n_folds, max(workers, min(cap, by_memory))))
 
     def thread_safe_training(self) -> bool:
         """Whether folds may train together in threads (``fit_folds``): the net's training draws no random
