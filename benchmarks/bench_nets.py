@@ -1,7 +1,7 @@
 """Training speed of the nets: the wrapper against a bare PyTorch loop, fold-batched LOSO of STSTNet, recipes.
 
 Usage: python benchmarks/bench_nets.py [--part all|wrapper|loso|recipes] [--rounds 3] [--threads 1]
-                                      [--epochs 3] [--jobs 2] [--check-folds 4] [--json]
+                                      [--epochs 3] [--jobs 2] [--check-folds 4] [--vmap 8,68] [--json]
 
 Part 1, wrapper vs bare loop (per net): the same module (built by the net's ``build_module`` right
 after seeding), the same data, batch size, optimiser (Adam) and torch threads (``--threads``);
@@ -22,7 +22,7 @@ folds, and rounds alternate the variants so they see the same machine load:
 * fold-batched: ``STSTNet(epochs=E).fit_folds(X, y, trains, groups, jobs=--jobs)`` (what
   ``mebench run --jobs 2`` does): one fold per call, folds spread over ``--jobs`` threads of 1
   torch thread each;
-* vmapped: the same with ``fold_batch=8`` and ``fold_batch=68`` (``torch.func.vmap`` over stacked
+* vmapped: the same with ``fold_batch`` from ``--vmap`` (default 8 and 68) (``torch.func.vmap`` over stacked
   fold parameters), 1 torch thread and ``--jobs`` threads; first round only (slow on a CPU);
 * identity: ``--check-folds`` folds refit one by one (``clone(net).fit`` on the fold's training rows,
   same seed) against the fold-batched models: largest probability difference, labels that differ.
@@ -171,7 +171,7 @@ def plain_loop_child(epochs: int, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     X, y, _, trains = loso_folds()
-    samples, t0 = 0, time.perf_counter()
+    samples, t0, c0 = 0, time.perf_counter(), time.process_time()
     for s, train in enumerate(trains):
         torch.manual_seed(s)
         net = STSTNetModule(3)
@@ -187,8 +187,9 @@ def plain_loop_child(epochs: int, threads: int) -> dict:
                 torch.nn.functional.cross_entropy(net(xt[idx]), yt[idx]).backward()
                 opt.step()
         samples += len(train) * epochs
-    seconds = time.perf_counter() - t0
-    return {"samples": samples, "seconds": seconds, "samples_per_s": samples / seconds, "threads": threads,
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"samples": samples, "seconds": seconds, "cpu_s": cpu, "samples_per_s": samples / seconds,
+            "samples_per_cpu_s": samples / cpu, "threads": threads,
             "peak_rss_mb": peak_rss_mb()}
 
 
@@ -205,6 +206,7 @@ def batched_child(epochs: int, jobs: int, fold_batch, check_folds: int) -> dict:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     samples = int(sum(len(t) for t in trains)) * epochs
     out = {"samples": samples, "seconds": wall, "cpu_s": cpu, "samples_per_s": samples / wall,
+           "samples_per_cpu_s": samples / cpu,
            "peak_rss_mb": peak_rss_mb(), "fold_batch": fold_batch, "jobs": jobs}
     if check_folds:
         rng = np.random.default_rng(7)
@@ -226,14 +228,14 @@ def child(args: list[str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def part_loso(epochs: int, jobs: int, rounds: int, check_folds: int) -> dict:
+def part_loso(epochs: int, jobs: int, rounds: int, check_folds: int, vmaps: list[int]) -> dict:
     variants = {
         "plain loop, 1 thread": ["--child", "plain", "--threads", "1"],
         "plain loop, 2 threads": ["--child", "plain", "--threads", "2"],
         f"fit_folds, one fold per call, {jobs} threads": ["--child", "batched", "--fold-batch", "1"],
-        f"fit_folds, vmap 8 folds per call, {jobs} threads": ["--child", "batched", "--fold-batch", "8"],
-        f"fit_folds, vmap 68 folds per call, {jobs} threads": ["--child", "batched", "--fold-batch", "68"],
     }
+    for k in vmaps:
+        variants[f"fit_folds, vmap {k} folds per call, {jobs} threads"] = ["--child", "batched", "--fold-batch", str(k)]
     runs: dict = {k: [] for k in variants}
     for r in range(rounds):
         for key, args in variants.items():
@@ -242,7 +244,8 @@ def part_loso(epochs: int, jobs: int, rounds: int, check_folds: int) -> dict:
             check = str(check_folds if (r == 0 and "batched" in args) else 0)
             res = child(args + ["--epochs", str(epochs), "--jobs", str(jobs), "--check-folds", check])
             runs[key].append(res)
-            print(f"round {r + 1} {key}: {res['samples_per_s']:.0f} samples/s"
+            print(f"round {r + 1} {key}: {res['samples_per_s']:.0f} samples/s, "
+                  f"{res['samples_per_cpu_s']:.0f} per CPU-second, load {os.getloadavg()[0]:.1f}"
                   + (f"; identity {res['check']}" if "check" in res else ""), flush=True)
     rate = {k: statistics.median(r["samples_per_s"] for r in v) for k, v in runs.items()}
     plain = max(rate[k] for k in rate if k.startswith("plain"))
@@ -294,6 +297,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--check-folds", type=int, default=4)
     ap.add_argument("--fold-batch", default="1")
+    ap.add_argument("--vmap", default="8,68", help="fold_batch values of the vmapped variants (comma list)")
     ap.add_argument("--child", choices=["plain", "batched", "recipes"])
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -311,7 +315,8 @@ def main() -> None:
     if args.part in ("all", "wrapper"):
         report["wrapper"] = part_wrapper(args.rounds, args.threads)
     if args.part in ("all", "loso"):
-        report["loso"] = part_loso(args.epochs, args.jobs, args.rounds, args.check_folds)
+        vmaps = [int(v) for v in args.vmap.split(",") if v.strip()]
+        report["loso"] = part_loso(args.epochs, args.jobs, args.rounds, args.check_folds, vmaps)
     if args.part in ("all", "recipes"):
         report["recipes"] = child(["--child", "recipes", "--jobs", str(args.jobs)])
     report["load_after"] = os.getloadavg()

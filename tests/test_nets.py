@@ -161,9 +161,9 @@ def test_folds_train_in_waves_when_their_copies_pass_the_memory_budget(monkeypat
     X, y, subjects, trains = _ragged_folds_problem()
     net = nets.STSTNet(epochs=2, lr=2e-3, batch_size=8)
     together = net.fit_folds(X, y, trains, groups=subjects, jobs=2)
-    assert net.folds_together(5, 2, X[:35].nbytes) == 5
+    assert net.folds_together(5, 2, 4 * X[:35].nbytes) == 5
     monkeypatch.setattr(wrapper, "FOLD_MEMORY_BUDGET", 1)  # one fold per wave, but never fewer than the workers
-    assert net.folds_together(5, 2, X[:35].nbytes) == 2
+    assert net.folds_together(5, 2, 4 * X[:35].nbytes) == 2
     waves = net.fit_folds(X, y, trains, groups=subjects, jobs=2)
     for a, b in zip(together, waves):
         np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))

@@ -37,7 +37,7 @@ from ...errors import ConfigError
 from ...features.deep.device import resolve_device
 
 SELECTIONS = ("inner", "fixed")
-FOLD_MEMORY_BUDGET = 2 * 1024 ** 3  # bytes of training copies that folds trained together may hold at once
+FOLD_MEMORY_BUDGET = 2 * 1024 ** 3  # bytes of training data that folds trained together may hold at once
 OPTIMIZERS = ("adam", "adamw", "sgd")
 MONITORS = ("loss", "accuracy", "uar")
 
@@ -287,7 +287,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             if not self.thread_safe_training() or len(folds) < 2:
                 return [fit_one(i) for i in range(len(folds))]
             workers = max(1, min(int(jobs), len(folds)))
-            wave = self.folds_together(len(folds), workers, max(len(t) for t in folds) * X[:1].nbytes)
+            # a live fold holds about four copies of its rows (the slice, the validated float32 copy, the
+            # transformed inputs, the tensor the trainer reads)
+            wave = self.folds_together(len(folds), workers, 4 * max(len(t) for t in folds) * X[:1].nbytes)
             results, errors = [None] * len(folds), [None] * len(folds)
             with ThreadPoolExecutor(workers) if workers > 1 else _no_pool() as pool:
                 for start in range(0, len(folds), wave):
