@@ -319,6 +319,9 @@ def main() -> None:
         report["loso"] = part_loso(args.epochs, args.jobs, args.rounds, args.check_folds, vmaps)
     if args.part in ("all", "recipes"):
         report["recipes"] = child(["--child", "recipes", "--jobs", str(args.jobs)])
+        for name, r in report["recipes"].items():
+            print(f"{name}: {r['samples_per_s']:.1f} samples/s → default recipe ({r['default_epochs']} epochs, "
+                  f"{r['selection']}) {r['full_run_h']:.2f} h for a 68-fold LOSO (extrapolated)", flush=True)
     report["load_after"] = os.getloadavg()
     if args.json:
         print(json.dumps(report, indent=2, default=float))
