@@ -1,8 +1,7 @@
-"""Training speed of the nets: the wrapper against a bare PyTorch loop, and a full LOSO run of STSTNet.
+"""Training speed of the nets: the wrapper against a bare PyTorch loop, fold-batched LOSO of STSTNet, recipes.
 
-Usage: python benchmarks/bench_nets.py [--part all|wrapper|loso] [--rounds 3] [--threads 1]
-                                      [--epochs 500] [--plain-folds 3] [--plain-epochs 40]
-                                      [--check-folds 4] [--jobs 2] [--json]
+Usage: python benchmarks/bench_nets.py [--part all|wrapper|loso|recipes] [--rounds 3] [--threads 1]
+                                      [--epochs 3] [--jobs 2] [--check-folds 4] [--vmap 8,68] [--json]
 
 Part 1, wrapper vs bare loop (per net): the same module (built by the net's ``build_module`` right
 after seeding), the same data, batch size, optimiser (Adam) and torch threads (``--threads``);
@@ -10,22 +9,28 @@ the bare loop is the module build, then ``randperm`` → slices → ``zero_grad`
 cross-entropy / ``backward`` / ``step``; the wrapper is ``fit`` with ``selection=fixed`` (input
 checks, seeding, the module build and the RNG fork included; one untimed warm-up fit per variant
 first, so one-time imports are not counted). Rounds alternate bare and wrapper so both see the same machine
-load; throughput is samples per second over all epochs, median over rounds. STSTNet goes through
-the wrapper twice: with ``engine=torch`` (the same autograd loop) and ``engine=fused``.
+load; throughput is samples per second over all epochs, median over rounds.
 
-Part 2, the full LOSO run of STSTNet on a MEGC 2019-sized set: 442 samples of 68 subjects (2 to
-13 samples each), 3 classes (250 / 109 / 83), 28×28 (u, v, strain) images with a class
-signal, 500 epochs, batch 256, Adam (lr 5e-5), one model per fold:
+Part 2, the full 68-fold LOSO of STSTNet on a MEGC 2019-sized set: 442 samples of 68 subjects (2 to
+13 samples each), 3 classes (250 / 109 / 83), 28×28 (u, v, strain) images with a class signal,
+the default recipe (batch 256, Adam, lr 5e-5, dropout 0.5) for ``--epochs`` epochs of every fold
+(not 500: the per-epoch throughput is extrapolated). Each variant runs in a fresh process, all 68
+folds, and rounds alternate the variants so they see the same machine load:
 
-* fused: ``STSTNet().fit_folds(X, y, trains, groups, jobs=--jobs)`` over the 68 folds (what
-  ``mebench run --jobs 2`` does), in a fresh process: wall and CPU time, peak RSS;
-* plain loop: the published three-stream STSTNet in a bare PyTorch loop, one fold after another,
-  with 2 and with 1 torch thread, on ``--plain-folds`` folds × ``--plain-epochs`` epochs, each in a
-  fresh process; the faster one's samples/s extrapolated to the 29,614 training samples × 500
-  epochs of the full run;
-* identity: ``--check-folds`` folds refit one by one (``clone(net).fit`` on the fold's training
-  rows, same seed) and compared with the models ``fit_folds`` returned: the largest absolute
-  probability difference over the held-out samples and the number of labels that differ.
+* plain loop: the project's ``STSTNetModule`` in a bare PyTorch loop, one fold after another, with
+  1 and with 2 torch threads (the faster is the baseline);
+* fold-batched: ``STSTNet(epochs=E).fit_folds(X, y, trains, groups, jobs=--jobs)`` (what
+  ``mebench run --jobs 2`` does): one fold per call, folds spread over ``--jobs`` threads of 1
+  torch thread each;
+* vmapped: the same with ``fold_batch`` from ``--vmap`` (default 8 and 68) (``torch.func.vmap`` over stacked
+  fold parameters), 1 torch thread and ``--jobs`` threads; first round only (slow on a CPU);
+* identity: ``--check-folds`` folds refit one by one (``clone(net).fit`` on the fold's training rows,
+  same seed) against the fold-batched models: largest probability difference, labels that differ.
+
+Part 3, recipes: every net's default recipe on a MEGC-sized LOSO, extrapolated from the per-epoch
+throughput of ``fit_folds(jobs=2)`` on 4 folds × 2 epochs (``resnet-e2e``: 2 folds × 1 epoch of
+(6, 112, 112) inputs, resnet18 backbones with random weights, the same cost as ImageNet ones); the
+full budget of epochs is counted (early stopping can only shorten it).
 """
 from __future__ import annotations
 
@@ -125,11 +130,8 @@ def part_wrapper(rounds: int, threads: int) -> dict:
     for name, (X, y, batch, extra) in problems().items():
         net = CLASSIFIERS.create(name, batch_size=batch, threads=threads, **extra)
         variants = {"wrapper": net}
-        if name == "ststnet":
-            variants = {"wrapper (engine=torch)": clone_with(net, engine="torch"),
-                        "wrapper (engine=fused)": clone_with(net, engine="fused")}
         e = epochs[name]
-        for variant in variants.values():  # one-time process costs (imports, the compiled kernel) not timed
+        for variant in variants.values():  # one-time process costs (imports, deterministic mode) not timed
             wrapper_fit(variant, X[:32], y[:32], 1)
         times = {"bare": []} | {k: [] for k in variants}
         for _ in range(rounds):
@@ -156,90 +158,67 @@ def clone_with(net, **params):
 
 
 # ---------------------------------------------------------------------- part 2
-class PublishedSTSTNet:
-    """The three-stream STSTNet as the published PyTorch re-runs write it (3 convs, 3 batch norms)."""
-
-    @staticmethod
-    def build(k: int = 3):
-        import torch
-        from torch import nn
-
-        class Net(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.convs = nn.ModuleList(nn.Conv2d(3, c, 3, padding=2) for c in (3, 5, 8))
-                self.bns = nn.ModuleList(nn.BatchNorm2d(c) for c in (3, 5, 8))
-                self.pool, self.avg = nn.MaxPool2d(3, 3, 1), nn.AvgPool2d(2, 2)
-                self.drop, self.fc = nn.Dropout(0.5), nn.Linear(400, k)
-
-            def forward(self, x):
-                parts = [self.drop(self.pool(bn(torch.relu(conv(x))))) for conv, bn in zip(self.convs, self.bns)]
-                return self.fc(self.avg(torch.cat(parts, 1)).flatten(1))
-
-        return Net()
+def loso_folds():
+    X, y, subjects = megc_like()
+    return X, y, subjects, [np.flatnonzero(subjects != s) for s in range(68)]
 
 
-def plain_loop_child(folds: int, epochs: int, threads: int = 2) -> dict:
+def plain_loop_child(epochs: int, threads: int) -> dict:
+    """All 68 folds, one after another: build (seeded), then randperm → slices → Adam steps."""
     import torch
 
+    from mebench.classifiers.nets.models import STSTNetModule
+
     torch.set_num_threads(threads)
-    X, y, subjects = megc_like()
-    samples, seconds = 0, 0.0
-    for s in range(folds):
-        train = np.flatnonzero(subjects != s)
+    X, y, _, trains = loso_folds()
+    samples, t0, c0 = 0, time.perf_counter(), time.process_time()
+    for s, train in enumerate(trains):
         torch.manual_seed(s)
-        net = PublishedSTSTNet.build()
+        net = STSTNetModule(3)
         opt = torch.optim.Adam(net.parameters(), lr=5e-5)
         xt, yt = torch.as_tensor(X[train]), torch.as_tensor(y[train], dtype=torch.long)
-        t0 = time.perf_counter()
+        gen = torch.Generator().manual_seed(s)
+        net.train()
         for _ in range(epochs):
-            order = torch.randperm(len(train))
+            order = torch.randperm(len(train), generator=gen)
             for start in range(0, len(train), 256):
                 idx = order[start:start + 256]
-                opt.zero_grad()
+                opt.zero_grad(set_to_none=True)
                 torch.nn.functional.cross_entropy(net(xt[idx]), yt[idx]).backward()
                 opt.step()
-        seconds += time.perf_counter() - t0
         samples += len(train) * epochs
-    return {"samples": samples, "seconds": seconds, "samples_per_s": samples / seconds,
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"samples": samples, "seconds": seconds, "cpu_s": cpu, "samples_per_s": samples / seconds,
+            "samples_per_cpu_s": samples / cpu, "threads": threads,
             "peak_rss_mb": peak_rss_mb()}
 
 
-def fused_child(epochs: int, jobs: int, check_folds: int) -> dict:
+def batched_child(epochs: int, jobs: int, fold_batch, check_folds: int) -> dict:
     from sklearn.base import clone
 
-    from mebench.classifiers.nets.fused import kernel_status
     from mebench.classifiers.nets.models import STSTNet
 
-    X, y, subjects = megc_like()
-    trains = [np.flatnonzero(subjects != s) for s in range(68)]
-    net = STSTNet(epochs=epochs, engine="fused")
-    rss0 = peak_rss_mb()
+    X, y, subjects, trains = loso_folds()
+    net = STSTNet(epochs=epochs, fold_batch=fold_batch)
+    net.fit(X[:64], y[:64])  # warm-up: one-time imports (deterministic mode) not timed
     t0, c0 = time.perf_counter(), time.process_time()
     models = net.fit_folds(X, y, trains, groups=subjects, jobs=jobs)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    peak = peak_rss_mb()
-    proba = np.zeros((442, 3))
-    for s, model in enumerate(models):
-        proba[subjects == s] = model.predict_proba(X[subjects == s])
-    from mebench.metrics import uf1
-
-    classes = ["0", "1", "2"]
-    pred = np.array(classes)[proba.argmax(axis=1)]
-    score = uf1(np.array(classes)[y], pred, proba, classes)
-    rng = np.random.default_rng(7)
-    checked = sorted(rng.choice(68, size=check_folds, replace=False).tolist())
-    diffs, labels = [], 0
-    t1 = time.perf_counter()
-    for s in checked:
-        alone = clone(net).fit(X[trains[s]], y[trains[s]], groups=subjects[trains[s]])
-        a, b = alone.predict_proba(X[subjects == s]), models[s].predict_proba(X[subjects == s])
-        diffs.append(float(np.abs(a - b).max()))
-        labels += int((a.argmax(axis=1) != b.argmax(axis=1)).sum())
-    return {"wall_s": wall, "cpu_s": cpu, "samples": int(sum(len(t) for t in trains)) * epochs,
-            "peak_rss_mb": peak, "rss_before_mb": rss0, "uf1": score, "kernel": kernel_status(),
-            "check": {"folds": checked, "max_abs_prob_diff": max(diffs), "labels_differ": labels,
-                      "seconds": time.perf_counter() - t1}}
+    samples = int(sum(len(t) for t in trains)) * epochs
+    out = {"samples": samples, "seconds": wall, "cpu_s": cpu, "samples_per_s": samples / wall,
+           "samples_per_cpu_s": samples / cpu,
+           "peak_rss_mb": peak_rss_mb(), "fold_batch": fold_batch, "jobs": jobs}
+    if check_folds:
+        rng = np.random.default_rng(7)
+        checked = sorted(rng.choice(68, size=check_folds, replace=False).tolist())
+        diffs, labels = [], 0
+        for s in checked:
+            alone = clone(net).fit(X[trains[s]], y[trains[s]], groups=subjects[trains[s]])
+            a, b = alone.predict_proba(X[subjects == s]), models[s].predict_proba(X[subjects == s])
+            diffs.append(float(np.abs(a - b).max()))
+            labels += int((a.argmax(axis=1) != b.argmax(axis=1)).sum())
+        out["check"] = {"folds": checked, "max_abs_prob_diff": max(diffs), "labels_differ": labels}
+    return out
 
 
 def child(args: list[str]) -> dict:
@@ -249,54 +228,100 @@ def child(args: list[str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def part_loso(epochs: int, jobs: int, plain_folds: int, plain_epochs: int, check_folds: int) -> dict:
-    plains = {t: child(["--child", "plain", "--plain-folds", str(plain_folds), "--plain-epochs", str(plain_epochs),
-                        "--threads", str(t)]) for t in (2, 1)}
-    for t, p in plains.items():
-        print(f"plain loop (published STSTNet, {t} thread(s)): {p['samples_per_s']:.0f} samples/s", flush=True)
-    plain = max(plains.values(), key=lambda p: p["samples_per_s"])  # the faster setting: a conservative ratio
-    fused = child(["--child", "fused", "--epochs", str(epochs), "--jobs", str(jobs), "--check-folds",
-                   str(check_folds)])
-    full_samples = fused["samples"] / epochs * 500
-    plain_full = full_samples / plain["samples_per_s"]
-    fused_full = fused["wall_s"] * 500 / epochs
-    out = {"plain": plain, "plain_by_threads": plains, "fused": fused, "full_run_samples": full_samples,
-           "plain_full_run_s_extrapolated": plain_full, "fused_full_run_s": fused_full,
-           "speedup": plain_full / fused_full, "fused_samples_per_s": fused["samples"] / fused["wall_s"]}
-    print(f"fused fit_folds ({jobs} threads): {fused['wall_s']:.1f} s wall, {fused['cpu_s']:.1f} s CPU for "
-          f"{fused['samples']} samples ({out['fused_samples_per_s']:.0f}/s); peak RSS {fused['peak_rss_mb']:.0f} MB "
-          f"({fused['rss_before_mb']:.0f} MB before training); UF1 {fused['uf1']:.3f}", flush=True)
-    print(f"full run (500 epochs): plain loop {plain_full / 60:.1f} min (extrapolated), fused {fused_full / 60:.1f} "
-          f"min; ratio {out['speedup']:.1f}x", flush=True)
-    print(f"identity on folds {fused['check']['folds']}: max |p diff| {fused['check']['max_abs_prob_diff']:.3g}, "
-          f"labels differing {fused['check']['labels_differ']}", flush=True)
+def part_loso(epochs: int, jobs: int, rounds: int, check_folds: int, vmaps: list[int]) -> dict:
+    variants = {
+        "plain loop, 1 thread": ["--child", "plain", "--threads", "1"],
+        "plain loop, 2 threads": ["--child", "plain", "--threads", "2"],
+        f"fit_folds, one fold per call, {jobs} threads": ["--child", "batched", "--fold-batch", "1"],
+    }
+    for k in vmaps:
+        variants[f"fit_folds, vmap {k} folds per call, {jobs} threads"] = ["--child", "batched", "--fold-batch", str(k)]
+    runs: dict = {k: [] for k in variants}
+    for r in range(rounds):
+        for key, args in variants.items():
+            if r and "vmap" in key:
+                continue  # the vmapped variants are slow on a CPU: measured once, in the first round
+            check = str(check_folds if (r == 0 and "batched" in args) else 0)
+            res = child(args + ["--epochs", str(epochs), "--jobs", str(jobs), "--check-folds", check])
+            runs[key].append(res)
+            print(f"round {r + 1} {key}: {res['samples_per_s']:.0f} samples/s, "
+                  f"{res['samples_per_cpu_s']:.0f} per CPU-second, load {os.getloadavg()[0]:.1f}"
+                  + (f"; identity {res['check']}" if "check" in res else ""), flush=True)
+    rate = {k: statistics.median(r["samples_per_s"] for r in v) for k, v in runs.items()}
+    plain = max(rate[k] for k in rate if k.startswith("plain"))
+    full = 29_614 * 500
+    out = {"runs": runs, "samples_per_s": rate, "baseline_samples_per_s": plain,
+           "ratio_vs_best_plain": {k: v / plain for k, v in rate.items()},
+           "full_run_min": {k: full / v / 60 for k, v in rate.items()}}
+    for k, v in rate.items():
+        print(f"{k}: {v:.0f} samples/s, {v / plain:.2f}x the faster plain loop; full 500-epoch run "
+              f"{full / v / 60:.1f} min (extrapolated)", flush=True)
+    return out
+
+
+# ---------------------------------------------------------------------- part 3
+def recipes_child(jobs: int) -> dict:
+    from mebench.registry import CLASSIFIERS
+
+    X, y, subjects = megc_like()
+    rng = np.random.default_rng(2)
+    inputs = {"mlp": (rng.normal(0, 1, (442, 512)).astype(np.float32), {}),
+              "ststnet": (X, {}), "off-apexnet": (X, {}),
+              "resnet-e2e": (rng.uniform(0, 1, (442, 6, 112, 112)).astype(np.float32),
+                             {"weights": "none", "backbone": "resnet18"})}
+    out = {}
+    for name, (data, extra) in inputs.items():
+        folds = [np.flatnonzero(subjects != s) for s in range(2 if name == "resnet-e2e" else 4)]
+        default = CLASSIFIERS.create(name, **extra)
+        epochs = 1 if name == "resnet-e2e" else 2
+        net = CLASSIFIERS.create(name, epochs=epochs, selection="fixed", **extra)
+        net.fit(data[:32], y[:32])  # warm-up
+        t0 = time.perf_counter()
+        net.fit_folds(data, y, folds, groups=subjects, jobs=jobs)
+        seconds = time.perf_counter() - t0
+        samples = sum(len(f) for f in folds) * epochs
+        full = 29_614 * int(default.epochs) * int(default.seeds)
+        out[name] = {"samples_per_s": samples / seconds, "default_epochs": int(default.epochs),
+                     "selection": default.selection, "full_run_h": full / (samples / seconds) / 3600}
+        print(f"{name}: {samples / seconds:.1f} samples/s → default recipe ({default.epochs} epochs, "
+              f"{default.selection}) {out[name]['full_run_h']:.2f} h for a 68-fold LOSO (extrapolated)", flush=True)
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=["all", "wrapper", "loso"], default="all")
+    ap.add_argument("--part", choices=["all", "wrapper", "loso", "recipes"], default="all")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--epochs", type=int, default=500)
+    ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--plain-folds", type=int, default=3)
-    ap.add_argument("--plain-epochs", type=int, default=40)
     ap.add_argument("--check-folds", type=int, default=4)
-    ap.add_argument("--child", choices=["plain", "fused"])
+    ap.add_argument("--fold-batch", default="1")
+    ap.add_argument("--vmap", default="8,68", help="fold_batch values of the vmapped variants (comma list)")
+    ap.add_argument("--child", choices=["plain", "batched", "recipes"])
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.child == "plain":
-        print(json.dumps(plain_loop_child(args.plain_folds, args.plain_epochs, args.threads)))
+        print(json.dumps(plain_loop_child(args.epochs, args.threads)))
         return
-    if args.child == "fused":
-        print(json.dumps(fused_child(args.epochs, args.jobs, args.check_folds)))
+    if args.child == "batched":
+        fb = args.fold_batch if args.fold_batch == "auto" else int(args.fold_batch)
+        print(json.dumps(batched_child(args.epochs, args.jobs, fb, args.check_folds)))
+        return
+    if args.child == "recipes":
+        print(json.dumps(recipes_child(args.jobs)))
         return
     report = {"platform": platform.platform(), "cpus": os.cpu_count(), "load_before": os.getloadavg()}
     if args.part in ("all", "wrapper"):
         report["wrapper"] = part_wrapper(args.rounds, args.threads)
     if args.part in ("all", "loso"):
-        report["loso"] = part_loso(args.epochs, args.jobs, args.plain_folds, args.plain_epochs, args.check_folds)
+        vmaps = [int(v) for v in args.vmap.split(",") if v.strip()]
+        report["loso"] = part_loso(args.epochs, args.jobs, args.rounds, args.check_folds, vmaps)
+    if args.part in ("all", "recipes"):
+        report["recipes"] = child(["--child", "recipes", "--jobs", str(args.jobs)])
+        for name, r in report["recipes"].items():
+            print(f"{name}: {r['samples_per_s']:.1f} samples/s → default recipe ({r['default_epochs']} epochs, "
+                  f"{r['selection']}) {r['full_run_h']:.2f} h for a 68-fold LOSO (extrapolated)", flush=True)
     report["load_after"] = os.getloadavg()
     if args.json:
         print(json.dumps(report, indent=2, default=float))

@@ -1,4 +1,4 @@
-"""Trainable nets (issue 11): the wrapper's contract, honest model selection, the fused STSTNet engine,
+"""Trainable nets (issue 11): the wrapper's contract, honest model selection, fold-batched training,
 the leaky protocol, and bring-your-own-net plugins.
 
 Tiny configurations throughout: few epochs, small inputs, the synthetic dataset.
@@ -26,15 +26,6 @@ EASY = ("--dataset-opt", "subjects=6", "--dataset-opt", "clips_per_subject=8", "
         "--dataset-opt", "effect=1.0", "--dataset-opt", "intensity=3.0", "--dataset-opt", "noise=1.0")
 FLOW = ("--features", "flow-image", "--features-opt", "align=null")
 NETS = ("mlp", "ststnet", "off-apexnet", "resnet-e2e")
-
-
-def _kernel():
-    from mebench.classifiers.nets.fused import kernel_status, load_kernel
-
-    lib = load_kernel()
-    if lib is None:
-        pytest.skip(f"fused STSTNet engine {kernel_status()}")
-    return lib
 
 
 # ---------------------------------------------------------------------- modules
@@ -82,70 +73,14 @@ def test_image_nets_refuse_tables_with_a_clear_error_and_take_flattened_images()
     X, y = nets.STSTNet.example_data(n_samples=12, n_classes=2, seed=0)
     with pytest.raises(ValueError, match=r"\(n, 3, 28, 28\).*flow-image"):
         nets.STSTNet(epochs=1).fit(np.zeros((12, 12)), y)
-    flat = nets.STSTNet(epochs=1, engine="torch").fit(X.reshape(12, -1), y)
-    shaped = nets.STSTNet(epochs=1, engine="torch").fit(X, y)
+    flat = nets.STSTNet(epochs=1).fit(X.reshape(12, -1), y)
+    shaped = nets.STSTNet(epochs=1).fit(X, y)
     np.testing.assert_array_equal(flat.predict_proba(X), shaped.predict_proba(X.reshape(12, -1)))
     off = nets.OffApexNet(epochs=1, hidden=16).fit(X, y)  # (u, v, strain): the strain channel is ignored
     assert off.members_[0].streams[0][0].in_channels == 1 and off.input_shape_ == (3, 28, 28)
 
 
-# ---------------------------------------------------------------------- the fused STSTNet engine
-def test_fused_kernel_gradients_equal_autograd():
-    import ctypes
-
-    from mebench.classifiers.nets.fused import pack, pad_inputs, ptr
-
-    lib = _kernel()
-    torch.manual_seed(1)
-    k, n, b = 3, 20, 12
-    X, y = torch.randn(n, 3, 28, 28), torch.randint(0, k, (n,))
-    net = nets.STSTNetModule(k)
-    with torch.no_grad():
-        net.bn.weight.uniform_(-1.5, 1.5)  # negative gammas turn the max pool into a min pool of the ReLU output
-        net.bn.bias.uniform_(-0.5, 0.5)
-    params, running = pack(net)
-    batch = torch.randperm(n)[:b]
-    mask = (torch.rand(b, 16, 10, 10) > 0.5).float() * 2.0
-    weights = torch.tensor([1.0, 2.0, 0.5])
-    net.train()
-    z = net.pool(net.bn(torch.relu(net.conv(X[batch])))) * mask
-    loss = torch.nn.functional.cross_entropy(net.fc(net.avgpool(z).flatten(1)), y[batch], weight=weights)
-    loss.backward()
-    grad = np.zeros_like(params)
-    work = np.zeros(lib.ststnet_work_size(b, k), np.float32)
-    c_mask = np.ascontiguousarray(mask.numpy().reshape(b, 16, 100).transpose(0, 2, 1))
-    c_loss = lib.ststnet_forward_backward(
-        ptr(pad_inputs(X.numpy())), ptr(y.numpy().astype(np.int32), ctypes.c_int32),
-        ptr(batch.numpy().astype(np.int32), ctypes.c_int32), b, k, ptr(params), ptr(running), ptr(c_mask),
-        ptr(weights.numpy()), 0.1, ptr(grad), ptr(work))
-    assert c_loss == pytest.approx(loss.item(), rel=1e-6)
-    expected = np.concatenate([p.grad.numpy().ravel() for p in (net.conv.weight, net.conv.bias, net.bn.weight,
-                                                                 net.bn.bias, net.fc.weight, net.fc.bias)])
-    np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=2e-6)
-    np.testing.assert_allclose(running, np.concatenate([net.bn.running_mean, net.bn.running_var]), rtol=1e-5, atol=1e-7)
-
-
-@pytest.mark.parametrize("name, code", [("adam", 0), ("adamw", 1), ("sgd", 2)])
-def test_fused_optimizer_steps_follow_torch_optim(name, code):
-    from mebench.classifiers.nets.fused import ptr
-    from mebench.classifiers.nets.wrapper import make_optimizer
-
-    lib = _kernel()
-    rng = np.random.default_rng(0)
-    start = rng.normal(0, 1, 50).astype(np.float32)
-    grads = [rng.normal(0, 1, 50).astype(np.float32) for _ in range(3)]
-    param = torch.nn.Parameter(torch.from_numpy(start.copy()))
-    holder = torch.nn.Module()
-    holder.p = param
-    opt = make_optimizer(holder, {"optimizer": name, "lr": 0.01, "weight_decay": 0.1, "momentum": 0.9})
-    ours, m, v = start.copy(), np.zeros(50, np.float32), np.zeros(50, np.float32)
-    for step, g in enumerate(grads, start=1):
-        param.grad = torch.from_numpy(g.copy())
-        opt.step()
-        lib.ststnet_optimizer_step(ptr(ours), ptr(g), ptr(m), ptr(v), 50, step, code, 0.01, 0.9, 0.999, 1e-8, 0.1, 0.9)
-    np.testing.assert_allclose(ours, param.detach().numpy(), rtol=1e-5, atol=1e-6)
-
-
+# ---------------------------------------------------------------------- fold-batched training
 def _folds_problem(n_subjects=5, per_subject=8, seed=0):
     X, y = nets.STSTNet.example_data(n_samples=n_subjects * per_subject, n_classes=3, seed=seed)
     subjects = np.repeat(np.arange(n_subjects), per_subject)
@@ -153,16 +88,23 @@ def _folds_problem(n_subjects=5, per_subject=8, seed=0):
     return X, y, subjects, trains
 
 
+def _ragged_folds_problem():
+    """Five subjects of 5 to 11 samples: the folds differ in size, so their last batches (and with batch 8
+    their number of batches) differ."""
+    X, y = nets.STSTNet.example_data(n_samples=40, n_classes=3, seed=0)
+    subjects = np.repeat(np.arange(5), [5, 7, 8, 9, 11])
+    return X, y, subjects, [np.flatnonzero(subjects != s) for s in range(5)]
+
+
 @pytest.mark.parametrize("make", [
-    lambda: nets.STSTNet(epochs=6, lr=2e-3, batch_size=16, engine="fused"),
-    lambda: nets.STSTNet(epochs=3, lr=2e-3, batch_size=16, engine="fused", selection="inner", patience=2),
-    lambda: nets.MLP(epochs=5, hidden=8),
+    lambda: nets.STSTNet(epochs=6, lr=2e-3, batch_size=8),
+    lambda: nets.STSTNet(epochs=3, lr=2e-3, batch_size=16, selection="inner", patience=2, refit=True),
+    lambda: nets.MLP(epochs=5, hidden=8, dropout=0.3),
+    lambda: nets.MLP(epochs=4, hidden=8, search="lr=1e-2|1e-3", seeds=2),
 ])
-def test_fit_folds_predicts_exactly_as_fitting_fold_by_fold(make):
+def test_fit_folds_with_one_fold_per_call_predicts_bit_for_bit_as_fitting_fold_by_fold(make):
     net = make()
-    if getattr(net, "engine", None) == "fused":
-        _kernel()
-    X, y, subjects, trains = _folds_problem()
+    X, y, subjects, trains = _ragged_folds_problem()
     if isinstance(net, nets.MLP):
         X = X.reshape(len(X), -1)[:, :20]
     together = net.fit_folds(X, y, trains, groups=subjects, jobs=2)
@@ -170,14 +112,75 @@ def test_fit_folds_predicts_exactly_as_fitting_fold_by_fold(make):
         alone = clone(net).fit(X[train], y[train], groups=subjects[train])
         test = np.setdiff1d(np.arange(len(X)), train)
         np.testing.assert_array_equal(model.predict_proba(X[test]), alone.predict_proba(X[test]))
-        assert model.engine_ == alone.engine_
+        assert model.history_ == alone.history_ and model.selection_note_ == alone.selection_note_
+        assert all(type(m).__name__ == "Dropout" for member in model.members_ for m in member.modules()
+                   if "Dropout" in type(m).__name__)  # the fold's own dropout layers are swapped back
 
 
-def test_runner_trains_fused_folds_together_with_jobs_and_scores_alike():
+# The stated tolerance of vmapped fold batches (torch.func.vmap over stacked fold parameters: a grouped
+# convolution, batched matrix products): after the quick recipe, probabilities within 1e-4 of the fold
+# trained alone and the same predicted labels.
+VMAP_ATOL = 1e-4
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nets.STSTNet(epochs=8, lr=2e-3, batch_size=8, fold_batch=3),
+    lambda: nets.MLP(epochs=6, hidden=8, dropout=0.3, fold_batch=5),
+    lambda: nets.OffApexNet(epochs=3, lr=1e-3, batch_size=16, hidden=16, fold_batch=2),
+])
+def test_vmapped_fold_batches_agree_with_fitting_fold_by_fold_within_the_stated_tolerance(make):
+    net = make()
+    X, y, subjects, trains = _ragged_folds_problem()
+    if isinstance(net, nets.MLP):
+        X = X.reshape(len(X), -1)[:, :20]
+    together = net.fit_folds(X, y, trains, groups=subjects, jobs=1)
+    for train, model in zip(trains, together):
+        alone = clone(net).fit(X[train], y[train], groups=subjects[train])
+        test = np.setdiff1d(np.arange(len(X)), train)
+        np.testing.assert_allclose(model.predict_proba(X[test]), alone.predict_proba(X[test]), atol=VMAP_ATOL, rtol=0)
+        np.testing.assert_array_equal(model.predict(X[test]), alone.predict(X[test]))
+
+
+def test_each_fold_sees_only_its_rows_and_its_own_seed():
+    """A fold's model depends on its own rows and seed only: changing another fold's rows changes nothing."""
+    X, y, subjects, trains = _ragged_folds_problem()
+    net = nets.STSTNet(epochs=3, lr=2e-3, batch_size=8)
+    base = net.fit_folds(X, y, trains, groups=subjects, jobs=2)
+    X2 = X.copy()
+    X2[subjects == 0] += 5.0  # subject 0 is in every training set but fold 0's
+    other = net.fit_folds(X2, y, trains, groups=subjects, jobs=2)
+    np.testing.assert_array_equal(base[0].predict_proba(X), other[0].predict_proba(X))
+    assert not np.array_equal(base[1].predict_proba(X), other[1].predict_proba(X))
+    reseeded = clone(net).set_params(random_state=1).fit_folds(X, y, trains, groups=subjects, jobs=2)
+    assert not np.array_equal(base[0].predict_proba(X), reseeded[0].predict_proba(X))
+
+
+def test_folds_train_in_waves_when_their_copies_pass_the_memory_budget(monkeypatch):
+    from mebench.classifiers.nets import wrapper
+
+    X, y, subjects, trains = _ragged_folds_problem()
+    net = nets.STSTNet(epochs=2, lr=2e-3, batch_size=8)
+    together = net.fit_folds(X, y, trains, groups=subjects, jobs=2)
+    assert net.folds_together(5, 2, 4 * X[:35].nbytes) == 5
+    monkeypatch.setattr(wrapper, "FOLD_MEMORY_BUDGET", 1)  # one fold per wave, but never fewer than the workers
+    assert net.folds_together(5, 2, 4 * X[:35].nbytes) == 2
+    waves = net.fit_folds(X, y, trains, groups=subjects, jobs=2)
+    for a, b in zip(together, waves):
+        np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert e2e.ResNetE2E().folds_together(68, 2, 1) == 2  # two backbones per fold: pairs
+
+
+def test_a_failing_fold_stops_fit_folds_with_its_own_error():
+    X, y, subjects, trains = _ragged_folds_problem()
+    bad = [trains[0], trains[1], np.flatnonzero(y == 0)]  # one class only
+    with pytest.raises(ValueError, match="only one class"):
+        nets.STSTNet(epochs=2, batch_size=8).fit_folds(X, y, bad, jobs=2)
+
+
+def test_runner_trains_folds_together_with_jobs_and_scores_alike():
     from mebench.run import cross_predict
     from mebench.stats.permutation import prepared_from_arrays
 
-    _kernel()
     X, y, subjects, _ = _folds_problem(n_subjects=4, per_subject=6)
     prepared = prepared_from_arrays(X, np.array(["a", "b", "c"])[y], subjects,
                                     estimator=nets.STSTNet(epochs=4, lr=2e-3, batch_size=8))
@@ -189,17 +192,11 @@ def test_runner_trains_fused_folds_together_with_jobs_and_scores_alike():
     assert events and events[-1][0] == -1 and events[-1][1] == events[-1][2] == 4 * 4  # epochs of all folds
 
 
-def test_fused_engine_falls_back_to_torch_without_a_compiler(monkeypatch, tmp_path):
-    from mebench.classifiers.nets import fused
-
-    monkeypatch.setattr(fused, "_state", {})
-    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
-    X, y = nets.STSTNet.example_data(n_samples=10, n_classes=2)
-    with pytest.warns(RuntimeWarning, match="no C compiler"):
-        model = nets.STSTNet(epochs=1).fit(X, y)
-    assert model.engine_ == "torch"
-    with pytest.raises(ConfigError, match="engine=fused is not available"):
-        nets.STSTNet(epochs=1, engine="fused").fit(X, y)
+def test_the_removed_compiled_engine_is_refused_by_name():
+    with pytest.raises(ConfigError, match="does not take option 'engine'.*fold_batch"):
+        CLASSIFIERS.create("ststnet", engine="fused")
+    with pytest.raises(ConfigError, match="fold_batch must be auto or a positive integer"):
+        nets.STSTNet(fold_batch=0).fit(*nets.STSTNet.example_data(n_samples=10, n_classes=2))
 
 
 # ---------------------------------------------------------------------- honest model selection
@@ -270,7 +267,7 @@ def test_device_option_is_checked_and_results_do_not_touch_global_rng():
     ("mlp", ("--classifier-opt", "epochs=40")),
     ("ststnet", FLOW + ("--classifier-opt", "epochs=30", "--classifier-opt", "lr=0.002",
                         "--classifier-opt", "batch_size=16")),
-    ("off-apexnet", FLOW + ("--classifier-opt", "epochs=15", "--classifier-opt", "selection=fixed",
+    ("off-apexnet", FLOW + ("--classifier-opt", "epochs=20", "--classifier-opt", "selection=fixed",
                             "--classifier-opt", "hidden=64", "--classifier-opt", "lr=0.001")),
     ("resnet-e2e", FLOW + ("--features-opt", "size=32", "--classifier-opt", "epochs=6", "--classifier-opt", "lr=0.001",
                            "--classifier-opt", "streams=tmfe", "--classifier-opt", "weights=none",

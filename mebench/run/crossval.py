@@ -349,7 +349,7 @@ class BackendExecutor(FoldExecutor):
 
 
 class BatchedExecutor(FoldExecutor):
-    """Folds trained together by the estimator itself, with ``jobs`` threads (the fused STSTNet).
+    """Folds trained together by the estimator itself, with ``jobs`` threads (the torch nets, ``batched.py``).
 
     ``estimator.fit_folds(X, y, trains, groups, jobs, progress)`` returns one fitted clone per
     training set (each saw only its training rows); a training set of a single class predicts it.
@@ -387,7 +387,7 @@ class BatchedExecutor(FoldExecutor):
         """Whether the estimator trains folds together (``fit_folds``, ``thread_safe_training()``) on an array."""
         if work.leaky or not isinstance(work.X, np.ndarray) or work.annotation_targets is not None:
             return False
-        check = getattr(work.estimator, "thread_safe_training", None)  # may resolve the engine: asked last
+        check = getattr(work.estimator, "thread_safe_training", None)
         return hasattr(work.estimator, "fit_folds") and callable(check) and bool(check())
 
 

@@ -98,6 +98,7 @@ class ResNetE2E(StartingWeights, TorchClassifier):
     defaults = {"epochs": 30, "batch_size": 32, "lr": 1e-4, "optimizer": "adamw", "weight_decay": 1e-4,
                 "patience": 5}
     quick_params = {"weights": "none", "epochs": 2, "batch_size": 8, "lr": 1e-3}
+    max_folds_together = 2  # two ImageNet backbones per fold: folds train in pairs, not all at once
 
     def _channels(self) -> int:
         if self.streams not in STREAMS:

@@ -70,55 +70,18 @@ class OffApexNetModule(nn.Module):
 class STSTNet(TorchClassifier):
     """STSTNet on 28×28 (u, v, strain) flow images; published settings: Adam, lr 5e-5, batch 256, 500 epochs.
 
-    ``engine``: ``fused`` trains on the CPU with a compiled kernel (see ``fused.py``; folds train
-    concurrently under ``fit_folds``), ``torch`` with plain autograd (any device), ``auto`` picks
-    fused on the CPU when a C compiler is available. The two engines draw different random
-    numbers (batch order, dropout), so their predictions differ as two seeds would.
+    Plain torch training; ``fit_folds`` (``mebench run --jobs N``) trains the folds of a run together
+    (see ``batched.py``).
     """
 
     image_shape = (3, 28, 28)
     input_hint = FLOW_HINT
-    net_params = {"dropout": 0.5, "engine": "auto"}
+    net_params = {"dropout": 0.5}
     defaults = {"epochs": 500, "batch_size": 256, "lr": 5e-5, "selection": "fixed"}
     quick_params = {"epochs": 4, "lr": 1e-2, "batch_size": 32}
 
     def build_module(self, input_shape, n_classes):
         return STSTNetModule(n_classes, in_channels=input_shape[0], size=input_shape[1:], dropout=float(self.dropout))
-
-    def resolved_engine(self) -> str:
-        """``fused`` or ``torch``, as ``fit`` will use it."""
-        import warnings
-
-        from ...features.deep.device import resolve_device
-        from .fused import kernel_status, load_kernel
-
-        if self.engine not in ("auto", "fused", "torch"):
-            raise ConfigError(f"ststnet: engine must be auto, fused or torch, not {self.engine!r}.")
-        if self.engine == "torch":
-            return "torch"
-        on_cpu = resolve_device(self.device).type == "cpu"
-        if self.engine == "fused" and not on_cpu:
-            raise ConfigError("ststnet: engine=fused runs on the CPU only; use engine=torch (or auto) on a GPU.")
-        if not on_cpu:
-            return "torch"
-        if load_kernel() is None:
-            if self.engine == "fused":
-                raise ConfigError(f"ststnet: engine=fused is not available here ({kernel_status()}). "
-                                  "Install a C compiler (or set $CC), or use engine=torch.")
-            warnings.warn(f"ststnet: the fused CPU engine is {kernel_status()}; training with torch instead "
-                          "(slower, and different random draws).", RuntimeWarning, stacklevel=3)
-            return "torch"
-        return "fused"
-
-    def make_trainer(self, X, codes, train_idx, hp, seed):
-        if self.resolved_engine() == "fused":
-            from .fused import FusedSTSTNetTrainer, load_kernel
-
-            return FusedSTSTNetTrainer(self, X, codes, train_idx, hp, seed, load_kernel())
-        return super().make_trainer(X, codes, train_idx, hp, seed)
-
-    def thread_safe_training(self) -> bool:
-        return self.resolved_engine() == "fused"
 
 
 class OffApexNet(TorchClassifier):

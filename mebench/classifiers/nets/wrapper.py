@@ -37,6 +37,7 @@ from ...errors import ConfigError, InputShapeError
 from ...features.deep.device import resolve_device
 
 SELECTIONS = ("inner", "fixed")
+FOLD_MEMORY_BUDGET = 2 * 1024 ** 3  # bytes of training data that folds trained together may hold at once
 OPTIMIZERS = ("adam", "adamw", "sgd")
 MONITORS = ("loss", "accuracy", "uar")
 
@@ -57,7 +58,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         probabilities are averaged); random_state: the seed;
       device: ``auto`` (cuda when available, else cpu), ``cpu``, ``cuda``, ``cuda:1``...;
       threads: torch CPU threads during fit/predict (default 1, like BLAS in every fold worker:
-        results then do not depend on the machine's core count; None leaves torch's setting).
+        results then do not depend on the machine's core count; None leaves torch's setting);
+      fold_batch: folds per vmapped call when ``fit_folds`` trains folds together: ``auto`` (all on a
+        GPU, one on the CPU) or a number (see ``batched.py``).
     """
 
     # Declared by subclasses: extra constructor parameters and changed training defaults.
@@ -72,12 +75,18 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     expensive: ClassVar[bool] = True
     # Fold checkpoints keep the fitted net (it pickles with its weights on the CPU).
     save_fold_models: ClassVar[bool] = True
+    # Folds may train together (``fit_folds``): False for a net whose training draws random numbers
+    # other than ``nn.Dropout`` (those come from torch's global generator, shared by the fold threads).
+    fold_batching: ClassVar[bool] = True
+    # At most this many folds train together (each holds its model, optimiser state and training copy);
+    # None: as many as FOLD_MEMORY_BUDGET allows.
+    max_folds_together: ClassVar[int | None] = None
 
     def __init__(self, epochs: int = 100, batch_size: int = 64, lr: float = 1e-3, optimizer: str = "adam",
                  weight_decay: float = 0.0, momentum: float = 0.9, selection: str = "inner",
                  validation_fraction: float = 0.2, patience: int = 20, monitor: str = "loss", refit: bool = False,
                  search: Any = None, class_weight: Any = None, seeds: int = 1, random_state: int = 0,
-                 device: str = "auto", threads: int | None = 1):
+                 device: str = "auto", threads: int | None = 1, fold_batch: Any = "auto"):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -95,6 +104,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.threads = threads
+        self.fold_batch = fold_batch
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -233,15 +243,18 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         """Fit one clone per fold on ``X[train]`` for every ``train`` in ``folds``; return the fitted clones.
 
         Each clone sees only its own training rows (and their ``groups``), exactly as
-        ``clone(self).fit(X[train], y[train], groups=groups[train])`` would, and gives identical
-        predictions. When the net's training engine is thread-safe (it draws no random numbers from
-        torch's global generator while training, e.g. the fused STSTNet engine) up to ``jobs`` folds
-        train at once in threads; otherwise one after another. ``progress(done, total)`` counts
-        epochs over all folds.
+        ``clone(self).fit(X[train], y[train], groups=groups[train])`` would. The folds train together
+        (``batched.py``): every fold's ``_fit`` runs in its own thread and the folds meet at each epoch,
+        which trains all of them step by step, ``fold_batch`` folds per call (one: the fold's plain
+        step, bit-for-bit as alone; more: one ``torch.func.vmap`` call, equal within float32
+        rounding), chunks spread over ``jobs`` threads. ``progress(done, total)`` counts epochs over
+        all folds.
         """
         from concurrent.futures import ThreadPoolExecutor
 
         from sklearn.base import clone
+
+        from .batched import LockStep
 
         self._check_params()
         X = np.asarray(X)
@@ -269,16 +282,59 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             model = clone(self)
             return model._fit(X[train], y[train], None if groups is None else groups[train], None, fold_progress(i))
 
-        workers = max(1, min(int(jobs), len(folds))) if self.thread_safe_training() else 1
-        with _training_context(str(resolve_device(self.device)), self.threads):
-            if workers == 1:
+        device = resolve_device(self.device)
+        with _training_context(str(device), self.threads):
+            if not self.thread_safe_training() or len(folds) < 2:
                 return [fit_one(i) for i in range(len(folds))]
-            with ThreadPoolExecutor(workers) as pool:
-                return list(pool.map(fit_one, range(len(folds))))
+            workers = max(1, min(int(jobs), len(folds)))
+            # a live fold holds about four copies of its rows (the slice, the validated float32 copy, the
+            # transformed inputs, the tensor the trainer reads)
+            wave = self.folds_together(len(folds), workers, 4 * max(len(t) for t in folds) * X[:1].nbytes)
+            results, errors = [None] * len(folds), [None] * len(folds)
+            with ThreadPoolExecutor(workers) if workers > 1 else _no_pool() as pool:
+                for start in range(0, len(folds), wave):
+                    members = range(start, min(start + wave, len(folds)))
+                    lockstep = LockStep(len(members), self.fold_batch_size(device, len(members)), jobs)
+                    lockstep.pool = pool
+
+                    def member(i, lockstep=lockstep):
+                        try:
+                            with lockstep.member(i):
+                                results[i] = fit_one(i)
+                        except BaseException as exc:  # re-raised below, in the caller's thread
+                            errors[i] = exc
+
+                    threads = [threading.Thread(target=member, args=(i,), name=f"fold-{i}", daemon=True)
+                               for i in members]
+                    for thread in threads:
+                        thread.start()
+                    for thread in threads:
+                        thread.join()
+                    first = lockstep.error or next((e for e in errors if e is not None), None)
+                    if first is not None:
+                        raise first
+            return results
+
+    def folds_together(self, n_folds: int, workers: int, fold_bytes: int) -> int:
+        """How many folds ``fit_folds`` keeps alive at once (a wave): all, unless the net caps it
+        (``max_folds_together``) or the folds' training copies would pass ``FOLD_MEMORY_BUDGET``;
+        never fewer than the worker threads."""
+        cap = int(self.max_folds_together or n_folds)
+        by_memory = max(1, FOLD_MEMORY_BUDGET // max(1, int(fold_bytes)))
+        return max(1, min(n_folds, max(workers, min(cap, by_memory))))
 
     def thread_safe_training(self) -> bool:
-        """Whether folds may train concurrently in threads (see ``fit_folds``); torch training may not."""
-        return False
+        """Whether folds may train together in threads (``fit_folds``): the net's training draws no random
+        numbers from torch's global generator (``fold_batching``; dropout is drawn per fold)."""
+        return bool(self.fold_batching)
+
+    def fold_batch_size(self, device, n_folds: int) -> int:
+        """Folds per vmapped call in ``fit_folds``: ``fold_batch``, or for ``auto`` every fold on a GPU and
+        one on the CPU (where oneDNN runs a grouped convolution slower per sample than separate ones,
+        benchmarks/RESULTS.md; one fold per call is also bit-for-bit the fold trained alone)."""
+        if self.fold_batch == "auto":
+            return n_folds if getattr(device, "type", str(device)) == "cuda" else 1
+        return int(self.fold_batch)
 
     def _check_params(self) -> None:
         name = type(self).__name__
@@ -297,6 +353,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                               f"not {self.validation_fraction!r}.")
         if self.class_weight not in (None, "balanced") and not isinstance(self.class_weight, dict):
             raise ConfigError(f"{name}: class_weight must be None, 'balanced' or a dict, not {self.class_weight!r}.")
+        fb = self.fold_batch
+        if fb != "auto" and (isinstance(fb, bool) or not isinstance(fb, (int, np.integer)) or fb < 1):
+            raise ConfigError(f"{name}: fold_batch must be auto or a positive integer, not {fb!r}.")
         if self.search is not None and self.selection != "inner":
             raise ConfigError(f"{name}: search needs an inner validation split; use selection=inner.")
 
@@ -459,7 +518,10 @@ class TorchTrainer:
     """Plain torch training of ``owner.build_module(...)``: shuffled mini-batches, one optimiser step each.
 
     The module is built right after seeding (so initial weights follow the seed); the batch order
-    comes from a generator seeded with the same seed, dropout from torch's (forked) global one.
+    comes from a generator seeded with the same seed, dropout masks from a second generator of the
+    fold's own (``batched.FoldDropout``), so nothing is drawn from torch's global generator while
+    training and folds can train together in threads. Inside ``fit_folds`` the epochs go through the
+    fold threads' lock-step (``batched.LockStep``); alone, ``epoch`` runs the same steps directly.
     """
 
     engine = "torch"
@@ -467,36 +529,65 @@ class TorchTrainer:
     def __init__(self, owner, X, codes, train_idx, hp, seed):
         import torch
 
+        from .batched import FoldDropouts, current_lockstep, random_modules
+
         self.device = torch.device(owner.device_)
         self.net = seeded_build(owner, tuple(X.shape[1:]), seed).to(self.device)
         self.optimizer = make_optimizer(self.net, hp)
         self.loss_fn = torch.nn.CrossEntropyLoss(weight=owner._loss_weights(codes[train_idx], self.device))
         self.generator = torch.Generator().manual_seed(int(seed))
+        dropout_generator = torch.Generator(device=self.device).manual_seed(dropout_seed(seed))
+        self.dropouts = FoldDropouts(self.net, dropout_generator)
         self.X = torch.as_tensor(X[train_idx], device=self.device)
         self.y = torch.as_tensor(codes[train_idx], dtype=torch.long, device=self.device)
         self.batch = int(hp["batch_size"])
+        self.lockstep, self.rank = current_lockstep()
+        self.probe_cache: dict = {}
+        other = random_modules(self.net)
+        if self.lockstep is not None and other:
+            raise ConfigError(f"{type(owner).__name__}: folds cannot train together with {', '.join(other)} "
+                              "(it draws from torch's global generator); set the class attribute "
+                              "fold_batching = False.")
 
     def epoch(self) -> None:
+        from .batched import run_epoch
+
+        if self.lockstep is not None:
+            self.lockstep.epoch(self)
+        else:
+            run_epoch([self])
+
+    def batches(self) -> list:
+        """This epoch's mini-batches (index tensors), from the fold's own generator."""
         import torch
 
-        self.net.train()
         n, batch = len(self.y), self.batch
         order = torch.randperm(n, generator=self.generator).to(self.device)
         stop = n - 1 if n % batch == 1 and n > 1 else n  # a lone last sample breaks batch norm
-        for start in range(0, stop, batch):
-            idx = order[start:min(start + batch, stop)]
-            self.optimizer.zero_grad(set_to_none=True)
-            self.loss_fn(self.net(self.X[idx]), self.y[idx]).backward()
-            self.optimizer.step()
+        return [order[start:min(start + batch, stop)] for start in range(0, stop, batch)]
+
+    def begin_epoch(self) -> None:
+        self.dropouts.install()
+        self.net.train()
+
+    def step(self, idx) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.loss_fn(self.net(self.X[idx]), self.y[idx]).backward()
+        self.optimizer.step()
 
     def module(self):
-        return self.net
+        return self.dropouts.release()
 
     def state(self) -> dict:
         return {k: v.detach().clone() for k, v in self.net.state_dict().items()}
 
     def load(self, state: dict) -> None:
         self.net.load_state_dict(state)
+
+
+def dropout_seed(seed: int) -> int:
+    """The seed of a fold's dropout generator: its own stream, apart from the batch order's."""
+    return (int(seed) * 0x9E3779B1 + 0x7F4A7C15) % (2 ** 63)
 
 
 def _generated_init(cls):
@@ -552,6 +643,11 @@ def seed_everything(seed: int) -> None:
 
 
 @contextmanager
+def _no_pool():
+    yield None
+
+
+@contextmanager
 def _training_context(device: str, threads: int | None, deterministic: bool = True):
     """Fork the global RNGs (restored afterwards), pin threads, and make CPU runs deterministic."""
     import torch
@@ -559,6 +655,7 @@ def _training_context(device: str, threads: int | None, deterministic: bool = Tr
     py_state, np_state = random.getstate(), np.random.get_state()
     det, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     old_threads = torch.get_num_threads()
+    old_fill = torch.utils.deterministic.fill_uninitialized_memory
     cuda = device.startswith("cuda")
     try:
         with torch.random.fork_rng(devices=[torch.device(device).index or 0] if cuda else [], device_type="cuda"):
@@ -566,9 +663,13 @@ def _training_context(device: str, threads: int | None, deterministic: bool = Tr
                 torch.set_num_threads(int(threads))
             if deterministic and not cuda:
                 torch.use_deterministic_algorithms(True)
+                # filling every new tensor with NaN guards against kernels that read uninitialised memory;
+                # the nets' kernels do not, and the fill cost a quarter of STSTNet's step (RESULTS.md)
+                torch.utils.deterministic.fill_uninitialized_memory = False
             yield
     finally:
         torch.use_deterministic_algorithms(det, warn_only=warn_only)
+        torch.utils.deterministic.fill_uninitialized_memory = old_fill
         if threads:
             torch.set_num_threads(old_threads)
         random.setstate(py_state)
@@ -678,7 +779,7 @@ def parse_search(search, current: dict, name: str) -> list[dict]:
     else:
         raise ConfigError(f"{name}: search must be a string such as 'lr=1e-3|1e-4' or a mapping, not {search!r}.")
     unknown = sorted(set(grid) - set(current))
-    forbidden = sorted(set(grid) & {"search", "selection", "seeds", "random_state", "device", "threads"})
+    forbidden = sorted(set(grid) & {"search", "selection", "seeds", "random_state", "device", "threads", "fold_batch"})
     if unknown or forbidden:
         bad = unknown or forbidden
         raise ConfigError(f"{name}: search cannot vary {', '.join(bad)}; it takes the net's own parameters "
