@@ -68,7 +68,7 @@ def test_stats_generic_path_is_resumable(runs):
     args = ["stats", str(runs["logreg"]), "--permutations", "6", "--bootstrap", "100", "--json"]
     first = _json(run_cli(*args))
     assert first["permutation"]["method"] == "generic" and first["permutation"]["computed"] == 6
-    assert list((runs["logreg"] / "permutations").glob("*.json"))
+    assert list((runs["logreg"] / "permutations").glob("rows-*.npz"))
     again = _json(run_cli(*args))
     assert again["permutation"]["resumed_from_checkpoint"] == 6 and again["permutation"]["computed"] == 0
     assert again["metrics"]["auc"]["p_value"] == first["metrics"]["auc"]["p_value"]

@@ -48,8 +48,13 @@ def _table_options(f):
         click.option("--metric", default="uf1", show_default=True, help="Metric of the table (any registered metric)."),
         click.option("--bootstrap", "n_resamples", type=int, default=2000, show_default=True,
                      help="Subject-cluster bootstrap resamples per cell."),
+        click.option("--rows", "n_rows", type=int, default=999, show_default=True,
+                     help="Permutation rows of the refit studentised test against the best, read from the runs' stores "
+                          "(`mebench stats RUN` writes them; a board never refits)."),
+        click.option("--early-stop", type=click.IntRange(min=0), default=20, show_default=True,
+                     help="Sequential Monte Carlo stop of that test (0: off)."),
         click.option("--permutations", "n_permutations", type=int, default=10000, show_default=True,
-                     help="Swap patterns of the paired test against the best (as mebench compare)."),
+                     help="Swap patterns of the descriptive subject swap, for runs without stored rows."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
         click.option("--ci", type=click.Choice(["bca", "percentile"]), default="bca", show_default=True),
         click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level."),
@@ -72,7 +77,8 @@ def _table_options(f):
 @click.option("--title", default=None, help="Table title (default: 'Pooled <metric>').")
 @click.option("--figures", "figures_dir", type=click.Path(), default=None,
               help="Also write figures (ROC, confusion matrices, per-subject strips, CD diagram) into this folder.")
-def table(runs, metric, n_resamples, n_permutations, seed, ci, level, alpha, jobs, fmt, out, title, figures_dir):
+def table(runs, metric, n_resamples, n_rows, early_stop, n_permutations, seed, ci, level, alpha, jobs, fmt, out, title,
+          figures_dir):
     """Tabulate RUNS (run directories, or folders searched recursively); the default sub-command."""
     from pathlib import Path
 
@@ -80,7 +86,8 @@ def table(runs, metric, n_resamples, n_permutations, seed, ci, level, alpha, job
     from ..leaderboard.runs import load_runs
     from ..leaderboard.tables import BoardOptions, build_board
 
-    opts = BoardOptions(metric, n_resamples, n_permutations, seed, ci, level, alpha)
+    opts = BoardOptions(metric=metric, n_resamples=n_resamples, n_permutations=n_permutations, n_rows=n_rows,
+                        early_stop=early_stop, seed=seed, ci=ci, level=level, alpha=alpha)
     loaded = load_runs(runs)
     base = Path(out).parent if (out and fmt == "json") else None
     board = build_board(loaded, opts, base_dir=base, title=title, jobs=jobs)

@@ -1,0 +1,275 @@
+"""Calibration suite of the paired tests and intervals under leave-one-subject-out (issue 17).
+
+Measures, on synthetic data whose truth is known:
+
+* the false-positive rate at alpha = 0.05 of the refit studentised paired test (the default) and of
+  the subject swap (secondary), for accuracy, UAR, UF1 and AUC, between like pipelines (ridge on two
+  independent 16-feature sets), unlike pipelines (ridge on 16 vs 40 features) and a pipeline against
+  the stratified-random control, at 12, 26 and 68 subjects, on null data (labels independent of the
+  features), and between two informative, equally good pipelines ("equal": the null the studentised
+  test is built for);
+* the coverage of 95% intervals of a LOSO pipeline's pooled metric and of a paired difference against
+  their known null values (0.5 for accuracy, UAR and AUC of balanced binary labels; 0 for a difference
+  of like pipelines), for the subject-cluster BCa bootstrap and the influence-SE t interval;
+* the power of both tests at 26 subjects for a difference in AUC of about 0.15 (the swap test's power
+  size-adjusted with its own null p-value quantile from the unlike cell).
+
+The simulator runs the runner's own code: ridge rows come from the exact linear path (the operator
+of ``RidgeScores`` refit per fold, tested equal to refitting), the control's predictions from
+``run.cross_predict`` (with the within-subject scheme every training fold keeps its class counts, so
+its refit predictions are the same on every row; checked on the first dataset). ``--check-cli`` runs
+a few datasets through ``mebench run`` / ``mebench stats`` / ``mebench compare`` and checks that their
+p-values equal the simulator's.
+
+Usage: python benchmarks/bench_calibration.py [--quick] [--jobs 2] [--out benchmarks/results/calibration.json]
+then python benchmarks/bench_calibration.py --write-table (regenerates mebench/stats/calibration_table.py).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import binom
+from scipy.stats import t as student_t
+
+METRICS = ["accuracy", "uar", "uf1", "auc"]
+ALPHA = 0.05
+CLIPS = 10          # clips per subject, half of each label (labels vary within subjects)
+ROOT = Path(__file__).resolve().parent
+OUT = ROOT / "results" / "calibration.json"
+TABLE = ROOT.parent / "mebench" / "stats" / "calibration_table.py"
+
+
+def simulate(seed: int, n_subjects: int, effects=(0.0, 0.0, 0.0)):
+    """Features of three pipelines (16, 16, 40 dims) with a subject offset, and balanced binary labels."""
+    rng = np.random.default_rng([seed, n_subjects, 17])
+    subjects = np.repeat(np.arange(n_subjects), CLIPS)
+    labels = np.tile(np.r_[np.zeros(CLIPS // 2), np.ones(CLIPS - CLIPS // 2)], n_subjects).astype(int)
+    sets = []
+    for d, effect in zip((16, 16, 40), effects):
+        offset = rng.normal(size=(n_subjects, d))[subjects]
+        X = offset + rng.normal(size=(len(labels), d))
+        X[:, :4] += effect * (labels[:, None] - 0.5)
+        sets.append(X)
+    return sets, labels.astype(str), subjects.astype(str)
+
+
+def pipeline_rows(X, labels, subjects, estimator, n_rows: int, seed: int):
+    """PipelineRows of one pipeline and its observed predictions, through the runner's own code."""
+    from mebench.run import cross_predict
+    from mebench.stats.influence import influence_sums
+    from mebench.stats.permutation import compute_rows, prepared_from_arrays, row_engine, row_store
+    from mebench.stats.permutation.schemes import permuted_codes, subject_codes
+    from mebench.stats.studentised import PipelineRows
+
+    prepared = prepared_from_arrays(X, labels, subjects, estimator=estimator)
+    sc = subject_codes(subjects)
+    if estimator is None:  # ridge: the exact linear path gives the refit's predictions (tested equal)
+        engine = row_engine(prepared, "exact")
+        pred, scores = (a[0] for a in engine.predict(prepared.y[None]))
+        store = row_store(prepared, "within-subject", seed, METRICS)
+        compute_rows(prepared, engine, store, "within-subject", seed, n_rows)
+        values, sums = store.arrays(n_rows, METRICS)
+    else:  # the control: refits give the same predictions on every row (training class counts unchanged)
+        cv = cross_predict(prepared, jobs=1)
+        pred, scores = cv.pred, cv.scores
+        Y = permuted_codes(prepared.y, subjects, "within-subject", seed, 0, n_rows)
+        values, sums = influence_sums(METRICS, Y, pred[None], scores[None], sc, int(sc.max()) + 1, 2)
+    obs = influence_sums(METRICS, prepared.y[None], pred[None], scores[None], sc, int(sc.max()) + 1, 2)
+    rows = PipelineRows(METRICS, obs[0][0], obs[1][0], values, sums, "within-subject", seed)
+    return rows, (pred, scores), prepared
+
+
+def one_dataset(seed: int, n_subjects: int, n_rows: int, n_swaps: int, kind: str, effects) -> dict:
+    """p-values of both tests for the pairs of one simulated dataset, and interval hits."""
+    from threadpoolctl import threadpool_limits
+
+    from mebench.classifiers.sklearn_family import StratifiedRandom
+    from mebench.stats.bootstrap import cluster_bootstrap, cluster_bootstrap_difference
+    from mebench.stats.paired import paired_randomisation
+    from mebench.stats.studentised import studentised_test
+
+    out = {}
+    with threadpool_limits(1):
+        sets, labels, subjects = simulate(seed, n_subjects, effects)
+        a, pa, prep = pipeline_rows(sets[0], labels, subjects, None, n_rows, seed)
+        y = prep.y
+        pairs = {}
+        if kind == "null":
+            b, pb, _ = pipeline_rows(sets[1], labels, subjects, None, n_rows, seed)
+            c, pc, _ = pipeline_rows(sets[2], labels, subjects, None, n_rows, seed)
+            r, pr, _ = pipeline_rows(sets[0], labels, subjects, StratifiedRandom(random_state=seed), n_rows, seed)
+            pairs = {"like": (a, b, pa, pb), "unlike": (a, c, pa, pc), "random": (a, r, pa, pr)}
+        else:  # "equal": both informative with the same effect; "power": A stronger than B
+            b, pb, _ = pipeline_rows(sets[1], labels, subjects, None, n_rows, seed)
+            pairs = {kind: (a, b, pa, pb)}
+        for name, (ra, rb, qa, qb) in pairs.items():
+            swap = paired_randomisation(y, qa, qb, subjects, [0, 1], METRICS, n_swaps, seed)
+            out[name] = {m: {"studentised": studentised_test(ra, rb, m, n_rows).p_value, "swap": swap[m].p_value,
+                             "delta": float(ra.observed_values[i] - rb.observed_values[i])}
+                         for i, m in enumerate(METRICS)}
+        if kind == "null":  # coverage of the null values: 0.5 for one pipeline, 0 for a like difference
+            t_crit = student_t.ppf(0.975, n_subjects - 1)
+            single = cluster_bootstrap(y, pa[0], pa[1], subjects, [0, 1], METRICS, 1000, seed, 0.95, "bca")
+            diff = cluster_bootstrap_difference(y, pa, pb, subjects, [0, 1], METRICS, 1000, seed, 0.95, "bca")
+            cov = {}
+            for i, m in enumerate(METRICS):
+                se = np.sqrt(n_subjects / (n_subjects - 1) * np.sum(a.observed_sums[:, i] ** 2))
+                se_d = np.sqrt(n_subjects / (n_subjects - 1) * np.sum((a.observed_sums[:, i] - b.observed_sums[:, i]) ** 2))
+                v, d = a.observed_values[i], a.observed_values[i] - b.observed_values[i]
+                cov[m] = {"value": float(v), "bca": [single[m].ci_low, single[m].ci_high],
+                          "t": [float(v - t_crit * se), float(v + t_crit * se)],
+                          "diff_bca": [diff[m].ci_low, diff[m].ci_high],
+                          "diff_t": [float(d - t_crit * se_d), float(d + t_crit * se_d)]}
+            out["coverage"] = cov
+    return out
+
+
+CELLS_FULL = [(12, 300), (26, 300), (68, 150)]
+CELLS_QUICK = [(12, 40), (26, 20)]
+
+
+def run(cells, n_rows: int, n_swaps: int, jobs: int, power_datasets: int, equal_datasets: int) -> dict:
+    from joblib import Parallel, delayed
+
+    results = {"alpha": ALPHA, "n_rows": n_rows, "n_swaps": n_swaps, "clips_per_subject": CLIPS, "cells": {}}
+    t0 = time.perf_counter()
+    for n_subjects, n_datasets in cells:
+        res = Parallel(n_jobs=jobs)(delayed(one_dataset)(s, n_subjects, n_rows, n_swaps, "null", (0, 0, 0))
+                                    for s in range(n_datasets))
+        results["cells"][str(n_subjects)] = {"datasets": n_datasets, "null": res}
+        print(f"{n_subjects} subjects: {n_datasets} null datasets, {time.perf_counter() - t0:.0f} s", flush=True)
+    n_eq = equal_datasets
+    res = Parallel(n_jobs=jobs)(delayed(one_dataset)(1000 + s, 26, n_rows, n_swaps, "equal", (0.6, 0.6, 0))
+                                for s in range(n_eq))
+    results["equal"] = {"subjects": 26, "datasets": n_eq, "effects": [0.6, 0.6], "runs": res}
+    res = Parallel(n_jobs=jobs)(delayed(one_dataset)(2000 + s, 26, n_rows, n_swaps, "power", (1.2, 0.45, 0))
+                                for s in range(power_datasets))
+    results["power"] = {"subjects": 26, "datasets": power_datasets, "effects": [1.2, 0.45], "runs": res}
+    results["seconds"] = round(time.perf_counter() - t0, 1)
+    return results
+
+
+def band(n: int, alpha: float = ALPHA) -> tuple[float, float]:
+    """The central 99% binomial band of a rejection rate over n datasets at rate alpha."""
+    return binom.ppf(0.005, n, alpha) / n, binom.ppf(0.995, n, alpha) / n
+
+
+def summarise(results: dict) -> dict:
+    """FPR per test, pair, metric and size; coverage per method; power."""
+    summary = {"fpr": {}, "coverage": {}, "band": {}, "equal": {}, "power": {}}
+    for size, cell in results["cells"].items():
+        runs = cell["null"]
+        summary["band"][size] = band(len(runs))
+        for pair in ("like", "unlike", "random"):
+            for test in ("studentised", "swap"):
+                for m in METRICS:
+                    ps = np.array([r[pair][m][test] for r in runs if r[pair][m][test] is not None])
+                    summary["fpr"].setdefault(test, {}).setdefault(m, {}).setdefault(pair, {})[size] = \
+                        float(np.mean(ps <= ALPHA)) if len(ps) else None
+        for m in METRICS:
+            truth = 0.5 if m != "uf1" else float(np.mean([r["coverage"][m]["value"] for r in runs]))
+            for method, key, target in (("bca", "bca", truth), ("t", "t", truth), ("bca", "diff_bca", 0.0),
+                                        ("t", "diff_t", 0.0)):
+                hits = [lo <= target <= hi for r in runs for lo, hi in [r["coverage"][m][key]]
+                        if lo is not None and hi is not None]
+                what = "difference" if key.startswith("diff") else "single"
+                summary["coverage"].setdefault(method, {}).setdefault(what, {}).setdefault(m, {})[size] = \
+                    float(np.mean(hits)) if hits else None
+    for test in ("studentised", "swap"):
+        for m in METRICS:
+            ps = np.array([r["equal"][m][test] for r in results["equal"]["runs"]])
+            summary["equal"].setdefault(test, {})[m] = float(np.mean(ps <= ALPHA))
+    deltas = [r["power"]["auc"]["delta"] for r in results["power"]["runs"]]
+    summary["power"]["auc_delta_mean"] = float(np.mean(deltas))
+    stud = np.array([r["power"]["auc"]["studentised"] for r in results["power"]["runs"]])
+    summary["power"]["studentised"] = float(np.mean(stud <= ALPHA))
+    null_swap = np.array([r["unlike"]["auc"]["swap"] for r in results["cells"]["26"]["null"]]) \
+        if "26" in results["cells"] else None
+    swap = np.array([r["power"]["auc"]["swap"] for r in results["power"]["runs"]])
+    summary["power"]["swap_raw"] = float(np.mean(swap <= ALPHA))
+    if null_swap is not None:
+        cut = float(np.quantile(null_swap, ALPHA))  # the swap's p-value threshold with a 5% null rejection rate
+        summary["power"]["swap_size_adjusted"] = float(np.mean(swap < cut))
+        summary["power"]["swap_threshold"] = cut
+    return summary
+
+
+def markdown(summary: dict, results: dict) -> str:
+    per_cell = ", ".join(f"{s} subjects: {c['datasets']}" for s, c in results["cells"].items())
+    lines = [f"Null datasets per cell: {per_cell}; "
+             f"{results['n_rows']} permutation rows per refit test, {results['n_swaps']} swap patterns; "
+             f"{CLIPS} clips per subject; alpha = {ALPHA}. 99% binomial band: "
+             + ", ".join(f"{s}: {lo:.3f}-{hi:.3f}" for s, (lo, hi) in summary["band"].items()) + ".", "",
+             "| test | pair | " + " | ".join(f"{m} ({s})" for m in METRICS for s in results["cells"]) + " |",
+             "|---|---|" + "---|" * (len(METRICS) * len(results["cells"]))]
+    for test in ("studentised", "swap"):
+        for pair in ("like", "unlike", "random"):
+            cells = [summary["fpr"][test][m][pair][s] for m in METRICS for s in results["cells"]]
+            lines.append(f"| {test} | {pair} | " + " | ".join("–" if v is None else f"{v:.3f}" for v in cells) + " |")
+    lines += ["", f"Both informative, equally good (26 subjects, {results['equal']['datasets']} datasets): "
+              + "; ".join(f"{t}: " + ", ".join(f"{m} {summary['equal'][t][m]:.3f}" for m in METRICS)
+                          for t in ("studentised", "swap")), "",
+              "| interval | target | " + " | ".join(f"{m} ({s})" for m in METRICS for s in results["cells"]) + " |",
+              "|---|---|" + "---|" * (len(METRICS) * len(results["cells"]))]
+    for method in ("bca", "t"):
+        for what in ("single", "difference"):
+            cells = [summary["coverage"][method][what][m][s] for m in METRICS for s in results["cells"]]
+            lines.append(f"| {method} | {what} | " + " | ".join("–" if v is None else f"{v:.3f}" for v in cells) + " |")
+    p = summary["power"]
+    lines += ["", f"Power at 26 subjects ({results['power']['datasets']} datasets, mean ΔAUC {p['auc_delta_mean']:.3f}): "
+              f"studentised {p['studentised']:.3f}; swap {p['swap_raw']:.3f} unadjusted"
+              + (f", {p['swap_size_adjusted']:.3f} size-adjusted (p < {p['swap_threshold']:.4f})"
+                 if "swap_size_adjusted" in p else "") + "."]
+    return "\n".join(lines)
+
+
+def write_table(summary: dict, results: dict) -> None:
+    """Generate mebench/stats/calibration_table.py from the measured summary."""
+    bands = summary["band"]
+    table = {"tests": {}, "coverage": summary["coverage"], "equal": summary["equal"], "power": summary["power"],
+             "setting": (f"null synthetic LOSO data, {CLIPS} clips per subject, balanced binary labels varying within "
+                         f"subjects; like, unlike and control pairs at {', '.join(results['cells'])} subjects "
+                         f"({', '.join(str(c['datasets']) for c in results['cells'].values())} datasets); "
+                         "benchmarks/bench_calibration.py")}
+    for test, by_metric in summary["fpr"].items():
+        for m, by_pair in by_metric.items():
+            rates = [v for pair in by_pair.values() for v in pair.values() if v is not None]
+            in_band = all(v <= bands[s][1] for pair in by_pair.values() for s, v in pair.items() if v is not None)
+            table["tests"].setdefault(test, {})[m] = {"in_band": bool(in_band), "min": min(rates), "max": max(rates),
+                                                      "cells": by_pair}
+    TABLE.write_text('"""Measured calibration of the paired tests and intervals (generated; do not edit).\n\n'
+                     'Written by ``python benchmarks/bench_calibration.py --write-table`` from\n'
+                     '``benchmarks/results/calibration.json``; see benchmarks/RESULTS.md.\n"""\n\n'
+                     f"MEASURED = {json.dumps(table, indent=1, sort_keys=True)}\n"
+                     .replace("true", "True").replace("false", "False").replace("null", "None"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a small version (minutes)")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--rows", type=int, default=199)
+    ap.add_argument("--swaps", type=int, default=499)
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--write-table", action="store_true", help="regenerate the table in the package from --out")
+    args = ap.parse_args()
+    if args.write_table:
+        results = json.loads(args.out.read_text())
+        write_table(summarise(results), results)
+        print(f"wrote {TABLE}")
+        return
+    cells = CELLS_QUICK if args.quick else CELLS_FULL
+    results = run(cells, args.rows, args.swaps, args.jobs, 20 if args.quick else 150, 20 if args.quick else 150)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results))
+    summary = summarise(results)
+    print(markdown(summary, results))
+    print(f"{results['seconds']} s; jobs {args.jobs}, BLAS 1 thread per worker")
+
+
+if __name__ == "__main__":
+    main()
