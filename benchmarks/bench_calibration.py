@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -128,6 +129,67 @@ def one_dataset(seed: int, n_subjects: int, n_rows: int, n_swaps: int, kind: str
     return out
 
 
+MEBENCH = [sys.executable, "-c", "from mebench.cli import main; main()"]
+RUNNER_DATA = dict(subjects=12, clips_per_subject=10, frames=8, size=32, effect=0.0)
+RUNNER_HOOF = dict(size=32, grid=4)
+
+
+def runner_spec(seed: int, classifier: str, out=None):
+    from mebench.run import RunSpec
+
+    return RunSpec(dataset_opts={**RUNNER_DATA, "seed": seed}, features_opts=RUNNER_HOOF, classifier=classifier,
+                   use_cache=False, out=None if out is None else str(out))
+
+
+def runner_dataset(seed: int, n_rows: int) -> dict:
+    """hoof+logreg vs hoof+ridge on a null synthetic dataset, prepared by the runner's own code."""
+    from threadpoolctl import threadpool_limits
+
+    from mebench.run import prepare
+    from mebench.stats.permutation import compute_rows, observed_row, row_engine, row_store
+    from mebench.stats.studentised import PipelineRows, studentised_test
+
+    rows = {}
+    with threadpool_limits(1):
+        for clf in ("logreg", "ridge"):
+            prepared = prepare(runner_spec(seed, clf))
+            engine = row_engine(prepared)
+            store = row_store(prepared, "within-subject", 0, METRICS)
+            compute_rows(prepared, engine, store, "within-subject", 0, n_rows)
+            obs_v, obs_s, _ = observed_row(prepared, engine, store)
+            rows[clf] = PipelineRows(METRICS, obs_v, obs_s, *store.arrays(n_rows, METRICS), "within-subject", 0)
+            rows[clf + "_method"] = engine.method
+    return {"methods": [rows["logreg_method"], rows["ridge_method"]],
+            **{m: studentised_test(rows["logreg"], rows["ridge"], m, n_rows).p_value for m in METRICS}}
+
+
+def check_cli(seeds, n_rows: int, workdir: Path) -> list:
+    """The same datasets through `mebench run`, `mebench stats` and `mebench compare --no-refit`: p-values must
+    equal the simulator's (the runner's code path end to end)."""
+    import subprocess
+
+    out = []
+    for seed in seeds:
+        dirs = {}
+        for clf in ("logreg", "ridge"):
+            spec = runner_spec(seed, clf)
+            dirs[clf] = workdir / f"{clf}-{seed}"
+            opts = [f"--dataset-opt={k}={v}" for k, v in spec.dataset_opts.items()]
+            opts += [f"--features-opt={k}={v}" for k, v in spec.features_opts.items()]
+            subprocess.run([*MEBENCH, "run", "--classifier", clf, "--no-cache", *opts,
+                            "--out", str(dirs[clf])], check=True, capture_output=True)
+            subprocess.run([*MEBENCH, "stats", str(dirs[clf]), "--permutations", str(n_rows),
+                            "--early-stop", "0", "--bootstrap", "10", "--json"], check=True, capture_output=True)
+        res = subprocess.run([*MEBENCH, "compare", str(dirs["logreg"]), str(dirs["ridge"]),
+                              "--no-refit", "--permutations", str(n_rows), "--early-stop", "0", "--bootstrap", "10",
+                              "--swaps", "10", "--json"], check=True, capture_output=True, text=True)
+        cli = {m: e["p_value"] for m, e in json.loads(res.stdout)["metrics"].items()}
+        sim = runner_dataset(seed, n_rows)
+        out.append({"seed": seed, "cli": cli, "simulator": {m: sim[m] for m in METRICS},
+                    "equal": all(cli[m] == sim[m] for m in METRICS)})
+    return out
+
+
 CELLS_FULL = [(12, 300), (26, 300), (68, 150)]
 CELLS_QUICK = [(12, 40), (26, 20)]
 
@@ -160,7 +222,11 @@ def band(n: int, alpha: float = ALPHA) -> tuple[float, float]:
 
 def summarise(results: dict) -> dict:
     """FPR per test, pair, metric and size; coverage per method; power."""
-    summary = {"fpr": {}, "coverage": {}, "band": {}, "equal": {}, "power": {}}
+    summary = {"fpr": {}, "coverage": {}, "band": {}, "equal": {}, "power": {},
+               "meta": {"cells": {size: cell["datasets"] for size, cell in results["cells"].items()},
+                        "n_rows": results["n_rows"], "n_swaps": results["n_swaps"], "clips_per_subject": CLIPS,
+                        "equal_datasets": results["equal"]["datasets"], "power_datasets": results["power"]["datasets"],
+                        "seconds": results.get("seconds")}}
     for size, cell in results["cells"].items():
         runs = cell["null"]
         summary["band"][size] = band(len(runs))
@@ -198,54 +264,65 @@ def summarise(results: dict) -> dict:
     return summary
 
 
-def markdown(summary: dict, results: dict) -> str:
-    per_cell = ", ".join(f"{s} subjects: {c['datasets']}" for s, c in results["cells"].items())
+def markdown(summary: dict) -> str:
+    meta = summary["meta"]
+    sizes = list(meta["cells"])
+    per_cell = ", ".join(f"{s} subjects: {n}" for s, n in meta["cells"].items())
     lines = [f"Null datasets per cell: {per_cell}; "
-             f"{results['n_rows']} permutation rows per refit test, {results['n_swaps']} swap patterns; "
+             f"{meta['n_rows']} permutation rows per refit test, {meta['n_swaps']} swap patterns; "
              f"{CLIPS} clips per subject; alpha = {ALPHA}. 99% binomial band: "
              + ", ".join(f"{s}: {lo:.3f}-{hi:.3f}" for s, (lo, hi) in summary["band"].items()) + ".", "",
-             "| test | pair | " + " | ".join(f"{m} ({s})" for m in METRICS for s in results["cells"]) + " |",
-             "|---|---|" + "---|" * (len(METRICS) * len(results["cells"]))]
+             "| test | pair | " + " | ".join(f"{m} ({s})" for m in METRICS for s in sizes) + " |",
+             "|---|---|" + "---|" * (len(METRICS) * len(sizes))]
     for test in ("studentised", "swap"):
         for pair in ("like", "unlike", "random"):
-            cells = [summary["fpr"][test][m][pair][s] for m in METRICS for s in results["cells"]]
+            cells = [summary["fpr"][test][m][pair][s] for m in METRICS for s in sizes]
             lines.append(f"| {test} | {pair} | " + " | ".join("–" if v is None else f"{v:.3f}" for v in cells) + " |")
-    lines += ["", f"Both informative, equally good (26 subjects, {results['equal']['datasets']} datasets): "
+    lines += ["", f"Both informative, equally good (26 subjects, {meta['equal_datasets']} datasets): "
               + "; ".join(f"{t}: " + ", ".join(f"{m} {summary['equal'][t][m]:.3f}" for m in METRICS)
                           for t in ("studentised", "swap")), "",
-              "| interval | target | " + " | ".join(f"{m} ({s})" for m in METRICS for s in results["cells"]) + " |",
-              "|---|---|" + "---|" * (len(METRICS) * len(results["cells"]))]
+              "| interval | target | " + " | ".join(f"{m} ({s})" for m in METRICS for s in sizes) + " |",
+              "|---|---|" + "---|" * (len(METRICS) * len(sizes))]
     for method in ("bca", "t"):
         for what in ("single", "difference"):
-            cells = [summary["coverage"][method][what][m][s] for m in METRICS for s in results["cells"]]
+            cells = [summary["coverage"][method][what][m][s] for m in METRICS for s in sizes]
             lines.append(f"| {method} | {what} | " + " | ".join("–" if v is None else f"{v:.3f}" for v in cells) + " |")
     p = summary["power"]
-    lines += ["", f"Power at 26 subjects ({results['power']['datasets']} datasets, mean ΔAUC {p['auc_delta_mean']:.3f}): "
+    lines += ["", f"Power at 26 subjects ({meta['power_datasets']} datasets, mean ΔAUC {p['auc_delta_mean']:.3f}): "
               f"studentised {p['studentised']:.3f}; swap {p['swap_raw']:.3f} unadjusted"
               + (f", {p['swap_size_adjusted']:.3f} size-adjusted (p < {p['swap_threshold']:.4f})"
                  if "swap_size_adjusted" in p else "") + "."]
     return "\n".join(lines)
 
 
-def write_table(summary: dict, results: dict) -> None:
-    """Generate mebench/stats/calibration_table.py from the measured summary."""
-    bands = summary["band"]
+def table_from(summary: dict) -> dict:
+    """The calibration table of the package, from the recorded summary."""
+    meta, bands = summary["meta"], summary["band"]
     table = {"tests": {}, "coverage": summary["coverage"], "equal": summary["equal"], "power": summary["power"],
-             "setting": (f"null synthetic LOSO data, {CLIPS} clips per subject, balanced binary labels varying within "
-                         f"subjects; like, unlike and control pairs at {', '.join(results['cells'])} subjects "
-                         f"({', '.join(str(c['datasets']) for c in results['cells'].values())} datasets); "
-                         "benchmarks/bench_calibration.py")}
+             "setting": (f"null synthetic LOSO data, {meta['clips_per_subject']} clips per subject, balanced binary "
+                         "labels varying within subjects; like, unlike and control pairs at "
+                         + ", ".join(f"{s} subjects ({n} datasets)" for s, n in meta["cells"].items())
+                         + f"; {meta['n_rows']} permutation rows; benchmarks/bench_calibration.py")}
     for test, by_metric in summary["fpr"].items():
         for m, by_pair in by_metric.items():
             rates = [v for pair in by_pair.values() for v in pair.values() if v is not None]
             in_band = all(v <= bands[s][1] for pair in by_pair.values() for s, v in pair.items() if v is not None)
             table["tests"].setdefault(test, {})[m] = {"in_band": bool(in_band), "min": min(rates), "max": max(rates),
                                                       "cells": by_pair}
+    return table
+
+
+def write_table(summary: dict) -> None:
+    """Generate mebench/stats/calibration_table.py from the recorded summary."""
+    text = json.dumps(table_from(summary), indent=1, sort_keys=True)
     TABLE.write_text('"""Measured calibration of the paired tests and intervals (generated; do not edit).\n\n'
-                     'Written by ``python benchmarks/bench_calibration.py --write-table`` from\n'
-                     '``benchmarks/results/calibration.json``; see benchmarks/RESULTS.md.\n"""\n\n'
-                     f"MEASURED = {json.dumps(table, indent=1, sort_keys=True)}\n"
-                     .replace("true", "True").replace("false", "False").replace("null", "None"))
+                     "Written by ``python benchmarks/bench_calibration.py --write-table`` from\n"
+                     '``benchmarks/results/calibration-summary.json``; see benchmarks/RESULTS.md.\n"""\n\n'
+                     f"MEASURED = {text}\n".replace(": true", ": True").replace(": false", ": False")
+                     .replace(": null", ": None"))
+
+
+SUMMARY = ROOT / "results" / "calibration-summary.json"
 
 
 def main():
@@ -254,20 +331,51 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--rows", type=int, default=199)
     ap.add_argument("--swaps", type=int, default=499)
-    ap.add_argument("--out", type=Path, default=OUT)
-    ap.add_argument("--write-table", action="store_true", help="regenerate the table in the package from --out")
+    ap.add_argument("--out", type=Path, default=Path("/tmp/mebench-calibration.json"),
+                    help="raw per-dataset results (large; not committed)")
+    ap.add_argument("--summary", type=Path, default=SUMMARY, help="the recorded summary (committed)")
+    ap.add_argument("--write-table", action="store_true", help="regenerate the package's table from --summary")
+    ap.add_argument("--from-raw", action="store_true", help="summarise --out again instead of running")
+    ap.add_argument("--runner", type=int, default=0, metavar="N",
+                    help="add the real-runner cell: hoof+logreg vs hoof+ridge on N null synthetic datasets")
+    ap.add_argument("--check-cli", type=int, default=0, metavar="K",
+                    help="run K of those datasets through the CLI and check their p-values equal the simulator's")
     args = ap.parse_args()
+    if args.runner or args.check_cli:
+        from joblib import Parallel, delayed
+
+        summary = json.loads(args.summary.read_text())
+        t0 = time.perf_counter()
+        if args.runner:
+            res = Parallel(n_jobs=args.jobs)(delayed(runner_dataset)(s, args.rows) for s in range(args.runner))
+            summary["runner"] = {"datasets": args.runner, "subjects": RUNNER_DATA["subjects"], "n_rows": args.rows,
+                                 "methods": res[0]["methods"], "band": band(args.runner),
+                                 "fpr": {m: float(np.mean([r[m] <= ALPHA for r in res])) for m in METRICS},
+                                 "seconds": round(time.perf_counter() - t0, 1)}
+            print("runner cell:", summary["runner"])
+        if args.check_cli:
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                summary["cli_check"] = check_cli(range(args.check_cli), args.rows, Path(tmp))
+            print("CLI check:", summary["cli_check"])
+        args.summary.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+        return
     if args.write_table:
-        results = json.loads(args.out.read_text())
-        write_table(summarise(results), results)
+        write_table(json.loads(args.summary.read_text()))
         print(f"wrote {TABLE}")
         return
-    cells = CELLS_QUICK if args.quick else CELLS_FULL
-    results = run(cells, args.rows, args.swaps, args.jobs, 20 if args.quick else 150, 20 if args.quick else 150)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results))
+    if args.from_raw:
+        results = json.loads(args.out.read_text())
+    else:
+        cells = CELLS_QUICK if args.quick else CELLS_FULL
+        results = run(cells, args.rows, args.swaps, args.jobs, 20 if args.quick else 150, 20 if args.quick else 150)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results))
     summary = summarise(results)
-    print(markdown(summary, results))
+    args.summary.parent.mkdir(parents=True, exist_ok=True)
+    args.summary.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    print(markdown(summary))
     print(f"{results['seconds']} s; jobs {args.jobs}, BLAS 1 thread per worker")
 
 

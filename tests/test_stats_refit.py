@@ -116,7 +116,7 @@ def test_rows_of_another_seed_are_never_mixed(runs, tmp_path):
 def test_a_net_without_rows_gets_the_descriptive_swap(runs, tmp_path, monkeypatch):
     from mebench.stats import stored_rows
 
-    monkeypatch.setattr(stored_rows, "_expensive", lambda run, plugins=(): "logreg" in str(run.dir))
+    monkeypatch.setattr(stored_rows, "is_expensive", lambda run, plugins=(): "logreg" in str(run.dir))
     a, b = _fresh(runs, tmp_path, "ridge", "logreg")
     from mebench.stats.runs import compare_runs
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import RunStoreError, UsageError
 from ..formatting import show_value
+from ..hashing import file_sha256
 from ..store import StoredRun
 from .notes import footnotes
 from .runs import column_key, finite
@@ -193,6 +194,9 @@ def _column_cells(col_runs: list, label: str, metric: str, opts: BoardOptions, b
         from ..stats.stored_rows import rows_for_runs
 
         outcome = rows_for_runs(runs, [metric], opts.n_rows, opts.seed, refit=False)  # a board never refits
+        for i, path in outcome.paths.items():  # the rows behind the marks, hashed so that verify sees an edit
+            if path is not None and Path(path).is_file():
+                ranked[i][1]["rows_file"] = {_rel(Path(path), base): file_sha256(path)}
         for i, why in outcome.missing.items():
             notes["no_rows"].append(f"{runs[i].label} on {label} (run `{_rel(runs[i].dir, base)}`)")
         res = best_versus_rest(runs[0].y, [r.aligned_to(runs[0]) for r in runs], runs[0].subjects, runs[0].classes,

@@ -181,6 +181,27 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
     return result
 
 
+def store_rows(run_dir, n_permutations: int, seed: int = 0, scheme: str = "auto", jobs: int = 1, plugins=(),
+               progress=None) -> dict:
+    """Refit a stored run on permutation rows 0..n_permutations-1 and keep them in the run (no early stop).
+
+    What ``mebench bench`` does for every ranked pipeline, so that its leaderboard marks need no refit.
+    Returns ``{"scheme", "seed", "rows", "computed", "method", "path"}``.
+    """
+    from ..store import open_run
+    from .permutation import choose_scheme, compute_rows, prepared_from_run, row_engine, row_store
+
+    run = open_run(run_dir)
+    prepared, _ = prepared_from_run(run, plugins=plugins)
+    if scheme == "auto":
+        scheme = choose_scheme(prepared.y, prepared.samples["subject_id"].astype(str).to_numpy())[0]
+    engine = row_engine(prepared, "auto", jobs)
+    store = row_store(prepared, scheme, seed, _metric_names(run), run.dir)
+    computed = compute_rows(prepared, engine, store, scheme, seed, n_permutations, jobs, progress=progress)
+    return {"scheme": scheme, "seed": seed, "rows": store.prefix(), "computed": computed, "method": engine.method,
+            "path": str(store.path)}
+
+
 # ---- mebench compare ----
 def check_comparable(runs: list) -> None:
     """Refuse (MebenchError) unless every run shares the first run's dataset fingerprint and folds."""

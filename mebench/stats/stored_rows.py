@@ -29,11 +29,13 @@ class RowsOutcome:
     missing: dict = field(default_factory=dict)     # run index -> reason
     refit: dict = field(default_factory=dict)       # run index -> rows computed now
     reused: dict = field(default_factory=dict)      # run index -> rows taken from the run's store
+    paths: dict = field(default_factory=dict)       # run index -> the store file read or written
     scheme: str = ""
     seed: int = 0
 
 
-def _expensive(run, plugins=()) -> bool:
+def is_expensive(run, plugins=()) -> bool:
+    """Whether the run's classifier is a net (refits take hours): it refits only when asked."""
     from ..registry import CLASSIFIERS, load_plugin_file
 
     for plugin in plugins:
@@ -102,7 +104,7 @@ def rows_for_runs(runs, metrics, n_permutations: int, seed: int = 0, scheme: str
             if have >= target or i in out.missing:
                 continue
             why = None if refit else "refits are off (--no-refit or --offline)"
-            if why is None and not refit_nets and _expensive(run, plugins):
+            if why is None and not refit_nets and is_expensive(run, plugins):
                 why = "its classifier is a net, which refits only when asked (--refit-nets)"
             if why is not None:
                 if have == 0:
@@ -120,6 +122,7 @@ def rows_for_runs(runs, metrics, n_permutations: int, seed: int = 0, scheme: str
                                                                target, jobs, backend, progress=progress)
         for i in range(len(runs)):
             if i not in out.missing and stores[i] is not None:
+                out.paths[i] = stores[i].path
                 values, sums = stores[i].arrays(stores[i].prefix(target), names)
                 out.rows[i] = PipelineRows(names, *observed[i], values, sums, scheme, seed)
         if all(out.rows[i] is None or out.rows[j] is None or decided(out.rows[i], out.rows[j], m, n_permutations,
