@@ -1,11 +1,17 @@
 """Exception types. Every user mistake raises one of these; the CLI prints it without a traceback."""
 from __future__ import annotations
 
+import difflib
+
 
 class MebenchError(Exception):
     """Base class for errors caused by input or configuration; the CLI exits with `exit_code`."""
 
     exit_code = 1
+
+
+class ConfigError(MebenchError):
+    """A YAML config or a plugin option is invalid."""
 
 
 class UsageError(MebenchError):
@@ -18,12 +24,18 @@ class UnknownNameError(UsageError):
     """A registry lookup failed; the message carries "did you mean" suggestions."""
 
 
+class UnknownOptionError(UnknownNameError, ConfigError):
+    """An option key or a task that a component does not have: exit code 2 like every unknown name,
+    and still a ConfigError, as it was before, for code that catches that."""
+
+
+class MissingArgumentError(UsageError, ConfigError):
+    """A required argument (a dataset's --root) was not given: a usage error (exit code 2), and still a
+    ConfigError, as it was before."""
+
+
 class DuplicateNameError(MebenchError):
     """Two plugins registered the same name."""
-
-
-class ConfigError(MebenchError):
-    """A YAML config or a plugin option is invalid."""
 
 
 class SchemaError(MebenchError):
@@ -69,3 +81,15 @@ class RunStoreError(MebenchError):
 
 class ModelFetchError(MebenchError):
     """A model file could not be fetched or failed its sha256 check."""
+
+
+def did_you_mean(name, choices, n: int = 2, cutoff: float = 0.5) -> str:
+    """`` Did you mean 'x'?`` naming the closest of ``choices`` to ``name``, or ``""`` when none is close.
+
+    A choice that differs only in letter case comes first (``c`` for logreg's ``C``): difflib alone
+    scores ``c`` against ``C`` as entirely different.
+    """
+    text, options = str(name), [str(c) for c in choices]
+    same_case = [c for c in options if c.lower() == text.lower() and c != text]
+    close = same_case + [c for c in difflib.get_close_matches(text, options, n=n, cutoff=cutoff) if c not in same_case]
+    return f" Did you mean {', '.join(repr(c) for c in close[:n])}?" if close else ""

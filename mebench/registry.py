@@ -5,7 +5,6 @@ Built-ins are registered as ``"module:attr"`` strings and imported only when use
 """
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
 import inspect
@@ -16,7 +15,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import ConfigError, DuplicateNameError, UnknownNameError
+from .errors import ConfigError, DuplicateNameError, UnknownNameError, UnknownOptionError, UsageError, did_you_mean
 
 KINDS = ("datasets", "extractors", "classifiers", "protocols", "metrics")  # what `mebench list` shows
 
@@ -79,9 +78,7 @@ class Registry:
     def entry(self, name: str) -> Entry:
         _discover()
         if name not in self.entries:
-            close = difflib.get_close_matches(name, list(self.entries), n=3, cutoff=0.5)
-            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise UnknownNameError(f"unknown {self.kind[:-1]} {name!r}.{hint} "
+            raise UnknownNameError(f"unknown {self.kind[:-1]} {name!r}.{did_you_mean(name, self.entries, n=3)} "
                                    f"Run `mebench list {self.kind}` to see all {len(self.entries)} names.")
         return self.entries[name]
 
@@ -121,16 +118,14 @@ def accepted_params(factory) -> tuple[list[str], bool]:
 
 
 def check_params(factory, params: dict, what: str) -> None:
+    """An option ``factory`` does not take is an unknown name (exit code 2), with the closest one it takes."""
     names, var_kw = accepted_params(factory)
     if var_kw:
         return
     for key in params:
         if key not in names:
-            close = difflib.get_close_matches(key, names, n=2, cutoff=0.5)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise ConfigError(
-                f"{what} does not take option {key!r}.{hint} It takes: {', '.join(names) or 'no options'}."
-            )
+            raise UnknownOptionError(f"{what} does not take option {key!r}.{did_you_mean(key, names)} "
+                                     f"It takes: {', '.join(names) or 'no options'}.")
 
 
 def _first_line(doc: str | None) -> str:
@@ -224,7 +219,7 @@ def load_plugin_file(path: str | Path) -> None:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[module_name]
-        if isinstance(exc, (DuplicateNameError, ConfigError)):
+        if isinstance(exc, (DuplicateNameError, ConfigError, UsageError)):
             raise
         raise ConfigError(f"plugin file {path} failed to import: {type(exc).__name__}: {exc}") from exc
     PLUGIN_MODULES.append(module)

@@ -335,6 +335,28 @@ def dolos_clips(clips_per_participant: int = 4, seed: int = 0):
     return out
 
 
+# The malformed MUMIN cells of the published Dolos.xlsx (issue 18), as typed, and how each is read:
+# (cell, how, intervals in seconds of the episode). The report cut the two multi-interval cells short
+# ("[12.53, 12.54],, [12.55, …"); their second intervals here are made up.
+DOLOS_ODD_CELLS = [
+    ("[1.27,1,29]", "repaired_intervals", ((87, 89),)),
+    ("\u30102.22, 2.23\u3011", "repaired_intervals", ((142, 143),)),   # 【2.22, 2.23】
+    ("[23.54.23.58]", "repaired_intervals", ((1434, 1438),)),
+    ("[1;31,1;33]", "repaired_intervals", ((91, 93),)),
+    ("[18.58,18..59]", "repaired_intervals", ((1138, 1139),)),
+    ("[6,40, 6.45]", "repaired_intervals", ((400, 405),)),
+    ("[12.01. 12.03]", "repaired_intervals", ((721, 723),)),
+    ("[15. 21, 15.22]", "repaired_intervals", ((921, 922),)),
+    ("[16.54, 16. 58]", "repaired_intervals", ((1014, 1018),)),
+    ("[12.53, 12.54],, [12.55, 12.57]", "repaired_intervals", ((773, 774), (775, 777))),
+    ("[[13.08, 13.11]. [13.15, 13.17]]", "repaired_intervals", ((788, 791), (795, 797))),
+    ("[[4.06],[4.08]]", "times_unreadable", ()),
+    ("26.45, 26.46]", "repaired_intervals", ((1605, 1606),)),
+]
+DOLOS_STRAY_CLIP = 20     # write_dolos(odd_cells=True): this clip's row holds a bare 9 in ten gesture columns
+DOLOS_STRAY_COLUMNS = 10
+
+
 def _mmss(seconds: int) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
@@ -373,12 +395,31 @@ def _dolos_book(info_header, rows):
 
 
 def write_dolos(root: Path, clips=None, duplicate: bool = True, reversed_time: bool = True,
-                protocols: bool = True, master: bool = True, features: bool = True, videos: int = 0) -> dict:
+                protocols: bool = True, master: bool = True, features: bool = True, videos: int = 0,
+                odd_cells: bool = False) -> dict:
     """Dolos.xlsx and train_dolos.xlsx (three header rows, merged category cells, the release's header
-    spellings), dolos_timestamps.csv (UTF-8 BOM) and training_protocols/*.csv (no header)."""
+    spellings), dolos_timestamps.csv (UTF-8 BOM) and training_protocols/*.csv (no header).
+
+    ``odd_cells`` writes the release's malformed MUMIN cells into Dolos.xlsx: :data:`DOLOS_ODD_CELLS`
+    one per clip from the first (those gestures become present in train_dolos.xlsx too), and a bare
+    ``9`` in ten gesture columns of clip :data:`DOLOS_STRAY_CLIP`'s row. ``out["odd_cells"]`` lists
+    (clip index, gesture index, cell, how, intervals) and ``out["stray"]`` (file name, sheet row).
+    """
+    import copy
+
     clips = dolos_clips() if clips is None else clips
     root.mkdir(parents=True, exist_ok=True)
-    out = {"clips": clips}
+    odd, placed = {}, []
+    if odd_cells:
+        clips = copy.deepcopy(clips)
+        for n, (cell, how, intervals) in enumerate(DOLOS_ODD_CELLS):
+            k = (3 * n + 1) % len(DOLOS_FEATURES)
+            odd[(n, k)] = cell
+            clips[n]["present"][k] = 1
+            placed.append((n, k, cell, how, intervals))
+        odd.update({(DOLOS_STRAY_CLIP, k): 9 for k in range(2, 2 + 3 * DOLOS_STRAY_COLUMNS, 3)})
+    out = {"clips": clips, "odd_cells": placed,
+           "stray": (clips[DOLOS_STRAY_CLIP]["file_name"], 3 + DOLOS_STRAY_CLIP + 1) if odd_cells else None}
     if master:
         rows = []
         for i, c in enumerate(clips):
@@ -388,6 +429,7 @@ def write_dolos(root: Path, clips=None, duplicate: bool = True, reversed_time: b
             # gestures: an interval list when present; absent as 0 or a blank cell
             cells = [f"[{_mmss(c['start'] + 1)},{_mmss(c['start'] + 2)}]" if v else (0 if k % 2 else None)
                      for k, v in enumerate(c["present"])]
+            cells = [odd.get((i, k), cell) for k, cell in enumerate(cells)]
             rows.append([c["url"], c["file_name"], c["spelled"], start, end, c["show"], c["participant"], c["sex"]]
                         + cells)
         if duplicate:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from _cli import small_opts
 
 SMALL = small_opts(subjects=3)  # the counts below are of three subjects
@@ -26,8 +27,74 @@ def test_unknown_names(cli):
 
 
 def test_unknown_plugin_option_is_named(cli):
-    assert _fails(cli("run", "--dataset-opt", "subjcts=3"), 1, "'subjcts'", "Did you mean subjects")
+    assert _fails(cli("run", "--dataset-opt", "subjcts=3"), 2, "'subjcts'", "Did you mean 'subjects'")
     assert _fails(cli("run", "--classifier-opt", "X"), 2, "KEY=VALUE")
+
+
+@pytest.fixture
+def no_data(monkeypatch):
+    """No component may be built and no dataset read: the mistake must be found from the names alone."""
+    import mebench.data.base
+    import mebench.run.build
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a component was built or the dataset read before the mistake was reported")
+
+    monkeypatch.setattr(mebench.run.build, "build_dataset", refuse)
+    monkeypatch.setattr(mebench.data.base.Dataset, "load", refuse)
+
+
+@pytest.mark.parametrize("args,phrases", [
+    (["--task", "emotions"], ["dataset 'synthetic' has no task 'emotions'", "Did you mean 'emotion'?",
+                              "It supports: deception, emotion"]),
+    (["--classifier-opt", "label=x"], ["classifier 'logreg' does not take option 'label'",
+                                       "It takes: C, class_weight, max_iter, random_state"]),
+    (["--classifier-opt", "c=0.1"], ["classifier 'logreg' does not take option 'c'", "Did you mean 'C'?"]),
+    (["--features-opt", "bogus=1"], ["extractor 'hoof' does not take option 'bogus'"]),
+    (["--features", "hoof+lbptop", "--features-opt", "bogus=1"], ["none of hoof, lbptop takes 'bogus'"]),
+    (["--features", "hoof+lbptop", "--features-opt", "lbptp.radii=2"],
+     ["'lbptp' is not one of the combined extractors", "Did you mean 'lbptop'?"]),
+    (["--protocol-opt", "k=3"], ["protocol 'loso' does not take option 'k'"]),
+    (["--dataset", "casme2"], ["dataset 'casme2' needs --root PATH"]),
+], ids=["task", "classifier-opt label", "classifier-opt c", "features-opt", "combined option", "combined part",
+        "protocol-opt", "missing root"])
+def test_unknown_names_exit_2_before_any_data(cli, tmp_path, no_data, args, phrases):
+    """Usage errors and unknown names exit 2, and are reported from the names alone: no component is built,
+    no dataset read, no fold bar drawn."""
+    result = cli("run", *SMALL, *args, "--out", tmp_path / "out")
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert _fails(result, 2) and all(p in text for p in phrases), result.output
+    assert "folds" not in result.output and result.output.startswith("error:"), result.output
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_unknown_names_exit_2_from_a_config_file_too(cli, tmp_path, no_data):
+    config = tmp_path / "run.yaml"
+    config.write_text("task: emotoin\nclassifier_opts: {C: 1}\n")
+    assert _fails(cli("run", "--config", config, "--out", tmp_path / "out"), 2, "has no task 'emotoin'",
+                  "Did you mean 'emotion'?")
+
+
+def test_a_plugin_dataset_with_a_fixed_task_list_is_checked_before_it_is_built(cli, tmp_path, no_data):
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(
+        "from mebench.data.base import Dataset\n"
+        "from mebench.registry import DATASETS\n\n\n"
+        "@DATASETS.register('needs-root-test-ds')\n"
+        "class NeedsRoot(Dataset):\n"
+        "    \"\"\"A dataset on disk.\"\"\"\n"
+        "    tasks = ('valence',)\n")
+    base = ["run", "--plugins", plugin, "--dataset", "needs-root-test-ds", "--out", tmp_path / "out"]
+    assert _fails(cli(*base, "--task", "valance"), 2, "has no task 'valance'", "Did you mean 'valence'?")
+    assert _fails(cli(*base), 2, "dataset 'needs-root-test-ds' needs --root PATH")
+
+
+def test_unknown_suite_exits_2_with_the_closest_name(cli, tmp_path):
+    suites = tmp_path / "board" / "suites"
+    suites.mkdir(parents=True)
+    (suites / "synthetic.yaml").write_text("name: synthetic\n")
+    result = cli("bench", "--suite", "synthetc", "--board", tmp_path / "board")
+    assert _fails(result, 2, "no suite named 'synthetc'", "Did you mean 'synthetic'?")
 
 
 def test_malformed_yaml_and_unknown_key(cli, tmp_path):

@@ -89,7 +89,7 @@ def test_check_passes_dataset_options(cli, tmp_path):
 def test_check_errors_are_clean(cli, tmp_path):
     F.write_casme2(tmp_path)
     result = cli("data", "check", "casme2", "--root", tmp_path, "--dataset-opt", "lables=5class")
-    assert result.exit_code == 1 and "does not take option 'lables'" in result.output
+    assert result.exit_code == 2 and "does not take option 'lables'" in result.output  # an unknown name
     assert "Traceback" not in result.output
     result = cli("data", "check", "casme2", "--root", tmp_path / "nope")
     assert result.exit_code == 1 and "does not exist" in result.output

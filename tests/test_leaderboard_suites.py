@@ -307,4 +307,4 @@ def test_suite_errors_name_the_problem(tmp_path):
     res = run_cli("bench", "--suite", "bad", "--board", tmp_path)
     assert res.exit_code == 2 and "hooff" in res.output and "Traceback" not in res.output
     res = run_cli("bench", "--suite", "nope", "--board", tmp_path)
-    assert res.exit_code == 1 and "no suite named 'nope'" in res.output and "known suites: bad" in res.output
+    assert res.exit_code == 2 and "no suite named 'nope'" in res.output and "known suites: bad" in res.output

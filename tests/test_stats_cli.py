@@ -19,9 +19,13 @@ def runs(tmp_path_factory):
                          "logreg": {"classifier": "logreg"},
                          "other": {"classifier": "ridge", "dataset_opts": other},
                          "other100": {"classifier": "ridge", "classifier_opts": {"alpha": 100}, "dataset_opts": other},
-                         "other_logreg": {"classifier": "logreg", "dataset_opts": other}}.items():
+                         "other_logreg": {"classifier": "logreg", "dataset_opts": other},
+                         "majority": {"classifier": "majority"},  # a control in both blocks
+                         "other_majority": {"classifier": "majority", "dataset_opts": other},
+                         "sex": {"features": "sex-only", "classifier": "ridge", "features_opts": {}},  # a probe
+                         }.items():
         made[name] = base / name
-        run(board_spec(made[name], features_opts=BOARD_HOOF, **fields))
+        run(board_spec(made[name], **{"features_opts": BOARD_HOOF, **fields}))
     return made
 
 
@@ -146,18 +150,80 @@ def test_stats_refuses_when_the_replayed_folds_differ(runs, tmp_path):
     assert res.exit_code == 1 and "different folds" in res.output and "--permutations 0" in res.output
 
 
-def test_compare_across_datasets(runs, tmp_path):
+ACROSS = ("ridge", "ridge100", "logreg", "other", "other100", "other_logreg")
+CONTROLS = ("majority", "other_majority", "sex")
+
+
+def test_compare_across_datasets(runs, tmp_path, monkeypatch):
+    import mebench.stats.multiple as multiple
+
+    drawn = []
+    draw = multiple.cd_diagram
+    monkeypatch.setattr(multiple, "cd_diagram",
+                        lambda ranks, *a, **k: drawn.append(dict(ranks)) or draw(ranks, *a, **k))
     cd = tmp_path / "cd.png"
     res = run_cli("compare", "--across-datasets", "--metric", "auc", "--cd-diagram", str(cd),
-                  str(runs["ridge"]), str(runs["ridge100"]), str(runs["logreg"]),
-                  str(runs["other"]), str(runs["other100"]), str(runs["other_logreg"]), "--json")
+                  *(str(runs[r]) for r in ACROSS + CONTROLS), "--json")
     out = _json(res)
     auc = out["metrics"]["auc"]
     assert auc["n_blocks"] == 2 and auc["omnibus"]["skipped"] and "only 2 block(s)" in auc["omnibus"]["reason"]
     assert len(auc["pairwise"]) == 3 and cd.stat().st_size > 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cd.png"]  # exactly the file asked for
+    # controls and probes: listed with their values, never ranked, tested or drawn
+    methods = {"hoof+ridge[f.grid=4,f.size=32]", "hoof+ridge[c.alpha=100,f.grid=4,f.size=32]",
+               "hoof+logreg[f.grid=4,f.size=32]"}
+    assert set(out["pipelines"]) == set(auc["mean_ranks"]) == methods and drawn == [auc["mean_ranks"]]
+    assert {p for r in auc["pairwise"] for p in (r["a"], r["b"])} == methods
+    assert out["not_ranked"] == [{"pipeline": "hoof+majority[f.grid=4,f.size=32]", "role": "control"},
+                                 {"pipeline": "sex-only+ridge", "role": "probe"}]
+    assert "not competitors" in out["not_ranked_note"] and "CD diagram" in out["not_ranked_note"]
+    control, probe = auc["not_ranked"]
+    assert list(control["values"]) == out["blocks"] and control["values"][out["blocks"][0]] == pytest.approx(0.5)
+    assert control["no_run_in"] == [] and len(probe["no_run_in"]) == 1
+    assert probe["values"][probe["no_run_in"][0]] is None  # the probe was run in one block only
+    reach = auc["smallest_attainable"]
+    assert reach["wilcoxon_min_p"] == 0.5 and reach["holm_min_p"] == 1.0 and not reach["can_declare_a_pair"]
     res = run_cli("compare", "--across-datasets", str(runs["ridge"]), str(runs["other"]),
                   str(runs["ridge100"]))
     assert res.exit_code == 1 and "lacks run(s)" in res.output
+
+
+def test_compare_across_datasets_text_labels_what_is_not_ranked(runs):
+    res = run_cli("compare", "--across-datasets", "--metric", "uar", *(str(runs[r]) for r in ACROSS + CONTROLS))
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "uar: not ranked: control/probe (values per block, for reference)" in text
+    assert "hoof+majority[f.grid=4,f.size=32] │ control │ 0.500 │ 0.500" in text
+    assert "sex-only+ridge │ probe │" in text and "no run" in text
+    assert "not ranked: controls (e.g. the majority and stratified-random classifiers) and probes" in text
+    ranking = text[:text.index("pairwise Wilcoxon")]
+    assert "hoof+ridge[c.alpha=100,f.grid=4,f.size=32]" in ranking and "majority" not in ranking  # names unescaped
+    assert ("smallest attainable p: with 2 block(s) the smallest attainable p is 0.5000 for a pairwise Wilcoxon test "
+            "and 1.0000 after Holm over 3 pair(s)") in text
+    assert "No pair can be declared significant with this many blocks" in text and "need at least 7 blocks" in text
+
+
+def test_compare_across_datasets_needs_two_methods(runs):
+    res = run_cli("compare", "--across-datasets", *(str(runs[r]) for r in ("ridge", "other") + CONTROLS))
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1 and "ranks methods, and these runs hold 1 method pipeline(s)" in text
+    assert "hoof+majority[f.grid=4,f.size=32], sex-only+ridge), which are never ranked" in text
+
+
+def test_cd_diagram_draws_one_metric_at_exactly_the_given_path(runs, tmp_path):
+    args = ["compare", "--across-datasets", *(str(runs[r]) for r in ACROSS)]
+    res = run_cli(*args, "--cd-diagram", tmp_path / "cd.svg")  # the runs hold four metrics
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "--cd-diagram" in text and "draws the ranking of one metric" in text
+    assert "choose one with --metric" in text and "accuracy, uar, uf1, auc" in text
+    res = run_cli(*args, "--metric", "uar", "--metric", "auc", "--cd-diagram", tmp_path / "cd.svg")
+    assert res.exit_code == 2 and "give one --metric, not 2 (uar, auc)" in " ".join(res.output.split())
+    assert list(tmp_path.iterdir()) == []
+    res = run_cli(*args, "--metric", "uar", "--cd-diagram", tmp_path / "cd.svg")
+    assert res.exit_code == 0, res.output
+    assert [p.name for p in tmp_path.iterdir()] == ["cd.svg"] and "<svg" in (tmp_path / "cd.svg").read_text()
+    assert f"critical-difference diagram of uar (methods only) written to {tmp_path / 'cd.svg'}" in \
+        " ".join(res.output.split())
 
 
 def test_single_class_pooled_set_is_explained(tmp_path):

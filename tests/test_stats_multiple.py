@@ -90,3 +90,43 @@ def test_omnibus_gate_blocks_pairwise_significance():
     res = friedman_wilcoxon(table, ["a", "b", "c"])
     assert res["omnibus"]["p_value"] > 0.05 and "no pairwise difference" in res["omnibus"]["note"]
     assert not any(r["significant"] for r in res["pairwise"])
+
+
+@pytest.mark.parametrize("n_blocks,k", [(2, 3), (5, 2), (5, 3), (6, 2), (7, 3), (8, 4), (12, 5)])
+def test_smallest_attainable_p_is_what_the_tests_give_at_their_extreme(n_blocks, k):
+    """Every block ranks the pipelines identically, with distinct values: the most extreme data there is.
+    The stated smallest p-values are those the tests then give, and 2/2^N for the exact Wilcoxon test."""
+    from mebench.stats.multiple import MIN_BLOCKS, smallest_attainable
+
+    reach = smallest_attainable(n_blocks, k)
+    m = k * (k - 1) // 2
+    assert reach["n_pairs"] == m and reach["wilcoxon_min_p"] == pytest.approx(2 / 2 ** n_blocks)
+    assert reach["holm_min_p"] == pytest.approx(min(1.0, m * 2 / 2 ** n_blocks))
+    extreme = np.arange(k, 0, -1)[None, :] * 0.1 + np.arange(n_blocks)[:, None] * 0.01  # a > b > c in every block
+    res = friedman_wilcoxon(extreme, list("abcde"[:k]))
+    assert min(r["p_value"] for r in res["pairwise"]) == pytest.approx(reach["wilcoxon_min_p"])
+    assert min(r["p_holm"] for r in res["pairwise"]) == pytest.approx(reach["holm_min_p"])
+    assert res["smallest_attainable"] == reach
+    if k >= 3:
+        assert reach["friedman_min_p"] == pytest.approx(stats.chi2.sf(n_blocks * (k - 1), k - 1))
+        assert friedman(extreme)["p_value"] == pytest.approx(reach["friedman_min_p"])
+    else:
+        assert reach["friedman_min_p"] is None
+    declared = any(r["significant"] for r in res["pairwise"])  # the extreme table: the best any data can do
+    assert reach["can_declare_a_pair"] == declared == (n_blocks >= MIN_BLOCKS and reach["holm_min_p"] <= 0.05)
+    if declared:
+        assert "No pair can be declared" not in reach["note"]
+    else:
+        assert "No pair can be declared significant with this many blocks" in reach["note"]
+        needed = reach["blocks_needed"]
+        assert smallest_attainable(needed, k)["can_declare_a_pair"]
+        assert not smallest_attainable(needed - 1, k)["can_declare_a_pair"]
+        assert f"{k} pipelines need at least {needed} blocks" in reach["note"]
+
+
+def test_smallest_attainable_p_text_for_the_common_small_case():
+    from mebench.stats.multiple import smallest_attainable
+
+    note = smallest_attainable(5, 3)["note"]
+    assert "smallest attainable p is 0.0625 for a pairwise Wilcoxon test and 0.1875 after Holm over 3 pair(s)" in note
+    assert "the smallest Holm-adjusted p (0.1875) exceeds alpha = 0.05" in note and "at least 7 blocks" in note

@@ -195,10 +195,13 @@ def _print_stats(console, result) -> None:
 @click.option("--ci", type=click.Choice(["bca", "percentile"]), default="bca", show_default=True)
 @click.option("--level", type=float, default=0.95, show_default=True)
 @click.option("--across-datasets", is_flag=True,
-              help="Rank pipelines over blocks (dataset x protocol): Friedman, pairwise Wilcoxon with Holm.")
+              help="Rank pipelines over blocks (dataset x protocol): Friedman, pairwise Wilcoxon with Holm. Controls "
+                   "and probes are listed beside the ranking, never ranked; the smallest p-value the number of "
+                   "blocks can reach is stated.")
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level (across datasets).")
 @click.option("--cd-diagram", "cd_path", type=click.Path(), default=None,
-              help="With --across-datasets: write a critical-difference diagram (png/svg/pdf).")
+              help="With --across-datasets: write the critical-difference diagram of one metric to exactly this "
+                   "file (png/svg/pdf); name the metric with --metric when the runs hold several.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def compare(runs, metrics, permutations, early_stop, no_refit, refit_nets, swaps, bootstrap, seed, scheme, jobs,
             plugins, ci, level, across_datasets, alpha, cd_path, as_json):
@@ -218,6 +221,9 @@ def compare(runs, metrics, permutations, early_stop, no_refit, refit_nets, swaps
     if cd_path and Path(cd_path).suffix.lower().lstrip(".") not in FIGURE_FORMATS:
         raise UsageError(f"--cd-diagram {cd_path}: the file name must end in one of "
                          f"{', '.join('.' + f for f in FIGURE_FORMATS)} (the figure format).")
+    if cd_path and len(metrics) > 1:
+        raise UsageError(f"--cd-diagram {cd_path} draws the ranking of one metric; give one --metric, not "
+                         f"{len(metrics)} ({', '.join(metrics)}).")
     if permutations < 1 or bootstrap < 1 or swaps < 1:
         raise UsageError("--permutations, --swaps and --bootstrap must be positive.")
     if not 0 < alpha < 1:
@@ -243,13 +249,19 @@ def compare(runs, metrics, permutations, early_stop, no_refit, refit_nets, swaps
     _print_compare(console, result, level)
 
 
+def swap_rate(test: dict) -> str:
+    """The subject swap's measured false-positive rate, as quoted beside its p-value."""
+    return test.get("calibration", {}).get("measured_false_positive_rate") or "not measured"
+
+
 def _print_compare(console, result, level) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from ..stats.calibration import interval_coverage
 
-    two = len(result["runs"]) == 2
-    title = (f"{result['runs'][0]['pipeline']} (A) vs {result['runs'][1]['pipeline']} (B)" if two
+    two = len(result["runs"]) == 2  # names such as hoof+ridge[c.alpha=1] are escaped: they are not markup
+    title = (f"{escape(result['runs'][0]['pipeline'])} (A) vs {escape(result['runs'][1]['pipeline'])} (B)" if two
              else f"{len(result['runs'])} pipelines, each against the best")
     table = Table(title=f"{title}: {result['n']} samples, {result['n_subjects']} subjects")
     table.add_column("metric")
@@ -276,15 +288,15 @@ def _print_compare(console, result, level) -> None:
                 rate = calib.get("measured_false_positive_rate")
                 p_cell += f" [FPR {rate}]" if rate else " [uncalibrated]"
             swap = c["tests"]["paired_randomisation"]
-            cells = [m] + ([] if two else [c["a"].split(" (")[0]]) + [
+            cells = [m] + ([] if two else [escape(c["a"].split(" (")[0])]) + [
                 fmt_number(c["value_a"]), fmt_number(c["value_b"]), fmt_number(c["delta"], 4), ci, p_cell,
-                fmt_p(c.get("p_holm")), f"{fmt_p(swap['p_value'])} [FPR {swap['calibration'].get('measured_false_positive_rate')}]",
+                fmt_p(c.get("p_holm")), f"{fmt_p(swap['p_value'])} [FPR {swap_rate(swap)}]",
                 fmt_p(mc) if "mcnemar" in c["tests"] else "–", fmt_p(dl.get("p_value")) if dl else "–"]
             table.add_row(*cells)
     console.print(table)
     if not two:
         for m, entry in result["metrics"].items():
-            console.print(f"{m}: best = {entry['best']}", highlight=False)
+            console.print(f"{m}: best = {escape(entry['best'])}", highlight=False)
     refit = result.get("refit", {})
     first = next(iter(result["metrics"].values()))["comparisons"][0]
     stud = next((c["tests"]["studentised_refit"] for e in result["metrics"].values() for c in e["comparisons"]
@@ -324,14 +336,15 @@ def _print_compare(console, result, level) -> None:
 
 
 def _print_across(console, result) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     for m, res in result["metrics"].items():
-        table = Table(title=f"{m}: mean rank over {res['n_blocks']} block(s) (1 = best)")
+        table = Table(title=f"{m}: mean rank over {res['n_blocks']} block(s) (1 = best; methods only)")
         table.add_column("pipeline")
         table.add_column("mean rank", justify="right")
         for p, r in sorted(res["mean_ranks"].items(), key=lambda kv: kv[1]):
-            table.add_row(p, f"{r:.2f}")
+            table.add_row(escape(p), f"{r:.2f}")  # names such as hoof+ridge[c.alpha=1] are not markup
         console.print(table)
         om = res["omnibus"]
         if om.get("skipped"):
@@ -344,10 +357,27 @@ def _print_across(console, result) -> None:
         for col in ("A", "B", "p", "p Holm", "significant"):
             pt.add_column(col)
         for row in res["pairwise"]:
-            pt.add_row(row["a"], row["b"], fmt_p(row["p_value"]), fmt_p(row["p_holm"]),
+            pt.add_row(escape(row["a"]), escape(row["b"]), fmt_p(row["p_value"]), fmt_p(row["p_holm"]),
                        "yes" if row["significant"] else "no")
         console.print(pt)
         console.print(f"{res['pairwise_correction']}; Wilcoxon: exact signed-rank distribution for n ≤ 50 blocks.",
                       highlight=False)
+        reach = res["smallest_attainable"]
+        label = "smallest attainable p:" if reach["can_declare_a_pair"] else "[yellow]smallest attainable p:[/]"
+        console.print(f"{label} " + escape(f"{reach['note']} ({reach['wilcoxon_rule']}; Holm: {reach['holm_rule']}; "
+                                           f"Friedman: {reach['friedman_rule']})"), highlight=False)
+        if res["not_ranked"]:
+            blocks = list(res["not_ranked"][0]["values"])
+            nt = Table(title=f"{m}: not ranked: control/probe (values per block, for reference)")
+            nt.add_column("pipeline")
+            nt.add_column("role")
+            for b in blocks:
+                nt.add_column(b, justify="right")
+            for row in res["not_ranked"]:
+                nt.add_row(escape(row["pipeline"]), row["role"],
+                           *("no run" if b in row["no_run_in"] else fmt_number(row["values"][b]) for b in blocks))
+            console.print(nt)
+            console.print(f"not ranked: {result['not_ranked_note']}.", highlight=False)
         if res.get("cd_diagram"):
-            console.print(f"critical-difference diagram: {res['cd_diagram']}")
+            console.print(f"critical-difference diagram of {m} (methods only) written to {res['cd_diagram']}",
+                          highlight=False)

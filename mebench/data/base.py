@@ -6,10 +6,21 @@ from typing import ClassVar
 
 import pandas as pd
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, MissingArgumentError, UnknownOptionError, did_you_mean
 from ..hashing import file_sha256
 from .schema import ALWAYS_TARGETS, sample_list_hash, validate_samples
 from .sheets import TEXT_SUFFIXES, UTF8_ENCODINGS, detect_encoding, is_dir, is_file
+
+
+def unknown_task_error(dataset: str, task, tasks) -> UnknownOptionError:
+    """The error for a task ``dataset`` does not have (exit code 2), with the closest task it has."""
+    return UnknownOptionError(f"dataset {dataset!r} has no task {task!r}.{did_you_mean(task, tasks, n=1)} "
+                              f"It supports: {', '.join(tasks)}.")
+
+
+def missing_root_error(dataset: str) -> MissingArgumentError:
+    """The error for a dataset on disk run without ``--root`` (exit code 2)."""
+    return MissingArgumentError(f"dataset {dataset!r} needs --root PATH pointing at your copy of it.")
 
 
 class Dataset:
@@ -46,7 +57,7 @@ class Dataset:
         self.counts: dict[str, int] = {}
         if self.needs_root:
             if self.root is None:
-                raise ConfigError(f"dataset {self.name!r} needs --root PATH pointing at your copy of it.")
+                raise missing_root_error(self.name)
             if not is_dir(self.root):
                 raise DataError(f"dataset root {self.root} does not exist or is not a directory",
                                 hint=f"Pass --root with the folder that holds your copy of {self.name}.")
@@ -89,7 +100,7 @@ class Dataset:
     def load(self, task: str | None = None) -> pd.DataFrame:
         task = task or self.tasks[0]
         if task not in self.tasks:
-            raise ConfigError(f"dataset {self.name!r} has no task {task!r}; it supports {', '.join(self.tasks)}.")
+            raise unknown_task_error(self.name, task, self.tasks)
         samples = validate_samples(self._load(task), source=f"dataset {self.name!r}")
         if samples.empty:
             first = f"; {len(self.skipped)} skipped, the first because {self.skipped[0]['reason']}" if self.skipped else ""

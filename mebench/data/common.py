@@ -4,7 +4,10 @@ A loader collects *problems* while it reads: a missing frame folder, an onset ou
 found, an unreadable cell. A fatal problem stops the load with one :class:`DataError` that names
 the file, the row and what was expected (or, with ``bad_frames=skip``, drops that sample and
 records the skip). ``mebench data check`` sets ``collect_problems`` so that every problem of a
-copy is listed at once instead of stopping at the first.
+copy is listed at once instead of stopping at the first. A run sets ``on_error`` from its
+``--on-error``: with ``skip``, a problem confined to one row (:meth:`LoaderBase.row_problems`, such as
+a DOLOS gesture cell that reads as neither present nor absent) drops that row as a recorded,
+counted skip, as ``--on-error skip`` does for a sample whose features fail.
 """
 from __future__ import annotations
 
@@ -73,6 +76,7 @@ class LoaderBase(Dataset):
         super().__init__(root)
         self.identities = True
         self.collect_problems = False
+        self.on_error = "raise"  # the run's --on-error; "skip" turns row_problems into recorded skips
         self.problems: list[dict] = []
 
     # -- recording --------------------------------------------------------------------------------
@@ -86,6 +90,25 @@ class LoaderBase(Dataset):
         self.problems.append({"kind": kind, "sample_id": sample_id, "message": text, "fatal": fatal})
         if not fatal:
             self.count(f"{kind}_problems")
+
+    def row_problems(self, sample_id: str, problems: list[tuple[str, dict]], skipped_as: str, hint: str) -> bool:
+        """Problems confined to one row of a file; ``problems`` holds (message, where) pairs, each ``where``
+        naming ``file``, ``row`` and ``column``.
+
+        By default each is a fatal problem (so ``mebench data check`` lists every one); with
+        ``on_error="skip"`` (``mebench run --on-error skip``) the row is one recorded skip of ``sample_id``
+        naming them all, counted under ``skipped_as``. Returns True when the caller must drop the row.
+        """
+        if self.on_error == "skip" and not self.collect_problems:
+            first = problems[0][1]
+            detail = "; ".join(f"column {w['column']!r}: {m}" if w.get("column") is not None else m
+                               for m, w in problems)
+            self.skip(sample_id, f"{Path(first['file']).name} row {first['row']}: {detail} (--on-error skip)")
+            self.count(skipped_as)
+            return True
+        for message, where in problems:
+            self.problem("sheet", sample_id, message, hint=hint, **where)
+        return False
 
     def checked_path(self, base: Path, relative, sample_id: str | None, what: str, root=None, **where) -> Path | None:
         """:func:`~mebench.data.sheets.safe_path` for a path built from a cell; None after recording a refusal.

@@ -10,12 +10,17 @@ Files (found anywhere under the root; names matched without regard to letter cas
   show``, ``Participants name``, ``Participants gender``, then 41 MUMIN gestures from ``Smile`` to
   ``Tension`` (names carry U+00A0 / U+200B). Times such as ``02:06:00`` mean 2 min 06 s (typed as
   m:ss, stored as h:mm:ss). A gesture cell is 0, 1, blank (absent) or an interval list such as
-  ``[2:10,2:11]`` (present).
+  ``[1.27, 1.29]`` (present); :func:`mebench.data.mumin.read_gesture_cell` documents how the
+  release's typos are read. A cell that is neither (a bare ``9``) is an error naming file, row and
+  column; under ``mebench run --on-error skip`` its row is skipped, recorded and counted (so is a
+  row without a readable file name or label; a skipped clip leaves every file).
 * ``train_dolos.xlsx``: the same three header rows; file name, label, ``Participants gender`` and
   the gestures (no URL, times, show or participant name).
 * ``dolos_timestamps.csv`` (UTF-8 with BOM): ``YT_Video_ID,file_name,start_time,end_time,label``.
 * ``training_protocols/{train,test}_fold{1,2,3}.csv``, ``male.csv``, ``female.csv``, ``long.csv``,
   ``short.csv``: no header; rows ``clip,label,gender`` (``AN_WILTY_EP15_truth1,truth,female``).
+  A row naming a clip that no annotation file has is an error naming the list and its row (under
+  ``--on-error skip``: a recorded, counted skip).
 
 Header cells are matched by meaning (their words), not by exact text. Speaker identities come
 only from ``Participants name`` in ``Dolos.xlsx``; without that file (or that column) there are
@@ -34,7 +39,7 @@ import pandas as pd
 from ..errors import DataError
 from .common import check_choice, check_text
 from .deception import DeceptionDataset, index_videos, subject_key
-from .mumin import gesture_value, grouped_header, mumin_column
+from .mumin import grouped_header, mumin_column, read_gesture_cell
 from .sheets import clean_text, deception_label, header_key, is_dir, parse_time, read_table, sex_label
 
 # sha256 of published annotation files -> release name (see casme2.KNOWN_SHEETS).
@@ -167,11 +172,14 @@ class DOLOS(DeceptionDataset):
         clips_folder = self._clips_folder()
         self._spellings: set[str] = set()
         self._bad_times: list[str] = []
-        self._loose: list[str] = []
+        self._odd_cells: dict[str, list[str]] = {"repaired_intervals": [], "times_unreadable": []}
+        self._skipped_clips: set[str] = set()  # rows dropped under --on-error skip: the clip leaves every file
         self._has_participants = False
         master = self._read_sheet(master_path, master=True) if master_path else None
         features = self._read_sheet(feature_path, master=False) if feature_path else None
         stamps = self._read_stamps(stamps_path) if stamps_path else None
+        master, features, stamps = ([r for r in rows if r["clip"].casefold() not in self._skipped_clips]
+                                    if rows is not None else None for rows in (master, features, stamps))
         self.raise_if_fatal()
         self._summarise_cells()
         if master is not None:
@@ -265,15 +273,22 @@ class DOLOS(DeceptionDataset):
             where = {"file": str(path), "row": i + 1}
             clip = re.sub(r"\.mp4$", "", clean_text(cells[info["file_name"]]), flags=re.IGNORECASE)
             if not clip:
-                self.problem("sheet", None, "empty file name", **where, column=names["file_name"])
+                self.row_problems(f"{self.name}/{path.name}#row{i + 1}",
+                                  [("empty file name", dict(where, column=names["file_name"]))],
+                                  "rows_skipped_unreadable_name_or_label",
+                                  hint="Fill in the file name or delete the row, or pass --on-error skip to record "
+                                       "and skip it.")
                 continue
             cell = cells[info["label"]]
             label_raw = "" if cell is None or (isinstance(cell, float) and cell != cell) else str(cell)
             label = deception_label(label_raw)
             if label is None:
-                self.problem("sheet", f"{self.name}/{clip}", f"label {label_raw!r} is not a truth/deception spelling",
-                             hint="Known spellings: truth, Truth, deception, Deception, lie.", **where,
-                             column=names["label"])
+                if self.row_problems(f"{self.name}/{clip}", [(f"label {label_raw!r} is not a truth/deception "
+                                                             "spelling", dict(where, column=names["label"]))],
+                                     "rows_skipped_unreadable_name_or_label",
+                                     hint="Known spellings: truth, Truth, deception, Deception, lie; or pass "
+                                          "--on-error skip to record and skip this row."):
+                    self._skipped_clips.add(clip.casefold())
                 continue
             self._spellings.add(label_raw if label_raw == label_raw.strip() else repr(label_raw))
             hinted = re.search(r"_(truth|lie)\d*$", clip, flags=re.IGNORECASE)
@@ -291,33 +306,50 @@ class DOLOS(DeceptionDataset):
             if "start" in info and "end" in info:
                 rec["start_s"], rec["end_s"] = self._times(cells[info["start"]], cells[info["end"]], clip, where,
                                                            sheet_seconds)
+            unreadable = []
             for j, col, name in features:
-                rec["features"][col] = self._gesture(cells[j], clip, where, name)
+                rec["features"][col] = present = self._gesture(cells[j], where, name)
+                if present is None:
+                    unreadable.append((f"MUMIN cell {clean_text(cells[j])!r} says neither that the gesture "
+                                       "occurred nor that it did not", dict(where, column=name)))
+            if unreadable and self.row_problems(
+                    f"{self.name}/{clip}", unreadable, "mumin_unreadable_rows_skipped",
+                    hint="Absent is 0 or blank, present is 1 or an interval list such as [1.27, 1.29]: correct the "
+                         "cell in your copy, or pass --on-error skip to record and skip this row."):
+                self._skipped_clips.add(clip.casefold())
+                continue
             rows.append(rec)
         return rows
 
-    def _gesture(self, value, clip: str, where: dict, name: str) -> int | None:
-        present, how = gesture_value(value)
-        if how == "unreadable":
-            self.problem("sheet", f"{self.name}/{clip}", f"MUMIN value {clean_text(value)!r} is not 0, 1, blank or an "
-                         "interval list such as [2:10,2:11]", **where, column=name)
-        elif how == "loose-intervals":
-            self.count("mumin_loose_interval_cells")
-            self._loose.append(f"{clean_text(value)!r} ({Path(where['file']).name} row {where['row']}, "
-                               f"column {name!r})")
-        elif how != "binary":
-            self.count(f"mumin_{how}_cells")
-        return present
+    def _gesture(self, value, where: dict, name: str) -> int | None:
+        """A gesture cell's presence (None: unreadable, left to the row's check), counted by how it was read."""
+        cell = read_gesture_cell(value)
+        if cell.how != "binary":
+            self.count(f"mumin_{cell.how}_cells")
+        if cell.how in self._odd_cells:
+            read = ", ".join(f"{s // 60}:{s % 60:02d}-{e // 60}:{e % 60:02d}" for s, e in cell.intervals)
+            self._odd_cells[cell.how].append(f"{clean_text(value)!r}{' as ' + read if read else ''} "
+                                             f"({Path(where['file']).name} row {where['row']}, column {name!r})")
+        return cell.present
 
     def _summarise_cells(self) -> None:
         if self._bad_times:
             shown = "; ".join(self._bad_times[:3]) + (" ..." if len(self._bad_times) > 3 else "")
             self.warn(f"{self.name}: {len(self._bad_times)} start/end time pair(s) are unparsable or reversed and are "
                       f"left empty: {shown}")
-        if self._loose:
-            shown = "; ".join(self._loose[:3]) + (" ..." if len(self._loose) > 3 else "")
-            self.warn(f"{self.name}: {len(self._loose)} MUMIN cell(s) hold times but are not a clean interval list "
-                      f"such as [2:10,2:11]; counted as present: {shown}")
+        for how, what in (("repaired_intervals", "were read after repairing unambiguous typos (full-width brackets, "
+                                                  "';' or '..' or ',' for '.', doubled commas, a missing bracket)"),
+                          ("times_unreadable", "mean the gesture occurred but hold times that cannot be read without "
+                                               "a guess; counted as present")):
+            cells = self._odd_cells[how]
+            if cells:
+                shown = "; ".join(cells[:3]) + (" ..." if len(cells) > 3 else "")
+                self.warn(f"{self.name}: {len(cells)} MUMIN cell(s) {what} (mumin_{how}_cells): {shown}")
+        for key, what in (("mumin_unreadable_rows_skipped", "with MUMIN cells that are neither present nor absent"),
+                          ("rows_skipped_unreadable_name_or_label", "without a readable file name or label")):
+            if self.counts.get(key):
+                self.warn(f"{self.name}: {self.counts[key]} row(s) {what} are skipped (--on-error skip); see "
+                          "'skipped' in the manifest")
         if len(self._spellings) > 2:
             self.warn(f"{self.name}: labels are spelled {len(self._spellings)} ways "
                       f"({', '.join(sorted(self._spellings))}); all are mapped to truthful / deceptive")
@@ -345,9 +377,14 @@ class DOLOS(DeceptionDataset):
             clip = re.sub(r"\.mp4$", "", clean_text(row["file_name"]), flags=re.IGNORECASE)
             label = deception_label(row["label"])
             if not clip or label is None:
-                self.problem("sheet", f"{self.name}/{clip}" if clip else None,
-                             f"unreadable file name or label {clean_text(row['label'])!r}",
-                             **table.where(i, "label" if clip else "file_name"))
+                skipped = self.row_problems(
+                    f"{self.name}/{clip}" if clip else f"{self.name}/{path.name}#row{where['row']}",
+                    [(f"unreadable file name or label {clean_text(row['label'])!r}",
+                      table.where(i, "label" if clip else "file_name"))],
+                    "rows_skipped_unreadable_name_or_label",
+                    hint="Correct the row, or pass --on-error skip to record and skip it.")
+                if skipped and clip:
+                    self._skipped_clips.add(clip.casefold())
                 continue
             label_raw = str(row["label"])
             self._spellings.add(label_raw if label_raw == label_raw.strip() else repr(label_raw))
@@ -476,6 +513,7 @@ class DOLOS(DeceptionDataset):
             return []
         roles: dict[str, dict[str, str]] = {}
         folds = []
+        self._dropped = {s["sample_id"].split("#")[0].casefold() for s in self.skipped}  # already recorded
         for k in (1, 2, 3):
             for role in ("train", "test"):
                 path = self._list_file(folder, f"{role}_fold{k}.csv")
@@ -486,7 +524,7 @@ class DOLOS(DeceptionDataset):
                 for clip, label, where in self._read_list(path):
                     r = by_name.get(clip.casefold())
                     if r is None:
-                        self.count("fold_lists_unknown_clips")
+                        self._unknown_clip(clip, where)
                         continue
                     if label is not None and label != r["label"]:
                         self.count("fold_lists_label_mismatch")
@@ -495,11 +533,9 @@ class DOLOS(DeceptionDataset):
         for key, r in by_name.items():
             if key in roles:
                 r["official_fold"] = ";".join(f"{f}={roles[key][f]}" for f in folds if f in roles[key])
-        for k in ("fold_lists_unknown_clips", "fold_lists_label_mismatch"):
-            if self.counts.get(k):
-                self.warn(f"{self.name}: training_protocols: {self.counts[k]} row(s) "
-                          + ("name clips that are not in the annotation" if "unknown" in k else
-                             "carry a label that differs from the annotation"))
+        if self.counts.get("fold_lists_label_mismatch"):
+            self.warn(f"{self.name}: training_protocols: {self.counts['fold_lists_label_mismatch']} row(s) carry a "
+                      "label that differs from the annotation")
         both = sum(1 for v in roles.values() for role in v.values() if role == "both")
         if both:
             self.count("fold_lists_train_and_test", both)
@@ -507,11 +543,29 @@ class DOLOS(DeceptionDataset):
         for name in self.SUBSETS:
             path = self._list_file(folder, f"{name}.csv")
             if path is not None:
-                for clip, _, _ in self._read_list(path):
+                for clip, _, where in self._read_list(path):
                     r = by_name.get(clip.casefold())
-                    if r is not None:
+                    if r is None:
+                        self._unknown_clip(clip, where)
+                    else:
                         r["subsets"] = "+".join(filter(None, [r.get("subsets"), name]))
+        if self.counts.get("fold_lists_unknown_clips_skipped"):
+            self.warn(f"{self.name}: training_protocols: {self.counts['fold_lists_unknown_clips_skipped']} row(s) name "
+                      "clips that are not in the annotation; each is ignored and listed under 'skipped' "
+                      "(--on-error skip)")
         return folds
+
+    def _unknown_clip(self, clip: str, where: dict) -> None:
+        """A protocol list row naming a clip no annotation file has (one skipped while reading them is no news)."""
+        sid = f"{self.name}/{clip}"
+        if sid.casefold() in self._dropped:
+            return
+        self.count("fold_lists_unknown_clips")
+        self.row_problems(sid, [(f"the list names clip {clip!r}, which no annotation file has (Dolos.xlsx, "
+                                 "train_dolos.xlsx, dolos_timestamps.csv)", dict(where, column=None))],
+                          "fold_lists_unknown_clips_skipped",
+                          hint="Remove the row from the list, or restore the clip's annotation row; or pass "
+                               "--on-error skip to record the row and ignore it.")
 
     def _restrict(self, records, by_name) -> list[dict]:
         kept = [r for r in records if self.subset in (r.get("subsets") or "").split("+")]

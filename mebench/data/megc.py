@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import ConfigError, DataError
+from ..errors import DataError, MissingArgumentError
 from .casme2 import CASME2
 from .common import APEX_POLICY_TEXT, LoaderBase, check_choice, check_text
 from .samm import SAMM
@@ -62,7 +62,7 @@ class MEGC2019(LoaderBase):
             elif self.root is not None:
                 path = next((self.root / f for f in folders if is_dir(self.root / f)), self.root / folders[0])
             else:
-                raise ConfigError(
+                raise MissingArgumentError(
                     "megc2019 reads three datasets: pass --root DIR holding CASME2/, SAMM/ and SMIC/, or "
                     "--dataset-opt casme2=PATH --dataset-opt samm=PATH --dataset-opt smic=PATH.")
             if not is_dir(path):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UnknownOptionError, did_you_mean
 from ._util import keep_params
 from .base import FeatureExtractor
 
@@ -122,8 +122,9 @@ class Precomputed(FeatureExtractor):
         return _flat(np.asarray(self.values)[[index[s] for s in X["sample_id"]]])
 
 
-def build_combined(features: str, options: dict, seed: int):
-    """A :class:`Combined` for ``features`` (``a+b+c``), dispatching ``options``; returns (extractor, seeds)."""
+def dispatch_options(features: str, options: dict) -> tuple[list[str], dict, dict[str, dict]]:
+    """``(names, factories, options per part)`` of ``a+b+c``: ``NAME.KEY`` goes to part NAME, a bare
+    ``KEY`` to every part that takes it. An option no part takes is an unknown name (exit code 2)."""
     from ..registry import EXTRACTORS, accepted_params
 
     names = split_names(features)
@@ -133,16 +134,24 @@ def build_combined(features: str, options: dict, seed: int):
         target, dot, option = str(key).rpartition(".")
         if dot:
             if target not in per_part:
-                raise ConfigError(f"--features-opt {key}: {target!r} is not one of the combined extractors "
-                                  f"({', '.join(names)}).")
+                raise UnknownOptionError(f"--features-opt {key}: {target!r} is not one of the combined extractors "
+                                         f"({', '.join(names)}).{did_you_mean(target, names)}")
             per_part[target][option] = value
             continue
         takers = [n for n in names if option in accepted_params(factories[n])[0]]
         if not takers:
-            raise ConfigError(f"--features-opt {key}: none of {', '.join(names)} takes {key!r}; "
-                              "use NAME.KEY=VALUE to address one part.")
+            raise UnknownOptionError(f"--features-opt {key}: none of {', '.join(names)} takes {key!r}; "
+                                     "use NAME.KEY=VALUE to address one part.")
         for n in takers:
             per_part[n].setdefault(option, value)
+    return names, factories, per_part
+
+
+def build_combined(features: str, options: dict, seed: int):
+    """A :class:`Combined` for ``features`` (``a+b+c``), dispatching ``options``; returns (extractor, seeds)."""
+    from ..registry import EXTRACTORS, accepted_params
+
+    names, factories, per_part = dispatch_options(features, options)
     parts, seeds = [], {}
     for n in names:
         opts = per_part[n]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config, check_keys, merge, read_yaml
-from ..errors import ConfigError, RunStoreError
+from ..errors import ConfigError, RunStoreError, UnknownNameError, did_you_mean
 from ..fsutil import _current_umask
 from ..store import RUN_FILES, open_run
 from .runs import STATS_FILE, find_run_dirs, sha256_bytes, short
@@ -143,8 +143,9 @@ def find_suite(name_or_path: str, board_dir) -> Path:
         if (folder / f"{name_or_path}{ext}").is_file():
             return folder / f"{name_or_path}{ext}"
     known = sorted(q.stem for q in folder.glob("*.y*ml")) if folder.is_dir() else []
-    raise ConfigError(f"no suite named {name_or_path!r} in {folder}" + (f"; known suites: {', '.join(known)}" if known
-                      else "") + ". Pass a suite name or a suite YAML file.")
+    raise UnknownNameError(f"no suite named {name_or_path!r} in {folder}" + (f"; known suites: {', '.join(known)}"
+                           if known else "") + f".{did_you_mean(name_or_path, known, n=1)} "
+                           "Pass a suite name or a suite YAML file.")
 
 
 def suite_specs(suite: Suite, root=None, jobs: int = 1, dataset_opts=None, use_cache: bool = True) -> list:

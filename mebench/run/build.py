@@ -62,6 +62,33 @@ def check_spec(spec: RunSpec) -> None:
         registry.entry(name)
     for name in spec.metrics:
         METRICS.entry(name)
+    check_names_given(spec)
+
+
+def check_names_given(spec: RunSpec) -> None:
+    """The task, ``--root`` and every option key against what the components declare, before any of
+    them is built: these mistakes are unknown names (exit code 2) and must not wait for a dataset."""
+    from ..data.base import missing_root_error, unknown_task_error
+    from ..registry import check_params
+
+    dataset = DATASETS.get(spec.dataset)
+    tasks = getattr(dataset, "tasks", None)
+    if spec.task is not None and isinstance(tasks, (tuple, list)) and tasks and spec.task not in tasks:
+        raise unknown_task_error(spec.dataset, spec.task, tasks)
+    if spec.root is None and getattr(dataset, "needs_root", False) is True:
+        raise missing_root_error(spec.dataset)
+    if "+" in spec.features:  # a combination dispatches its options to the parts
+        from ..features.combined import dispatch_options
+
+        _, factories, per_part = dispatch_options(spec.features, spec.features_opts)
+        parts = [(factories[n], per_part[n], f"extractor {n!r} (in {spec.features})") for n in factories]
+    else:
+        parts = [(EXTRACTORS.get(spec.features), spec.features_opts, f"extractor {spec.features!r}")]
+    parts += [(dataset, spec.dataset_opts, f"dataset {spec.dataset!r}"),
+              (CLASSIFIERS.get(spec.classifier), spec.classifier_opts, f"classifier {spec.classifier!r}"),
+              (PROTOCOLS.get(spec.protocol), spec.protocol_opts, f"protocol {spec.protocol!r}")]
+    for factory, opts, what in parts:
+        check_params(factory, opts, what)
 
 
 def load(spec: RunSpec) -> Loaded:
@@ -86,6 +113,8 @@ def load(spec: RunSpec) -> Loaded:
     check_components(spec, dataset, extractor, classifier, protocol)  # parameters, before any data is read
     ensure_models(extractor, f"extractor {spec.features!r}")  # model files, before any feature
     ensure_models(classifier_of(classifier), f"classifier {spec.classifier!r}")  # a net's starting weights
+    if hasattr(dataset, "on_error"):  # a loader's row-level problems: stop, or recorded skips (LoaderBase.row_problems)
+        dataset.on_error = spec.on_error
     with component_errors(f"dataset {spec.dataset!r}", "while loading"):
         samples = dataset.load(spec.task)
     seeds = {"run": spec.seed, "dataset": dataset_seed, "features": extractor_seed,

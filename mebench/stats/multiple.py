@@ -134,6 +134,66 @@ def wilcoxon(x, y=None, method: str = "auto", correction: bool = False) -> dict:
 
 
 # ---- across datasets ----
+def smallest_attainable(n_blocks: int, n_pipelines: int, alpha: float = 0.05) -> dict:
+    """The smallest p-values the across-datasets tests can give with this many blocks, and whether any pair
+    can be declared significant at all.
+
+    * Wilcoxon, two-sided: all N blocks favour one pipeline, no ties or zero differences; the exact
+      test gives 2/2^N (the normal approximation, above ``EXACT_MAX`` blocks, its own value there).
+    * Holm over m = k(k-1)/2 pairs: its smallest adjusted p is m times the smallest raw p (capped at 1).
+    * Friedman (k >= 3): every block ranks the pipelines identically, so Q = N(k-1); the p-value of
+      the chi-squared approximation at that Q.
+
+    A pair is declared only when the smallest Holm p is at most ``alpha`` and the Friedman test can
+    run (``MIN_BLOCKS`` blocks) and reject; ``blocks_needed`` is the fewest blocks for which that holds.
+    """
+    from ..formatting import fmt_p
+
+    N, k = int(n_blocks), int(n_pipelines)
+    m = k * (k - 1) // 2
+
+    def wilcoxon_min(n: int) -> float:
+        return wilcoxon(np.arange(1.0, n + 1))["p_value"] if n > 0 else 1.0  # every block favours one side
+
+    def friedman_min(n: int) -> float | None:
+        return float(chi2.sf(n * (k - 1), k - 1)) if k >= 3 and n > 0 else None
+
+    def can_declare(n: int) -> bool:
+        f = friedman_min(n)
+        return n >= MIN_BLOCKS and min(1.0, m * wilcoxon_min(n)) <= alpha and (f is None or f <= alpha)
+
+    w = wilcoxon_min(N)
+    holm_min = min(1.0, m * w) if m else None
+    needed = next((n for n in range(1, 200) if can_declare(n)), None) if m else None
+    out = {"n_blocks": N, "n_pipelines": k, "n_pairs": m, "alpha": alpha,
+           "wilcoxon_min_p": w,
+           "wilcoxon_rule": ("2/2^N: exact two-sided Wilcoxon signed-rank test, every block favouring one pipeline, "
+                             "no ties or zero differences" if N <= EXACT_MAX else
+                             "normal approximation of the two-sided Wilcoxon test, every block favouring one "
+                             "pipeline"),
+           "holm_min_p": holm_min, "holm_rule": f"min(1, m x smallest Wilcoxon p) for Holm over m = {m} pairs",
+           "friedman_min_p": friedman_min(N),
+           "friedman_rule": ("chi-squared with k-1 df at Q = N(k-1): every block ranks the pipelines identically"
+                             if k >= 3 else "no Friedman test with fewer than 3 pipelines"),
+           "can_declare_a_pair": bool(m) and can_declare(N), "blocks_needed": needed}
+    f = out["friedman_min_p"]
+    text = (f"with {N} block(s) the smallest attainable p is {fmt_p(w)} for a pairwise Wilcoxon test"
+            + (f" and {fmt_p(holm_min)} after Holm over {m} pair(s)" if m else "")
+            + (f"; {fmt_p(f)} for the Friedman test" if f is not None else ""))
+    if m and not out["can_declare_a_pair"]:
+        why = []
+        if holm_min > alpha:
+            why.append(f"the smallest Holm-adjusted p ({fmt_p(holm_min)}) exceeds alpha = {alpha}")
+        if N < MIN_BLOCKS:
+            why.append(f"the Friedman test is not run below {MIN_BLOCKS} blocks")
+        elif f is not None and f > alpha:
+            why.append(f"the smallest Friedman p ({fmt_p(f)}) exceeds alpha = {alpha}")
+        text += (f". No pair can be declared significant with this many blocks: {' and '.join(why)}"
+                 + (f"; {k} pipelines need at least {needed} blocks" if needed else ""))
+    out["note"] = text + "."
+    return out
+
+
 def friedman_wilcoxon(table, pipelines, blocks=None, higher_is_better: bool = True, alpha: float = 0.05) -> dict:
     """Friedman, then pairwise Wilcoxon with Holm, over a blocks x pipelines table of a metric.
 
@@ -184,6 +244,7 @@ def friedman_wilcoxon(table, pipelines, blocks=None, higher_is_better: bool = Tr
                      "n": w["n"], "test": w["test"], "assumptions": w["assumptions"]})
     out["pairwise"] = rows
     out["pairwise_correction"] = f"Holm over the {len(rows)} pairwise tests (statsmodels multipletests, method='holm')"
+    out["smallest_attainable"] = smallest_attainable(N, k, alpha)
     out["significance"] = sig.tolist()
     out["cliques"] = [[pipelines[i] for i in c] for c in cd_cliques(ranks.mean(axis=0), sig)]
     return out

@@ -319,14 +319,38 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = DEFAULT_ROWS, n_r
     return out
 
 
+NOT_RANKED_NOTE = ("controls (e.g. the majority and stratified-random classifiers) and probes (e.g. sex-only "
+                   "features) are baselines for reading the ranking, not competitors: they are left out of the "
+                   "Friedman test, the pairwise Wilcoxon tests, their Holm family and the CD diagram; their values "
+                   "per block are listed for reference (role from manifest.json, as in the leaderboard)")
+
+
+def _pipeline_roles(runs) -> dict:
+    """``{pipeline label: role}``; a label with runs of several roles takes its first non-method role."""
+    roles: dict = {}
+    for a in runs:
+        roles.setdefault(a.label, set()).add(a.role)
+    return {label: "method" if found == {"method"} else sorted(found - {"method"})[0] for label, found in roles.items()}
+
+
 def compare_across_datasets(run_dirs, metrics=None, alpha: float = 0.05, cd_path=None) -> dict:
-    """Friedman + pairwise Wilcoxon (Holm) over blocks (dataset x protocol) and a CD diagram."""
+    """Friedman + pairwise Wilcoxon (Holm) over blocks (dataset x protocol) and a CD diagram.
+
+    Only methods are ranked: controls and probes (:func:`mebench.store.run_role`) are listed beside the
+    ranking with their values per block. ``cd_path`` draws one metric's diagram at exactly that path, so
+    it needs exactly one metric (``metrics`` or the runs' own).
+    """
+    from ..errors import UsageError
     from ..metrics.batch import batch_metrics
     from ..registry import METRICS
     from ..store import open_run
     from .multiple import cd_diagram, friedman_wilcoxon
 
     runs = [open_run(d) for d in run_dirs]
+    names = _metric_names(runs[0], metrics)
+    if cd_path is not None and len(names) != 1:
+        raise UsageError(f"--cd-diagram {cd_path} draws the ranking of one metric, and {len(names)} are compared "
+                         f"({', '.join(names)}); choose one with --metric, e.g. --metric {names[0]}.")
     blocks: dict = {}
     for a in runs:
         fp = a.fingerprint()
@@ -336,20 +360,35 @@ def compare_across_datasets(run_dirs, metrics=None, alpha: float = 0.05, cd_path
             raise MebenchError(f"pipeline {a.label} appears twice in block {_block_name(key)} "
                                f"(runs {block[a.label].dir} and {a.dir}); keep one run per pipeline and block.")
         block[a.label] = a
-    pipelines = sorted({p for b in blocks.values() for p in b})
+    roles = _pipeline_roles(runs)
+    pipelines = sorted(p for p, role in roles.items() if role == "method")
+    not_ranked = sorted(p for p, role in roles.items() if role != "method")
+    if len(pipelines) < 2:
+        raise MebenchError(
+            f"--across-datasets ranks methods, and these runs hold {len(pipelines)} method pipeline(s)"
+            + (f" besides {len(not_ranked)} control/probe pipeline(s) ({', '.join(not_ranked)}), which are never "
+               "ranked" if not_ranked else "") + "; give the runs of at least two methods.")
     for key, block in blocks.items():
         missing = [p for p in pipelines if p not in block]
         if missing:
             some = next(iter(block.values())).dir
             raise MebenchError(f"block {_block_name(key)} (e.g. run {some}) lacks run(s) of {', '.join(missing)}; "
                                "every pipeline must be run in every block for a Friedman/Wilcoxon ranking.")
-    names = metrics or _metric_names(runs[0])
     block_names = [_block_name(k) for k in blocks]
-    out = {"mode": "across-datasets", "blocks": block_names, "pipelines": pipelines, "metrics": {}}
+    out = {"mode": "across-datasets", "blocks": block_names, "pipelines": pipelines,
+           "not_ranked": [{"pipeline": p, "role": roles[p]} for p in not_ranked],
+           "not_ranked_note": NOT_RANKED_NOTE, "metrics": {}}
+
+    def value(run, name) -> float:
+        return batch_metrics([name], run.classes, run.y[None], run.pred[None], run.scores[None])[0, 0]
+
+    def shown(block, p, name) -> float | None:  # None where the control has no run (no_run_in) or is undefined
+        v = value(block[p], name) if p in block else np.nan
+        return float(v) if np.isfinite(v) else None
+
     for name in names:
         hib = bool(getattr(METRICS.get(name), "higher_is_better", True))
-        table = np.array([[batch_metrics([name], b[p].classes, b[p].y[None], b[p].pred[None], b[p].scores[None])[0, 0]
-                           for p in pipelines] for b in blocks.values()])
+        table = np.array([[value(b[p], name) for p in pipelines] for b in blocks.values()])
         undefined = [(bn, p) for bn, b, row in zip(block_names, blocks.values(), table)
                      for p, v in zip(pipelines, row) if not np.isfinite(v)]
         if undefined:
@@ -359,11 +398,12 @@ def compare_across_datasets(run_dirs, metrics=None, alpha: float = 0.05, cd_path
                                "metric or drop that block.")
         res = friedman_wilcoxon(table, pipelines, block_names, hib, alpha)
         res["table"] = table.tolist()
-        if cd_path is not None and len(pipelines) >= 2:
-            path = Path(cd_path)
-            if len(names) > 1:
-                path = path.with_name(f"{path.stem}-{name}{path.suffix or '.png'}")
-            res["cd_diagram"] = cd_diagram(res["mean_ranks"], res["cliques"], path,
+        res["not_ranked"] = [{"pipeline": p, "role": roles[p],  # shown beside the ranking, never in it
+                              "values": {bn: shown(b, p, name) for bn, b in zip(block_names, blocks.values())},
+                              "no_run_in": [bn for bn, b in zip(block_names, blocks.values()) if p not in b]}
+                             for p in not_ranked]
+        if cd_path is not None:
+            res["cd_diagram"] = cd_diagram(res["mean_ranks"], res["cliques"], Path(cd_path),
                                            title=f"{name}: mean rank over {len(blocks)} block(s); bars join pipelines "
                                                  f"not significantly different (Wilcoxon, Holm)")
         out["metrics"][name] = res
