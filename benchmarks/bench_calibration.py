@@ -89,7 +89,6 @@ def one_dataset(seed: int, n_subjects: int, n_rows: int, n_swaps: int, kind: str
     from threadpoolctl import threadpool_limits
 
     from mebench.classifiers.sklearn_family import StratifiedRandom
-    from mebench.stats.bootstrap import cluster_bootstrap, cluster_bootstrap_difference
     from mebench.stats.paired import paired_randomisation
     from mebench.stats.studentised import studentised_test
 
@@ -112,20 +111,9 @@ def one_dataset(seed: int, n_subjects: int, n_rows: int, n_swaps: int, kind: str
             out[name] = {m: {"studentised": studentised_test(ra, rb, m, n_rows).p_value, "swap": swap[m].p_value,
                              "delta": float(ra.observed_values[i] - rb.observed_values[i])}
                          for i, m in enumerate(METRICS)}
-        if kind == "null":  # coverage of the null values: 0.5 for one pipeline, 0 for a like difference
-            t_crit = student_t.ppf(0.975, n_subjects - 1)
-            single = cluster_bootstrap(y, pa[0], pa[1], subjects, [0, 1], METRICS, 1000, seed, 0.95, "bca")
-            diff = cluster_bootstrap_difference(y, pa, pb, subjects, [0, 1], METRICS, 1000, seed, 0.95, "bca")
-            cov = {}
-            for i, m in enumerate(METRICS):
-                se = np.sqrt(n_subjects / (n_subjects - 1) * np.sum(a.observed_sums[:, i] ** 2))
-                se_d = np.sqrt(n_subjects / (n_subjects - 1) * np.sum((a.observed_sums[:, i] - b.observed_sums[:, i]) ** 2))
-                v, d = a.observed_values[i], a.observed_values[i] - b.observed_values[i]
-                cov[m] = {"value": float(v), "bca": [single[m].ci_low, single[m].ci_high],
-                          "t": [float(v - t_crit * se), float(v + t_crit * se)],
-                          "diff_bca": [diff[m].ci_low, diff[m].ci_high],
-                          "diff_t": [float(d - t_crit * se_d), float(d + t_crit * se_d)]}
-            out["coverage"] = cov
+        if kind in ("null", "equal"):  # coverage: null values (0.5, a like difference 0) or the population's
+            truth = {m: 0.5 for m in METRICS} if kind == "null" else population(n_subjects, effects[0])
+            out["coverage"] = coverage(y, subjects, a, b, pa, pb, truth, n_subjects, seed)
     return out
 
 
@@ -190,6 +178,61 @@ def check_cli(seeds, n_rows: int, workdir: Path) -> list:
     return out
 
 
+def intervals(value, sums, row_values, row_sums, n_subjects: int) -> dict:
+    """Influence t interval and the permutation-calibrated one (the t interval widened by the ratio of the
+    permutation rows' variance to their mean influence variance, never narrowed)."""
+    t_crit = student_t.ppf(0.975, n_subjects - 1)
+    k = n_subjects / (n_subjects - 1)
+    se = np.sqrt(k * np.sum(sums ** 2))
+    row_var = k * np.sum(row_sums ** 2, axis=-1)
+    ok = np.isfinite(row_values) & np.isfinite(row_var)
+    ratio = float(np.var(row_values[ok], ddof=1) / np.mean(row_var[ok])) if ok.sum() > 2 else np.nan
+    wide = se * np.sqrt(max(ratio, 1.0)) if np.isfinite(ratio) else np.nan
+    return {"t": [float(value - t_crit * se), float(value + t_crit * se)],
+            "perm": [float(value - t_crit * wide), float(value + t_crit * wide)], "ratio": ratio}
+
+
+def coverage(y, subjects, a, b, pa, pb, truth: dict, n_subjects: int, seed: int) -> dict:
+    """Intervals of A's metric and of A - B against their true values (``truth``; 0 for the difference)."""
+    from mebench.stats.bootstrap import cluster_bootstrap, cluster_bootstrap_difference
+
+    single = cluster_bootstrap(y, pa[0], pa[1], subjects, [0, 1], METRICS, 1000, seed, 0.95, "bca")
+    diff = cluster_bootstrap_difference(y, pa, pb, subjects, [0, 1], METRICS, 1000, seed, 0.95, "bca")
+    out = {}
+    for i, m in enumerate(METRICS):
+        one = intervals(a.observed_values[i], a.observed_sums[:, i], a.values[:, i], a.sums[:, :, i], n_subjects)
+        two = intervals(a.observed_values[i] - b.observed_values[i], a.observed_sums[:, i] - b.observed_sums[:, i],
+                        a.values[:, i] - b.values[:, i], a.sums[:, :, i] - b.sums[:, :, i], n_subjects)
+        out[m] = {"value": float(a.observed_values[i]), "truth": truth[m],
+                  "bca": [single[m].ci_low, single[m].ci_high], "t": one["t"], "perm": one["perm"],
+                  "diff_bca": [diff[m].ci_low, diff[m].ci_high], "diff_t": two["t"], "diff_perm": two["perm"]}
+    return out
+
+
+_POPULATION: dict = {}
+
+
+def population(n_subjects: int, effect: float, draws: int = 30, test_subjects: int = 200) -> dict:
+    """The population value of pipeline A's metrics: ridge trained on n_subjects - 1 subjects of the generative
+    model, scored on many new subjects, averaged over training draws (the estimand of a LOSO estimate)."""
+    key = (n_subjects, effect)
+    if key not in _POPULATION:
+        from mebench.classifiers.sklearn_family import RidgeScores
+        from mebench.metrics.batch import batch_metrics
+
+        vals = []
+        for draw in range(draws):
+            sets, labels, subjects = simulate(10_000 + draw, n_subjects - 1 + test_subjects, (effect, 0, 0))
+            X, y = sets[0], np.unique(labels, return_inverse=True)[1]
+            train = subjects.astype(int) < n_subjects - 1
+            model = RidgeScores().fit(X[train], y[train])
+            scores = model.predict_proba(X[~train])
+            pred = model.predict(X[~train])
+            vals.append(batch_metrics(METRICS, [0, 1], y[~train][None], pred[None], scores[None])[0])
+        _POPULATION[key] = dict(zip(METRICS, np.mean(vals, axis=0).tolist()))
+    return _POPULATION[key]
+
+
 CELLS_FULL = [(12, 300), (26, 300), (68, 150)]
 CELLS_QUICK = [(12, 40), (26, 20)]
 
@@ -220,6 +263,20 @@ def band(n: int, alpha: float = ALPHA) -> tuple[float, float]:
     return binom.ppf(0.005, n, alpha) / n, binom.ppf(0.995, n, alpha) / n
 
 
+def _coverage_summary(target: dict, runs: list, cell: str) -> None:
+    """Share of intervals that contain the true value, per method, target and metric, into ``target``."""
+    for m in METRICS:
+        for key in ("bca", "t", "perm", "diff_bca", "diff_t", "diff_perm"):
+            truth_of = (lambda r: 0.0) if key.startswith("diff") else (
+                (lambda r: r["coverage"][m]["truth"]) if m != "uf1" or cell == "equal" else
+                (lambda r, mean=float(np.mean([x["coverage"][m]["value"] for x in runs])): mean))
+            hits = [lo <= truth_of(r) <= hi for r in runs for lo, hi in [r["coverage"][m].get(key, (None, None))]
+                    if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi)]
+            method, what = (key[5:], "difference") if key.startswith("diff") else (key, "single")
+            target.setdefault(method, {}).setdefault(what, {}).setdefault(m, {})[cell] = \
+                float(np.mean(hits)) if hits else None
+
+
 def summarise(results: dict) -> dict:
     """FPR per test, pair, metric and size; coverage per method; power."""
     summary = {"fpr": {}, "coverage": {}, "band": {}, "equal": {}, "power": {},
@@ -236,19 +293,13 @@ def summarise(results: dict) -> dict:
                     ps = np.array([r[pair][m][test] for r in runs if r[pair][m][test] is not None])
                     summary["fpr"].setdefault(test, {}).setdefault(m, {}).setdefault(pair, {})[size] = \
                         float(np.mean(ps <= ALPHA)) if len(ps) else None
-        for m in METRICS:
-            truth = 0.5 if m != "uf1" else float(np.mean([r["coverage"][m]["value"] for r in runs]))
-            for method, key, target in (("bca", "bca", truth), ("t", "t", truth), ("bca", "diff_bca", 0.0),
-                                        ("t", "diff_t", 0.0)):
-                hits = [lo <= target <= hi for r in runs for lo, hi in [r["coverage"][m][key]]
-                        if lo is not None and hi is not None]
-                what = "difference" if key.startswith("diff") else "single"
-                summary["coverage"].setdefault(method, {}).setdefault(what, {}).setdefault(m, {})[size] = \
-                    float(np.mean(hits)) if hits else None
+        _coverage_summary(summary["coverage"], runs, size)
     for test in ("studentised", "swap"):
         for m in METRICS:
             ps = np.array([r["equal"][m][test] for r in results["equal"]["runs"]])
             summary["equal"].setdefault(test, {})[m] = float(np.mean(ps <= ALPHA))
+    _coverage_summary(summary["coverage"], results["equal"]["runs"], "equal")
+    summary["meta"]["equal_population"] = results["equal"]["runs"][0]["coverage"]["accuracy"]["truth"]
     deltas = [r["power"]["auc"]["delta"] for r in results["power"]["runs"]]
     summary["power"]["auc_delta_mean"] = float(np.mean(deltas))
     stud = np.array([r["power"]["auc"]["studentised"] for r in results["power"]["runs"]])
@@ -281,11 +332,11 @@ def markdown(summary: dict) -> str:
     lines += ["", f"Both informative, equally good (26 subjects, {meta['equal_datasets']} datasets): "
               + "; ".join(f"{t}: " + ", ".join(f"{m} {summary['equal'][t][m]:.3f}" for m in METRICS)
                           for t in ("studentised", "swap")), "",
-              "| interval | target | " + " | ".join(f"{m} ({s})" for m in METRICS for s in sizes) + " |",
-              "|---|---|" + "---|" * (len(METRICS) * len(sizes))]
-    for method in ("bca", "t"):
+              "| interval | target | " + " | ".join(f"{m} ({s})" for m in METRICS for s in sizes + ["26 informative"])
+              + " |", "|---|---|" + "---|" * (len(METRICS) * (len(sizes) + 1))]
+    for method in ("bca", "t", "perm"):
         for what in ("single", "difference"):
-            cells = [summary["coverage"][method][what][m][s] for m in METRICS for s in sizes]
+            cells = [summary["coverage"][method][what][m].get(s) for m in METRICS for s in sizes + ["equal"]]
             lines.append(f"| {method} | {what} | " + " | ".join("–" if v is None else f"{v:.3f}" for v in cells) + " |")
     p = summary["power"]
     lines += ["", f"Power at 26 subjects ({meta['power_datasets']} datasets, mean ΔAUC {p['auc_delta_mean']:.3f}): "
@@ -336,11 +387,30 @@ def main():
     ap.add_argument("--summary", type=Path, default=SUMMARY, help="the recorded summary (committed)")
     ap.add_argument("--write-table", action="store_true", help="regenerate the package's table from --summary")
     ap.add_argument("--from-raw", action="store_true", help="summarise --out again instead of running")
+    ap.add_argument("--power", type=float, nargs=2, metavar=("EFFECT_A", "EFFECT_B"),
+                    help="only (re)measure the power cell at these effects, into --summary")
     ap.add_argument("--runner", type=int, default=0, metavar="N",
                     help="add the real-runner cell: hoof+logreg vs hoof+ridge on N null synthetic datasets")
     ap.add_argument("--check-cli", type=int, default=0, metavar="K",
                     help="run K of those datasets through the CLI and check their p-values equal the simulator's")
     args = ap.parse_args()
+    if args.power:
+        from joblib import Parallel, delayed
+
+        summary = json.loads(args.summary.read_text())
+        res = Parallel(n_jobs=args.jobs)(delayed(one_dataset)(2000 + s, 26, args.rows, args.swaps, "power",
+                                                              (*args.power, 0)) for s in range(150))
+        cut = summary["power"].get("swap_threshold")
+        stud = np.array([r["power"]["auc"]["studentised"] for r in res])
+        swap = np.array([r["power"]["auc"]["swap"] for r in res])
+        summary["power"] = {"effects": list(args.power), "datasets": len(res),
+                            "auc_delta_mean": float(np.mean([r["power"]["auc"]["delta"] for r in res])),
+                            "studentised": float(np.mean(stud <= ALPHA)), "swap_raw": float(np.mean(swap <= ALPHA)),
+                            "swap_threshold": cut, "swap_size_adjusted": float(np.mean(swap < cut)) if cut else None}
+        summary["meta"]["power_datasets"] = len(res)
+        args.summary.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+        print("power:", summary["power"])
+        return
     if args.runner or args.check_cli:
         from joblib import Parallel, delayed
 

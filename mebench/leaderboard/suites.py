@@ -208,7 +208,7 @@ def run_suite(name_or_path: str, board_dir, root=None, jobs: int = 1, dataset_op
             result = execute(spec)
             if suite.rows and _ranked_method(result.run_dir):
                 echo(f"{tag}: refitting on {suite.rows} permutation rows (kept in the run for the board's marks)")
-                store_rows(result.run_dir, suite.rows, seed=0, jobs=spec.jobs)
+                store_rows(result.run_dir, suite.rows, seed=0, jobs=spec.jobs, plugins=spec.plugins)
             res = add_run(result.run_dir, board, suite=suite.name, pin=True)
             added.append({"protocol": pname, "pipeline": qname, "run_id": res["run_id"], "path": res["path"]})
             echo(f"{tag}: stored {res['path']}")
