@@ -170,6 +170,11 @@ class Browser:
                 seen_event = True
         return result
 
+    def set_viewport(self, width: int, height: int) -> None:
+        """Lay pages out for a window ``width`` CSS pixels wide (one pixel per CSS pixel)."""
+        self.call("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
+                                                         "mobile": False})
+
     def open(self, path: Path) -> None:
         self.call("Page.navigate", {"url": Path(path).resolve().as_uri()}, wait_event="Page.loadEventFired")
 

@@ -17,6 +17,7 @@ FLOORS = {
     "mebench": 0,  # the package itself (__version__)
     "mebench.errors": 0, "mebench.config": 0, "mebench.hashing": 0, "mebench.fsutil": 0, "mebench.registry": 0,
     "mebench.formatting": 0, "mebench.model_files": 0, "mebench.catalog": 0, "mebench.workers": 0,
+    "mebench.plotting": 0,
     "mebench.io": 1,
     "mebench.data": 2,
     "mebench.face": 3,

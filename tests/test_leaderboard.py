@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from _cli import BOARD_HOOF, run_cli
+from _figure_helpers import PDFTOTEXT, layout_problems, pdf_words
 from _leaderboard_helpers import edit_prediction, rehash, ridge, run, sha256
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -371,8 +372,10 @@ def test_figures_are_written_and_byte_reproducible(runs, tmp_path):
         shutil.copytree(made[k], dest)
     res = run_cli("stats", chosen[0], "--permutations", "49", "--bootstrap", "100", "--json")
     assert res.exit_code == 0, res.output
+    first = "hoof+ridge[c.alpha=1,f.grid=4,f.size=32]"
     for d in ("f1", "f2"):
-        res = run_cli("leaderboard", *chosen, "--figures", tmp_path / d, "--out", tmp_path / d / "t.md")
+        res = run_cli("leaderboard", *chosen, "--figures", tmp_path / d, "--out", tmp_path / d / "t.md",
+                      "--label", f"{first}=R1")
         assert res.exit_code == 0, res.output
     files = sorted(p.name for p in (tmp_path / "f1").iterdir())
     for kind in ("roc", "subjects", "confusion", "cd", "null"):
@@ -386,6 +389,24 @@ def test_figures_are_written_and_byte_reproducible(runs, tmp_path):
         if name.endswith(".pdf"):
             assert a[:5] == b"%PDF-"
             assert b"CreationDate" not in a or b"D:19700101" in a  # no date, or the fixed epoch
+            if PDFTOTEXT:  # every word inside the page, none over another
+                assert not layout_problems(tmp_path / "f1" / name)
+    if PDFTOTEXT:  # the user's label on the plot, a generated key (with the full name) for the other pipeline
+        words = " ".join(w for *_, w in pdf_words(tmp_path / "f1" / next(f for f in files if f.startswith("t-roc")
+                                                                          and f.endswith(".pdf")))[2])
+        assert "R1:" in words and "P1" in words and "hoof+ridge[c.alpha=100," in words and first not in words
+    # --figure-width two: every figure two columns (7 in) wide
+    res = run_cli("leaderboard", *chosen, "--figures", tmp_path / "wide", "--figure-width", "two", "--out",
+                  tmp_path / "wide" / "t.md", "--bootstrap", "100", "--permutations", "100")
+    assert res.exit_code == 0, res.output
+    if PDFTOTEXT:
+        for pdf in (tmp_path / "wide").glob("*.pdf"):
+            assert pdf_words(pdf)[0] == pytest.approx(504, abs=0.5) and not layout_problems(pdf), pdf.name
+    # a label naming no pipeline, or given without --figures, is a usage error and writes nothing
+    res = run_cli("leaderboard", *chosen, "--figures", tmp_path / "f3", "--label", "hoof+ridge[c.alpha=3]=R3")
+    assert res.exit_code == 2 and "did you mean" in res.output and not (tmp_path / "f3").exists(), res.output
+    res = run_cli("leaderboard", *chosen, "--label", f"{first}=R1")
+    assert res.exit_code == 2 and "--figures" in res.output, res.output
 
 
 def test_verify_json_record(runs, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,3 +140,82 @@ def test_stats_json_is_read_in_both_layouts():
         assert stats_entries(stats) == {"uf1": {"value": 0.7, "ci_low": 0.5, "ci_high": 0.8, "ci_method": "BCa",
                                                 "p_value": 0.02}}
     assert stats_entries(None) == {}
+
+
+def test_report_never_replaces_a_file_silently(report, tmp_path):
+    from mebench.store import open_run
+
+    run_dir, _ = report
+    res = run_cli("report", str(run_dir), "--bootstrap", "50", cwd=tmp_path)
+    assert res.exit_code == 0, res.output
+    out = tmp_path / f"report-{open_run(run_dir).run_id}.html"  # named after the run: two runs never collide
+    assert out.is_file() and out.name in res.output
+    out.write_text("another report")
+    for extra in ([], ["--out", str(out)]):
+        res = run_cli("report", str(run_dir), "--bootstrap", "50", *extra, cwd=tmp_path)
+        assert res.exit_code == 2 and "--force" in res.output and "Traceback" not in res.output, res.output
+        assert out.read_text() == "another report"
+    res = run_cli("report", str(run_dir), "--bootstrap", "50", "--force", cwd=tmp_path)
+    assert res.exit_code == 0 and out.read_text().startswith("<!DOCTYPE html>")
+
+
+# ---- both HTML pages in a real browser at two window widths ----
+LONG_NAMED = "synthetic-deception-resnet-fpf-tmfe+au-libreface-logreg-loso-*"
+FITS = """(() => {
+  const vw = document.documentElement.clientWidth;
+  const scrolls = el => { for (let p = el.parentElement; p; p = p.parentElement) {
+      if (['auto', 'scroll'].includes(getComputedStyle(p).overflowX)) return true; } return false; };
+  const bad = [...document.body.querySelectorAll('*')].filter(el => {
+      const r = el.getBoundingClientRect();
+      const spills = r.width > 0 && (r.right > vw + 1 || r.left < -1);
+      const clipped = el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1
+                      && getComputedStyle(el).overflowX === 'visible';
+      return (spills || clipped) && !scrolls(el); })
+    .map(el => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}: right edge ${Math.round(
+        el.getBoundingClientRect().right)} px, content ${el.scrollWidth} px in ${el.clientWidth} px`);
+  const imgs = [...document.images].map(i => ({ok: i.complete && i.naturalWidth > 0,
+                                               shown: i.getBoundingClientRect().width}));
+  return {viewport: vw, page: document.documentElement.scrollWidth, overflowing: bad.slice(0, 10),
+          imgs: imgs, text: document.body.innerText.length};
+})()"""
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    """A report and an HTML leaderboard of the committed runs, whose pipeline names are long."""
+    base = tmp_path_factory.mktemp("pages")
+    committed = Path(__file__).resolve().parents[1] / "leaderboard" / "runs" / "synthetic"
+    long_run = sorted(committed.glob(LONG_NAMED))
+    if not long_run:
+        pytest.skip("the committed leaderboard holds no run of the long-named pipeline")
+    res = run_cli("report", long_run[0], "--bootstrap", "100", "--out", base / "report.html")
+    assert res.exit_code == 0, res.output
+    res = run_cli("leaderboard", committed, "--format", "html", "--bootstrap", "100", "--permutations", "100",
+                  "--out", base / "leaderboard.html")
+    assert res.exit_code == 0, res.output
+    return {"report": base / "report.html", "leaderboard": base / "leaderboard.html"}
+
+
+@pytest.mark.parametrize("page", ["report", "leaderboard"])
+def test_pages_fit_narrow_and_wide_windows_in_chromium(pages, page, tmp_path):
+    """At 800 and 1400 px the page is never wider than the window and no element spills out of it (a wide
+    table scrolls inside its own box); images load and fit; the screenshot shows something."""
+    exe = find_chromium()
+    if exe is None:
+        pytest.skip("no Chromium or Chrome browser is installed (Debian: apt-get install chromium); the pages are "
+                    "rendered in a real browser where one exists, as in CI")
+    import cv2
+
+    for width in (800, 1400):
+        with Browser(exe, width, 1000) as b:
+            b.set_viewport(width, 1000)
+            b.open(pages[page])
+            state = b.evaluate(FITS)
+            shot = b.screenshot(tmp_path / f"{page}-{width}.png")
+        assert state["page"] <= state["viewport"] <= width, (width, state)
+        assert not state["overflowing"], (width, state["overflowing"])
+        assert all(i["ok"] and 0 < i["shown"] <= state["viewport"] for i in state["imgs"]), state["imgs"]
+        assert len(state["imgs"]) >= (3 if page == "report" else 0) and state["text"] > 1000
+        img = cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_COLOR)
+        assert img is not None and img.shape[1] in (state["viewport"], width), None if img is None else img.shape
+        assert img.std() > 20, "the screenshot is blank"

@@ -77,25 +77,41 @@ def _table_options(f):
 @click.option("--title", default=None, help="Table title (default: 'Pooled <metric>').")
 @click.option("--figures", "figures_dir", type=click.Path(), default=None,
               help="Also write figures (ROC, confusion matrices, per-subject strips, CD diagram) into this folder.")
+@click.option("--label", "labels", multiple=True, metavar="PIPELINE=SHORT",
+              help="Short label of a pipeline in the figures (repeatable); pipelines without one get keys P1, P2, … "
+                   "with a key table mapping each key to the full pipeline.")
+@click.option("--figure-width", type=click.Choice(["one", "two"]), default=None,
+              help="Width of every figure: one journal column (3.5 in) or two (7 in). Default: ROC, confusion and "
+                   "null figures one column, per-subject strips and the CD diagram two.")
 def table(runs, metric, n_resamples, n_rows, early_stop, n_permutations, seed, ci, level, alpha, jobs, fmt, out, title,
-          figures_dir):
+          figures_dir, labels, figure_width):
     """Tabulate RUNS (run directories, or folders searched recursively); the default sub-command."""
     from pathlib import Path
 
+    from ..errors import UsageError
     from ..leaderboard.render import render
     from ..leaderboard.runs import load_runs
     from ..leaderboard.tables import BoardOptions, build_board
+    from ..plotting import parse_labels
 
+    user_labels = parse_labels(labels)
+    if (user_labels or figure_width) and not figures_dir:
+        raise UsageError(f"{'--label' if user_labels else '--figure-width'} is about figures: add --figures DIR.")
     opts = BoardOptions(metric=metric, n_resamples=n_resamples, n_permutations=n_permutations, n_rows=n_rows,
                         early_stop=early_stop, seed=seed, ci=ci, level=level, alpha=alpha)
     loaded = load_runs(runs)
     base = Path(out).parent if (out and fmt == "json") else None
     board = build_board(loaded, opts, base_dir=base, title=title, jobs=jobs)
+    if figures_dir:
+        from ..leaderboard.figures import board_labels
+
+        board_labels(board, user_labels)  # an unknown or repeated label is refused before anything is written
     _emit(render(board, fmt), out)
     if figures_dir:
         from ..leaderboard.figures import board_figures
 
-        written = board_figures(board, loaded, Path(figures_dir), stem=Path(out).stem if out else "leaderboard")
+        written = board_figures(board, loaded, Path(figures_dir), stem=Path(out).stem if out else "leaderboard",
+                                labels=user_labels, width=figure_width)
         click.echo(f"{len(written)} figure file(s) written to {figures_dir}", err=True)
 
 
@@ -143,14 +159,30 @@ def add_cmd(run_dir, board_dir, suite, pin):
 
 @click.command("report")
 @click.argument("run", type=click.Path())
-@click.option("--out", type=click.Path(), default="report.html", show_default=True)
+@click.option("--out", type=click.Path(), default=None,
+              help="The HTML file to write (default: report-<run id>.html in the current folder).")
+@click.option("--force", is_flag=True, help="Replace --out when it exists (by default an existing file is kept).")
 @click.option("--bootstrap", "n_resamples", type=int, default=2000, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-def report(run, out, n_resamples, seed):
-    """A self-contained HTML report of one run (opens with no server and no network)."""
+def report(run, out, force, n_resamples, seed):
+    """A self-contained HTML report of one run (opens with no server and no network).
+
+    The default file is named after the run, so reports of different runs never replace each other;
+    an existing file is replaced only with --force.
+    """
+    from pathlib import Path
+
+    from ..errors import UsageError
     from ..fsutil import atomic_write_bytes
     from ..leaderboard.report import render_report
+    from ..store import open_run
 
+    if out is None:
+        out = f"report-{open_run(run).run_id}.html"
+    if Path(out).is_dir():
+        raise UsageError(f"--out {out} is a folder; name the HTML file to write.")
+    if Path(out).exists() and not force:
+        raise UsageError(f"{out} exists (an earlier report?); pass --force to replace it, or --out another file.")
     text = render_report(run, n_resamples=n_resamples, seed=seed)
     atomic_write_bytes(out, text.encode("utf-8"))
     click.echo(f"report written to {out}")

@@ -160,12 +160,23 @@ def _html_rich(text: str) -> str:
     return "".join(f"<code>{html.escape(p)}</code>" if code else html.escape(p) for code, p in _code_split(text))
 
 
-HTML_STYLE = ("body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em;color:#222}"
+# Long pipeline names break anywhere, a value's CI may go under it, and a table still wider than the
+# window scrolls inside its own box: the page itself never gets wider than the window.
+HTML_STYLE = ("body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em;color:#222;"
+              "overflow-wrap:break-word}"
+              ".scroll{overflow-x:auto;max-width:100%}"
               "table{border-collapse:collapse;margin:1em 0}th,td{padding:.3em .7em;text-align:right;"
               "border-bottom:1px solid #ddd}th:first-child,td:first-child{text-align:left}"
+              "td.pipeline{min-width:8em;max-width:26em}"
               "thead th{border-bottom:2px solid #222}tr.section td{font-style:italic;background:#f6f6f6}"
-              ".ci{color:#666;font-size:.85em}.flag{color:#b00;font-weight:bold}caption{text-align:left;"
-              "font-weight:bold;margin-bottom:.5em}ol.notes{font-size:.85em;max-width:70em}")
+              ".ci{color:#666;font-size:.85em;white-space:nowrap}.flag{color:#b00;font-weight:bold}caption{text-align:left;"
+              "font-weight:bold;margin-bottom:.5em}ol.notes{font-size:.85em;max-width:70em;overflow-wrap:anywhere}")
+
+
+def _breakable(text: str) -> str:
+    """Escaped ``text`` with line-break opportunities (``<wbr>``) after ``+ , [ /``: a long pipeline name or
+    column heading breaks between its parts, not inside a number."""
+    return re.sub(r"([+,\[/])", r"\1<wbr>", html.escape(text))
 
 
 def html_table(board: dict) -> str:
@@ -174,13 +185,14 @@ def html_table(board: dict) -> str:
     show_rank = board["ranking"].get("shown")
     e = html.escape
     head = ["Pipeline"] + [c["label"] for c in board["columns"]] + (["Mean rank"] if show_rank else [])
-    out = [f'<table class="leaderboard" data-metric="{e(board["metric"])}">', f"<caption>{e(_caption(board))}</caption>",
-           "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr></thead>", "<tbody>"]
+    out = ['<div class="scroll">', f'<table class="leaderboard" data-metric="{e(board["metric"])}">',
+           f"<caption>{e(_caption(board))}</caption>",
+           "<thead><tr>" + "".join(f"<th>{_breakable(h)}</th>" for h in head) + "</tr></thead>", "<tbody>"]
     for title, rows in _sections(board):
         if title:
             out.append(f'<tr class="section"><td colspan="{len(head)}">{e(title)}</td></tr>')
         for row in rows:
-            tds = [f'<td class="pipeline">{e(_row_name(row))}</td>']
+            tds = [f'<td class="pipeline">{_breakable(_row_name(row))}</td>']
             for col in board["columns"]:
                 p = _cell_parts(cell_of.get((row["label"], col["label"])))
                 v = f"<strong>{e(p['value'])}</strong>" if p["bold"] else e(p["value"])
@@ -194,6 +206,7 @@ def html_table(board: dict) -> str:
                 tds.append(f"<td>{fmt_number(row['mean_rank'], 2) if row['mean_rank'] is not None else '–'}</td>")
             out.append(f'<tr class="{e(row["role"])}">' + "".join(tds) + "</tr>")
     out.append("</tbody></table>")
+    out.append("</div>")
     out.append('<ol class="notes">' + "".join(f"<li>{_html_rich(n)}</li>" for n in board["footnotes"]) + "</ol>")
     return "\n".join(out)
 
@@ -201,6 +214,7 @@ def html_table(board: dict) -> str:
 def to_html(board: dict) -> str:
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             f"<title>{html.escape(board['title'])}</title>\n<style>{HTML_STYLE}</style>\n</head>\n<body>\n"
             + html_table(board) + "\n</body>\n</html>\n")
 

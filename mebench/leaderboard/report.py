@@ -20,13 +20,16 @@ from .runs import permutation_null, read_stats, sha256_bytes, short, stats_entri
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = ("body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:72em;color:#222;"
+         "overflow-wrap:break-word;"
          "padding:0 1em}h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}"
          "table{border-collapse:collapse;margin:.6em 0}th,td{padding:.25em .7em;border-bottom:1px solid #e2e2e2;"
          "text-align:right;vertical-align:top}th:first-child,td:first-child{text-align:left}"
          "thead th{border-bottom:2px solid #333}.warn{background:#fff4e5;border-left:4px solid #e08a00;"
          "padding:.5em 1em;margin:.4em 0}.flag{background:#fdecea;border-left:4px solid #c62828;padding:.5em 1em;"
          "margin:.4em 0;font-weight:bold}figure{display:inline-block;margin:.5em 1em .5em 0;vertical-align:top}"
-         "figure img{max-width:34em;border:1px solid #eee}figcaption{font-size:.85em;color:#555;max-width:34em}"
+         "figure img{max-width:min(34em,100%);border:1px solid #eee}"
+         "figcaption{font-size:.85em;color:#555;max-width:34em}"
+         "figure{max-width:100%}#provenance td,#config td{overflow-wrap:anywhere}table{max-width:100%}"
          "pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}.muted{color:#777}"
          "code{background:#f3f3f3;padding:0 .2em}")
 
@@ -141,13 +144,14 @@ def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float 
     # figures
     figs = []
     with F.style():
-        fig = F.roc_figure([(run.label, "method", a)], title)
+        fig = F.roc_figure([("this run", "method", a)], title)
         figs.append(_img(F.figure_bytes(fig, "png"), "ROC curve", "Pooled ROC curve of the held-out scores.", "fig-roc"))
         fig = F.confusion_figure(a, title)
         figs.append(_img(F.figure_bytes(fig, "png"), "confusion matrix", "Pooled confusion matrix.", "fig-confusion"))
         per_subject = per_subject_from_predictions(run.predictions, names)
         entries = [(m, [(s["subject_id"], float(s[m]), int(s["n"])) for s in per_subject["subjects"]]) for m in names]
-        fig = F.strip_figure(entries, "value", title, {m: ivs[m].value for m in names})
+        fig = F.strip_figure(entries, "metric", title, {m: ivs[m].value for m in names}, width="one",
+                             row_label="metric")
         figs.append(_img(F.figure_bytes(fig, "png"), "per-subject strip plot",
                          "Each subject's metrics on its own held-out clips (which subjects drive the result).",
                          "fig-subjects"))

@@ -480,7 +480,7 @@ def text_outputs(boards: list, defs: dict, runs: dict, figure_paths: dict) -> di
 
 def figure_outputs(boards: list, runs: dict, board_dir) -> dict:
     """Draw the figures of every suite; returns {suite: [relative paths]} (files written)."""
-    from .figures import board_figures, cd_figure_files, slug
+    from .figures import board_figures, board_labels, cd_figure_files, slug
 
     board = Path(board_dir)
     out: dict = {}
@@ -491,11 +491,12 @@ def figure_outputs(boards: list, runs: dict, board_dir) -> dict:
         first = suite_boards[0]
         paths = board_figures({**first, "ranking": {"shown": False}}, runs[name], board / "figures", stem=slug(name),
                               confusion=False, strips=True, nulls=False)
+        short, key = board_labels(first)  # one key per suite: P3 is the same pipeline in every figure
         for b in suite_boards:
             if b["ranking"].get("shown"):
                 paths += cd_figure_files(b["ranking"], board / "figures" / f"{slug(name)}-cd-{slug(b['metric'])}",
                                          f"{name}, {b['metric']}: mean rank over {len(b['ranking']['blocks'])} columns; "
-                                         "bars: not significantly different")
+                                         "bars join pipelines not significantly different", labels=short, key=key)
         out[name] = [Path(os.path.relpath(p, board)).as_posix() for p in paths]
     return out
 

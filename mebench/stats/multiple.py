@@ -267,47 +267,72 @@ def cd_cliques(mean_ranks, significant) -> list[list[int]]:
     return [[int(order[m]) for m in range(s, e + 1)] for s, e in maximal]
 
 
-def cd_diagram(mean_ranks: dict, cliques: list, path, title: str | None = None) -> str:
-    """Draw a critical-difference diagram (matplotlib, Agg backend) and save it to ``path``."""
-    import matplotlib
+def cd_figure(mean_ranks: dict, cliques: list, title: str | None = None, labels: dict | None = None,
+              key: list | None = None, width="two"):
+    """The critical-difference diagram as a matplotlib figure (call inside :func:`mebench.plotting.style`).
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    Pipelines sit at their mean rank on a labelled rank axis, the better half named on the left and
+    the rest on the right, by short label (``labels``: full name -> label; by default generated keys
+    ``P1``, ``P2``, … in rank order) with a key table below mapping each key to the full name.
+    Bars join pipelines no pair of which differs significantly.
+    """
+    from ..formatting import fmt_number
+    from ..plotting import draw_key, key_height, new_figure, pipeline_labels, wrapped
 
     names = list(mean_ranks)
     ranks = np.array([mean_ranks[n] for n in names], float)
     k = len(names)
-    order = np.argsort(ranks, kind="stable")
+    order = [int(i) for i in np.argsort(ranks, kind="stable")]
+    if labels is None:
+        labels, key = pipeline_labels([names[i] for i in order])
+    key = key or []
     lo, hi = 1, max(k, 2)
-    fig_h = 1.6 + 0.32 * k + 0.15 * len(cliques)
-    fig, ax = plt.subplots(figsize=(7.5, fig_h))
-    ax.set_xlim(lo - 0.3, hi + 0.3)
-    base = 0.6 + 0.22 * len(cliques)  # labels start below the clique bars
-    ax.set_ylim(-(base + 0.9 * ((k + 1) // 2) + 0.4), 1.0)
-    ax.axis("off")
-    ax.hlines(0, lo, hi, color="black", lw=1)
-    for r in range(lo, hi + 1):
-        ax.vlines(r, 0, 0.15, color="black", lw=1)
-        ax.text(r, 0.3, str(r), ha="center", va="bottom", fontsize=9)
     half = (k + 1) // 2
+    row, bar = 1.0, 0.45  # data units: one label row, one clique bar
+    base = bar * (len(cliques) + 1)
+    depth_max = base + row * (half - 1) + row * 0.6
+    title = title or "Critical-difference diagram: mean rank; bars join pipelines not significantly different"
+    title = wrapped(title, width)
+    n_title = title.count("\n") + 1
+    plot_h = 0.5 + 0.14 * n_title + 0.17 * depth_max
+    fig = new_figure(width, plot_h, key_height(key, width))
+    ax = fig.subplots()
+    ax.set_xlim(lo - 0.1, hi + 0.1)
+    ax.set_ylim(-depth_max, 0)
+    for side in ("left", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+    ax.xaxis.tick_top()
+    ax.xaxis.set_label_position("top")
+    ax.set_xticks(range(lo, hi + 1))
+    ax.set_yticks([])
+    ax.set_xlabel("mean rank (1 = best)")
     for pos, idx in enumerate(order):
         x = ranks[idx]
         left = pos < half
-        depth = -(base + (pos if left else k - 1 - pos) * 0.9)
-        text_x = lo - 0.2 if left else hi + 0.2
-        ax.plot([x, x, text_x], [0, depth, depth], color="black", lw=0.8)
-        ax.text(text_x + (-0.05 if left else 0.05), depth, f"{names[idx]} ({x:.2f})",
-                ha="right" if left else "left", va="center", fontsize=9)
+        depth = -(base + (pos if left else k - 1 - pos) * row)
+        edge = lo - 0.1 if left else hi + 0.1
+        ax.plot([x, x, edge], [0, depth, depth], color="black", lw=0.7, clip_on=False)
+        ax.annotate(f"{labels.get(names[idx], names[idx])} ({fmt_number(x, 2)})", (edge, depth),
+                    xytext=(-3 if left else 3, 0), textcoords="offset points", ha="right" if left else "left",
+                    va="center", annotation_clip=False)
     for c_i, clique in enumerate(cliques):
         xs = [mean_ranks[n] for n in clique]
-        y = -0.3 - 0.22 * c_i
-        ax.hlines(y, min(xs) - 0.03, max(xs) + 0.03, color="black", lw=3)
-    ax.set_title(title or "Critical-difference diagram (mean rank; bars join pipelines not significantly different)",
-                 fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return str(path)
+        y = -bar * (c_i + 1)
+        ax.hlines(y, min(xs) - 0.03, max(xs) + 0.03, color="black", lw=2.5)
+    fig.suptitle(title)
+    draw_key(fig, key)
+    return fig
+
+
+def cd_diagram(mean_ranks: dict, cliques: list, path, title: str | None = None, labels: dict | None = None,
+               key: list | None = None, width="two") -> str:
+    """Draw a critical-difference diagram (:func:`cd_figure`) and save it to ``path`` (format from the suffix,
+    fixed metadata); returns the path."""
+    from ..plotting import save_as, style
+
+    with style():
+        fig = cd_figure(mean_ranks, cliques, title, labels=labels, key=key, width=width)
+        return save_as(fig, path)
 
 
 def best_index(values, higher_is_better: bool, ids) -> int | None:
