@@ -36,8 +36,9 @@ def _console(as_json: bool):
                    "cores, -2 = all but one (joblib's convention); 0 is an error.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the resamples and permutations.")
-@click.option("--method", type=click.Choice(["auto", "exact", "generic"]), default="auto", show_default=True,
-              help="Permutation path: exact linear (ridge on stateless features) or generic refit.")
+@click.option("--method", type=click.Choice(["auto", "exact", "batched", "generic"]), default="auto",
+              show_default=True, help="Permutation path: exact linear (ridge on stateless features), batched "
+                                      "(logreg on stateless features: all refits solved together) or generic refit.")
 @click.option("--scheme", type=click.Choice(["auto", "subject", "within-subject", "dataset"]), default="auto",
               show_default=True, help="How labels are permuted (auto: from how labels vary within subjects).")
 @click.option("--ci", type=click.Choice(["bca", "percentile"]), default="bca", show_default=True,

@@ -9,9 +9,11 @@ of permutations with a defined metric. The test is one-sided: "better than chanc
 states the scheme, how many distinct label arrangements it can reach and the smallest p-value it
 can attain.
 
-Two ways to compute the null distribution, identical to numerical precision (tested): the exact
-linear path for ``ridge`` on stateless features (:mod:`.linear`) and the generic refit path for
-any pipeline (:mod:`.generic`, parallel and resumable through :mod:`.checkpoint`).
+Three ways to compute the null distribution, identical to numerical precision (tested): the exact
+linear path for ``ridge`` on stateless features (:mod:`.linear`), the batched path for ``logreg`` on
+stateless features (:mod:`.batched_logreg`: all permutations' refits solved together to the unique
+optimum) and the generic refit path for any pipeline (:mod:`.generic`, parallel and resumable
+through :mod:`.checkpoint`).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import numpy as np
 
 from ...errors import MebenchError
 from ...metrics.batch import batch_metrics, metric_kind, resolve_metric
+from .batched_logreg import logreg_operator, logreg_path_available, logreg_predict
 from .checkpoint import CHECKPOINT_FORMAT, checkpoint_key, checkpoint_path, save_checkpoint
 from .generic import generic_null
 from .linear import (
@@ -47,7 +50,7 @@ from .schemes import (
 
 __all__ = ["BLOCK", "CHECKPOINT_FORMAT", "LinearOperator", "PermutationResult", "SCHEMES", "SCHEME_NULL",
            "arrangement_summary", "checkpoint_path", "choose_scheme", "format_arrangements", "linear_path_available",
-           "linear_predict", "linear_scores", "n_arrangements", "p_value", "permutation_test", "permuted_codes",
+           "linear_predict", "linear_scores", "logreg_operator", "logreg_path_available", "logreg_predict", "n_arrangements", "p_value", "permutation_test", "permuted_codes",
            "prepared_from_arrays", "prepared_from_run", "ridge_operator"]
 
 _TOL = 1e-10           # a permuted statistic within this of the observed one counts as "at least"
@@ -131,22 +134,32 @@ def p_value(observed: float, null: np.ndarray, higher_is_better: bool = True) ->
     return (c + 1) / (len(valid) + 1), c, int(len(null) - len(valid))
 
 
-def _exact_null(prepared, y, subjects, scheme, seed, n_permutations, metric_names, metric_objs, progress, jobs=1):
-    """Observed metrics and the null distribution (N, m) through the linear operator."""
+BATCHED_ROWS = 200     # permutations per chunk of the batched path (progress is reported per chunk)
+
+
+def _exact_null(prepared, y, subjects, scheme, seed, n_permutations, metric_names, metric_objs, progress, jobs=1,
+                batched=False):
+    """Observed metrics and the null distribution (N, m) through the linear operator (ridge), or
+    through the batched logistic-regression solver (``batched``: logreg)."""
     ev = prepared.evaluated  # training-only samples carry no held-out score
     k = len(prepared.classes)
     n = len(y)
     needs_scores = any(metric_kind(m) not in ("accuracy", "uar", "uf1") for m in metric_objs)
     null = np.full((n_permutations, len(metric_objs)), np.nan)
     step = max(1, min(n_permutations, int(4e6 // max(n * k, 1))))  # ~32 MB of scores per chunk
+    if batched:
+        step = min(step, BATCHED_ROWS)
     with one_blas_thread():
-        op = ridge_operator(prepared, jobs=jobs, pin_blas=False)
-        pred, S = linear_predict(op, y[None, :], k)
+        if batched:
+            op, predict = logreg_operator(prepared, jobs=jobs), logreg_predict
+        else:
+            op, predict = ridge_operator(prepared, jobs=jobs, pin_blas=False), linear_predict
+        pred, S = predict(op, y[None, :], k)
         obs = batch_metrics(metric_objs, prepared.classes, y[None, ev], pred[:, ev], S[:, ev])[0]
         for start in range(0, n_permutations, step):
             stop = min(n_permutations, start + step)
             Y = permuted_codes(y, subjects, scheme, seed, start, stop)
-            P, S = linear_predict(op, Y, k, with_scores=needs_scores)
+            P, S = predict(op, Y, k, with_scores=needs_scores)
             if not ev.all():
                 Y, P = Y[:, ev], P[:, ev]
                 S = S[:, ev] if S is not None else None
@@ -164,8 +177,8 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
                      backend: str | None = None) -> PermutationResult:
     """Permutation test of every metric against chance, refitting the pipeline per permutation.
 
-    ``method``: ``auto`` (exact linear path when it applies, else generic), ``exact`` or
-    ``generic``. ``jobs``: worker processes of the generic path, threads of the exact path's
+    ``method``: ``auto`` (exact linear path for ridge, batched path for logreg, where they apply; else
+    generic), ``exact``, ``batched`` or ``generic``. ``jobs``: worker processes of the generic path, threads of the exact path's
     precomputation (BLAS one thread each). ``scheme``: ``auto`` (see :func:`choose_scheme`) or one of ``SCHEMES``.
     ``checkpoint_dir``: where finished permutations are checkpointed (the generic path resumes
     from it). ``progress(done, total)`` is called as permutations finish.
@@ -190,8 +203,14 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
                      "balance; on data whose labels were assigned within subjects it is anti-conservative "
                      "(see choose_scheme).")
     ok, why = linear_path_available(prepared)
+    ok_batched, why_batched = logreg_path_available(prepared)
     if method == "auto":
-        method, method_reason = ("exact", why) if ok else ("generic", why + "; refitting per permutation")
+        method, method_reason = (("exact", why) if ok else ("batched", why_batched) if ok_batched
+                                 else ("generic", why + "; refitting per permutation"))
+    elif method == "batched":
+        if not ok_batched:
+            raise MebenchError(f"--method batched is not possible: {why_batched}. Use --method generic (or auto).")
+        method_reason = why_batched
     elif method == "exact":
         if not ok:
             raise MebenchError(f"--method exact is not possible: {why}. Use --method generic (or auto).")
@@ -199,7 +218,7 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
     elif method == "generic":
         method_reason = "refit through run.cross_predict for every permutation (requested)"
     else:
-        raise MebenchError(f"unknown permutation method {method!r}; choose auto, exact or generic.")
+        raise MebenchError(f"unknown permutation method {method!r}; choose auto, exact, batched or generic.")
     arrangements = arrangement_summary(y, subjects, scheme, n_permutations)
     if arrangements["n_arrangements"] is not None and arrangements["n_arrangements"] <= n_permutations:
         notes.append(f"the '{scheme}' scheme reaches only {arrangements['n_arrangements']} distinct label arrangements, "
@@ -207,9 +226,9 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
                      f"{arrangements['smallest_p']:.2g}.")
     resumed = computed = 0
     ckpt = None
-    if method == "exact":
+    if method in ("exact", "batched"):
         observed, null = _exact_null(prepared, y, subjects, scheme, seed, n_permutations, metric_names,
-                                     metric_objs, progress, jobs)
+                                     metric_objs, progress, jobs, batched=method == "batched")
         computed = n_permutations
         if checkpoint_dir is not None:
             key = checkpoint_key(prepared, scheme, seed, metric_names, y)
