@@ -122,10 +122,10 @@ def test_training_folds_missing_classes_and_single_class_folds():
 def test_permutation_test_batched_equals_generic():
     X, labels, subjects = _data(5, n_subjects=5, per_subject=4, d=9, k=3, shift=0.8)
     prepared = prepared_from_arrays(X, labels, subjects, estimator=LogReg())
-    batched = permutation_test(prepared, 15, seed=3, method="batched")
+    batched = permutation_test(prepared, 10, seed=3, method="batched")
     assert batched.method == "batched" and permutation_test(prepared, 2, seed=3).method == "batched"
-    at_optimum = permutation_test(replace(prepared, estimator=OptimumLogReg()), 15, seed=3, method="generic")
-    as_run = permutation_test(prepared, 15, seed=3, method="generic")
+    at_optimum = permutation_test(replace(prepared, estimator=OptimumLogReg()), 10, seed=3, method="generic")
+    as_run = permutation_test(prepared, 10, seed=3, method="generic")
     for ref in (at_optimum, as_run):
         for m in batched.metrics:
             atol = 0 if m in ("accuracy", "uar", "uf1") else 1e-6 if ref is at_optimum else 5e-2

@@ -282,6 +282,13 @@ def _newton_direction(prob: _Problem, g: np.ndarray, p: np.ndarray, forcing: np.
     return x
 
 
+def _forcing(g: np.ndarray, gmax: np.ndarray) -> np.ndarray:
+    """Relative residual asked of each row's conjugate gradients: min(0.1, sqrt(|g|)) (superlinear
+    convergence), but never below what brings the gradient under GRAD_TOL (the last step's CG
+    stops there instead of going on to sqrt(|g|))."""
+    return np.maximum(np.minimum(0.1, np.sqrt(gmax)), 0.5 * GRAD_TOL / np.sqrt(_row_dot(g, g)))
+
+
 def _solve(prob: _Problem, P: int) -> tuple[np.ndarray, np.ndarray]:
     """The optimal parameters (r + 1, outputs, P) of every row, and which rows converged."""
     W = np.zeros((prob.r1, prob.out, P))
@@ -300,7 +307,7 @@ def _solve(prob: _Problem, P: int) -> tuple[np.ndarray, np.ndarray]:
             sub = prob.subset(rows)
         if len(rows) == 0:
             break
-        D = _newton_direction(sub, g, p, np.minimum(0.1, np.sqrt(gmax)))
+        D = _newton_direction(sub, g, p, _forcing(g, gmax))
         slope = _row_dot(g, D)
         step = np.ones(len(rows))
         trial = Wa + D
