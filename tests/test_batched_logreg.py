@@ -181,3 +181,17 @@ def test_constant_features_leave_the_intercepts():
     for cw in ("balanced", None):
         prepared = prepared_from_arrays(X, labels, subjects, estimator=LogReg(class_weight=cw))
         _check_rows(prepared, prepared.y[None])
+
+
+def test_training_only_samples_are_not_scored():
+    """Samples in no test fold train every fold and carry no held-out score."""
+    X, labels, subjects = _data(7, n_subjects=5, per_subject=4, d=6, k=2)
+    prepared = prepared_from_arrays(X, labels, subjects, estimator=LogReg())
+    folds = prepared.split.folds[:-1]                     # the last subject only trains
+    prepared = replace(prepared, split=replace(prepared.split, folds=folds))
+    assert (~prepared.evaluated).sum() == 4
+    batched = permutation_test(prepared, 8, seed=2, method="batched")
+    generic = permutation_test(replace(prepared, estimator=OptimumLogReg()), 8, seed=2, method="generic")
+    for m in batched.metrics:
+        assert np.isfinite(batched.null[m]).all()
+        np.testing.assert_allclose(batched.null[m], generic.null[m], rtol=0, atol=1e-6)

@@ -89,7 +89,7 @@ def _fold_basis(X: np.ndarray, train: np.ndarray, test: np.ndarray) -> FoldBasis
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(X[train])
-    Z, Zte = scaler.transform(X[train]), scaler.transform(X[test])
+    Z, Zte = (X[train] - scaler.mean_) / scaler.scale_, (X[test] - scaler.mean_) / scaler.scale_  # its transform
     n_tr, d = Z.shape
     if d <= n_tr:   # primal: Z'Z = Q diag(lam) Q'
         lam, Q = eigh(Z.T @ Z)
