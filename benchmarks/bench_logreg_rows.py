@@ -146,9 +146,9 @@ def main():
         print(f"  generic {p['generic_s_per_row'] * 1e3:.1f} ms/row, batched {p['batched_s_per_row'] * 1e3:.2f} ms/row:"
               f" {p['ratio']:.1f}x; 1000 rows: generic {p['projected_1000_generic_s']:.0f} s, batched "
               f"{p['projected_1000_batched_s']:.1f} s")
-        print(f"  vs generic on {p['generic_rows']} rows: max |score difference| {p['max_score_difference_vs_generic']:.1e}"
-              f", codes differing {p['codes_differing_vs_generic']} of {p['codes_compared']}; fallbacks "
-              f"{p['fallbacks']}")
+        print(f"  vs generic on {p['generic_rows']} rows: max |score difference| "
+              f"{p['max_score_difference_vs_generic']:.1e}, codes differing {p['codes_differing_vs_generic']} of "
+              f"{p['codes_compared']}; fallbacks {p['fallbacks']}")
     if "cli" in results:
         c = results["cli"]
         print(f"mebench stats of a default run: {c['mebench_stats_s']:.1f} s ({c['method']} path, "

@@ -65,7 +65,8 @@ def test_stats_text_output_states_tests(runs):
 
 
 def test_stats_generic_path_is_resumable(runs):
-    args = ["stats", str(runs["logreg"]), "--permutations", "6", "--bootstrap", "100", "--json", "--method", "generic"]
+    args = ["stats", str(runs["logreg"]), "--method", "generic", "--permutations", "6", "--bootstrap", "100",
+            "--json"]
     first = _json(run_cli(*args))
     assert first["permutation"]["method"] == "generic" and first["permutation"]["computed"] == 6
     assert list((runs["logreg"] / "permutations").glob("*.json"))

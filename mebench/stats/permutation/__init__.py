@@ -50,8 +50,9 @@ from .schemes import (
 
 __all__ = ["BLOCK", "CHECKPOINT_FORMAT", "LinearOperator", "PermutationResult", "SCHEMES", "SCHEME_NULL",
            "arrangement_summary", "checkpoint_path", "choose_scheme", "format_arrangements", "linear_path_available",
-           "linear_predict", "linear_scores", "logreg_operator", "logreg_path_available", "logreg_predict", "n_arrangements", "p_value", "permutation_test", "permuted_codes",
-           "prepared_from_arrays", "prepared_from_run", "ridge_operator"]
+           "linear_predict", "linear_scores", "logreg_operator", "logreg_path_available", "logreg_predict",
+           "n_arrangements", "p_value", "permutation_test", "permuted_codes", "prepared_from_arrays",
+           "prepared_from_run", "ridge_operator"]
 
 _TOL = 1e-10           # a permuted statistic within this of the observed one counts as "at least"
 
@@ -178,8 +179,9 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
     """Permutation test of every metric against chance, refitting the pipeline per permutation.
 
     ``method``: ``auto`` (exact linear path for ridge, batched path for logreg, where they apply; else
-    generic), ``exact``, ``batched`` or ``generic``. ``jobs``: worker processes of the generic path, threads of the exact path's
-    precomputation (BLAS one thread each). ``scheme``: ``auto`` (see :func:`choose_scheme`) or one of ``SCHEMES``.
+    generic), ``exact``, ``batched`` or ``generic``. ``jobs``: worker processes of the generic path,
+    threads of the exact path's precomputation and of the batched path's folds (BLAS one thread each).
+    ``scheme``: ``auto`` (see :func:`choose_scheme`) or one of ``SCHEMES``.
     ``checkpoint_dir``: where finished permutations are checkpointed (the generic path resumes
     from it). ``progress(done, total)`` is called as permutations finish.
     """
