@@ -69,13 +69,17 @@ def test_stats_text_output_states_tests(runs):
 
 
 def test_stats_generic_path_is_resumable(runs):
-    args = ["stats", str(runs["logreg"]), "--permutations", "6", "--bootstrap", "100", "--json"]
+    args = ["stats", str(runs["logreg"]), "--method", "generic", "--permutations", "6", "--bootstrap", "100",
+            "--json"]
     first = _json(run_cli(*args))
     assert first["permutation"]["method"] == "generic" and first["permutation"]["computed"] == 6
     assert list((runs["logreg"] / "permutations").glob("rows-*.npz"))
     again = _json(run_cli(*args))
     assert again["permutation"]["resumed_from_checkpoint"] == 6 and again["permutation"]["computed"] == 0
     assert again["metrics"]["auc"]["p_value"] == first["metrics"]["auc"]["p_value"]
+    batched = _json(run_cli("stats", str(runs["logreg"]), "--permutations", "6", "--bootstrap", "100", "--json"))
+    assert batched["permutation"]["method"] == "batched"  # the default for logreg on stateless features
+    assert batched["metrics"]["accuracy"]["p_value"] == first["metrics"]["accuracy"]["p_value"]
     res = run_cli("stats", str(runs["logreg"]), "--method", "exact", "--permutations", "5")
     assert res.exit_code == 1 and "exact linear path needs the 'ridge'" in res.output and "Traceback" not in res.output
 

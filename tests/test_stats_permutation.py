@@ -184,7 +184,7 @@ def test_exact_path_refuses_non_linear_pipelines():
     prepared = prepared_from_arrays(X, labels, subjects, estimator=LogReg())
     with pytest.raises(MebenchError, match="exact linear path needs the 'ridge'"):
         permutation_test(prepared, 5, method="exact")
-    assert permutation_test(prepared, 3, method="auto").method == "generic"
+    assert permutation_test(prepared, 3, method="auto").method == "batched"  # logreg's own batched path
 
 
 # ---------------------------------------------------------------------------------------------- p-values
