@@ -30,6 +30,7 @@ import numpy as np
 
 from ...errors import MebenchError
 from ...metrics.batch import resolve_metric
+from .batched_logreg import logreg_operator, logreg_path_available, logreg_predict
 from .generic import chunk_size as default_chunk_size
 from .generic import chunked, generic_rows
 from .linear import (
@@ -56,7 +57,8 @@ from .schemes import (
 
 __all__ = ["BLOCK", "DEFAULT_EARLY_STOP", "observed_row", "LinearOperator", "PermutationResult", "ROWS_FORMAT", "RowEngine",
            "SCHEMES", "SCHEME_NULL", "arrangement_summary", "choose_scheme", "compute_rows", "format_arrangements",
-           "linear_path_available", "linear_predict", "linear_scores", "n_arrangements", "p_value",
+           "linear_path_available", "linear_predict", "linear_scores", "logreg_operator", "logreg_path_available",
+           "logreg_predict", "n_arrangements", "p_value",
            "permutation_test", "permuted_codes", "prepared_from_arrays", "prepared_from_run", "ridge_operator",
            "row_engine", "row_store", "sequential_p"]
 
@@ -210,23 +212,17 @@ def row_engine(prepared, method: str = "auto", jobs: int = 1) -> RowEngine:
 
 
 def _batched_engine(prepared, method: str, jobs: int) -> RowEngine | None:
-    """The batched logistic-regression path when it applies (module present and classifier logreg)."""
-    try:
-        from . import batched_logreg
-    except ImportError:
-        batched_logreg = None
-    if batched_logreg is None or method not in ("auto", "batched"):
-        if method == "batched":
-            raise MebenchError("--method batched is not available in this version.")
+    """The batched logistic-regression path when it applies (classifier logreg on stateless features)."""
+    if method not in ("auto", "batched"):
         return None
-    ok, why = batched_logreg.logreg_path_available(prepared)
+    ok, why = logreg_path_available(prepared)
     if not ok:
         if method == "batched":
             raise MebenchError(f"--method batched is not possible: {why}. Use --method generic (or auto).")
         return None
-    op = batched_logreg.logreg_operator(prepared, jobs=jobs)
+    op = logreg_operator(prepared, jobs=jobs)
     k = len(prepared.classes)
-    return RowEngine("batched", why, lambda Y: batched_logreg.logreg_predict(op, Y, k))
+    return RowEngine("batched", why, lambda Y: logreg_predict(op, Y, k))
 
 
 def row_store(prepared, scheme: str, seed: int, metrics, directory=None) -> RowStore:
