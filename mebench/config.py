@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError, UsageError
+from .errors import ConfigError, UnknownNameError, UsageError, did_you_mean
 
 SEED_MAX = 2**32 - 1  # numpy's SeedSequence and scikit-learn's random_state take 32-bit seeds
 NAME_KEYS = ("dataset", "features", "classifier", "protocol")
@@ -24,6 +24,11 @@ LABEL_KEYS = ("name", "description")  # label a file or a suite entry, not a run
 CONFIG_KEYS = frozenset((*NAME_KEYS, *TEXT_KEYS, *OPTION_FLAGS, "metrics", "seed"))
 COMMAND_LINE = "command line"  # the source of flag values: their messages name the flag
 _SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+# Configs shipped inside the package, so `--config NAME` and `--suite NAME` work from any directory
+# (package data in pyproject.toml): protocols/*.yaml, baselines/*.yaml (run configs), suites/*.yaml.
+BUNDLED_DIR = Path(__file__).resolve().parent / "configs"
+CONFIG_KINDS = ("protocols", "baselines")
+YAML_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass
@@ -135,6 +140,46 @@ def merge(*configs: Config) -> Config:
             elif key not in LABEL_KEYS:
                 merged[key] = value
     return Config(merged, "merged config")
+
+
+def bundled_configs(kinds=(*CONFIG_KINDS, "suites")) -> dict:
+    """``{kind: {name: path}}`` of the configs shipped in the package (``mebench list configs``)."""
+    return {kind: {p.stem: p for p in sorted((BUNDLED_DIR / kind).glob("*.y*ml"))} for kind in kinds}
+
+
+def bundled_path(name, kinds=CONFIG_KINDS) -> Path | None:
+    """The shipped file ``name`` stands for, or None: a name (``hoof-ridge``), a file name
+    (``hoof-ridge.yaml``) or a path relative to the package's config folder (``baselines/hoof-ridge.yaml``,
+    the form the repository's suites use)."""
+    raw = Path(str(name))
+    if raw.is_absolute() or ".." in raw.parts or not raw.parts:
+        return None
+    stems = [raw] if raw.suffix in YAML_SUFFIXES else [raw.with_name(raw.name + ext) for ext in YAML_SUFFIXES]
+    folders = [BUNDLED_DIR] + ([BUNDLED_DIR / kind for kind in kinds] if len(raw.parts) == 1 else [])
+    for folder in folders:
+        for stem in stems:
+            if (folder / stem).is_file():
+                return folder / stem
+    return None
+
+
+def find_config(name) -> Path:
+    """``--config NAME``: an existing file, else a config shipped with mebench (:func:`bundled_path`).
+
+    A name with no file and no shipped config is an error with the closest shipped names: exit 2 for a bare
+    name (an unknown name), 1 for a missing ``.yaml`` file, as for any file that does not exist.
+    """
+    path = Path(name)
+    if path.is_file():
+        return path
+    found = bundled_path(name)
+    if found is not None:
+        return found
+    names = [n for configs in bundled_configs(CONFIG_KINDS).values() for n in configs]
+    hint = f"`mebench list configs` shows the shipped ones.{did_you_mean(Path(str(name)).stem, names)}"
+    if path.suffix in YAML_SUFFIXES:
+        raise ConfigError(f"config file {path} does not exist, and no config shipped with mebench has that name; {hint}")
+    raise UnknownNameError(f"no config file or shipped config named {str(name)!r}; {hint}")
 
 
 def check_spec_values(spec) -> None:

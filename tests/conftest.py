@@ -13,10 +13,13 @@ from _cli import run_cli
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory):
     """The session's feature and model cache: a fresh folder, unless MEBENCH_CACHE is set (CI keeps model
-    files there). Restored when the session ends. A test about the cache itself sets its own."""
+    files there), and `--jobs N` meaning exactly N workers. Restored when the session ends. A test about the
+    cache itself sets its own."""
     with pytest.MonkeyPatch.context() as patch:
         if "MEBENCH_CACHE" not in os.environ:
             patch.setenv("MEBENCH_CACHE", str(tmp_path_factory.mktemp("mebench-cache")))
+        # tests that exercise workers need them on a loaded test machine too (usable_workers has its own tests)
+        patch.setenv("MEBENCH_JOBS_EXACT", "1")
         yield
 
 

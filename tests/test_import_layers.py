@@ -18,6 +18,7 @@ FLOORS = {
     "mebench.errors": 0, "mebench.config": 0, "mebench.hashing": 0, "mebench.fsutil": 0, "mebench.registry": 0,
     "mebench.formatting": 0, "mebench.model_files": 0, "mebench.catalog": 0, "mebench.workers": 0,
     "mebench.plotting": 0,
+    "mebench.progress": 0,
     "mebench.io": 1,
     "mebench.data": 2,
     "mebench.face": 3,
@@ -29,7 +30,7 @@ FLOORS = {
     "mebench.preflight": 8,
     "mebench.stats": 9,
     "mebench.leaderboard": 10, "mebench.tracking": 10,
-    "mebench.commands": 11, "mebench.cli_utils": 11,
+    "mebench.commands": 11, "mebench.cli_utils": 11, "mebench.api": 11,
     "mebench.cli": 12,
 }
 NAMES = {v: k for k, v in sorted(FLOORS.items(), key=lambda kv: -len(kv[0]))}

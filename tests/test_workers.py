@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from _cli import cli_env, start_cli
 
+from mebench import workers
 from mebench.errors import ConfigError
-from mebench.workers import resolve_jobs
+from mebench.workers import available_cpus, cgroup_cpu_quota, resolve_jobs, usable_workers
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
 
@@ -154,8 +155,85 @@ def test_watchdog_alone_ends_an_orphaned_worker(tmp_path):
 
 
 def test_jobs_follow_joblib(monkeypatch):
-    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    """Negative --jobs count the CPUs this process may use (affinity, quota), not the machine's cores."""
+    monkeypatch.setattr(workers, "available_cpus", lambda root=workers.CGROUP_ROOT: 4)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
     assert [resolve_jobs(n) for n in (1, 3, -1, -2, -4, -10)] == [1, 3, 4, 3, 1, 1]
     for bad in (0, 1.5, "2", True):
         with pytest.raises(ConfigError, match="--jobs"):
             resolve_jobs(bad)
+
+
+@pytest.mark.parametrize("jobs, available, load, expected", [
+    (2, 2, 0.0, 2),    # an idle machine: what was asked
+    (2, 2, 0.4, 2),    # a little load rounds away
+    (2, 2, 0.6, 1),    # one CPU busy: the second worker would only share it
+    (2, 2, 7.3, 1),    # the measured case (load 6-18 on 2 cores): one process
+    (8, 4, 0.0, 4),    # never more than the available CPUs
+    (8, 16, 5.2, 8),   # enough free CPUs: all eight
+    (8, 16, 12.0, 4),
+    (1, 16, 0.0, 1),
+])
+def test_usable_workers_leave_busy_cpus_alone(jobs, available, load, expected, monkeypatch):
+    monkeypatch.delenv(workers.EXACT_ENV, raising=False)
+    assert usable_workers(jobs, available=available, load=load) == expected
+
+
+def test_usable_workers_read_affinity_quota_and_load(monkeypatch):
+    monkeypatch.delenv(workers.EXACT_ENV, raising=False)
+    monkeypatch.setattr(workers, "available_cpus", lambda root=workers.CGROUP_ROOT: 6)
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.2, 0.0, 0.0))
+    assert usable_workers(8) == 4
+    monkeypatch.setenv(workers.EXACT_ENV, "1")  # the asked-for number, whatever the load
+    assert usable_workers(8) == 8
+
+
+def test_available_cpus_is_the_affinity_capped_by_the_cgroup_quota(tmp_path, monkeypatch):
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5})
+    assert available_cpus(str(tmp_path / "no-cgroup")) == 6
+    (tmp_path / "cpu.max").write_text("250000 100000\n")  # a container started with --cpus 2.5
+    monkeypatch.setattr(workers, "_cgroup_folders", lambda base, proc: [base])
+    assert available_cpus(str(tmp_path)) == 2
+    (tmp_path / "cpu.max").write_text("50000 100000\n")   # half a CPU: still one worker
+    assert available_cpus(str(tmp_path)) == 1
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert available_cpus(str(tmp_path)) == 6
+
+
+def test_cgroup_quota_v2_nested_and_v1(tmp_path):
+    root = tmp_path / "cg"
+    leaf = root / "system.slice" / "job.scope"
+    leaf.mkdir(parents=True)
+    proc = tmp_path / "cgroup"
+    proc.write_text("0::/system.slice/job.scope\n")
+    assert cgroup_cpu_quota(str(root), str(proc)) is None
+    (leaf / "cpu.max").write_text("max 100000\n")
+    (root / "system.slice" / "cpu.max").write_text("300000 100000\n")  # the tightest ancestor counts
+    assert cgroup_cpu_quota(str(root), str(proc)) == 3.0
+    (leaf / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_cpu_quota(str(root), str(proc)) == 1.5
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cgroup_cpu_quota(str(v1), str(tmp_path / "none")) is None
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("200000\n")
+    assert cgroup_cpu_quota(str(v1), str(tmp_path / "none")) == 2.0
+
+
+def test_a_busy_machine_runs_folds_in_one_process(tmp_path, monkeypatch):
+    """Where runs choose workers: at load 7 on 2 CPUs, --jobs 2 keeps folds and feature chunks in this
+    process, even when the work would be worth workers on an idle machine."""
+    from _api import run, small_spec
+
+    from mebench import backends
+
+    monkeypatch.delenv(workers.EXACT_ENV, raising=False)
+    monkeypatch.setattr(backends, "MIN_PARALLEL_WORK_S", 0.0)
+    monkeypatch.setattr(workers, "available_cpus", lambda root=workers.CGROUP_ROOT: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (7.0, 7.0, 7.0))
+    manifest = run(small_spec(tmp_path / "busy", jobs=2, use_cache=False)).manifest
+    assert not manifest["platform"]["folds_on_parallel_workers"]
+    assert not manifest["features"]["chunks_on_parallel_workers"]

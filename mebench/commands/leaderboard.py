@@ -93,25 +93,33 @@ def table(runs, metric, n_resamples, n_rows, early_stop, n_permutations, seed, c
     from ..leaderboard.runs import load_runs
     from ..leaderboard.tables import BoardOptions, build_board
     from ..plotting import parse_labels
+    from ..progress import Progress
 
     user_labels = parse_labels(labels)
     if (user_labels or figure_width) and not figures_dir:
         raise UsageError(f"{'--label' if user_labels else '--figure-width'} is about figures: add --figures DIR.")
     opts = BoardOptions(metric=metric, n_resamples=n_resamples, n_permutations=n_permutations, n_rows=n_rows,
                         early_stop=early_stop, seed=seed, ci=ci, level=level, alpha=alpha)
-    loaded = load_runs(runs)
     base = Path(out).parent if (out and fmt == "json") else None
-    board = build_board(loaded, opts, base_dir=base, title=title, jobs=jobs)
-    if figures_dir:
-        from ..leaderboard.figures import board_labels
+    with Progress() as display:
+        loaded = load_runs(runs)
+        step = display.task(f"leaderboard {metric}", unit="columns")
+        board = build_board(loaded, opts, base_dir=base, title=title, jobs=jobs, progress=step.callback())
+        step.close()
+        if figures_dir:
+            from ..leaderboard.figures import board_labels
 
-        board_labels(board, user_labels)  # an unknown or repeated label is refused before anything is written
+            board_labels(board, user_labels)  # an unknown or repeated label is refused before anything is written
+        if figures_dir:
+            from ..leaderboard.figures import board_figures
+
+            drawing = display.task("figures", unit="files")
+            drawing.update(0)
+            written = board_figures(board, loaded, Path(figures_dir), stem=Path(out).stem if out else "leaderboard",
+                                    labels=user_labels, width=figure_width)
+            drawing.update(len(written), len(written))
     _emit(render(board, fmt), out)
     if figures_dir:
-        from ..leaderboard.figures import board_figures
-
-        written = board_figures(board, loaded, Path(figures_dir), stem=Path(out).stem if out else "leaderboard",
-                                labels=user_labels, width=figure_width)
         click.echo(f"{len(written)} figure file(s) written to {figures_dir}", err=True)
 
 
@@ -120,8 +128,10 @@ def table(runs, metric, n_resamples, n_rows, early_stop, n_permutations, seed, c
 def verify_cmd(path):
     """Recompute every cell of a stored leaderboard (DIR/leaderboard.json or a JSON record) and compare."""
     from ..leaderboard.verify import verify
+    from ..progress import Progress
 
-    summary = verify(path)
+    with Progress() as display:
+        summary = verify(path, progress=display.task("verify", unit="columns").callback())
     click.echo(f"verified {summary['n_cells']} cell(s) of {summary['n_tables']} table(s) from {summary['n_runs']} run(s) "
                f"and {summary['n_outputs']} output file(s): every cell matches its predictions and every file its "
                "recorded sha256.")
@@ -135,8 +145,11 @@ def verify_cmd(path):
 def build_cmd(board_dir, jobs):
     """Regenerate README.md, tables/*.tex, figures/ and leaderboard.json from the stored runs."""
     from ..leaderboard.suites import build
+    from ..progress import Progress
 
-    summary = build(board_dir, jobs=jobs)
+    with Progress() as display:
+        summary = build(board_dir, jobs=jobs, progress=display.task("tables", unit="columns").callback(),
+                        figure_progress=display.task("figures", unit="suites").callback())
     click.echo(f"built {summary['n_tables']} table(s) from {summary['n_runs']} run(s) in {board_dir}: "
                + ", ".join(summary["outputs"][:6]) + (" …" if len(summary["outputs"]) > 6 else ""))
 
@@ -175,6 +188,7 @@ def report(run, out, force, n_resamples, seed):
     from ..errors import UsageError
     from ..fsutil import atomic_write_bytes
     from ..leaderboard.report import render_report
+    from ..progress import Progress
     from ..store import open_run
 
     if out is None:
@@ -183,7 +197,9 @@ def report(run, out, force, n_resamples, seed):
         raise UsageError(f"--out {out} is a folder; name the HTML file to write.")
     if Path(out).exists() and not force:
         raise UsageError(f"{out} exists (an earlier report?); pass --force to replace it, or --out another file.")
-    text = render_report(run, n_resamples=n_resamples, seed=seed)
+    with Progress() as display:
+        text = render_report(run, n_resamples=n_resamples, seed=seed,
+                             progress=display.task("report", unit="steps").callback())
     atomic_write_bytes(out, text.encode("utf-8"))
     click.echo(f"report written to {out}")
 
@@ -200,9 +216,12 @@ def bench(suite, root, board_dir, jobs, dataset_opt, no_cache):
     from ..config import parse_options
     from ..errors import MebenchError
     from ..leaderboard.suites import run_suite
+    from ..progress import Progress
 
-    summary = run_suite(suite, board_dir, root=root, jobs=jobs, dataset_opts=parse_options(dataset_opt, "--dataset-opt"),
-                        use_cache=not no_cache, echo=lambda m: click.echo(m, err=True))
+    with Progress() as display:
+        summary = run_suite(suite, board_dir, root=root, jobs=jobs,
+                            dataset_opts=parse_options(dataset_opt, "--dataset-opt"), use_cache=not no_cache,
+                            echo=display.echo, display=display)
     click.echo(f"suite {summary['suite']}: {len(summary['added'])} run(s) added, {len(summary['present'])} already "
                f"stored, {len(summary['failed'])} failed; runs in {summary['runs_dir']}")
     if summary["failed"]:

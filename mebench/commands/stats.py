@@ -32,8 +32,9 @@ def _console(as_json: bool):
 @click.option("--bootstrap", "bootstrap", type=int, default=2000, show_default=True,
               help="Subject-cluster bootstrap resamples.")
 @click.option("--jobs", type=int, default=1, show_default=True,
-              help="Parallel workers for the generic permutation path (BLAS pinned to 1 thread each); -1 = all "
-                   "cores, -2 = all but one (joblib's convention); 0 is an error.")
+              help="Parallel workers at most for the permutation test (BLAS pinned to 1 thread each); -1 = every CPU "
+                   "this process may use, -2 = all but one (joblib's convention); 0 is an error. Never more than "
+                   "the CPUs the current load leaves free (MEBENCH_JOBS_EXACT=1 starts exactly N).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the resamples and permutations.")
 @click.option("--method", type=click.Choice(["auto", "exact", "batched", "generic"]), default="auto", show_default=True,
@@ -63,28 +64,16 @@ def stats(run, permutations, bootstrap, jobs, seed, method, scheme, early_stop, 
 
     jobs = resolve_jobs(jobs)
     console = _console(as_json)
-    progress_cb = None
+    from ..progress import Progress
 
     def notify(text):
         click.echo(f"stats: {text}", err=True)
 
-    if not as_json and (permutations is None or permutations > 0):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        bar = Progress(TextColumn("[bold]permutations"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       console=console, transient=True)
-        task = bar.add_task("perm", total=permutations)  # None: the default count, set by the first update
-
-        def progress_cb(done, total):
-            bar.update(task, completed=done, total=total)
-        with bar:
-            result = run_stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level,
-                               list(metrics) or None, tuple(plugins), progress_cb, backend=backend,
-                               early_stop=early_stop, notify=notify)
-    else:
+    with Progress(enabled=not as_json or console.is_terminal) as display:
+        task = display.task("permutations", unit="permutations")  # shown once the test reports
         result = run_stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level,
-                           list(metrics) or None, tuple(plugins), backend=backend, early_stop=early_stop,
-                           notify=notify)
+                           list(metrics) or None, tuple(plugins), task.callback(), backend=backend,
+                           early_stop=early_stop, notify=notify)
     if mlflow_uri:
         from ..tracking import log_run
 
@@ -236,13 +225,18 @@ def compare(runs, metrics, permutations, early_stop, no_refit, refit_nets, swaps
             return
         _print_across(console, result)
         return
+    from ..progress import Progress
 
     def notify(text):
         click.echo(f"compare: {text}", err=True)
 
-    result = compare_runs(runs, list(metrics) or None, permutations, bootstrap, seed, ci, level, n_swaps=swaps,
-                          refit=not no_refit, refit_nets=refit_nets, early_stop=early_stop, scheme=scheme,
-                          jobs=resolve_jobs(jobs), plugins=tuple(plugins), notify=notify)
+    with Progress(enabled=not as_json or console.is_terminal) as display:
+        rows = display.task("permutation rows", unit="rows")  # shown only when rows are refit
+        result = compare_runs(runs, list(metrics) or None, permutations, bootstrap, seed, ci, level, n_swaps=swaps,
+                              refit=not no_refit, refit_nets=refit_nets, early_stop=early_stop, scheme=scheme,
+                              jobs=resolve_jobs(jobs), plugins=tuple(plugins), notify=notify,
+                              row_progress=rows.callback(),
+                              progress=display.task("compare", unit="comparisons").callback())
     if as_json:
         click.echo(json.dumps(json_safe(result), indent=2))
         return

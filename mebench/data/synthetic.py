@@ -300,8 +300,29 @@ class SyntheticDataset(Dataset):
         return pd.DataFrame(rows)
 
 
-def write_casme2_layout(samples: pd.DataFrame, out, variant: str = "raw", quality: int = 95) -> dict:
+SHEET_CREATOR = "mebench data synth"  # the workbook's creator: how a loader knows mebench's own sheet
+SYNTHETIC_SHEET_VERSION = "mebench synthetic sheet (written by `mebench data synth`; not a published release)"
+
+
+def is_synthetic_sheet(path) -> bool:
+    """Whether an .xlsx file was written by :func:`write_casme2_layout` (its creator property), read
+    from the workbook's ``docProps/core.xml`` without opening the workbook."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            core = z.read("docProps/core.xml").decode("utf-8", "replace")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False
+    return f"<dc:creator>{SHEET_CREATOR}</dc:creator>" in core
+
+
+def write_casme2_layout(samples: pd.DataFrame, out, variant: str = "raw", quality: int = 95, progress=None) -> dict:
     """Write clips as a CASME II-shaped tree and coding sheet; return what was written.
+
+    The workbook's creator is :data:`SHEET_CREATOR`, so the ``casme2`` loader names the sheet as
+    mebench's synthetic copy instead of warning about an unknown release.
+    ``progress(done, total)`` counts clips.
 
     ``raw``: ``CASME2_RAW_selected/subNN/EPxx_yy/imgN.jpg``, the face on a wider background canvas.
     ``cropped``: ``Cropped/subNN/EPxx_yy/reg_imgN.jpg``, the face crop itself.
@@ -318,6 +339,7 @@ def write_casme2_layout(samples: pd.DataFrame, out, variant: str = "raw", qualit
     folder, prefix = {"raw": ("CASME2_RAW_selected", "img"), "cropped": ("Cropped", "reg_img")}[variant]
     n_frames = 0
     wb = Workbook()
+    wb.properties.creator = SHEET_CREATOR
     ws = wb.active
     ws.title = "Sheet1"
     ws.append(["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units", "Estimated Emotion"])
@@ -339,6 +361,8 @@ def write_casme2_layout(samples: pd.DataFrame, out, variant: str = "raw", qualit
         subject_number = int(subject[3:])
         aus = row.aus if "+" in row.aus else int(row.aus)
         ws.append([subject_number, clip_name, None, int(row.onset), int(row.apex), int(row.offset), None, aus, row.emotion])
+        if progress:
+            progress(ws.max_row - 1, len(samples))
     sheet = out / "CASME2-coding-synthetic.xlsx"
     wb.save(sheet)
     return {"sheet": str(sheet), "frames_root": str(out / folder), "n_clips": int(len(samples)), "n_frames": n_frames}

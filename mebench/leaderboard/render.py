@@ -24,7 +24,13 @@ def _cell_parts(cell: dict | None) -> dict:
     if cell is None:
         return {"value": "–", "ci": "", "bold": False, "mark": False, "flags": []}
     ci = "" if cell["ci_low"] is None else f"[{fmt_number(cell['ci_low'])}, {fmt_number(cell['ci_high'])}]"
-    return {"value": fmt_number(cell["value"]), "ci": ci, "bold": bool(cell["best"]),
+    value = fmt_number(cell["value"])
+    if cell.get("seed_summary"):  # mean ± sd over seed replicates (seeds.py): no CI, the number of seeds instead
+        value += f" ± {fmt_number(cell.get('sd'))}" if cell["value"] is not None else ""
+        ci = f"({cell['n_seeds']} seeds)"
+    elif cell.get("seed_ensemble"):
+        ci += f" ({cell['n_seeds']} seeds)"
+    return {"value": value, "ci": ci, "bold": bool(cell["best"]),
             "mark": bool(cell["not_worse"]), "flags": list(cell["flags"])}
 
 

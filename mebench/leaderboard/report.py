@@ -55,8 +55,9 @@ class _Raw(str):
     """Already-escaped HTML inside a table cell."""
 
 
-def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float = 0.95, ci: str = "bca") -> str:
-    """The HTML report of one run (a string)."""
+def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float = 0.95, ci: str = "bca",
+                  progress=None) -> str:
+    """The HTML report of one run (a string); ``progress(done, total)`` counts its steps (CIs, then each figure)."""
     from ..errors import UsageError
     from ..registry import METRICS
     from ..run import DEFAULT_METRICS
@@ -70,8 +71,19 @@ def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float 
     run_dir = run.dir
     man, met = run.manifest, run.metrics
     names = [m for m in run.metric_names() if m in METRICS] or list(DEFAULT_METRICS)  # a run that names none
-    ivs = cluster_bootstrap(a.y, a.pred, a.scores, a.subjects, a.classes, names, n_resamples, seed, level, ci)
     stats, stats_notes = read_stats(run_dir, run.files)
+    n_nulls = len(names) if stats and not (stats.get("permutation") or {}).get("skipped") else 0
+    done = [0]
+
+    def step():  # one more of: the CIs, the ROC, confusion and strip figures, each permutation null
+        done[0] += 1
+        if progress:
+            progress(done[0], 4 + n_nulls)
+
+    if progress:
+        progress(0, 4 + n_nulls)
+    ivs = cluster_bootstrap(a.y, a.pred, a.scores, a.subjects, a.classes, names, n_resamples, seed, level, ci)
+    step()
     flags, reasons = run.flags
     role = run.role
     ds, protocol = man.dataset, man.protocol
@@ -146,8 +158,10 @@ def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float 
     with F.style():
         fig = F.roc_figure([("this run", "method", a)], title)
         figs.append(_img(F.figure_bytes(fig, "png"), "ROC curve", "Pooled ROC curve of the held-out scores.", "fig-roc"))
+        step()
         fig = F.confusion_figure(a, title)
         figs.append(_img(F.figure_bytes(fig, "png"), "confusion matrix", "Pooled confusion matrix.", "fig-confusion"))
+        step()
         per_subject = per_subject_from_predictions(run.predictions, names)
         entries = [(m, [(s["subject_id"], float(s[m]), int(s["n"])) for s in per_subject["subjects"]]) for m in names]
         fig = F.strip_figure(entries, "metric", title, {m: ivs[m].value for m in names}, width="one",
@@ -155,10 +169,12 @@ def render_report(run_dir, n_resamples: int = 2000, seed: int = 0, level: float 
         figs.append(_img(F.figure_bytes(fig, "png"), "per-subject strip plot",
                          "Each subject's metrics on its own held-out clips (which subjects drive the result).",
                          "fig-subjects"))
+        step()
         if stats and not (stats.get("permutation") or {}).get("skipped"):
             for m in names:
                 null = permutation_null(run_dir, stats, m)
                 pm = ((stats.get("permutation") or {}).get("metrics") or {}).get(m) or {}
+                step()
                 if null is None:
                     continue
                 fig = F.null_figure(null, pm.get("observed"), m, title, pm.get("p_value"),

@@ -21,9 +21,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import Config, check_keys, merge, read_yaml
+from ..config import BUNDLED_DIR, Config, bundled_configs, bundled_path, check_keys, merge, read_yaml
 from ..errors import ConfigError, RunStoreError, UnknownNameError, did_you_mean
-from ..fsutil import _current_umask
+from ..fsutil import _current_umask, lock_file
 from ..store import RUN_FILES, open_run
 from .runs import STATS_FILE, find_run_dirs, sha256_bytes, short
 
@@ -59,8 +59,11 @@ def _resolve_entry_path(raw: str, suite_path: Path) -> Path:
     for c in candidates:
         if c.is_file():
             return c
+    shipped = bundled_path(raw)  # `protocols/x.yaml` from any directory: the configs shipped with mebench
+    if shipped is not None:
+        return shipped
     raise ConfigError(f"suite {suite_path}: entry {raw!r} is not a file (looked beside the suite, in its parent "
-                      "folders and in the current directory).")
+                      "folders, in the current directory and among the configs shipped with mebench).")
 
 
 def _entries(raw, key: str, path: Path) -> list:
@@ -133,6 +136,8 @@ def suite_definitions(board_dir) -> dict:
 
 
 def find_suite(name_or_path: str, board_dir) -> Path:
+    """A suite file: a path, else ``<board>/suites/NAME.yaml`` (the leaderboard's own record of it), else the
+    suite shipped with mebench (``mebench list configs``), so ``--suite NAME`` works from any directory."""
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or p.is_file():
         if not p.is_file():
@@ -142,10 +147,32 @@ def find_suite(name_or_path: str, board_dir) -> Path:
     for ext in (".yaml", ".yml"):
         if (folder / f"{name_or_path}{ext}").is_file():
             return folder / f"{name_or_path}{ext}"
-    known = sorted(q.stem for q in folder.glob("*.y*ml")) if folder.is_dir() else []
-    raise UnknownNameError(f"no suite named {name_or_path!r} in {folder}" + (f"; known suites: {', '.join(known)}"
-                           if known else "") + f".{did_you_mean(name_or_path, known, n=1)} "
-                           "Pass a suite name or a suite YAML file.")
+    shipped = bundled_configs(("suites",))["suites"]
+    if name_or_path in shipped:
+        return shipped[name_or_path]
+    known = sorted({*shipped, *(q.stem for q in folder.glob("*.y*ml"))} if folder.is_dir() else shipped)
+    raise UnknownNameError(f"no suite named {name_or_path!r} in {folder} or among the suites shipped with mebench"
+                           + (f"; known suites: {', '.join(known)}" if known else "")
+                           + f".{did_you_mean(name_or_path, known, n=1)} Pass a suite name or a suite YAML file.")
+
+
+def record_suite(suite_path: Path, suite_name: str, board: Path) -> None:
+    """Keep a copy of a suite shipped with mebench in ``<board>/suites/`` when it runs, so that ``leaderboard
+    build`` finds its definition beside its runs (its entries name shipped configs, found from anywhere);
+    a different suite of that name already there is refused."""
+    if BUNDLED_DIR not in Path(suite_path).resolve().parents:
+        return
+    target = board / "suites" / f"{suite_name}.yaml"
+    data = Path(suite_path).read_bytes()
+    if target.is_file():
+        if target.read_bytes() != data:
+            raise ConfigError(f"{target} already defines suite {suite_name!r} differently from {suite_path}; run "
+                              f"that file (--suite {target}) or use another --board.")
+        return
+    from ..fsutil import atomic_write_bytes
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(target, data)
 
 
 def suite_specs(suite: Suite, root=None, jobs: int = 1, dataset_opts=None, use_cache: bool = True) -> list:
@@ -165,11 +192,13 @@ def _canonical(config: dict) -> str:
 
 
 def run_suite(name_or_path: str, board_dir, root=None, jobs: int = 1, dataset_opts=None, use_cache: bool = True,
-              echo=None) -> dict:
+              echo=None, display=None) -> dict:
     """Run every pipeline of a suite on every protocol; store each run (via :func:`add_run`).
 
-    Runs already stored with the same resolved config are kept (so an interrupted suite resumes).
+    Runs already stored with the same resolved config are kept (so an interrupted suite resumes), and
+    the staging folders an interrupted suite left in ``<board>/.staging`` are removed first.
     A failing pair is recorded and the others go on; every name is checked before anything runs.
+    ``display`` (a :class:`mebench.progress.Progress`) shows each run's samples, folds and epochs.
     """
     from ..errors import MebenchError
     from ..run import check_spec, execute
@@ -184,6 +213,7 @@ def run_suite(name_or_path: str, board_dir, root=None, jobs: int = 1, dataset_op
             check_spec(spec)
         except MebenchError as exc:
             raise type(exc)(f"suite {suite.name}: {pname} x {qname}: {exc}") from None
+    record_suite(suite.path, suite.name, board)
     runs_dir = board / "runs" / suite.name
     stored = set()
     if runs_dir.is_dir() and any(runs_dir.iterdir()):
@@ -194,6 +224,9 @@ def run_suite(name_or_path: str, board_dir, root=None, jobs: int = 1, dataset_op
                 continue
     added, present, failed = [], [], []
     staging_root = board / ".staging"
+    removed = clean_staging(staging_root)
+    if removed:
+        echo(f"removed {removed} staging folder(s) left by an interrupted bench in {staging_root}")
     for i, (pname, qname, spec) in enumerate(specs, 1):
         tag = f"[{i}/{len(specs)}] {pname} x {qname}"
         if _canonical(spec.config()) in stored:
@@ -202,10 +235,18 @@ def run_suite(name_or_path: str, board_dir, root=None, jobs: int = 1, dataset_op
             continue
         staging_root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=staging_root, prefix=f"{suite.name}-"))
+        holder = open(tmp / STAGING_LOCK, "a+")
+        lock_file(holder)  # held while the run is staged: a concurrent bench's clean-up leaves it alone
+        steps = None
         try:
             spec.out = str(tmp / "run")
             echo(f"{tag}: running")
-            result = execute(spec)
+            if display is not None:
+                from ..progress import RunProgress
+
+                steps = RunProgress(display, f"[{i}/{len(specs)}] {spec.pipeline}")
+            result = execute(spec, **({} if steps is None else {"progress": steps.folds, "fit_progress": steps.epochs,
+                                                                "extract_progress": steps.samples}))
             if suite.rows and _ranked_method(result.run_dir):
                 echo(f"{tag}: refitting on {suite.rows} permutation rows (kept in the run for the board's marks)")
                 store_rows(result.run_dir, suite.rows, seed=0, jobs=spec.jobs, plugins=spec.plugins)
@@ -216,10 +257,45 @@ def run_suite(name_or_path: str, board_dir, root=None, jobs: int = 1, dataset_op
             failed.append({"protocol": pname, "pipeline": qname, "error": str(exc)})
             echo(f"{tag}: failed: {exc}")
         finally:
+            if steps is not None:
+                steps.close()
             shutil.rmtree(tmp, ignore_errors=True)
+            holder.close()
     with contextlib.suppress(OSError):
         staging_root.rmdir()
     return {"suite": suite.name, "added": added, "present": present, "failed": failed, "runs_dir": str(runs_dir)}
+
+
+STAGING_LOCK = ".lock"
+STAGING_GRACE_S = 60.0  # a folder without its lock file this young may be a concurrent bench starting up
+
+
+def clean_staging(staging_root: Path) -> int:
+    """Remove the staging folders no running bench holds (an interrupted or killed bench's); returns how many.
+
+    A bench holds an ``flock`` on ``<folder>/.lock`` while its run is staged there, so a folder whose
+    lock can be taken is abandoned; one without a lock file is abandoned once it is a minute old.
+    """
+    import time
+
+    if not staging_root.is_dir():
+        return 0
+    removed = 0
+    for folder in sorted(p for p in staging_root.iterdir() if p.is_dir()):
+        lock = folder / STAGING_LOCK
+        if lock.is_file():
+            with open(lock, "a+") as fh:
+                if not lock_file(fh, wait=False):
+                    continue  # a running bench
+                shutil.rmtree(folder, ignore_errors=True)
+        elif time.time() - folder.stat().st_mtime > STAGING_GRACE_S:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            continue
+        removed += not folder.exists()
+    with contextlib.suppress(OSError):
+        staging_root.rmdir()
+    return removed
 
 
 # ---- pins and admission ----
@@ -428,14 +504,21 @@ def collect(board_dir) -> tuple[dict, dict]:
     return defs, runs
 
 
-def compute_boards(defs: dict, runs: dict, board_dir, jobs: int = 1) -> list:
-    from .tables import BoardOptions, build_board
+def compute_boards(defs: dict, runs: dict, board_dir, jobs: int = 1, progress=None) -> list:
+    """Every suite's board for each of its metrics; ``progress(done, total)`` counts columns of all of them."""
+    from .tables import BoardOptions, build_board, count_columns
 
     boards = []
+    plan = [(name, metric) for name in runs for metric in (defs[name].metrics if name in defs else ["uf1"])]
+    widths = {name: count_columns(rs) for name, rs in runs.items()}
+    total = sum(widths[name] for name, _ in plan)
+    done = 0
     for name, rs in runs.items():
         metrics = defs[name].metrics if name in defs else ["uf1"]
         for metric in metrics:
-            b = build_board(rs, BoardOptions(metric=metric), base_dir=board_dir, title=name, jobs=jobs)
+            step = None if progress is None else (lambda d, _t, offset=done: progress(offset + d, total))
+            b = build_board(rs, BoardOptions(metric=metric), base_dir=board_dir, title=name, jobs=jobs, progress=step)
+            done += widths[name]
             b["suite"] = name
             boards.append(b)
     return boards
@@ -478,8 +561,9 @@ def text_outputs(boards: list, defs: dict, runs: dict, figure_paths: dict) -> di
     return out
 
 
-def figure_outputs(boards: list, runs: dict, board_dir) -> dict:
-    """Draw the figures of every suite; returns {suite: [relative paths]} (files written)."""
+def figure_outputs(boards: list, runs: dict, board_dir, progress=None) -> dict:
+    """Draw the figures of every suite; returns {suite: [relative paths]} (files written).
+    ``progress(done, total)`` counts suites."""
     from .figures import board_figures, board_labels, cd_figure_files, slug
 
     board = Path(board_dir)
@@ -498,11 +582,16 @@ def figure_outputs(boards: list, runs: dict, board_dir) -> dict:
                                          f"{name}, {b['metric']}: mean rank over {len(b['ranking']['blocks'])} columns; "
                                          "bars join pipelines not significantly different", labels=short, key=key)
         out[name] = [Path(os.path.relpath(p, board)).as_posix() for p in paths]
+        if progress:
+            progress(len(out), len(runs))
     return out
 
 
-def build(board_dir, jobs: int = 1) -> dict:
-    """Regenerate README.md, tables/*.tex, figures/ and leaderboard.json of a leaderboard folder."""
+def build(board_dir, jobs: int = 1, progress=None, figure_progress=None) -> dict:
+    """Regenerate README.md, tables/*.tex, figures/ and leaderboard.json of a leaderboard folder.
+
+    ``progress(done, total)`` counts the tables' columns, ``figure_progress(done, total)`` the suites drawn.
+    """
     from ..fsutil import atomic_write_bytes, json_text
     from .tables import record
 
@@ -510,9 +599,11 @@ def build(board_dir, jobs: int = 1) -> dict:
     if not board.is_dir():
         raise RunStoreError(f"leaderboard folder {board} does not exist.")
     defs, runs = collect(board)
-    boards = compute_boards(defs, runs, board, jobs)
+    boards = compute_boards(defs, runs, board, jobs, progress=progress)
     previous = _previous_outputs(board)
-    figures = figure_outputs(boards, runs, board)
+    if figure_progress:
+        figure_progress(0, len(runs))
+    figures = figure_outputs(boards, runs, board, progress=figure_progress)
     texts = text_outputs(boards, defs, runs, figures)
     for rel, text in texts.items():
         atomic_write_bytes(board / rel, text.encode("utf-8"))

@@ -15,6 +15,7 @@ Markdown, LaTeX, CSV, HTML or JSON; :mod:`mebench.leaderboard.notes` words its f
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from ..hashing import file_sha256
 from ..store import StoredRun
 from .notes import footnotes
 from .runs import column_key, finite
+from .seeds import SeedEnsemble, member_records, replicate_groups, summary_cell
 
 FORMAT = "mebench-leaderboard/1"
 ROLE_ORDER = ("method", "control", "probe")
@@ -103,14 +105,9 @@ def _labels(identities: dict) -> dict:
 
 
 def _check_column(label: str, runs: list) -> None:
-    """Refuse a column whose runs differ in samples, annotation files, folds or label set."""
-    by_label: dict = {}
-    for r in runs:
-        if r.label in by_label:
-            raise RunStoreError(
-                f"column {label}: pipeline {r.label} appears twice (runs {by_label[r.label].dir} and {r.dir}); "
-                "keep one run per pipeline and column.")
-        by_label[r.label] = r
+    """Refuse a column whose runs differ in samples, annotation files, folds or label set, or that holds
+    one pipeline twice with the same seed (other seeds are seed replicates, :mod:`.seeds`)."""
+    replicated = replicate_groups(label, runs)
     ref = runs[0]
     ref_fp = ref.fingerprint()
     problems = []
@@ -125,7 +122,9 @@ def _check_column(label: str, runs: list) -> None:
             f"column {label} is refused: its runs differ in " + "; ".join(problems) + ". A column compares "
             "pipelines on the same samples, labels and folds; otherwise a difference could come from the data or "
             "the split rather than the pipelines. Re-run the pipelines on the same dataset version, seed and "
-            "protocol, or leave the odd run out.")
+            "protocol, or leave the odd run out."
+            + (" Seed replicates must share samples and folds: fix the dataset's and protocol's seeds (e.g. "
+               "--dataset-opt seed=0) and vary only --seed." if replicated else ""))
 
 
 def _missing_control_command(run: StoredRun, control: str) -> str:
@@ -217,10 +216,11 @@ def _column_cells(col_runs: list, label: str, metric: str, opts: BoardOptions, b
 
 
 def build_board(runs: list, options: BoardOptions | None = None, base_dir=None, title: str | None = None,
-                jobs: int = 1) -> dict:
+                jobs: int = 1, progress=None) -> dict:
     """The leaderboard of ``runs`` (:class:`mebench.store.StoredRun`) for one metric, as a JSON-safe dict.
 
     ``jobs`` > 1 computes columns in parallel threads; the result does not depend on it.
+    ``progress(done, total)`` is called as columns finish.
     """
     from ..registry import METRICS
 
@@ -248,8 +248,21 @@ def build_board(runs: list, options: BoardOptions | None = None, base_dir=None, 
         groups[key].sort(key=lambda r: (r.label, str(r.dir)))
         _check_column(labels[key], groups[key])
 
+    finished = [0]
+    lock = threading.Lock()
+
     def column(key):
-        return _column_cells(groups[key], labels[key], metric, opts, base)
+        members, ensembles = _with_seed_ensembles(labels[key], groups[key])
+        cells = _column_cells(members, labels[key], metric, opts, base)
+        cells = _add_seed_rows(cells, ensembles, labels[key], metric, base)
+        if progress:
+            with lock:
+                finished[0] += 1
+                progress(finished[0], len(col_keys))
+        return cells
+
+    if progress:
+        progress(0, len(col_keys))
 
     if jobs > 1 and len(col_keys) > 1:
         from joblib import Parallel, delayed
@@ -260,7 +273,7 @@ def build_board(runs: list, options: BoardOptions | None = None, base_dir=None, 
     else:
         done = [column(k) for k in col_keys]
     cells, columns, ranked_by_col = [], [], {}
-    all_notes: dict = {"undefined": [], "flags": [], "fallback": [], "powerless": [], "no_rows": []}
+    all_notes: dict = {"undefined": [], "flags": [], "fallback": [], "powerless": [], "no_rows": [], "seeds": []}
     for key, (col_cells, ranked, notes) in zip(col_keys, done):
         cells.extend(col_cells)
         ranked_by_col[labels[key]] = ranked
@@ -280,8 +293,45 @@ def build_board(runs: list, options: BoardOptions | None = None, base_dir=None, 
              "cells": cells,
              "ranking": ranking}
     board["footnotes"] = footnotes(board, runs, groups, col_keys, labels, all_notes["undefined"], all_notes["flags"],
-                                    all_notes["fallback"], all_notes["powerless"], all_notes["no_rows"])
+                                   all_notes["fallback"], all_notes["powerless"],
+                                   all_notes["no_rows"]) + all_notes["seeds"]
     return board
+
+
+def _with_seed_ensembles(label: str, runs: list) -> tuple[list, dict]:
+    """The column's runs with each pipeline's seed replicates replaced by their ensemble (what is ranked),
+    and ``{pipeline: ensemble}``; before any cell is ranked, so no single seed stands for a pipeline."""
+    replicated = replicate_groups(label, runs)
+    if not replicated:
+        return runs, {}
+    ensembles = {p: SeedEnsemble.of(p, members) for p, members in replicated.items()}
+    kept = [r for r in runs if r.label not in replicated] + list(ensembles.values())
+    return sorted(kept, key=lambda r: (r.label, str(r.dir))), ensembles
+
+
+def _add_seed_rows(done: tuple, ensembles: dict, label: str, metric: str, base) -> tuple:
+    """A column's ``(cells, ranked, notes)`` with the replicates' records on each ensemble cell and one
+    ``mean ± sd over seeds`` cell per replicated pipeline."""
+    col_cells, ranked, notes = done
+    notes = {**notes, "seeds": []}
+    if not ensembles:
+        return col_cells, ranked, notes
+    by_id = {e.run_id: e for e in ensembles.values()}
+    for cell in col_cells:
+        ens = by_id.get(cell["run_id"])
+        if ens is not None:
+            cell.update({"run_dir": None, "files": None, "runs": member_records(ens.members, _rel, base),
+                         "n_seeds": len(ens.members), "seed_ensemble": True})
+    for pipeline, ens in ensembles.items():
+        cell, texts = summary_cell(pipeline, ens.members, label, metric, _rel, base)
+        col_cells.append(cell)
+        notes["seeds"] += texts
+    return col_cells, ranked, notes
+
+
+def count_columns(runs: list) -> int:
+    """How many columns a board of ``runs`` has (for a progress total before building it)."""
+    return len({column_key(r.column_identity) for r in runs})
 
 
 def _fold_prior_metrics(run, metric: str) -> tuple[float | None, float | None]:

@@ -20,7 +20,8 @@ from ..errors import MebenchError, RunStoreError
 from ..store import open_run
 from .runs import sha256_bytes
 
-CELL_FIELDS = ("value", "ci_low", "ci_high", "best", "not_worse", "ranked", "p_value", "p_holm", "flags", "role")
+CELL_FIELDS = ("value", "ci_low", "ci_high", "best", "not_worse", "ranked", "p_value", "p_holm", "flags", "role", "sd",
+               "n_seeds")
 TOL = 1e-9
 
 
@@ -55,8 +56,11 @@ def _cell_name(table: dict, cell: dict) -> str:
     return f"cell {cell.get('row')} × {cell.get('column')} ({where})"
 
 
-def verify(path) -> dict:
-    """Verify a record; raises :class:`VerificationError` listing every problem, else returns a summary."""
+def verify(path, progress=None) -> dict:
+    """Verify a record; raises :class:`VerificationError` listing every problem, else returns a summary.
+
+    ``progress(done, total)`` counts the recomputed columns of every table.
+    """
     from .tables import BoardOptions, build_board
 
     path = Path(path)
@@ -65,42 +69,55 @@ def verify(path) -> dict:
     recomputed = []
     n_cells = 0
     run_dirs = set()
-    for table in rec["tables"]:
+    totals = [len(t.get("columns") or []) if isinstance(t, dict) else 0 for t in rec["tables"]]
+    for index, table in enumerate(rec["tables"]):
+        offset = sum(totals[:index])
+        table_progress = None if progress is None else (
+            lambda done, total, offset=offset: progress(offset + done, max(sum(totals), offset + (total or 0))))
         runs, intact = [], True
         if not isinstance(table, dict) or not table.get("cells"):
             problems.append(f"table {table.get('title') if isinstance(table, dict) else table!r}: the record holds no "
                             "cells for it; the record is damaged (rebuild with `mebench leaderboard build`).")
             continue
+        opened: set = set()
         for cell in table.get("cells", []):
             n_cells += 1
-            if not isinstance(cell, dict) or not cell.get("run_dir") or not cell.get("files"):
+            # a cell of seed replicates (leaderboard/seeds.py) names each replicate's run and files
+            sources = cell.get("runs") if isinstance(cell, dict) and isinstance(cell.get("runs"), list) else [cell]
+            if not all(isinstance(src, dict) and src.get("run_dir") and src.get("files") for src in sources):
                 problems.append(f"{_cell_name(table, cell if isinstance(cell, dict) else {})}: the record names no run "
                                 "directory or file hashes for it; the record is damaged.")
                 intact = False
                 continue
-            d = base / cell["run_dir"]
-            run_dirs.add(str(d.resolve()))
-            for name, digest in sorted(cell["files"].items()):
-                f = d / name
-                if not f.is_file():
-                    problems.append(f"{_cell_name(table, cell)}: {name} of run {cell['run_dir']} is missing.")
-                    intact = False
+            for src in sources:
+                d = base / src["run_dir"]
+                run_dirs.add(str(d.resolve()))
+                fresh = True
+                for name, digest in sorted(src["files"].items()):
+                    f = d / name
+                    if not f.is_file():
+                        problems.append(f"{_cell_name(table, cell)}: {name} of run {src['run_dir']} is missing.")
+                        intact = fresh = False
+                        continue
+                    now = sha256_bytes(f.read_bytes())
+                    if now != digest:
+                        problems.append(f"{_cell_name(table, cell)}: {name} of run {src['run_dir']} was modified "
+                                        f"after the leaderboard was built (sha256 recorded {digest[:12]}…, now "
+                                        f"{now[:12]}…).")
+                        intact = fresh = False
+                if not fresh or str(d.resolve()) in opened:
                     continue
-                now = sha256_bytes(f.read_bytes())
-                if now != digest:
-                    problems.append(f"{_cell_name(table, cell)}: {name} of run {cell['run_dir']} was modified after "
-                                    f"the leaderboard was built (sha256 recorded {digest[:12]}…, now {now[:12]}…).")
+                opened.add(str(d.resolve()))
+                try:
+                    runs.append(open_run(d))
+                except MebenchError as exc:
+                    problems.append(f"{_cell_name(table, cell)}: {exc}")
                     intact = False
-            try:
-                runs.append(open_run(d))
-            except MebenchError as exc:
-                problems.append(f"{_cell_name(table, cell)}: {exc}")
-                intact = False
         if not intact or not runs:
             continue
         try:
             board = build_board(runs, BoardOptions.from_dict(table.get("options") or {}), base_dir=base,
-                                title=table.get("title"))
+                                title=table.get("title"), progress=table_progress)
         except MebenchError as exc:
             problems.append(f"table {table.get('title')} / {table.get('metric')}: cannot be recomputed: {exc}")
             continue
@@ -177,7 +194,8 @@ def _check_outputs(base: Path, outputs: dict, figures: dict, boards: list, compl
         defs = suite_definitions(base)
         runs_by_suite: dict = {}
         for b in boards:
-            runs_by_suite.setdefault(b.get("suite"), set()).update(c["run_id"] for c in b["cells"])
+            runs_by_suite.setdefault(b.get("suite"), set()).update(
+                src["run_id"] for c in b["cells"] for src in (c.get("runs") or [c]))
         texts = text_outputs(boards, defs, {k: sorted(v) for k, v in runs_by_suite.items()}, figures)
         drawn = {rel for paths in figures.values() for rel in paths}
         problems += [f"output {rel} is listed in the record, but a rebuild would not write it." for rel in

@@ -21,6 +21,7 @@ import pandas as pd
 from .. import backends
 from ..errors import MebenchError, PluginError
 from ..registry import PROTOCOLS
+from ..workers import usable_workers
 from .build import classifier_of
 from .failures import component_errors
 from .spec import DEFAULT_METRICS, Loaded, Prepared, RunSpec
@@ -286,9 +287,9 @@ class BackendExecutor(FoldExecutor):
     """Folds on ``jobs`` workers of a joblib backend (loky with guarded workers, Ray, Dask).
 
     The first pending fold runs here and is timed; the rest go to workers only when the remaining
-    work outweighs starting them (``backends.MIN_PARALLEL_WORK_S``), so ``--jobs`` never makes a
-    small run slower. A large feature matrix is shipped once, as a memory-mapped :class:`ArrayFile`
-    in ``scratch``.
+    work outweighs starting them (``backends.MIN_PARALLEL_WORK_S``), and to no more workers than the
+    free CPUs (``workers.usable_workers``), so a small run or a busy machine stays in this process.
+    A large feature matrix is shipped once, as a memory-mapped :class:`ArrayFile` in ``scratch``.
     """
 
     def __init__(self, jobs: int, backend: str = "loky", scratch: str | Path | None = None):
@@ -300,7 +301,7 @@ class BackendExecutor(FoldExecutor):
         t0 = time.perf_counter()
         SerialExecutor().run(pending[:1], work, record)
         per_fold, rest = time.perf_counter() - t0, pending[1:]
-        workers = min(self.jobs, len(rest))
+        workers = min(usable_workers(self.jobs), len(rest))
         if workers > 1 and per_fold * len(rest) > backends.MIN_PARALLEL_WORK_S:
             self.parallel = True
             X = _shared_array(work.X, self.scratch)
@@ -417,7 +418,7 @@ def cross_predict(prepared: Prepared, y: np.ndarray | None = None, estimator=Non
                     prepared.samples["subject_id"].astype(str).to_numpy(),
                     bool(getattr(prepared.protocol, "leaky", False)), fit_progress)
     if jobs > 1 and BatchedExecutor.suits(work):
-        executor: FoldExecutor = BatchedExecutor(jobs)
+        executor: FoldExecutor = BatchedExecutor(usable_workers(jobs))
     elif jobs > 1:
         executor = BackendExecutor(jobs, backend or "loky", scratch)
     else:

@@ -46,7 +46,8 @@ def open_run_dir(spec: RunSpec, dataset, claimed: Path | None, started: str):
     return run_id, run_dir, RunCheckpoint(run_dir, state).open()
 
 
-def execute(spec: RunSpec, progress: Callable | None = None, fit_progress: Callable | None = None) -> RunResult:
+def execute(spec: RunSpec, progress: Callable | None = None, fit_progress: Callable | None = None,
+            extract_progress: Callable | None = None) -> RunResult:
     """Run the spec end to end and write the run directory, resuming an interrupted run found there.
 
     Features reach the cache chunk by chunk and every finished fold is checkpointed, so a killed run
@@ -55,8 +56,9 @@ def execute(spec: RunSpec, progress: Callable | None = None, fit_progress: Calla
     Parameters
     ----------
     spec : RunSpec
-    progress, fit_progress : callable, optional
-        ``progress(done, total)`` in folds; ``fit_progress(fold index, done, total)`` in epochs.
+    progress, fit_progress, extract_progress : callable, optional
+        ``progress(done, total)`` in folds; ``fit_progress(fold index, done, total)`` in epochs;
+        ``extract_progress(done, total)`` in samples (:class:`mebench.progress.RunProgress` has all three).
 
     Returns
     -------
@@ -70,7 +72,7 @@ def execute(spec: RunSpec, progress: Callable | None = None, fit_progress: Calla
     loaded = load(spec)
     run_id, run_dir, checkpoint = open_run_dir(spec, loaded.dataset, claimed, started)
     try:
-        prepared = split(loaded, extract(loaded))
+        prepared = split(loaded, extract(loaded, progress=extract_progress))
         cv = cross_predict(prepared, jobs=resolve_jobs(spec.jobs), progress=progress, backend=spec.backend,
                            checkpoint=checkpoint, scratch=checkpoint.root, fit_progress=fit_progress)
         metrics = compute_metrics(prepared, cv.scores, cv.pred)

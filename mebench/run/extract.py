@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,7 @@ import pandas as pd
 from .. import backends
 from ..data.schema import label_free
 from ..errors import ConfigError, DataError, MebenchError
-from ..workers import resolve_jobs
+from ..workers import resolve_jobs, usable_workers
 from .build import target_columns
 from .failures import component_errors, debug
 from .spec import Loaded, RunSpec
@@ -35,12 +35,15 @@ class Features:
     fit_targets: Any = None     # a stateful extractor's annotation targets (DataFrame)
 
 
-def extract(loaded: Loaded) -> Features:
+def extract(loaded: Loaded, progress: Callable | None = None) -> Features:
     """The extract stage: the ``apex=spot`` policy, the label-free view, then the features.
 
     Parameters
     ----------
     loaded : Loaded
+    progress : callable, optional
+        ``progress(done, total)`` in samples, as stateless features are computed (not called when every
+        sample comes from the cache).
 
     Returns
     -------
@@ -67,14 +70,14 @@ def extract(loaded: Loaded) -> Features:
     if getattr(extractor, "stateless", True):
         X, skipped, extraction = extract_features(
             extractor, view, use_cache=spec.use_cache, jobs=resolve_jobs(spec.jobs), on_error=spec.on_error,
-            root=root, backend=spec.backend, user_params=spec.features_opts)
+            root=root, backend=spec.backend, user_params=spec.features_opts, progress=progress)
         samples = samples.iloc[extraction.pop("kept_positions")].reset_index(drop=True)
         estimator = classifier
     else:
         X, extraction = view, {"stateful": True, **_provenance(extractor)}
         if hasattr(extractor, "parts"):  # a stateful combination: its stateless parts are computed once
             extractor, kept_view, skipped, extraction["parts"] = _precompute_stateless_parts(extractor, view, spec,
-                                                                                             root)
+                                                                                             root, progress)
             samples = samples.set_index("sample_id", drop=False).loc[kept_view["sample_id"]].reset_index(drop=True)
             X = kept_view
         estimator = Pipeline([("features", extractor), ("classifier", classifier)])
@@ -137,7 +140,8 @@ def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int], thread
 
 
 def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs: int, on_error: str, root=None,
-                     backend: str = "loky", user_params=()) -> tuple[np.ndarray, list[dict], dict]:
+                     backend: str = "loky", user_params=(), progress: Callable | None = None
+                     ) -> tuple[np.ndarray, list[dict], dict]:
     """Stateless features for every sample, through the on-disk cache.
 
     With ``jobs`` > 1 an extractor with ``n_jobs`` threads uses that many (unless ``user_params`` set
@@ -148,6 +152,9 @@ def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs:
     extractor, samples : stateless FeatureExtractor or Combined, label-free DataFrame
     use_cache, jobs, on_error, root, backend, user_params
         The run's options; the dataset root (cache keys hold paths relative to it); the options set.
+    progress : callable, optional
+        ``progress(done, total)`` in samples (cached ones count as done), after every chunk; a
+        combination counts every part's samples.
 
     Returns
     -------
@@ -157,14 +164,14 @@ def extract_features(extractor, samples: pd.DataFrame, *, use_cache: bool, jobs:
     """
     try:
         return _extract_features(extractor, samples, use_cache=use_cache, jobs=jobs, on_error=on_error, root=root,
-                                 backend=backend, user_params=user_params)
+                                 backend=backend, user_params=user_params, progress=progress)
     finally:  # close the MediaPipe landmarkers extraction opened (only if the face pipeline was used)
         pool = sys.modules.get("mebench.face.landmarker_pool")
         if pool is not None:
             pool.close_shared_landmarkers()
 
 
-def _extract_features(extractor, samples, *, use_cache, jobs, on_error, root, backend, user_params):
+def _extract_features(extractor, samples, *, use_cache, jobs, on_error, root, backend, user_params, progress=None):
     from joblib import delayed
 
     from ..cache import FeatureCache, sample_key
@@ -172,7 +179,7 @@ def _extract_features(extractor, samples, *, use_cache, jobs, on_error, root, ba
 
     if isinstance(extractor, Combined):
         return _extract_combined(extractor, samples, use_cache=use_cache, jobs=jobs, on_error=on_error, root=root,
-                                 backend=backend, user_params=user_params)
+                                 backend=backend, user_params=user_params, progress=progress)
 
     extractor.fit(samples.iloc[:0] if len(samples) else samples)
     cache = FeatureCache(enabled=use_cache)
@@ -196,11 +203,15 @@ def _extract_features(extractor, samples, *, use_cache, jobs, on_error, root, ba
         errors.update(errs)
         for k, v in cnts.items():
             counts[k] = counts.get(k, 0) + v
+        if progress:
+            progress(len(features) + len(errors), len(samples))
 
     if todo:
+        if progress:
+            progress(len(features), len(samples))
         threads = "n_jobs" in extractor.get_params(deep=False)
         if threads and "n_jobs" not in user_params:  # the extractor's own threads are the run's workers
-            extractor.set_params(n_jobs=jobs)
+            extractor.set_params(n_jobs=usable_workers(jobs))
         size = int(getattr(extractor, "chunk_rows", 32))  # rows per transform call (deep extractors take more)
         chunk = size if jobs <= 1 or threads else max(1, min(size, -(-len(todo) // (jobs * 4))))
         chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
@@ -208,11 +219,11 @@ def _extract_features(extractor, samples, *, use_cache, jobs, on_error, root, ba
         collect(_extract_rows(extractor, samples, chunks[0]))
         rest = chunks[1:]
         per_chunk = time.perf_counter() - t_first
-        if jobs > 1 and not threads and len(rest) > 1 and per_chunk * len(rest) > backends.MIN_PARALLEL_WORK_S:
+        workers = min(usable_workers(jobs), len(rest)) if jobs > 1 and not threads else 1
+        if workers > 1 and per_chunk * len(rest) > backends.MIN_PARALLEL_WORK_S:
             from sklearn.base import clone
 
             parallel = True
-            workers = min(jobs, len(rest))
             with backends.parallel_backend(backend, workers):
                 tasks = (delayed(_extract_rows)(clone(extractor).fit(samples.iloc[:0]), samples, c, False)
                          for c in rest)
@@ -253,9 +264,19 @@ def _provenance(extractor) -> dict:
             "untrained": bool(getattr(extractor, "untrained", False))}
 
 
-def _extract_combined(combined, samples: pd.DataFrame, **options) -> tuple[np.ndarray, list[dict], dict]:
+def _part_progress(progress, index: int, n_parts: int):
+    """A part's ``progress(done, total)`` counted within the whole combination (parts one after another)."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(index * total + done, n_parts * total)
+
+
+def _extract_combined(combined, samples: pd.DataFrame, progress=None, **options
+                      ) -> tuple[np.ndarray, list[dict], dict]:
     """Each stateless part through :func:`extract_features` (cached on its own), then side by side."""
-    runs = [(name, *extract_features(part, samples, **options)) for name, part in combined.parts]
+    n_parts = len(combined.parts)
+    runs = [(name, *extract_features(part, samples, **options, progress=_part_progress(progress, i, n_parts)))
+            for i, (name, part) in enumerate(combined.parts)]
     kept = sorted(set.intersection(*(set(stats["kept_positions"]) for _, _, _, stats in runs)))
     blocks, skipped, seen, parts, counts = [], [], set(), [], {}
     for name, X, part_skipped, stats in runs:
@@ -277,19 +298,22 @@ def _extract_combined(combined, samples: pd.DataFrame, **options) -> tuple[np.nd
     return X, skipped, stats
 
 
-def _precompute_stateless_parts(combined, samples: pd.DataFrame, spec: RunSpec, root=None):
+def _precompute_stateless_parts(combined, samples: pd.DataFrame, spec: RunSpec, root=None, progress=None):
     """A stateful combination's stateless parts extracted once and swapped for lookups: (combination with
     :class:`~mebench.features.combined.Precomputed` parts, samples left, skip records, per-part stats)."""
     from ..features.combined import Combined, Precomputed
 
     parts, skipped, stats, keep = [], [], [], np.ones(len(samples), bool)
+    stateless = [name for name, part in combined.parts if getattr(part, "stateless", True)]
     for name, part in combined.parts:
         if not getattr(part, "stateless", True):
             parts.append((name, part))
             continue
         X, part_skipped, part_stats = extract_features(part, samples, use_cache=spec.use_cache,
                                                        jobs=resolve_jobs(spec.jobs), on_error=spec.on_error,
-                                                       root=root, backend=spec.backend)
+                                                       root=root, backend=spec.backend,
+                                                       progress=_part_progress(progress, stateless.index(name),
+                                                                               len(stateless)))
         positions = part_stats.pop("kept_positions")
         ids = samples["sample_id"].iloc[positions].astype(str).tolist()
         mask = np.zeros(len(samples), bool)

@@ -390,7 +390,7 @@ class BestVersusRest:
 
 def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permutations: int = 10000, seed: int = 0,
                      intervals: dict | None = None, rows: list | None = None, n_rows: int = 999,
-                     early_stop: int = 0) -> BestVersusRest:
+                     early_stop: int = 0, progress=None) -> BestVersusRest:
     """Each run against the best one, per metric: the procedure of ``mebench compare`` and the leaderboard.
 
     Two runs are compared with each other; more are each compared with the best run of the metric
@@ -414,6 +414,8 @@ def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permut
     rows, n_rows, early_stop
         Each run's :class:`mebench.stats.studentised.PipelineRows` (None where a run has none), the
         permutation rows asked for, and h of the sequential rule (0: none).
+    progress : callable, optional
+        ``progress(done, total)`` after each comparison (pairs x metrics).
 
     Returns
     -------
@@ -428,6 +430,9 @@ def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permut
 
     y = np.asarray(y)
     out = BestVersusRest({}, {}, {}, 0)
+    n_tests = len(metrics) * max(1, len(aligned) - 1)
+    if progress:
+        progress(0, n_tests)
     for name in metrics:
         hib = bool(getattr(METRICS.get(name), "higher_is_better", True))
         values = [batch_metrics([name], classes, y[None], p[None], s[None])[0, 0] for p, s in aligned]
@@ -461,6 +466,8 @@ def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permut
                 comp.detail["p_value_calibration"] = comp.calibration
                 comp.detail["primary_test"] = comp.calibration["test"]
             comps.append(comp)
+            if progress:
+                progress(sum(map(len, out.comparisons.values())) + len(comps), n_tests)
         out.values[name], out.best[name], out.comparisons[name] = values, best, comps
     family = [c for name in metrics for c in out.comparisons[name] if c.in_family]
     out.n_family = len(family)

@@ -226,7 +226,7 @@ DEFAULT_ROWS = 999
 def compare_runs(run_dirs, metrics=None, n_permutations: int = DEFAULT_ROWS, n_resamples: int = 2000, seed: int = 0,
                  ci: str = "bca", level: float = 0.95, n_swaps: int = 10000, refit: bool = True,
                  refit_nets: bool = False, early_stop: int | None = None, scheme: str = "auto", jobs: int = 1,
-                 backend: str | None = None, plugins=(), notify=None, progress=None) -> dict:
+                 backend: str | None = None, plugins=(), notify=None, progress=None, row_progress=None) -> dict:
     """Paired comparisons of pipelines run on the same samples and folds.
 
     Two runs: A vs B. More: every run against the best one for each metric. The primary test is the
@@ -266,7 +266,7 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = DEFAULT_ROWS, n_r
     refit = refit and not offline()
     outcome = rows_for_runs(runs, names, n_permutations, seed, scheme, pairs, refit=refit, refit_nets=refit_nets,
                             early_stop=early_stop, jobs=jobs, backend=backend, plugins=plugins, notify=notify,
-                            progress=progress)
+                            progress=row_progress)
     if not refit:
         lacking = [i for i, why in outcome.missing.items() if "net" not in why]
         if lacking:
@@ -278,7 +278,7 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = DEFAULT_ROWS, n_r
                 "pipelines itself.")
     res = best_versus_rest(base.y, aligned, base.subjects, base.classes, names, ids, n_swaps, seed,
                            intervals={"n_resamples": n_resamples, "level": level, "ci": ci}, rows=outcome.rows,
-                           n_rows=n_permutations, early_stop=early_stop)
+                           n_rows=n_permutations, early_stop=early_stop, progress=progress)
     out = {"mode": "same-dataset", "runs": [{"run_id": a.run_id, "pipeline": a.label, "run_dir": str(a.dir)}
                                             for a in arrs],
            "n": int(len(base.y)), "n_subjects": int(len(np.unique(base.subjects))), "metrics": {}}

@@ -30,6 +30,7 @@ import numpy as np
 
 from ...errors import MebenchError
 from ...metrics.batch import resolve_metric
+from ...workers import usable_workers
 from .batched_logreg import logreg_operator, logreg_path_available, logreg_predict
 from .generic import chunk_size as default_chunk_size
 from .generic import chunked, generic_rows
@@ -318,6 +319,7 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
     t0 = time.perf_counter()
     if n_permutations < 1:
         raise MebenchError(f"the permutation test needs at least one permutation, got {n_permutations}.")
+    jobs = usable_workers(jobs)  # no more workers than the CPUs the current load leaves free
     metric_names = list(metrics or prepared.spec.metrics)
     metric_objs = [resolve_metric(m) for m in metric_names]
     y = np.asarray(prepared.y)
