@@ -179,17 +179,14 @@ def check_cli(seeds, n_rows: int, workdir: Path) -> list:
 
 
 def intervals(value, sums, row_values, row_sums, n_subjects: int) -> dict:
-    """Influence t interval and the permutation-calibrated one (the t interval widened by the ratio of the
-    permutation rows' variance to their mean influence variance, never narrowed)."""
+    """Influence t interval and the package's permutation-widened one (mebench.stats.studentised)."""
+    from mebench.stats.studentised import widened_interval
+
     t_crit = student_t.ppf(0.975, n_subjects - 1)
-    k = n_subjects / (n_subjects - 1)
-    se = np.sqrt(k * np.sum(sums ** 2))
-    row_var = k * np.sum(row_sums ** 2, axis=-1)
-    ok = np.isfinite(row_values) & np.isfinite(row_var)
-    ratio = float(np.var(row_values[ok], ddof=1) / np.mean(row_var[ok])) if ok.sum() > 2 else np.nan
-    wide = se * np.sqrt(max(ratio, 1.0)) if np.isfinite(ratio) else np.nan
-    return {"t": [float(value - t_crit * se), float(value + t_crit * se)],
-            "perm": [float(value - t_crit * wide), float(value + t_crit * wide)], "ratio": ratio}
+    se = np.sqrt(n_subjects / (n_subjects - 1) * np.sum(sums ** 2))
+    wide = widened_interval(value, sums, row_values, row_sums, 0.95)
+    return {"t": [float(value - t_crit * se), float(value + t_crit * se)], "perm": [wide["low"], wide["high"]],
+            "ratio": wide["ratio"]}
 
 
 def coverage(y, subjects, a, b, pa, pb, truth: dict, n_subjects: int, seed: int) -> dict:

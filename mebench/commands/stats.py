@@ -84,7 +84,7 @@ def stats(run, permutations, bootstrap, jobs, seed, method, scheme, early_stop, 
             "n": result["n"], "n_subjects": result["n_subjects"],
             "metrics": {m: {"value": e["value"], "ci_low": e["ci_low"], "ci_high": e["ci_high"],
                             "p_value": e["p_value"], "ci_method": e["ci_method"], "p_value_test": e["p_value_test"],
-                            "ci_coverage": e.get("ci_coverage"),
+                            "ci_coverage": e.get("ci_coverage"), "ci_rows": e.get("ci_rows"),
                             "percentile": e["bootstrap"]["percentile"], "bca": e["bootstrap"]["bca"],
                             "n_resamples": e["bootstrap"]["n_resamples"],
                             "n_undefined_resamples": e["bootstrap"]["n_undefined"], "notes": e["notes"]}
@@ -144,6 +144,11 @@ def _print_stats(console, result) -> None:
     else:
         console.print("p: permutation test skipped (--permutations 0).")
     for m, e in result["metrics"].items():
+        rows = e.get("ci_rows") or {}
+        if rows.get("low") is not None:
+            console.print(f"CI ({m}) widened by the permutation rows: [{fmt_number(rows['low'])}, "
+                          f"{fmt_number(rows['high'])}] (variance ratio {rows['ratio']:.2f}); "
+                          f"{rows['coverage']['note']}.", highlight=False)
         cov = e.get("ci_coverage") or {}
         if cov.get("coverage") and not cov.get("in_band"):
             console.print(f"[yellow]note ({m}, CI):[/] {cov['note']} (nominal {level:.0%}; "
@@ -311,10 +316,12 @@ def _print_compare(console, result, level) -> None:
                   "leave-one-subject-out pipelines on null data.", highlight=False)
     console.print(f"CI: {first['ci_method']} of the difference (both pipelines scored on each resample).",
                   highlight=False)
-    for m in result["metrics"]:
-        cov = interval_coverage(m, "bca", "difference")
-        if cov["coverage"] and not cov["in_band"]:
-            console.print(f"[yellow]note ({m}, CI):[/] {cov['note']}", highlight=False)
+    for m, entry in result["metrics"].items():
+        rows = entry["comparisons"][0].get("ci_rows")
+        cov = rows["coverage"] if rows else interval_coverage(m, "bca", "difference")
+        if cov["coverage"]:
+            console.print(f"CI ({m}): {cov['note']} ({'permutation-widened' if rows else 'BCa bootstrap'} interval; "
+                          "benchmarks/bench_calibration.py).", highlight=False)
     console.print("* McNemar: exact test on correct/incorrect discordant pairs (accuracy); DeLong: Sun & Xu (2014) "
                   "fast algorithm (binary AUC). Both assume independent samples, which clips of one subject are not; "
                   "they are secondary.", highlight=False)

@@ -45,6 +45,7 @@ def interval_coverage(metric, method: str = "bca", target: str = "single") -> di
         return {"coverage": None, "in_band": False, "note": "coverage not measured for this metric"}
     values = [v for v in cells.values() if v is not None]
     lo, hi = min(values), max(values)
-    by_size = ", ".join(f"{v:.2f} at {s} subjects" for s, v in cells.items() if v is not None)
-    return {"coverage": f"{lo:.2f}-{hi:.2f}", "in_band": bool(lo >= 0.93 and hi <= 0.97), "cells": cells,
+    by_size = ", ".join(f"{v:.2f} at {s} subjects" if s != "equal" else f"{v:.2f} at 26 subjects (informative)"
+                        for s, v in cells.items() if v is not None)
+    return {"coverage": f"{lo:.3f}-{hi:.3f}", "in_band": bool(lo >= 0.93 and hi <= 0.97), "cells": cells,
             "note": f"measured coverage of the nominal 95% interval: {by_size}"}

@@ -456,6 +456,7 @@ def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permut
                 if stud is not None:
                     res["tests"] = {"studentised_refit": {"p_value": stud.p_value, **stud.describe()}, **res["tests"]}
                     res["p_value"] = stud.p_value
+                    _rows_interval(res, rows[i], rows[j], name, intervals["level"])
                     comp = PairComparison(name, i, j, stud.p_value, stud.smallest_p, detail=res)
                 else:
                     comp = PairComparison(name, i, j, res["p_value"],
@@ -474,6 +475,23 @@ def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permut
     for c, p in zip(family, holm([c.p_value for c in family])):
         c.p_holm = p
     return out
+
+
+def _rows_interval(entry: dict, a, b, metric: str, level: float) -> None:
+    """Make the permutation-widened interval of the difference the reported one (the bootstrap stays in ``ci``)."""
+    from .calibration import interval_coverage
+    from .studentised import pair_interval
+
+    wide = pair_interval(a, b, metric, level)
+    if wide["low"] is None:
+        return
+    coverage = interval_coverage(metric, "perm", "difference")
+    entry["ci_bca"] = [entry["ci_low"], entry["ci_high"]]
+    entry["ci_low"], entry["ci_high"] = wide["low"], wide["high"]
+    entry["ci_method"] = (f"influence t interval widened by the permutation rows ({wide['n_rows']} rows, variance ratio "
+                          f"{wide['ratio']:.2f}), {level:.0%}; measured coverage of the 95% interval "
+                          f"{coverage['coverage'] or 'not measured'}")
+    entry["ci_rows"] = {**wide, "coverage": coverage}
 
 
 def pair_indices(n_runs: int, best: int | None) -> list[tuple[int, int]]:

@@ -83,6 +83,27 @@ def _refuse_implicit_refits(run: dict, plugins=()) -> None:
         "intervals).")
 
 
+def _widened_intervals(run, names, perm, level: float) -> dict:
+    """Each metric's interval widened by the run's permutation rows (:func:`mebench.stats.studentised.widened_interval`)."""
+    from .calibration import interval_coverage
+    from .influence import has_influence
+    from .stored_rows import find_store, observed_sums
+    from .studentised import widened_interval
+
+    store = find_store(run, perm.scheme, perm.seed, [n for n in names if has_influence(n)])
+    if store is None:
+        return {}
+    values, sums = store.arrays(store.prefix(perm.n_used or perm.n_permutations))
+    obs_values, obs_sums = observed_sums(run, store.metrics)
+    out = {}
+    for name in names:
+        if has_influence(name) and name in store.metrics:
+            j = store.metrics.index(name)
+            out[name] = {**widened_interval(obs_values[j], obs_sums[:, j], values[:, j], sums[:, :, j], level),
+                         "coverage": interval_coverage(name, "perm", "single")}
+    return out
+
+
 def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 2000, jobs: int = 1, seed: int = 0,
               method: str = "auto", scheme: str = "auto", ci: str = "bca", level: float = 0.95, metrics=None,
               plugins=(), progress=None, write: bool = True, backend: str | None = None,
@@ -142,12 +163,13 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
                              "is not bit-for-bit reproducible, so its permutation p-value refers to the refit.")
         notes.extend(perm.notes)
     per_subject = per_subject_from_predictions(run.predictions, names)
+    widened = _widened_intervals(run, names, perm, level) if perm else {}
     out_metrics = {}
     for j, name in enumerate(names):
         iv = boot[name]
         entry = {"value": iv.value, "ci_low": iv.ci_low, "ci_high": iv.ci_high, "ci_method": iv.method_label(),
                  "p_value": perm.p_values[name] if perm else None, "bootstrap": iv.to_dict(), "notes": list(iv.notes),
-                 "ci_coverage": interval_coverage(name, ci)}
+                 "ci_coverage": interval_coverage(name, ci), "ci_rows": widened.get(name)}
         if perm:
             entry["p_value_test"] = perm.describe(name)
             entry["permutation_observed"] = perm.observed[name]
