@@ -26,8 +26,8 @@ def footnotes(board, runs, groups, col_keys, labels, notes_undefined, notes_flag
         f"{o['n_resamples']} resamples of the column's subjects, seed {o['seed']}. "
         + ("Higher is better." if board["higher_is_better"] else "Lower is better."),
         f"Bold: the best ranked pipeline of the column. {MARK}: not significantly worse than the best "
-        f"(refit studentised paired permutation test, two-sided: both pipelines refit on the same "
-        f"{o.get('n_rows', 999)} permutation rows stored in the runs by `mebench stats --seed {o['seed']}`, "
+        f"(refit studentised paired permutation test, two-sided: both pipelines refit on the same permutation "
+        f"rows, up to {o.get('n_rows', 999)}, stored in the runs by `mebench stats --seed {o['seed']}` or the suite, "
         f"T = Δ/SE from per-subject influence sums, sequential stop at h = {o.get('early_stop', 20)}; Holm-corrected "
         f"over the column's comparisons with the best; α = {o['alpha']}), the numbers of "
         f"`mebench compare --metric {metric} --no-refit` on the column's ranked runs.",

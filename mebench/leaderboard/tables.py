@@ -197,7 +197,7 @@ def _column_cells(col_runs: list, label: str, metric: str, opts: BoardOptions, b
             if path is not None and Path(path).is_file():
                 ranked[i][1]["rows_file"] = {_rel(Path(path), base): file_sha256(path)}
         for i, why in outcome.missing.items():
-            notes["no_rows"].append(f"{runs[i].label} on {label} (run `{_rel(runs[i].dir, base)}`)")
+            notes["no_rows"].append(f"{runs[i].label} on {label}")
         res = best_versus_rest(runs[0].y, [r.aligned_to(runs[0]) for r in runs], runs[0].subjects, runs[0].classes,
                                [metric], [r.run_id for r in runs], opts.n_permutations, opts.seed,
                                rows=outcome.rows, n_rows=opts.n_rows, early_stop=opts.early_stop)

@@ -184,10 +184,15 @@ MEASURED = {
   }
  },
  "power": {
-  "auc_delta_mean": 0.2168153846153846,
-  "studentised": 0.9933333333333333,
-  "swap_raw": 1.0,
-  "swap_size_adjusted": 0.9933333333333333,
+  "auc_delta_mean": 0.14404023668639054,
+  "datasets": 150,
+  "effects": [
+   0.9,
+   0.45
+  ],
+  "studentised": 0.76,
+  "swap_raw": 0.9066666666666666,
+  "swap_size_adjusted": 0.8266666666666667,
   "swap_threshold": 0.0179
  },
  "setting": "null synthetic LOSO data, 10 clips per subject, balanced binary labels varying within subjects; like, unlike and control pairs at 12 subjects (300 datasets), 26 subjects (300 datasets), 68 subjects (150 datasets); 199 permutation rows; benchmarks/bench_calibration.py",

@@ -57,10 +57,11 @@ class StudentisedResult:
     scheme: str
     seed: int
     n_undefined: int
+    n_available: int = 0   # rows both pipelines hold (at most n_permutations are used)
 
     @property
     def smallest_p(self) -> float:
-        return 1 / (self.n_permutations + 1)
+        return 1 / (min(self.n_permutations, self.n_available or self.n_permutations) + 1)
 
     def describe(self) -> dict:
         rule = (f"sequential Monte Carlo (Besag & Clifford 1991): stopped at the {self.count}th row with |T*| >= "
@@ -72,7 +73,8 @@ class StudentisedResult:
                                 "test valid when both pipelines are informative and equally good (measured: "
                                 "see calibration)"),
                 "p_value_definition": rule, "statistic": self.t, "se": self.se,
-                "n_permutations": self.n_permutations, "n_rows_used": self.n_rows, "early_stop": self.early_stop,
+                "n_permutations": self.n_permutations, "n_rows_available": self.n_available,
+                "n_rows_used": self.n_rows, "early_stop": self.early_stop,
                 "smallest_attainable_p": self.smallest_p, "n_undefined": self.n_undefined}
 
 
@@ -95,11 +97,11 @@ def studentised_test(a: PipelineRows, b: PipelineRows, metric: str, n_permutatio
     undefined = int(np.isnan(t_rows).sum())
     if not np.isfinite(delta) or np.isnan(t):
         return StudentisedResult(metric, None, None, None, None, 0, 0, n_permutations, False, early_stop, a.scheme,
-                                 a.seed, undefined)
+                                 a.seed, undefined, len(t_rows))
     exceed = np.where(np.isnan(t_rows), np.nan, (np.abs(t_rows) >= abs(t) - _TOL * max(1.0, abs(t))).astype(float))
     p, c, used, stopped = sequential_p(exceed, early_stop)
     return StudentisedResult(metric, delta, se, t, p, c, used, n_permutations, stopped, early_stop, a.scheme, a.seed,
-                             undefined)
+                             undefined, len(t_rows))
 
 
 def widened_interval(value: float, sums: np.ndarray, row_values: np.ndarray, row_sums: np.ndarray,
