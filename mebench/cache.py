@@ -58,6 +58,19 @@ def _plain(value):
     return value
 
 
+_full: list[str] = []  # why the cache stopped taking entries in this run (a full disk), once
+
+
+def reset_full_cache_warning() -> None:
+    """At the start of a run: the disk may have room again."""
+    _full.clear()
+
+
+def full_cache_warning() -> str | None:
+    """The warning of a cache that ran out of space during this run, if it did."""
+    return _full[0] if _full else None
+
+
 class FeatureCache:
     """Stores one .npy per (extractor token, sample key); counts hits and misses."""
 
@@ -91,6 +104,17 @@ class FeatureCache:
             return
         import io
 
+        if _full:
+            return
         buf = io.BytesIO()
         np.save(buf, np.asarray(value, dtype=np.float64), allow_pickle=False)
-        atomic_write_bytes(self._path(token, key), buf.getvalue())
+        try:
+            atomic_write_bytes(self._path(token, key), buf.getvalue())
+        except OSError as exc:  # a full (or read-only) cache is no cache: the run goes on and says so
+            import sys
+
+            reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+            _full.append(f"the feature cache at {self.root} is full ({reason}); the rest of this run's features "
+                         "are computed without storing them. Free space there (or set MEBENCH_CACHE) to cache them "
+                         "again.")
+            print(f"warning: {_full[0]}", file=sys.stderr)

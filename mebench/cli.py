@@ -189,7 +189,13 @@ def _run_and_report(spec, as_json: bool, mlflow_uri: str | None = None) -> None:
     # so captured output stays one JSON document)
     with Progress(enabled=not as_json or sys.stderr.isatty()) as display:
         steps = RunProgress(display, f"{spec.pipeline} · {spec.protocol}")
-        result = execute(spec, progress=steps.folds, fit_progress=steps.epochs, extract_progress=steps.samples)
+        from . import crashwatch
+
+        crashwatch.start()  # a hard crash (a plugin's segfault) still ends with a message naming what ran
+        try:
+            result = execute(spec, progress=steps.folds, fit_progress=steps.epochs, extract_progress=steps.samples)
+        finally:
+            crashwatch.done()
     if mlflow_uri:
         from .tracking import log_run, tracking_uri
 

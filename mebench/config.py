@@ -227,14 +227,55 @@ def read_yaml(path, what: str):
         raise ConfigError(f"{what} {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}.") from None
 
 
+MAX_YAML_VALUES = 100_000  # values a YAML document may expand to once its aliases are followed
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _expanded_size(node, memo: dict, active: set) -> int:
+    """How many values ``node`` stands for with every alias expanded (the size code that walks the loaded
+    value meets); aliases share nodes, so a few lines can stand for billions ("billion laughs")."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in active:
+        raise RecursionError("the document refers to itself through an alias")
+    active.add(key)
+    children = node.value if isinstance(node.value, list) else ()
+    total = 1
+    for child in children:
+        for part in (child if isinstance(child, tuple) else (child,)):
+            total += _expanded_size(part, memo, active)
+            if total > MAX_YAML_VALUES:
+                break
+    active.discard(key)
+    memo[key] = total
+    return total
+
+
 def _unique_key_loader():
-    """A YAML safe loader that refuses a key given twice in one mapping."""
+    """A YAML safe loader that refuses a key given twice in one mapping and documents whose aliases expand
+    to more than :data:`MAX_YAML_VALUES` values; merge keys (``<<: *defaults``) work as YAML defines them."""
     import yaml
 
     class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_document(self, node):
+            try:
+                size = _expanded_size(node, {}, set())
+            except RecursionError as exc:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{exc if 'alias' in str(exc) else 'it is nested too deeply'}; write it out plainly",
+                    node.start_mark) from None
+            if size > MAX_YAML_VALUES:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"its aliases (*name) expand to more than {MAX_YAML_VALUES:,} values (a 'billion "
+                    "laughs' document); write the values out, or use fewer aliases", node.start_mark)
+            return super().construct_document(node)
+
         def construct_mapping(self, node, deep=False):
             seen = {}
             for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG:  # '<<': merged keys may be overridden here, as YAML says
+                    continue
                 key, line = self.construct_object(key_node, deep=deep), key_node.start_mark.line + 1
                 try:
                     if key in seen:  # on one line too: {a: 1, a: 2}

@@ -63,8 +63,21 @@ class DataError(MebenchError):
         self.file, self.row, self.column, self.hint = file, row, column, hint
 
 
+class InputShapeError(ConfigError, ValueError):
+    """The features given to a classifier have a shape it does not take (28-pixel images for a net that needs a
+    multiple of 16): an input mistake fixed with options, not a bug. Still a ValueError, which scikit-learn's
+    estimator checks expect for malformed input."""
+
+
 class PluginError(MebenchError):
     """A component (extractor, classifier, ...) raised an unexpected exception; the message names it."""
+
+
+class RunInterrupted(MebenchError):
+    """The run was interrupted (Ctrl-C, or a component raising KeyboardInterrupt); finished folds are kept.
+    Exit code 130, as a shell gives a command ended by SIGINT."""
+
+    exit_code = 130
 
 
 class LabelAccessError(PluginError):
@@ -77,6 +90,20 @@ class LeakageError(MebenchError):
 
 class RunStoreError(MebenchError):
     """A run directory is missing, incomplete, or would be overwritten."""
+
+
+class DiskFullError(RunStoreError, OSError):
+    """A write failed because the disk is full, a file-size limit or a quota was reached; names the path.
+    Still an ``OSError``, so code that tolerates a failed write (an optional cache) keeps doing so."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"cannot write {path}: {reason}. Free space on the disk holding {path.parent} (or raise the "
+                         "limit) and run the same command again: what was finished (fold shards, cached features) is "
+                         "kept and reused.")
+        self.path, self.reason = path, reason
+
+    def __reduce__(self):  # rebuilt from its fields when it crosses a process boundary
+        return type(self), (self.path, self.reason)
 
 
 class ModelFetchError(MebenchError):

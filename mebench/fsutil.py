@@ -1,6 +1,7 @@
 """Base file services: atomic writes that respect the umask, JSON with NaN as null, the cache folder."""
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -19,8 +20,30 @@ def _current_umask() -> int:
     return mask
 
 
+# errno -> what a full disk looks like to the user
+FULL_DISK = {errno.ENOSPC: "no space is left on the device (ENOSPC)",
+             errno.EFBIG: "the file-size limit is reached (EFBIG; see ulimit -f)",
+             getattr(errno, "EDQUOT", -1): "the disk quota is exceeded (EDQUOT)"}
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: readers see the old file or the whole new one, never a part.
+
+    A full disk (or a file-size limit, or a quota) is a :class:`~mebench.errors.DiskFullError` naming ``path``;
+    nothing partial is left behind, and what was written before stays.
+    """
+    try:
+        _atomic_write_bytes(path, data)
+    except OSError as exc:
+        if exc.errno not in FULL_DISK:
+            raise
+        from .errors import DiskFullError
+
+        raise DiskFullError(Path(path), FULL_DISK[exc.errno]) from None
+
+
+def _atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """:func:`atomic_write_bytes` itself.
 
     On Linux the bytes go to an anonymous file (``O_TMPFILE``) that gets a name only once complete,
     so a killed process leaves no partial file behind; elsewhere a temporary file beside ``path`` is
@@ -86,6 +109,20 @@ def json_safe(obj):
 def json_text(obj) -> str:
     """Deterministic JSON text (sorted keys, NaN as null, trailing newline)."""
     return json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def unwritable_reason(folder: str | Path) -> str | None:
+    """Why nothing can be written into ``folder`` (a read-only filesystem, no permission, a full disk), or None.
+
+    Probed by creating an unnamed temporary file there, so the folder is left exactly as it was."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def write_json(path: str | Path, obj) -> None:

@@ -97,22 +97,38 @@ def check_components(spec, dataset, extractor, classifier, protocol) -> None:
         check_component(obj, f"{kind} {name!r}", flag)
 
 
-def required_models(extractor) -> list[str]:
-    """Names (in :mod:`mebench.model_files`) of the pinned model files ``extractor`` (or its parts) will load."""
+def _aligns(extractor, samples) -> bool:
+    """Whether ``extractor`` runs face alignment. ``align="auto"`` aligns only the samples that need it
+    (``needs_alignment(samples)``): unknown until the samples are loaded, so False while ``samples`` is None."""
+    align = getattr(extractor, "align", None)
+    if not align:
+        return False
+    if align != "auto":
+        return True
+    needs = getattr(extractor, "needs_alignment", None)
+    return samples is not None and (not callable(needs) or bool(needs(samples)))
+
+
+def required_models(extractor, samples=None) -> list[str]:
+    """Names (in :mod:`mebench.model_files`) of the pinned model files ``extractor`` (or its parts) will load;
+    with ``samples``, also those an ``align="auto"`` extractor needs for these samples."""
     names = list(getattr(extractor, "models", ()) or ())
-    if getattr(extractor, "align", None):  # face alignment runs the MediaPipe landmarker
+    if _aligns(extractor, samples):  # face alignment runs the MediaPipe landmarker
         names.append("face-landmarker")
     for _, part in getattr(extractor, "parts", ()) or ():
-        names += required_models(part)
+        names += required_models(part, samples)
     return list(dict.fromkeys(names))
 
 
-def ensure_models(extractor, what: str) -> dict[str, str]:
-    """Verify (or fetch, unless offline) every model file ``extractor`` needs; returns {name: path}."""
+def ensure_models(extractor, what: str, samples=None) -> dict[str, str]:
+    """Verify (or fetch, unless offline) every model file ``extractor`` needs; returns {name: path}.
+
+    Called before the dataset is read (``samples`` None) and again with the loaded samples, for what
+    ``align="auto"`` needs only when some sample has frames to align."""
     from .model_files import MODELS, ensure_model
 
     paths = {}
-    for name in required_models(extractor):
+    for name in required_models(extractor, samples):
         if name not in MODELS:
             raise ConfigError(f"{what} declares model {name!r}, which mebench does not know "
                               f"(known: {', '.join(MODELS)}).")

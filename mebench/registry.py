@@ -207,12 +207,17 @@ def load_plugin_file(path: str | Path) -> None:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"plugin file {path} does not exist. Pass an existing .py file to --plugins.")
+    if path.suffix != ".py":
+        raise ConfigError(f"plugin file {path} is not a Python file: --plugins takes a .py file whose decorators "
+                          "register components (@EXTRACTORS.register(...)). Rename it to .py if it holds Python code.")
     _discover()
     digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
     module_name = f"mebench_user_plugin_{digest}"
     if module_name in sys.modules:
         return
     spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:  # pragma: no cover - a .py file always has a source loader
+        raise ConfigError(f"plugin file {path} cannot be imported as a Python module.")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:

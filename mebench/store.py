@@ -50,11 +50,84 @@ def write_predictions(path: str | Path, predictions: pd.DataFrame) -> None:
     atomic_write_bytes(path, predictions_bytes(predictions))
 
 
+OWNER_FILE = ".mebench-owner"  # the pid of the process holding a run directory, removed when it lets go
+_claims: dict[Path, "RunDirLock"] = {}
+
+
+class RunDirLock:
+    """One ``--out`` belongs to one run: an exclusive ``flock`` on the directory itself, held from the claim to
+    the end of the run (released by the kernel when the process dies), and the holder's pid in
+    :data:`OWNER_FILE` so that a refused process can name it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd: int | None = None
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def acquire(self, record: bool = True) -> bool:
+        """Take the lock without waiting; False when another process holds it. ``record``: write this pid."""
+        from .fsutil import lock_file
+
+        self.fd = os.open(self.path, os.O_RDONLY)
+        if not lock_file(self, wait=False):
+            os.close(self.fd)
+            self.fd = None
+            return False
+        if not record:
+            return True
+        try:
+            (self.path / OWNER_FILE).write_text(f"{os.getpid()}\n")
+        except OSError:
+            pass  # a read-only or full disk: the run itself will say so when it writes
+        return True
+
+    def holder(self) -> str:
+        """The pid recorded by the process holding the lock (it writes it right after taking it)."""
+        import time
+
+        for _ in range(20):
+            try:
+                pid = (self.path / OWNER_FILE).read_text().strip()
+            except OSError:
+                pid = ""
+            if pid.isdigit():
+                return f"pid {pid}"
+            time.sleep(0.05)
+        return "pid unknown"
+
+    def release(self, recorded: bool = True) -> None:
+        if self.fd is None:
+            return
+        try:
+            if recorded:
+                (self.path / OWNER_FILE).unlink(missing_ok=True)
+        except OSError:
+            pass
+        os.close(self.fd)  # closing the only descriptor releases the flock
+        self.fd = None
+
+
+def release_run_dir(out: Path | None) -> None:
+    """Let go of a directory taken by :func:`claim_run_dir` (at the end of the run, finished or failed)."""
+    lock = _claims.pop(Path(out), None) if out is not None else None
+    if lock is not None:
+        lock.release()
+
+
+def _busy_error(out: Path, lock: RunDirLock) -> RunStoreError:
+    return RunStoreError(f"--out {out} belongs to a mebench run in progress ({lock.holder()}); one directory holds "
+                         "one run. Wait for that run to finish, or choose another --out.")
+
+
 def _refuse_existing(out: Path) -> None:
     """An explicit ``--out`` must be new, empty, or hold an interrupted run (which is then resumed)."""
     if out.exists() and not out.is_dir():
         raise RunStoreError(f"--out {out} is a file; pass a directory for the run.")
-    if not out.is_dir() or not any(out.iterdir()):
+    if out.is_dir() and (out / OWNER_FILE).exists() and out not in _claims:
+        (out / OWNER_FILE).unlink(missing_ok=True)  # left by a killed run: only called with the lock free
+    if not out.is_dir() or not any(p.name != OWNER_FILE for p in out.iterdir()):
         return
     existing = out / "manifest.json"
     if not existing.is_file() and (out / "checkpoint" / "state.json").is_file():
@@ -87,14 +160,43 @@ def claim_run_dir(out: str | Path | None) -> Path | None:
     if not str(out).strip():
         raise RunStoreError("--out is empty; pass the directory to write the run into.")
     out = Path(out)
+    _check_name_lengths(out)
+    if out.is_dir():  # a run in progress holds it: refused at once, whatever the directory looks like
+        probe = RunDirLock(out)
+        if not probe.acquire(record=False):
+            raise _busy_error(out, probe)
+        probe.release(recorded=False)
     _refuse_existing(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RunStoreError(f"cannot create --out {out}: {exc}.") from None
+        raise RunStoreError(f"cannot create --out {out}: {exc.strerror or exc}.") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise RunStoreError(f"--out {out} is not writable.")
+    lock = RunDirLock(out)
+    if not lock.acquire():  # another process claimed it between the checks and now
+        raise _busy_error(out, lock)
+    _claims[out] = lock
+    try:
+        _refuse_existing(out)  # checked again under the lock: a run that finished meanwhile is never reopened
+    except RunStoreError:
+        release_run_dir(out)
+        raise
     return out
+
+
+def _check_name_lengths(out: Path) -> None:
+    """A path component longer than the filesystem allows (255 bytes on most) is named before anything is made."""
+    limit = 255
+    try:
+        existing = next((p for p in [out, *out.parents] if p.exists()), Path("."))
+        limit = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        pass
+    for part in out.parts:
+        if len(os.fsencode(part)) > limit:
+            raise RunStoreError(f"--out {str(out)[:80]}...: the folder name {part[:40]}... is {len(os.fsencode(part))} "
+                                f"bytes long, more than this filesystem allows ({limit}). Choose a shorter name.")
 
 
 def new_run_dir(run_id: str) -> Path:

@@ -48,6 +48,37 @@ def test_a_key_given_twice_in_a_suite_file_is_refused(tmp_path):
     assert str(entry) in str(err.value)
 
 
+BOMB = "".join(f"{k}: &{k} [" + ", ".join([f"*{p}"] * 9 if p else ['"lol"'] * 9) + "]\n"
+               for p, k in zip(["", *"abcdefgh"], "abcdefghi"))
+
+
+def test_yaml_merge_keys_work_and_their_overrides_are_not_duplicates(tmp_path):
+    path = _yaml(tmp_path, "merge.yaml", "features_opts: &shared {bins: 8, grid: 4}\n"
+                                         "classifier_opts:\n  <<: *shared\n  bins: 6\n")
+    assert Config.from_yaml(path).values["classifier_opts"] == {"bins": 6, "grid": 4}
+    twice = _yaml(tmp_path, "twice.yaml", "features_opts: &shared {bins: 8}\nclassifier_opts:\n  <<: *shared\n"
+                                          "  C: 1\n  C: 2\n")
+    with pytest.raises(ConfigError, match="key 'C' appears twice"):
+        Config.from_yaml(twice)
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
+    """"Billion laughs": nine lines of aliases stand for 9**9 strings; reading them must not hang or exhaust memory."""
+    import time
+
+    from mebench.config import parse_options
+
+    start = time.perf_counter()
+    for text in (BOMB, BOMB.replace("i: &i", "description: &i")):
+        with pytest.raises(ConfigError, match="expand to more than 100,000 values"):
+            Config.from_yaml(_yaml(tmp_path, "bomb.yaml", text))
+    with pytest.raises(ConfigError, match="refers to itself"):
+        Config.from_yaml(_yaml(tmp_path, "loop.yaml", "seed: &a [1, *a]\n"))
+    value = "{" + BOMB.replace("\n", ", ") + "}"
+    assert parse_options([f"x={value}"], "--dataset-opt") == {"x": value}  # kept as text, never expanded
+    assert time.perf_counter() - start < 10
+
+
 def test_unknown_keys_get_a_did_you_mean_from_every_source(tmp_path):
     with pytest.raises(ConfigError, match="unknown key\\(s\\) 'clasifier' \\(did you mean 'classifier'\\?\\)"):
         Config.from_yaml(_yaml(tmp_path, "c.yaml", "clasifier: logreg\n"))

@@ -36,12 +36,12 @@ def _opts(**opts):
 def test_shapes_pooling_and_the_fused_map():
     s = _samples()
     n = len(s)
-    fpf = ResNetFPF(weights="none", **tiny()).fit(s).transform(s)
-    fpf_maps = ResNetFPF(weights="none", maps=True, **tiny()).fit(s).transform(s)
-    tmfe = ResNetTMFE(weights="none", **tiny()).fit(s).transform(s)
-    tmfe_maps = ResNetTMFE(weights="none", maps=True, **tiny()).fit(s).transform(s)
-    fused = ResNetFPFTMFE(weights="none", **tiny()).fit(s).transform(s)
-    fused_maps = ResNetFPFTMFE(weights="none", maps=True, **tiny()).fit(s).transform(s)
+    fpf = ResNetFPF(weights="none", **tiny(backbone="resnet18")).fit(s).transform(s)
+    fpf_maps = ResNetFPF(weights="none", maps=True, **tiny(backbone="resnet18")).fit(s).transform(s)
+    tmfe = ResNetTMFE(weights="none", **tiny(backbone="resnet18")).fit(s).transform(s)
+    tmfe_maps = ResNetTMFE(weights="none", maps=True, **tiny(backbone="resnet18")).fit(s).transform(s)
+    fused = ResNetFPFTMFE(weights="none", **tiny(backbone="resnet18")).fit(s).transform(s)
+    fused_maps = ResNetFPFTMFE(weights="none", maps=True, **tiny(backbone="resnet18")).fit(s).transform(s)
     assert fpf.shape == (n, 256 * (1 + len(FPF_REGIONS))) and tmfe.shape == (n, 256)
     assert fpf_maps.shape == tmfe_maps.shape == (n, 256, 4, 4)
     assert fused_maps.shape == (n, 512, 4, 4) and fused.shape == (n, 512 * 6)
@@ -88,7 +88,7 @@ def test_same_seed_same_features_and_weights_in_the_token(tmp_path):
     np.testing.assert_array_equal(first, clone(a).fit(s).transform(s))
     other = ResNetFPF(weights="none", random_state=4, **tiny()).fit(s).transform(s)
     assert not np.allclose(first, other)
-    assert a.untrained and a.trained_on == () and a.model_files() == {"resnet18:random-init": "seed=3"}
+    assert a.untrained and a.trained_on == () and a.model_files() == {"efficientnet-lite0:random-init": "seed=3"}
     assert "random-init:seed=3" in a.cache_token()
     import torch
     import torchvision
@@ -98,7 +98,7 @@ def test_same_seed_same_features_and_weights_in_the_token(tmp_path):
         torch.manual_seed(seed)
         path = tmp_path / f"w{seed}.pth"
         torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
-        e = ResNetTMFE(weights=str(path), pretrained_on="synthetic", **tiny())
+        e = ResNetTMFE(weights=str(path), pretrained_on="synthetic", **tiny(backbone="resnet18"))
         digest = e.weights_info().sha256
         assert digest in e.cache_token() and e.model_files() == {f"resnet18:w{seed}.pth": digest}
         assert e.trained_on == ("synthetic",) and not e.untrained
@@ -148,7 +148,7 @@ def test_bad_options_and_unusable_samples(tmp_path):
     cv2.imwrite(str(tmp_path / "apex.png"), np.full((64, 64, 3), 128, np.uint8))
     single = pd.DataFrame([{"sample_id": "m/s1", "dataset": "m", "subject_id": "m/p1", "frames": str(tmp_path / "apex.png"),
                             "frames_kind": "image"}])
-    assert ResNetFPF(weights="none", **tiny()).fit(single).transform(single).shape == (1, 1536)
+    assert ResNetFPF(weights="none", **tiny()).fit(single).transform(single).shape == (1, 112 * 6)
     with pytest.raises(DataError, match="single image; resnet-tmfe needs at least 2 frames"):
         ResNetTMFE(weights="none", **tiny()).fit(single).transform(single)
 
@@ -161,7 +161,7 @@ def test_aligned_inputs_use_the_landmarks(face_model, face_cache):  # noqa: F811
     s = _photo_examples(0, n_subjects=1, clips=2)
     e = ResNetFPF(weights="none", input_size=64)
     out = e.fit(s).transform(s)
-    assert out.shape == (2, 1536) and e.counts_.get("align_aligned_clips") == 2
+    assert out.shape == (2, 112 * 6) and e.counts_.get("align_aligned_clips") == 2
     counts: dict = {}
     _, apex, landmarks = face_inputs(next(s.itertuples(index=False)), 64, "per-clip", "column", "t", False, counts)
     assert apex.shape == (64, 64, 3) and not np.allclose(landmarks, canonical_landmarks(64))
@@ -189,7 +189,7 @@ def test_contamination_is_declared_in_the_manifest(cli, tmp_path):
     _, manifest = run_manifest(tmp_path / "run", "--features", "resnet-tmfe", "--dataset-opt", "subjects=3",
                                "--dataset-opt", "clips_per_subject=2", "--dataset-opt", "frames=8",
                                *_opts(weights=str(path), pretrained_on="synthetic+casme2", input_size=64,
-                                      align="null"))
+                                      align="null", backbone="resnet18"))
     assert manifest["features"]["trained_on"] == ["casme2", "synthetic"]  # the run's dataset is among them
     assert manifest["dataset"]["dataset"] == "synthetic"
     assert manifest["features"]["model_files"] == {"resnet18:mine.pth": manifest["features"]["model_files"]["resnet18:mine.pth"]}
@@ -203,7 +203,7 @@ def test_combined_features_are_cached_per_part_and_recorded(cli, tmp_path, monke
     features = manifest["features"]
     assert features["name"] == "hoof+resnet-tmfe" and [p["name"] for p in features["parts"]] == ["hoof", "resnet-tmfe"]
     assert features["cache_misses"] == 24 and [p["cache_misses"] for p in features["parts"]] == [12, 12]
-    assert features["untrained"] is True and features["model_files"] == {"resnet18:random-init": "seed=0"}
+    assert features["untrained"] is True and features["model_files"] == {"efficientnet-lite0:random-init": "seed=0"}
     assert manifest["resolved_params"]["features"]["resnet-tmfe"]["input_size"] == 64
     _, alone = run_manifest(tmp_path / "alone", "--features", "resnet-tmfe", *small,
                             *_opts(weights="none", input_size=64, align="null"))

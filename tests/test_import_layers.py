@@ -19,6 +19,7 @@ FLOORS = {
     "mebench.formatting": 0, "mebench.model_files": 0, "mebench.catalog": 0, "mebench.workers": 0,
     "mebench.plotting": 0,
     "mebench.progress": 0,
+    "mebench.crashwatch": 0,
     "mebench.io": 1,
     "mebench.data": 2,
     "mebench.face": 3,

@@ -512,6 +512,7 @@ def test_resnet_e2e_weights_are_checked_first_recorded_and_flag_contamination(cl
             "--features-opt", "size=32", "--classifier", "resnet-e2e", "--classifier-opt", "epochs=1",
             "--classifier-opt", "selection=fixed", "--classifier-opt", "batch_size=8", *small)
     _, manifest = run_manifest(tmp_path / "run", *args, "--classifier-opt", f"weights={weights}",
+                               "--classifier-opt", "backbone=resnet18",
                                "--classifier-opt", "pretrained_on=synthetic")
     assert manifest["flags"] == ["contaminated"] and "classifier 'resnet-e2e'" in manifest["flag_reasons"]["contaminated"]
     assert manifest["classifier"]["model_files"] == {"resnet18:mine.pth": file_sha256(weights)}

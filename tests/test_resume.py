@@ -214,3 +214,105 @@ def test_shards_of_an_earlier_format_are_not_discarded_by_a_changed_run(tmp_path
     with pytest.raises(RunStoreError, match="cannot be reused"):
         RunCheckpoint(tmp_path / "run", {"run_id": "another", "config": {}}).open()
     assert (tmp_path / "run" / "checkpoint" / "folds" / "0000.npz").is_file()
+
+
+SLOW_PLUGIN = '''
+import os
+import time
+
+import numpy as np
+from mebench.features.base import FeatureExtractor
+from mebench.registry import EXTRACTORS
+
+
+@EXTRACTORS.register("slow-mean")
+class SlowMean(FeatureExtractor):
+    """The length of the sample id, once the file $HOLD_UNTIL exists: keeps a run busy while a second one arrives."""
+
+    def extract_one(self, row):
+        while not os.path.exists(os.environ["HOLD_UNTIL"]):
+            time.sleep(0.05)
+        return np.array([float(len(str(row.sample_id)))])
+'''
+
+
+def test_one_out_belongs_to_one_run_and_a_second_process_is_refused_naming_the_holder(tmp_path, cli):
+    """Issue 18: two runs with different configs and one --out. The second is refused at once, naming the first's
+    pid, while the first runs; the first completes with its own results; a finished run is never reopened."""
+    plugin = tmp_path / "slow.py"
+    plugin.write_text(SLOW_PLUGIN)
+    out = tmp_path / "run"
+    first = start_cli("run", "--dataset-opt", "subjects=3", "--dataset-opt", "clips_per_subject=4", "--plugins",
+                      plugin, "--features", "slow-mean", "--no-cache", "--out", out,
+                      env={"MEBENCH_CACHE": str(tmp_path / "cache"), "HOLD_UNTIL": str(tmp_path / "go")})
+    try:
+        deadline = time.time() + 120
+        while not (out / "checkpoint" / "state.json").exists() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.05)  # the interrupted-run look that let the second run in before
+        assert first.poll() is None, first.communicate()
+        second = cli("run", "--dataset-opt", "subjects=3", "--classifier", "ridge", "--out", out)
+        assert second.exit_code == 1 and f"pid {first.pid}" in second.output, second.output
+        assert "belongs to a mebench run in progress" in second.output  # at once: the first is blocked till "go"
+        (tmp_path / "go").touch()
+        stdout, stderr = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["features"] == "slow-mean" and manifest["config"]["classifier"] == "logreg"
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "metrics.json", "predictions.parquet"]
+    again = cli("run", "--dataset-opt", "subjects=3", "--classifier", "ridge", "--out", out)
+    assert again.exit_code == 1 and "never overwrites a run" in again.output
+
+
+def test_a_directory_claimed_by_a_run_that_then_failed_is_free_again(tmp_path, cli):
+    out = tmp_path / "run"
+    bad = cli("run", "--dataset-opt", "subjects=3", "--features-opt", "bins=many", "--out", out)
+    assert bad.exit_code == 1 and not any(out.iterdir())  # no owner file left behind
+    good = cli("run", "--dataset-opt", "subjects=3", "--out", out)
+    assert good.exit_code == 0, good.output
+
+
+SEGFAULT_PLUGIN = '''
+import ctypes
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from mebench.registry import CLASSIFIERS
+
+
+@CLASSIFIERS.register("segfaults")
+class SegfaultsInFit(ClassifierMixin, BaseEstimator):
+    """Crashes the process (SIGSEGV) in its second fold, as a broken compiled extension would."""
+
+    def fit(self, X, y):
+        import os
+
+        marker = os.environ["SEGV_MARKER"]
+        if os.path.exists(marker):
+            ctypes.string_at(0)  # reads address 0: a segmentation fault
+        open(marker, "w").close()
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.full((len(X), len(self.classes_)), 1.0 / len(self.classes_))
+
+    def predict(self, X):
+        return np.zeros(len(X), dtype=int)
+'''
+
+
+def test_a_plugin_crashing_the_process_ends_with_a_message_naming_it_and_the_checkpoint(tmp_path):
+    plugin = tmp_path / "segv.py"
+    plugin.write_text(SEGFAULT_PLUGIN)
+    out = tmp_path / "run"
+    result = run_cli("run", "--dataset-opt", "subjects=3", "--plugins", plugin, "--classifier", "segfaults", "--out",
+                     out, process=True, env={"SEGV_MARKER": str(tmp_path / "fitted-once"),
+                                             "MEBENCH_CACHE": str(tmp_path / "cache")})
+    assert result.exit_code == -signal.SIGSEGV, result.output
+    text = " ".join(result.stderr.split())
+    assert "died without finishing" in text and "pipeline SegfaultsInFit was fitting and predicting fold" in text
+    assert f"{out}/checkpoint/" in text and f"mebench run --resume {out}" in text
+    assert (out / "checkpoint" / "state.json").is_file() and len(list((out / "checkpoint" / "folds").iterdir())) == 1

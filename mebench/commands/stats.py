@@ -93,7 +93,8 @@ def stats(run, permutations, bootstrap, jobs, seed, method, scheme, early_stop, 
             "permutation": {k: v for k, v in result["permutation"].items() if k not in ("metrics", "null")},
             "per_subject_undefined": result["per_subject"]["n_undefined"],
             "prior_shift": _prior_shift(result["run_dir"]),
-            "notes": result["notes"], "stats_file": f"{result['run_dir']}/{STATS_FILE}",
+            "notes": result["notes"],
+            "stats_file": f"{result['run_dir']}/{STATS_FILE}" if result.get("stored", True) else None,
         }
         click.echo(json.dumps(json_safe(payload), indent=2))
         return
@@ -161,7 +162,8 @@ def _print_stats(console, result) -> None:
     if und:
         console.print("per-subject diagnostics: undefined for " + ", ".join(f"{k}: {v} subject(s)" for k, v in und.items())
                       + " (see stats.json)", highlight=False)
-    console.print(f"written to {result['run_dir']}/stats.json (the run's own files are left untouched)")
+    if result.get("stored", True):
+        console.print(f"written to {result['run_dir']}/stats.json (the run's own files are left untouched)")
 
 
 @click.command("compare")

@@ -50,7 +50,23 @@ def save(path: Path, a: dict) -> None:
              frame_landmarks=(np.stack(list(a["frame_landmarks"].values())).astype(np.float32)
                               if len(fl_idx) else np.zeros((0, 478, 3), np.float32)),
              meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
-    atomic_write_bytes(path, buf.getvalue())
+    try:
+        atomic_write_bytes(path, buf.getvalue())
+    except OSError as exc:  # a full or read-only cache only costs the alignment next time
+        reason = getattr(exc, "reason", None) or exc.strerror or exc
+        _warn_once(f"the alignment cache at {path.parent.parent} cannot be written ({reason}); alignments are "
+                   "recomputed next time.")
+
+
+_warned: set = set()
+
+
+def _warn_once(text: str) -> None:
+    import sys
+
+    if text not in _warned:
+        _warned.add(text)
+        print(f"warning: {text}", file=sys.stderr)
 
 
 def load(path: Path) -> dict | None:

@@ -1,6 +1,7 @@
 """The run's components, built from a :class:`RunSpec` and checked before any data is read."""
 from __future__ import annotations
 
+from .. import crashwatch
 from ..registry import CLASSIFIERS, DATASETS, EXTRACTORS, METRICS, PROTOCOLS, accepted_params, load_plugin_file
 from .failures import component_errors
 from .spec import Loaded, RunSpec
@@ -115,8 +116,10 @@ def load(spec: RunSpec) -> Loaded:
     ensure_models(classifier_of(classifier), f"classifier {spec.classifier!r}")  # a net's starting weights
     if hasattr(dataset, "on_error"):  # a loader's row-level problems: stop, or recorded skips (LoaderBase.row_problems)
         dataset.on_error = spec.on_error
+    crashwatch.note(f"dataset {spec.dataset!r} was loading")
     with component_errors(f"dataset {spec.dataset!r}", "while loading"):
         samples = dataset.load(spec.task)
+    ensure_models(extractor, f"extractor {spec.features!r}", samples)  # align="auto": only if a sample needs it
     seeds = {"run": spec.seed, "dataset": dataset_seed, "features": extractor_seed,
              "classifier": classifier_seed, "protocol": protocol_seed}
     return Loaded(spec, dataset, samples, extractor, classifier, protocol, seeds)

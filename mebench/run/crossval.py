@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -18,8 +18,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .. import backends
-from ..errors import MebenchError, PluginError
+from .. import backends, crashwatch
+from ..errors import DataError, MebenchError, PluginError
 from ..registry import PROTOCOLS
 from ..workers import usable_workers
 from .build import classifier_of
@@ -148,10 +148,22 @@ def _describe(estimator) -> str:
     return " -> ".join(type(v).__name__ for v in steps.values()) if steps else type(estimator).__name__
 
 
+@contextmanager
 def _fold_errors(estimator, X):
-    """A bug inside a fold's fit or predict becomes a clear error naming the pipeline."""
-    return component_errors(f"pipeline {_describe(estimator)}", "while fitting or predicting a fold",
-                            getattr(X, "hidden_columns", ()))
+    """A bug inside a fold's fit or predict becomes a clear error naming the pipeline; NaN or infinite values that a
+    stateful extractor (fit in the fold) handed the classifier are named as that extractor's output."""
+    steps = getattr(estimator, "named_steps", None) or {}
+    try:
+        with component_errors(f"pipeline {_describe(estimator)}", "while fitting or predicting a fold",
+                              getattr(X, "hidden_columns", ())):
+            yield
+    except PluginError as exc:
+        text = str(exc)
+        if "features" in steps and ("NaN" in text or "infinity" in text) and "raised ValueError" in text:
+            raise DataError(f"extractor {type(steps['features']).__name__} (fit in each fold) returned NaN or infinite "
+                            f"features, which the classifier refused: {text.split(': ', 1)[-1].split('. This is')[0]}",
+                            hint="Fix the extractor or its options; the classifier is not at fault.") from None
+        raise
 
 
 def fit_predict_fold(estimator, X, y, train, test, n_classes: int, annotation_targets=None, keep_model: bool = False,
@@ -226,7 +238,28 @@ def _held_out_scores(model, estimator, Xte, n_classes: int) -> tuple[np.ndarray,
                           "samples; check its parameters (e.g. a zero temperature or regularisation).")
     scores = np.zeros((proba.shape[0], n_classes))
     scores[:, np.asarray(model.classes_, dtype=np.int64)] = proba
-    return scores, np.asarray(model.predict(Xte) if pred is None else pred).astype(np.int64)
+    return scores, _checked_codes(model.predict(Xte) if pred is None else pred, estimator, len(proba), n_classes)
+
+
+def _checked_codes(pred, estimator, n_test: int, n_classes: int) -> np.ndarray:
+    """The predicted class codes, refused (naming the pipeline) unless one per held-out sample, each a code of the
+    labels fit was given: a plugin's ``predict`` returning 99 or -1 must not reach the predictions table."""
+    raw = np.asarray(pred).reshape(-1) if np.ndim(pred) else np.asarray([pred])
+    if len(raw) != n_test:
+        raise PluginError(f"pipeline {_describe(estimator)}: predict returned {len(raw)} values for {n_test} held-out "
+                          "samples; it must return one label per row it is given.")
+    try:
+        codes = raw.astype(np.float64)
+    except (TypeError, ValueError):
+        codes = np.full(len(raw), np.nan)
+    bad = ~np.isfinite(codes) | (codes != np.round(codes)) | (codes < 0) | (codes >= n_classes)
+    if bad.any():
+        shown = ", ".join(repr(v) for v in list(dict.fromkeys(raw[bad].tolist()))[:5])
+        raise PluginError(f"pipeline {_describe(estimator)}: predict returned {shown} for {int(bad.sum())} of "
+                          f"{n_test} held-out samples, which is not one of the labels fit was given (the codes "
+                          f"0..{n_classes - 1} of the training labels, as in classes_). Its predict must return labels "
+                          "taken from y.")
+    return codes.astype(np.int64)
 
 
 @dataclass
@@ -251,6 +284,8 @@ class FoldWork:
 
     def fit(self, i: int):
         """Fold ``i`` fitted in this process, whose BLAS the executor pinned."""
+        crashwatch.note(f"pipeline {_describe(self.estimator)} was fitting and predicting fold "
+                        f"{self.folds[i].name!r} ({i + 1} of {len(self.folds)})")
         progress = None if self.fit_progress is None else partial(self.fit_progress, i)
         return fit_predict_fold(*self.args(i, self.X), progress, False)
 
@@ -337,6 +372,7 @@ class BatchedExecutor(FoldExecutor):
             else:
                 trainable.append(i)
         progress = None if work.fit_progress is None else partial(work.fit_progress, -1)
+        crashwatch.note(f"pipeline {_describe(work.estimator)} was training {len(trainable)} folds together")
         with threadpool_limits(1), _fold_errors(work.estimator, work.X):
             models = work.estimator.fit_folds(work.X, y, [folds[i].train for i in trainable], groups=work.groups,
                                               jobs=self.jobs, progress=progress)

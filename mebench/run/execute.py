@@ -8,6 +8,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .. import crashwatch
 from ..workers import resolve_jobs
 from .build import load
 from .crossval import CrossPredictions, cross_predict, split
@@ -64,21 +65,25 @@ def execute(spec: RunSpec, progress: Callable | None = None, fit_progress: Calla
     -------
     RunResult
     """
-    from ..store import claim_run_dir
+    from ..store import claim_run_dir, release_run_dir
 
     t0 = time.time()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0))
-    claimed = claim_run_dir(spec.out)  # fail before any work when the run could not be written
-    loaded = load(spec)
-    run_id, run_dir, checkpoint = open_run_dir(spec, loaded.dataset, claimed, started)
+    claimed = claim_run_dir(spec.out)  # fail before any work when the run could not be written; locked till the end
     try:
-        prepared = split(loaded, extract(loaded, progress=extract_progress))
-        cv = cross_predict(prepared, jobs=resolve_jobs(spec.jobs), progress=progress, backend=spec.backend,
-                           checkpoint=checkpoint, scratch=checkpoint.root, fit_progress=fit_progress)
-        metrics = compute_metrics(prepared, cv.scores, cv.pred)
-        return write(prepared, cv, metrics, run_id, run_dir, checkpoint, t0, started)
+        loaded = load(spec)
+        run_id, run_dir, checkpoint = open_run_dir(spec, loaded.dataset, claimed, started)
+        crashwatch.run_dir(run_dir)
+        try:
+            prepared = split(loaded, extract(loaded, progress=extract_progress))
+            cv = cross_predict(prepared, jobs=resolve_jobs(spec.jobs), progress=progress, backend=spec.backend,
+                               checkpoint=checkpoint, scratch=checkpoint.root, fit_progress=fit_progress)
+            metrics = compute_metrics(prepared, cv.scores, cv.pred)
+            return write(prepared, cv, metrics, run_id, run_dir, checkpoint, t0, started)
+        finally:
+            checkpoint.close()  # the checkpoint's lock (a no-op after finish)
     finally:
-        checkpoint.close()  # the lock (a no-op after finish)
+        release_run_dir(claimed)
 
 
 def predictions_table(prepared: Prepared, cv: CrossPredictions, run_id: str) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .. import backends
+from .. import backends, crashwatch
 from ..data.schema import label_free
 from ..errors import ConfigError, DataError, MebenchError
 from ..workers import resolve_jobs, usable_workers
@@ -51,6 +51,9 @@ def extract(loaded: Loaded, progress: Callable | None = None) -> Features:
     """
     from sklearn.pipeline import Pipeline
 
+    from ..cache import full_cache_warning, reset_full_cache_warning
+
+    reset_full_cache_warning()  # a cache that filled up in an earlier run of this process may have room again
     spec, dataset, samples = loaded.spec, loaded.dataset, loaded.samples
     extractor, classifier = loaded.extractor, loaded.classifier
     if "apex_source" in samples.columns and (samples["apex_source"] == "spot").any():
@@ -85,6 +88,8 @@ def extract(loaded: Loaded, progress: Callable | None = None) -> Features:
             annotation_targets = samples.reindex(columns=list(fit_targets))
     extraction["hidden_columns"] = [c for c in hidden if c in samples.columns]
     extraction["skipped"] = skipped
+    if full_cache_warning():
+        extraction["cache_warning"] = full_cache_warning()
     _check_input_shape(X, classifier, spec)
     return Features(samples, X, estimator, extractor, extraction, annotation_targets)
 
@@ -113,6 +118,8 @@ def _extract_rows(extractor, samples: pd.DataFrame, positions: list[int], thread
         return out, dict(getattr(extractor, "counts_", None) or {})
 
     features, errors, counts = {}, {}, {}
+    first = samples["sample_id"].iloc[positions[0]] if positions and "sample_id" in samples.columns else "?"
+    crashwatch.note(f"{what} was extracting features ({len(positions)} samples from {first})")
     with threadpool_limits(1):
         if not threads_inside and "n_jobs" in extractor.get_params(deep=False):
             extractor.set_params(n_jobs=1)
@@ -232,6 +239,7 @@ def _extract_features(extractor, samples, *, use_cache, jobs, on_error, root, ba
         else:
             for c in rest:
                 collect(_extract_rows(extractor, samples, c))
+    _refuse_non_finite(extractor, samples, features, errors, on_error)
     fatal = [p for p, (_, policy_skip) in errors.items() if not policy_skip]
     if fatal and on_error != "skip":
         pos = min(fatal)
@@ -254,6 +262,27 @@ def _extract_features(extractor, samples, *, use_cache, jobs, on_error, root, ba
              "seconds": round(time.perf_counter() - t0, 3), "counts": counts, **_provenance(extractor),
              "kept_positions": kept}
     return X, skipped, stats
+
+
+def _refuse_non_finite(extractor, samples, features: dict, errors: dict, on_error: str) -> None:
+    """NaN or infinite features are the extractor's fault, named as such with the samples (not as the classifier
+    failing on them later): a stop, or with ``--on-error skip`` one recorded skip per sample."""
+    bad = sorted(p for p, v in features.items()
+                 if np.asarray(v).dtype.kind in "fc" and not np.isfinite(np.asarray(v)).all())
+    if not bad:
+        return
+    name = type(extractor).__name__
+    ids = [str(samples.iloc[p]["sample_id"]) for p in bad]
+    for p, sample_id in zip(bad, ids):
+        values = np.asarray(features.pop(p))
+        errors[p] = (f"extractor {name} returned {int((~np.isfinite(values)).sum())} NaN or infinite value(s) of "
+                     f"{values.size} for sample {sample_id}", False)
+    if on_error != "skip":
+        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        raise DataError(f"extractor {name} returned NaN or infinite features for {len(ids)} of {len(samples)} "
+                        f"sample(s): {shown}. The features are the extractor's output, so the classifier never saw "
+                        "them", hint="Fix the extractor (or its options, or those samples' frames), or pass "
+                        "--on-error skip to record and skip these samples.")
 
 
 def _provenance(extractor) -> dict:

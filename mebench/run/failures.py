@@ -11,7 +11,7 @@ import os
 from contextlib import contextmanager
 
 from ..data.schema import HiddenColumnError
-from ..errors import ConfigError, LabelAccessError, MebenchError, PluginError
+from ..errors import ConfigError, LabelAccessError, MebenchError, PluginError, RunInterrupted
 
 
 def debug() -> bool:
@@ -38,13 +38,27 @@ def component_failure(exc: Exception, what: str, where: str, hidden=()) -> Meben
                        "(or an input it does not handle); run with MEBENCH_DEBUG=1 to see the traceback.")
 
 
+RESUME_HINT = ("Finished folds are kept in the run directory's checkpoint/ folder: run the same command again (or "
+               "mebench run --resume DIR) to continue from them, or remove checkpoint/ to start afresh.")
+
+
 @contextmanager
 def component_errors(what: str, where: str, hidden=()):
-    """Inside this block, an exception that is not a :class:`MebenchError` becomes :func:`component_failure`."""
+    """Inside this block, an exception that is not a :class:`MebenchError` becomes :func:`component_failure`;
+    ``sys.exit`` called by a component and a ``KeyboardInterrupt`` end the run with a message naming it."""
     try:
         yield
     except MebenchError:
         raise
+    except SystemExit as exc:  # a plugin must not end the process: that would pass for the run's own exit status
+        if debug():
+            raise
+        raise PluginError(f"{what} called sys.exit({exc.code!r}) {where}. A component must raise an exception, never "
+                          f"end the process; this is a bug in that component. {RESUME_HINT}") from None
+    except KeyboardInterrupt:
+        if debug():
+            raise
+        raise RunInterrupted(f"interrupted (KeyboardInterrupt) {where}, inside {what}. {RESUME_HINT}") from None
     except Exception as exc:  # noqa: BLE001 - a component bug becomes a clear error
         if debug():
             raise

@@ -106,6 +106,8 @@ def build_manifest(prepared: Prepared, cv, run_id: str, t0: float, started: str,
     for fold, note in zip(prepared.split.folds, cv.notes):
         if note:
             warnings.append(f"fold {fold.name}: {note}")
+    if prepared.extraction.get("cache_warning"):
+        warnings.append(prepared.extraction["cache_warning"])
     fingerprint = dataset.fingerprint()
     fingerprint["sample_list_sha256_after_skips"] = sample_list_hash(prepared.samples)
     skipped = list(getattr(dataset, "skipped", [])) + prepared.extraction.get("skipped", [])

@@ -87,10 +87,10 @@ def _widened_intervals(run, names, perm, level: float) -> dict:
     """Each metric's interval widened by the run's permutation rows (:func:`mebench.stats.studentised.widened_interval`)."""
     from .calibration import interval_coverage
     from .influence import has_influence
-    from .stored_rows import find_store, observed_sums
+    from .stored_rows import observed_sums
     from .studentised import widened_interval
 
-    store = find_store(run, perm.scheme, perm.seed, [n for n in names if has_influence(n)])
+    store = perm.rows
     if store is None:
         return {}
     values, sums = store.arrays(store.prefix(perm.n_used or perm.n_permutations))
@@ -114,7 +114,8 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
     rewritten). Returns the ``stats.json`` content. ``n_permutations=None`` means the default (1000),
     except for an expensive classifier (a net), whose refits must be asked for explicitly.
     """
-    from ..fsutil import write_json
+    from ..errors import DiskFullError
+    from ..fsutil import unwritable_reason, write_json
     from ..metrics.batch import batch_metrics
     from ..store import open_run
     from .bootstrap import cluster_bootstrap
@@ -132,6 +133,9 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
         raise MebenchError(f"--permutations must be 0 (skip) or positive, got {n_permutations}.")
     _check_level_and_seed(level, seed)
     run = arr = run_for_gate or open_run(run_dir)
+    # a run on a read-only disk (an archive, a shared mount) still gets its statistics, printed and not stored
+    unwritable = unwritable_reason(run.dir) if write else None
+    store = write and unwritable is None
     names = _metric_names(run, metrics)
     values = batch_metrics(names, arr.classes, arr.y[None], arr.pred[None], arr.scores[None])[0]
     boot = cluster_bootstrap(arr.y, arr.pred, arr.scores, arr.subjects, arr.classes, names, n_resamples, seed,
@@ -153,8 +157,8 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
                             "plugins: pass --plugins for plugin components, or --permutations 0 for bootstrap "
                             "intervals only.)") from None
         perm = permutation_test(prepared, n_permutations=n_permutations, metrics=names, seed=seed, jobs=jobs,
-                                method=method, scheme=scheme, checkpoint_dir=run.dir, progress=progress,
-                                backend=backend, notify=notify,
+                                method=method, scheme=scheme, checkpoint_dir=run.dir if store else None,
+                                progress=progress, backend=backend, notify=notify,
                                 early_stop=DEFAULT_EARLY_STOP if early_stop is None else early_stop)
         for name, v in zip(names, values):
             o = perm.observed.get(name)
@@ -199,7 +203,18 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
     }
     if write:  # beside metrics.json, which is never rewritten; records the run files it came from
         result["inputs"] = dict(run.manifest.files)
-        write_json(Path(run.dir) / STATS_FILE, result)
+        if store:
+            try:
+                write_json(Path(run.dir) / STATS_FILE, result)
+            except DiskFullError as exc:  # filled up meanwhile
+                unwritable = exc.reason
+            except OSError as exc:  # made read-only meanwhile
+                unwritable = exc.strerror or str(exc)
+        if unwritable is not None:
+            result["stored"] = False
+            notes.append(f"nothing could be stored in {run.dir} ({unwritable}): the statistics above are complete but "
+                         f"{STATS_FILE} and the permutation checkpoints were not written. Copy the run to a writable "
+                         "folder and run mebench stats there to keep them.")
     return result
 
 

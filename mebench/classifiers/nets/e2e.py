@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...errors import ConfigError
+from ...errors import ConfigError, InputShapeError
 from ...features.deep.weights import StartingWeights
 from .wrapper import IMAGE_INPUT_CHECKS, TorchClassifier
 
@@ -28,6 +28,19 @@ STREAMS = ("fpf+tmfe", "fpf", "tmfe")
 E2E_HINT = ("It takes (n, 6, S, S) images in [0, 1]: the aligned apex crop (RGB) and the onset->apex motion image, "
             "S a multiple of 16 (--features flow-image --features-opt kind=apex+flow --features-opt size=112); "
             "or (n, 3, S, S) with streams=tmfe or streams=fpf (--features flow-image --features-opt size=112).")
+
+
+def _size_advice(shape: tuple, channels: int) -> str:
+    """What is wrong with an input of ``shape`` and the sizes that would do, e.g. for 28-pixel flow images."""
+    if len(shape) != 4 or shape[1] != channels:
+        return f"it takes {channels} channels per sample ({'apex RGB + motion' if channels == 6 else 'one stream'})."
+    side = shape[2]
+    if shape[2] != shape[3]:
+        return f"it takes square images, not {shape[2]}x{shape[3]}."
+    larger = max(32, -(-side // 16) * 16)
+    return (f"it takes S x S images with S a multiple of 16 and at least 32 (its backbones work at stride 16; "
+            f"224 is their native size), not {side} px. Resize them: --features-opt size={larger} (or 112/224) "
+            f"for flow-image, or resize precomputed images to {larger}x{larger} or larger.")
 
 
 def facial_regions(size: int, grid: int) -> np.ndarray:
@@ -80,7 +93,7 @@ class ResNetE2E(StartingWeights, TorchClassifier):
 
     input_hint = E2E_HINT
     owner = "classifier resnet-e2e"
-    net_params = {"backbone": "resnet18", "weights": "imagenet", "pretrained_on": None, "streams": "fpf+tmfe",
+    net_params = {"backbone": "efficientnet-lite0", "weights": "imagenet", "pretrained_on": None, "streams": "fpf+tmfe",
                   "dropout": 0.5, "train_bn": False}
     defaults = {"epochs": 30, "batch_size": 32, "lr": 1e-4, "optimizer": "adamw", "weight_decay": 1e-4,
                 "patience": 5}
@@ -100,8 +113,10 @@ class ResNetE2E(StartingWeights, TorchClassifier):
                 X = np.asarray(X).reshape(shape[0], channels, side, side)
         out = super()._validate(X, reset, y)
         Xc = out[0] if reset else out
-        if Xc.ndim != 4 or Xc.shape[1] != channels or Xc.shape[2] != Xc.shape[3] or Xc.shape[2] % 16:
-            raise ValueError(f"resnet-e2e (streams={self.streams}) got an array of shape {Xc.shape}. {E2E_HINT}")
+        if Xc.ndim != 4 or Xc.shape[1] != channels or Xc.shape[2] != Xc.shape[3] or Xc.shape[2] % 16 \
+                or Xc.shape[2] < 32:
+            raise InputShapeError(f"resnet-e2e (streams={self.streams}) got images of shape {Xc.shape[1:]}; "
+                                  f"{_size_advice(Xc.shape, channels)} {E2E_HINT}")
         return out
 
     # -- starting weights (StartingWeights; checked before any data is read, recorded in the manifest) --

@@ -33,7 +33,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ...errors import ConfigError
+from ...errors import ConfigError, InputShapeError
 from ...features.deep.device import resolve_device
 
 SELECTIONS = ("inner", "fixed")
@@ -149,14 +149,14 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         if shapes and tuple(X.shape[1:]) not in shapes:
             hint = f" {self.input_hint}" if self.input_hint else ""
             wanted = " or ".join(f"(n, {', '.join(map(str, s))})" for s in shapes)
-            raise ValueError(f"{type(self).__name__} takes images of shape {wanted} (or the same flattened); got "
-                             f"an array of shape {X.shape}.{hint}")
+            raise InputShapeError(f"{type(self).__name__} takes images of shape {wanted} (or the same flattened); got "
+                                  f"an array of shape {X.shape}.{hint}")
         if reset:
             self.input_shape_ = tuple(X.shape[1:])
             return X, y
         if tuple(X.shape[1:]) != self.input_shape_:
-            raise ValueError(f"{type(self).__name__} was fitted on inputs of shape {self.input_shape_}; got "
-                             f"{tuple(X.shape[1:])}.")
+            raise InputShapeError(f"{type(self).__name__} was fitted on inputs of shape {self.input_shape_}; got "
+                                  f"{tuple(X.shape[1:])}.")
         return X
 
     @classmethod

@@ -94,6 +94,28 @@ def _strip(key: str) -> str:
     return key
 
 
+def guess_backbone(names) -> str | None:
+    """The backbone of :data:`BACKBONES` whose parameter names a state dict's ``names`` look like, if any.
+
+    Used only to say which ``backbone=`` a weights file wants when it does not fit the one asked for
+    (the default, efficientnet-lite0, given a ResNet file)."""
+    names = {_strip(str(k)) for k in names}
+    if "conv_stem.weight" in names:
+        return "efficientnet-lite0"
+    if "layer1.0.conv1.weight" not in names:
+        return None
+    if "layer1.0.conv3.weight" in names:
+        return "resnet50"
+    return "resnet34" if "layer3.5.conv1.weight" in names else "resnet18"
+
+
+def _other_backbone_hint(source: dict, full: OrderedDict) -> str:
+    guess = guess_backbone(source)
+    if guess is None or guess_backbone(full) == guess:
+        return ""
+    return f" The file looks like {guess} weights: pass backbone={guess} with them."
+
+
 def map_state_dict(source: dict, full: OrderedDict[str, torch.Tensor], needed: list[str], what: str) -> dict:
     """Tensors of ``source`` renamed onto the ``needed`` names of the reference model ``full``.
 
@@ -105,7 +127,7 @@ def map_state_dict(source: dict, full: OrderedDict[str, torch.Tensor], needed: l
         foreign = next((k for k in source if k not in full), None)
         if foreign is not None:  # e.g. resnet34's layer1.2.* offered to resnet18: another model's file
             raise ConfigError(f"{what}: the file holds tensor {foreign!r}, which this model does not have; "
-                              "it is a file for another architecture.")
+                              f"it is a file for another architecture.{_other_backbone_hint(source, full)}")
         return {k: source[k] for k in needed}
     for reference in (list(full), needed):
         if len(source) == len(reference) and all(
@@ -117,7 +139,7 @@ def map_state_dict(source: dict, full: OrderedDict[str, torch.Tensor], needed: l
             raise ConfigError(
                 f"{what}: tensor {k!r} {tuple(full[k].shape)} is missing, and the file's {len(source)} tensors do not "
                 f"match the model's {len(full)} one for one in order (first in file: {next(iter(source), None)!r})."
-            )
+                f"{_other_backbone_hint(source, full)}")
         if tuple(source[k].shape) != tuple(full[k].shape):
             raise ConfigError(f"{what}: tensor {k!r} has shape {tuple(source[k].shape)}, the model needs "
                               f"{tuple(full[k].shape)}.")

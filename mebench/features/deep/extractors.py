@@ -195,8 +195,10 @@ def _one_row_frame(row):
 
 
 _COMMON_DOC = """
-    Common parameters: ``backbone`` (``resnet18`` default, ``resnet34``, ``resnet50``,
-    ``efficientnet-lite0``), ``weights`` (``imagenet`` default, a file, or ``none``), ``pretrained_on``
+    Common parameters: ``backbone`` (``efficientnet-lite0`` default: its ImageNet weights are the ones
+    mebench can fetch, pinned, through the package registry; ``resnet18``, ``resnet34``, ``resnet50`` when
+    torchvision's weights file is on the machine or ``weights=PATH`` is given), ``weights`` (``imagenet``
+    default, a file, or ``none``), ``pretrained_on``
     (what a weights file was trained on; required with a file), ``input_size`` (224; a multiple of 16;
     the map is input_size/16 square), ``align`` (``per-clip`` default: MediaPipe alignment on the onset
     frame, Haar fallback; None takes the frames as already aligned face crops and uses the canonical
@@ -218,7 +220,8 @@ class ResNetFPF(DeepExtractor):
     map_inputs = ("apex",)
     requires = ("frames",)
 
-    def __init__(self, backbone: str = "resnet18", weights="imagenet", pretrained_on=None, input_size: int = 224,
+    def __init__(self, backbone: str = "efficientnet-lite0", weights="imagenet", pretrained_on=None,
+                 input_size: int = 224,
                  align: str | None = "per-clip", apex: str = "column", pool: str = "regions", maps: bool = False,
                  batch_size: int = 32, device: str = "cpu", n_jobs: int = -1, random_state: int = 0):
         keep_params(self, locals())
@@ -241,7 +244,8 @@ class ResNetTMFE(DeepExtractor):
     owner = "resnet-tmfe"
     map_inputs = ("motion",)
 
-    def __init__(self, backbone: str = "resnet18", weights="imagenet", pretrained_on=None, input_size: int = 224,
+    def __init__(self, backbone: str = "efficientnet-lite0", weights="imagenet", pretrained_on=None,
+                 input_size: int = 224,
                  motion: str = "flow-magnitude", motion_scale: float | None = None, flow_method: str = "farneback",
                  align: str | None = "per-clip", apex: str = "column", pool: str = "global", maps: bool = False,
                  batch_size: int = 32, device: str = "cpu", n_jobs: int = -1, random_state: int = 0):

@@ -10,6 +10,12 @@
   (apex RGB, then u, v, strain): the input of ``resnet-e2e``'s two streams (FPF on the apex, TMFE on
   the motion).
 
+Alignment (``align``): ``auto`` (default) aligns the faces of samples with frames (MediaPipe, as
+``per-clip``) and takes a single image as it is: a precomputed flow image or apex crop is already
+cropped, so re-cropping it only loses pixels, and a run whose samples are all single images never
+needs the face-landmarker model (it is not fetched). ``per-clip`` is the same for sequences; None
+takes every frame as an aligned face crop.
+
 ``normalise="minmax"`` (default) stretches every channel of every image to [0, 1], as flow images
 are when saved as 8-bit pictures, so computed and precomputed images look alike; ``"none"`` keeps
 [0, 1] pixels and flow in pixels of the ``size`` grid. ``flatten=True`` returns (n, 3*size*size) for
@@ -27,13 +33,21 @@ from .inputs import onset_apex
 KINDS = ("flow", "apex", "apex+flow")
 
 
+def _missing(value) -> bool:
+    try:
+        return bool(value != value) or value is None
+    except (TypeError, ValueError):  # pandas.NA
+        return True
+
+
 class FlowImage(FeatureExtractor):
     """One (3, size, size) image per sample (6 channels for ``apex+flow``): a precomputed flow image /
     apex crop, or computed from the frames.
 
     Parameters: ``kind`` (``flow``, ``apex`` or ``apex+flow``; for samples with frames), ``size`` (28), ``crop_size``
-    (128: the aligned face the flow is computed on), ``align`` (``per-clip`` or None: frames taken as
-    aligned crops), ``apex`` (``column``, ``spot``, ``middle``), ``flow_method`` (``farneback``,
+    (128: the aligned face the flow is computed on), ``align`` (``auto``: align samples with frames, never
+    single images; ``per-clip``; or None: frames taken as aligned crops), ``apex`` (``column``, ``spot``,
+    ``middle``), ``flow_method`` (``farneback``,
     ``tvl1``, ``dis``), ``normalise`` (``minmax`` or ``none``), ``flatten``, ``n_jobs`` threads.
     """
 
@@ -41,7 +55,7 @@ class FlowImage(FeatureExtractor):
     version = "1"
     requires = ("frames",)
 
-    def __init__(self, kind: str = "flow", size: int = 28, crop_size: int = 128, align: str | None = "per-clip",
+    def __init__(self, kind: str = "flow", size: int = 28, crop_size: int = 128, align: str | None = "auto",
                  apex: str = "column", flow_method: str = "farneback", normalise: str = "minmax",
                  flatten: bool = False, n_jobs: int = -1):
         keep_params(self, locals())
@@ -51,12 +65,33 @@ class FlowImage(FeatureExtractor):
             raise ConfigError(f"flow-image: kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
         if int(self.size) < 4 or int(self.crop_size) < 16:
             raise ConfigError("flow-image: size must be >= 4 and crop_size >= 16")
-        if self.align not in (None, "per-clip"):
-            raise ConfigError(f"flow-image: align must be None or 'per-clip', not {self.align!r}")
+        if self.align not in (None, "auto", "per-clip"):
+            raise ConfigError(f"flow-image: align must be 'auto', 'per-clip' or None, not {self.align!r}")
         if self.normalise not in ("minmax", "none"):
             raise ConfigError(f"flow-image: normalise must be 'minmax' or 'none', not {self.normalise!r}")
         if self.flow_method not in ("farneback", "tvl1", "dis"):
             raise ConfigError(f"flow-image: flow_method must be farneback, tvl1 or dis, not {self.flow_method!r}")
+
+    def needs_alignment(self, samples) -> bool:
+        """Whether any of ``samples`` will be face-aligned (so the run must have the face-landmarker model).
+
+        Decided from the table alone, before any file is opened: a sample marked ``frames_kind="image"``,
+        ``n_frames == 1`` or whose locator is an image file is taken as it is; anything else may be aligned.
+        """
+        if not self.align:
+            return False
+        if self.align != "auto" or "frames" not in getattr(samples, "columns", ()):
+            return True
+        from ...io import IMAGE_EXTENSIONS
+
+        kinds = samples["frames_kind"] if "frames_kind" in samples.columns else [None] * len(samples)
+        counts = samples["n_frames"] if "n_frames" in samples.columns else [None] * len(samples)
+        for frames, kind, n in zip(samples["frames"], kinds, counts):
+            single = kind == "image" or (n is not None and not _missing(n) and int(n) == 1) or (
+                isinstance(frames, str) and frames.lower().endswith(IMAGE_EXTENSIONS))
+            if not single:
+                return True
+        return False
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -99,8 +134,8 @@ class FlowImage(FeatureExtractor):
             if self.kind != "apex" and onset == apex:
                 raise DataError(f"sample {sample_name(row)}: apex {apex} equals onset; a flow image needs two frames",
                                 file=field(row, "frames"), hint="Check the apex column, or use apex='spot'.")
-            if self.align:
-                clip = aligned_clip(clip, row, self.align, crop, min(onset, apex), max(onset, apex), counts)
+            if self.align:  # "auto" aligns exactly these: samples with frames
+                clip = aligned_clip(clip, row, "per-clip", crop, min(onset, apex), max(onset, apex), counts)
             parts = []
             if self.kind in ("apex", "apex+flow"):
                 import cv2

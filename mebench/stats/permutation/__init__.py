@@ -92,6 +92,7 @@ class PermutationResult:
     early_stop: int = 0
     stopped: dict = field(default_factory=dict)      # metric -> L where the sequential rule stopped (None: not)
     n_used: int = 0                                  # permutation rows computed or reused
+    rows: RowStore | None = field(default=None, repr=False)  # the rows themselves (values and influence sums)
 
     def reach(self) -> str:
         """One line: how many label arrangements the scheme reaches and the smallest attainable p."""
@@ -383,4 +384,4 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
         n_undefined=undefined, counts=counts, higher_is_better=hib, seconds=time.perf_counter() - t0,
         arrangements=arrangements, resumed=resumed, computed=computed, jobs=jobs,
         checkpoint=str(store.path) if store.path else None, notes=notes, early_stop=early_stop, stopped=stopped,
-        n_used=used)
+        n_used=used, rows=store)
