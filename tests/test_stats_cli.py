@@ -101,7 +101,8 @@ def test_compare_two_runs_json(runs):
         assert not swap["in_holm_family"] and "descriptive" in swap["note"]
     assert "mcnemar" in out["metrics"]["accuracy"]["p_values"] and "delong" in out["metrics"]["auc"]["p_values"]
     assert "Holm over the 4 primary" in out["correction"] and "accuracy, auc, uar, uf1" in out["correction"]
-    assert set(out["refit"]["rows_refit"].values()) <= {199} and out["refit"]["scheme"] == "within-subject"
+    refit = out["refit"]  # rows stored by the stats tests above are reused; the rest are refit, at most 199
+    assert all(0 <= n <= 199 for n in refit["rows_refit"].values()) and refit["scheme"] == "within-subject"
 
 
 def test_compare_many_runs_against_the_best(runs):
