@@ -69,44 +69,50 @@ def test_stats_text_output_states_tests(runs):
 
 
 def test_stats_generic_path_is_resumable(runs):
-    args = ["stats", str(runs["logreg"]), "--permutations", "6", "--bootstrap", "100", "--json"]
+    args = ["stats", str(runs["logreg"]), "--method", "generic", "--permutations", "6", "--bootstrap", "100",
+            "--json"]
     first = _json(run_cli(*args))
     assert first["permutation"]["method"] == "generic" and first["permutation"]["computed"] == 6
-    assert list((runs["logreg"] / "permutations").glob("*.json"))
+    assert list((runs["logreg"] / "permutations").glob("rows-*.npz"))
     again = _json(run_cli(*args))
     assert again["permutation"]["resumed_from_checkpoint"] == 6 and again["permutation"]["computed"] == 0
     assert again["metrics"]["auc"]["p_value"] == first["metrics"]["auc"]["p_value"]
+    batched = _json(run_cli("stats", str(runs["logreg"]), "--permutations", "6", "--bootstrap", "100", "--json"))
+    assert batched["permutation"]["method"] == "batched"  # the default for logreg on stateless features
+    assert batched["metrics"]["accuracy"]["p_value"] == first["metrics"]["accuracy"]["p_value"]
     res = run_cli("stats", str(runs["logreg"]), "--method", "exact", "--permutations", "5")
     assert res.exit_code == 1 and "exact linear path needs the 'ridge'" in res.output and "Traceback" not in res.output
 
 
 def test_compare_two_runs_json(runs):
-    res = run_cli("compare", str(runs["ridge"]), str(runs["ridge100"]), "--permutations", "500",
+    res = run_cli("compare", str(runs["ridge"]), str(runs["ridge100"]), "--permutations", "199",
                   "--bootstrap", "300", "--json")
     out = _json(res)
     assert out["mode"] == "same-dataset" and len(out["runs"]) == 2
     for name, m in out["metrics"].items():
         assert {"value", "delta", "ci_low", "ci_high", "p_value", "p_holm", "p_values"} <= set(m)
         assert m["delta"] == pytest.approx(m["value_a"] - m["value_b"])
-        assert "paired_randomisation" in m["p_values"]
+        assert {"studentised_refit", "paired_randomisation"} <= set(m["p_values"])
+        assert m["p_value"] == m["p_values"]["studentised_refit"]          # the refit test is the primary
         calib = m["comparisons"][0]["p_value_calibration"]
-        if name in ("accuracy", "uar"):   # calibrated: in the Holm family
-            assert calib["in_holm_family"] and m["p_holm"] >= m["p_value"]
-        else:                             # AUC, UF1: measured rate stated, kept out of the family
-            assert not calib["in_holm_family"] and m["p_holm"] is None
-            assert calib["measured_false_positive_rate"] and "outside the Holm family" in m["comparisons"][0]["p_holm_note"]
+        assert calib["in_holm_family"] and m["p_holm"] >= m["p_value"]    # measured in band for every metric
+        assert calib["measured_false_positive_rate"]
+        swap = m["comparisons"][0]["tests"]["paired_randomisation"]["calibration"]
+        assert not swap["in_holm_family"] and "descriptive" in swap["note"]
     assert "mcnemar" in out["metrics"]["accuracy"]["p_values"] and "delong" in out["metrics"]["auc"]["p_values"]
-    assert "Holm over the 2 primary" in out["correction"] and "accuracy, uar" in out["correction"]
-    assert "Not corrected: uf1, auc" in out["correction"]
+    assert "Holm over the 4 primary" in out["correction"] and "accuracy, auc, uar, uf1" in out["correction"]
+    refit = out["refit"]  # rows stored by the stats tests above are reused; the rest are refit, at most 199
+    assert all(0 <= n <= 199 for n in refit["rows_refit"].values()) and refit["scheme"] == "within-subject"
 
 
 def test_compare_many_runs_against_the_best(runs):
     res = run_cli("compare", str(runs["ridge"]), str(runs["ridge100"]), str(runs["logreg"]),
-                  "--metric", "auc", "--permutations", "300", "--bootstrap", "200")
+                  "--metric", "auc", "--permutations", "99", "--bootstrap", "200")
     assert res.exit_code == 0, res.output
     assert "each against the best" in res.output and "auc: best =" in res.output
-    assert "assume independent samples" in res.output and "Holm over the 0 primary" in res.output
-    assert "[FPR 0.11]" in res.output and "rejects a true null with about that rate" in res.output
+    assert "assume independent samples" in res.output and "Holm over the 2 primary" in res.output
+    assert "p (refit): refit studentised paired permutation test" in res.output
+    assert "swap p*" in res.output and "[FPR 0." in res.output
 
 
 def test_bad_seed_level_alpha_are_refused_without_traceback(runs):

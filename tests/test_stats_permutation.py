@@ -1,5 +1,4 @@
 """Permutation test against chance: schemes, exact linear path == refit, p-values, resumability."""
-import json
 import math
 
 import numpy as np
@@ -20,6 +19,7 @@ from mebench.stats.permutation import (
     prepared_from_arrays,
     ridge_operator,
 )
+from mebench.stats.permutation.rows import read_store
 
 
 def _gaussian(seed=0, n_subjects=6, per_subject=5, d=12, k=2, single_label=False, shift=0.0):
@@ -184,7 +184,7 @@ def test_exact_path_refuses_non_linear_pipelines():
     prepared = prepared_from_arrays(X, labels, subjects, estimator=LogReg())
     with pytest.raises(MebenchError, match="exact linear path needs the 'ridge'"):
         permutation_test(prepared, 5, method="exact")
-    assert permutation_test(prepared, 3, method="auto").method == "generic"
+    assert permutation_test(prepared, 3, method="auto").method == "batched"  # logreg's own batched path
 
 
 # ---------------------------------------------------------------------------------------------- p-values
@@ -237,8 +237,8 @@ def test_generic_path_resumes_from_checkpoint(tmp_path):
     with pytest.raises(Killed):
         permutation_test(prepared, 24, seed=1, method="generic", checkpoint_dir=tmp_path, chunk_size=8,
                          progress=die_after_first_chunk)
-    files = list((tmp_path / "permutations").glob("*.json"))
-    assert len(files) == 1 and len(json.loads(files[0].read_text())["indices"]) == 8
+    files = list((tmp_path / "permutations").glob("rows-*.npz"))
+    assert len(files) == 1 and len(read_store(files[0]).rows) == 8
     resumed = permutation_test(prepared, 24, seed=1, method="generic", checkpoint_dir=tmp_path, chunk_size=8)
     assert resumed.resumed == 8 and resumed.computed == 16
     for m in full.metrics:
@@ -246,7 +246,7 @@ def test_generic_path_resumes_from_checkpoint(tmp_path):
     # fewer permutations reuse a prefix and keep the rest on disk; another seed does not reuse it
     fewer = permutation_test(prepared, 10, seed=1, method="generic", checkpoint_dir=tmp_path)
     assert fewer.resumed == 10 and fewer.computed == 0
-    assert len(json.loads(files[0].read_text())["indices"]) == 24
+    assert len(read_store(files[0]).rows) == 24
     other = permutation_test(prepared, 4, seed=2, method="generic", checkpoint_dir=tmp_path)
     assert other.resumed == 0
 

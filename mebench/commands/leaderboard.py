@@ -48,8 +48,13 @@ def _table_options(f):
         click.option("--metric", default="uf1", show_default=True, help="Metric of the table (any registered metric)."),
         click.option("--bootstrap", "n_resamples", type=int, default=2000, show_default=True,
                      help="Subject-cluster bootstrap resamples per cell."),
+        click.option("--rows", "n_rows", type=int, default=999, show_default=True,
+                     help="Permutation rows of the refit studentised test against the best, read from the runs' stores "
+                          "(`mebench stats RUN` writes them; a board never refits)."),
+        click.option("--early-stop", type=click.IntRange(min=0), default=20, show_default=True,
+                     help="Sequential Monte Carlo stop of that test (0: off)."),
         click.option("--permutations", "n_permutations", type=int, default=10000, show_default=True,
-                     help="Swap patterns of the paired test against the best (as mebench compare)."),
+                     help="Swap patterns of the descriptive subject swap, for runs without stored rows."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
         click.option("--ci", type=click.Choice(["bca", "percentile"]), default="bca", show_default=True),
         click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level."),
@@ -78,8 +83,8 @@ def _table_options(f):
 @click.option("--figure-width", type=click.Choice(["one", "two"]), default=None,
               help="Width of every figure: one journal column (3.5 in) or two (7 in). Default: ROC, confusion and "
                    "null figures one column, per-subject strips and the CD diagram two.")
-def table(runs, metric, n_resamples, n_permutations, seed, ci, level, alpha, jobs, fmt, out, title, figures_dir,
-          labels, figure_width):
+def table(runs, metric, n_resamples, n_rows, early_stop, n_permutations, seed, ci, level, alpha, jobs, fmt, out, title,
+          figures_dir, labels, figure_width):
     """Tabulate RUNS (run directories, or folders searched recursively); the default sub-command."""
     from pathlib import Path
 
@@ -93,7 +98,8 @@ def table(runs, metric, n_resamples, n_permutations, seed, ci, level, alpha, job
     user_labels = parse_labels(labels)
     if (user_labels or figure_width) and not figures_dir:
         raise UsageError(f"{'--label' if user_labels else '--figure-width'} is about figures: add --figures DIR.")
-    opts = BoardOptions(metric, n_resamples, n_permutations, seed, ci, level, alpha)
+    opts = BoardOptions(metric=metric, n_resamples=n_resamples, n_permutations=n_permutations, n_rows=n_rows,
+                        early_stop=early_stop, seed=seed, ci=ci, level=level, alpha=alpha)
     base = Path(out).parent if (out and fmt == "json") else None
     with Progress() as display:
         loaded = load_runs(runs)

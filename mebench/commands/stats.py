@@ -37,10 +37,14 @@ def _console(as_json: bool):
                    "the CPUs the current load leaves free (MEBENCH_JOBS_EXACT=1 starts exactly N).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the resamples and permutations.")
-@click.option("--method", type=click.Choice(["auto", "exact", "generic"]), default="auto", show_default=True,
-              help="Permutation path: exact linear (ridge on stateless features) or generic refit.")
-@click.option("--scheme", type=click.Choice(["auto", "subject", "within-subject", "dataset"]), default="auto",
+@click.option("--method", type=click.Choice(["auto", "exact", "batched", "generic"]), default="auto", show_default=True,
+              help="Permutation path: exact linear (ridge on stateless features), batched (logreg on stateless "
+                   "features) or generic refit.")
+@click.option("--scheme", type=click.Choice(["auto", "subject", "within-subject", "hybrid", "dataset"]), default="auto",
               show_default=True, help="How labels are permuted (auto: from how labels vary within subjects).")
+@click.option("--early-stop", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Sequential Monte Carlo (Besag & Clifford): a metric stops at its H-th permutation scoring at "
+                   "least the observed value, p = H / L (0: all permutations).")
 @click.option("--ci", type=click.Choice(["bca", "percentile"]), default="bca", show_default=True,
               help="Interval reported as ci_low/ci_high (both are always stored).")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level.")
@@ -52,8 +56,8 @@ def _console(as_json: bool):
               help="Also log the CIs and p-values to the run's MLflow entry (default: the local store).")
 @click.option("--backend", type=click.Choice(["loky", "ray", "dask"]), envvar="MEBENCH_BACKEND", default="loky",
               show_default=True, help="Engine for the permutations' refits (env MEBENCH_BACKEND).")
-def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, metrics, plugins, as_json, mlflow_uri,
-          backend):
+def stats(run, permutations, bootstrap, jobs, seed, method, scheme, early_stop, ci, level, metrics, plugins, as_json,
+          mlflow_uri, backend):
     """Bootstrap CIs and permutation tests for a stored run (written into the run directory)."""
     from ..stats.runs import STATS_FILE, run_stats
     from ..workers import resolve_jobs
@@ -62,10 +66,14 @@ def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, m
     console = _console(as_json)
     from ..progress import Progress
 
+    def notify(text):
+        click.echo(f"stats: {text}", err=True)
+
     with Progress(enabled=not as_json or console.is_terminal) as display:
         task = display.task("permutations", unit="permutations")  # shown once the test reports
         result = run_stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level,
-                           list(metrics) or None, tuple(plugins), task.callback(), backend=backend)
+                           list(metrics) or None, tuple(plugins), task.callback(), backend=backend,
+                           early_stop=early_stop, notify=notify)
     if mlflow_uri:
         from ..tracking import log_run
 
@@ -76,6 +84,7 @@ def stats(run, permutations, bootstrap, jobs, seed, method, scheme, ci, level, m
             "n": result["n"], "n_subjects": result["n_subjects"],
             "metrics": {m: {"value": e["value"], "ci_low": e["ci_low"], "ci_high": e["ci_high"],
                             "p_value": e["p_value"], "ci_method": e["ci_method"], "p_value_test": e["p_value_test"],
+                            "ci_coverage": e.get("ci_coverage"), "ci_rows": e.get("ci_rows"),
                             "percentile": e["bootstrap"]["percentile"], "bca": e["bootstrap"]["bca"],
                             "n_resamples": e["bootstrap"]["n_resamples"],
                             "n_undefined_resamples": e["bootstrap"]["n_undefined"], "notes": e["notes"]}
@@ -136,6 +145,15 @@ def _print_stats(console, result) -> None:
     else:
         console.print("p: permutation test skipped (--permutations 0).")
     for m, e in result["metrics"].items():
+        rows = e.get("ci_rows") or {}
+        if rows.get("low") is not None:
+            console.print(f"CI ({m}) widened by the permutation rows: [{fmt_number(rows['low'])}, "
+                          f"{fmt_number(rows['high'])}] (variance ratio {rows['ratio']:.2f}); "
+                          f"{rows['coverage']['note']}.", highlight=False)
+        cov = e.get("ci_coverage") or {}
+        if cov.get("coverage") and not cov.get("in_band"):
+            console.print(f"[yellow]note ({m}, CI):[/] {cov['note']} (nominal {level:.0%}; "
+                          "benchmarks/bench_calibration.py)", highlight=False)
         for note in e["notes"]:
             console.print(f"[yellow]note ({m}):[/] {note}", highlight=False)
     for note in result["notes"]:
@@ -151,11 +169,25 @@ def _print_stats(console, result) -> None:
 @click.command("compare")
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
 @click.option("--metric", "metrics", multiple=True, help="Metric(s) to compare (default: the runs' metrics).")
-@click.option("--permutations", type=int, default=10000, show_default=True,
-              help="Random swap patterns of the paired subject-level randomisation test.")
+@click.option("--permutations", type=int, default=999, show_default=True,
+              help="Permutation rows of the refit studentised paired test (both pipelines refit per row; rows stored "
+                   "by `mebench stats` or an earlier compare are reused).")
+@click.option("--early-stop", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Sequential Monte Carlo (Besag & Clifford): stop a test at its H-th row with |T*| >= |T| (0: off).")
+@click.option("--no-refit", is_flag=True, help="Use stored permutation rows only; refuse when a run has none.")
+@click.option("--refit-nets", is_flag=True,
+              help="Refit nets too (slow); without it a net without stored rows gets the descriptive subject swap.")
+@click.option("--swaps", type=int, default=10000, show_default=True,
+              help="Random swap patterns of the secondary subject-swap test.")
 @click.option("--bootstrap", "bootstrap", type=int, default=2000, show_default=True,
               help="Subject-cluster bootstrap resamples for the CI of the difference.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the permutation rows (the stream of `mebench stats`), swaps and resamples.")
+@click.option("--scheme", type=click.Choice(["auto", "subject", "within-subject", "hybrid", "dataset"]), default="auto",
+              show_default=True, help="How labels are permuted (as `mebench stats`).")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Parallel workers of the generic refit path.")
+@click.option("--plugins", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Plugin file(s) the runs used (needed to refit them); repeatable.")
 @click.option("--ci", type=click.Choice(["bca", "percentile"]), default="bca", show_default=True)
 @click.option("--level", type=float, default=0.95, show_default=True)
 @click.option("--across-datasets", is_flag=True,
@@ -167,10 +199,12 @@ def _print_stats(console, result) -> None:
               help="With --across-datasets: write the critical-difference diagram of one metric to exactly this "
                    "file (png/svg/pdf); name the metric with --metric when the runs hold several.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def compare(runs, metrics, permutations, bootstrap, seed, ci, level, across_datasets, alpha, cd_path, as_json):
-    """Compare pipelines run on the same samples and folds (paired tests, Holm-corrected)."""
+def compare(runs, metrics, permutations, early_stop, no_refit, refit_nets, swaps, bootstrap, seed, scheme, jobs,
+            plugins, ci, level, across_datasets, alpha, cd_path, as_json):
+    """Compare pipelines run on the same samples and folds (refit paired tests, Holm-corrected)."""
     from ..errors import UsageError
     from ..stats.runs import compare_across_datasets, compare_runs
+    from ..workers import resolve_jobs
 
     if len(runs) < 2:
         raise UsageError("compare needs at least two run directories.")
@@ -186,8 +220,8 @@ def compare(runs, metrics, permutations, bootstrap, seed, ci, level, across_data
     if cd_path and len(metrics) > 1:
         raise UsageError(f"--cd-diagram {cd_path} draws the ranking of one metric; give one --metric, not "
                          f"{len(metrics)} ({', '.join(metrics)}).")
-    if permutations < 1 or bootstrap < 1:
-        raise UsageError("--permutations and --bootstrap must be positive.")
+    if permutations < 1 or bootstrap < 1 or swaps < 1:
+        raise UsageError("--permutations, --swaps and --bootstrap must be positive.")
     if not 0 < alpha < 1:
         raise UsageError(f"--alpha must lie in (0, 1), got {alpha}.")
     console = _console(as_json)
@@ -200,8 +234,15 @@ def compare(runs, metrics, permutations, bootstrap, seed, ci, level, across_data
         return
     from ..progress import Progress
 
+    def notify(text):
+        click.echo(f"compare: {text}", err=True)
+
     with Progress(enabled=not as_json or console.is_terminal) as display:
-        result = compare_runs(runs, list(metrics) or None, permutations, bootstrap, seed, ci, level,
+        rows = display.task("permutation rows", unit="rows")  # shown only when rows are refit
+        result = compare_runs(runs, list(metrics) or None, permutations, bootstrap, seed, ci, level, n_swaps=swaps,
+                              refit=not no_refit, refit_nets=refit_nets, early_stop=early_stop, scheme=scheme,
+                              jobs=resolve_jobs(jobs), plugins=tuple(plugins), notify=notify,
+                              row_progress=rows.callback(),
                               progress=display.task("compare", unit="comparisons").callback())
     if as_json:
         click.echo(json.dumps(json_safe(result), indent=2))
@@ -209,9 +250,16 @@ def compare(runs, metrics, permutations, bootstrap, seed, ci, level, across_data
     _print_compare(console, result, level)
 
 
+def swap_rate(test: dict) -> str:
+    """The subject swap's measured false-positive rate, as quoted beside its p-value."""
+    return test.get("calibration", {}).get("measured_false_positive_rate") or "not measured"
+
+
 def _print_compare(console, result, level) -> None:
     from rich.markup import escape
     from rich.table import Table
+
+    from ..stats.calibration import interval_coverage
 
     two = len(result["runs"]) == 2  # names such as hoof+ridge[c.alpha=1] are escaped: they are not markup
     title = (f"{escape(result['runs'][0]['pipeline'])} (A) vs {escape(result['runs'][1]['pipeline'])} (B)" if two
@@ -224,8 +272,9 @@ def _print_compare(console, result, level) -> None:
     table.add_column("B" if two else "best", justify="right")
     table.add_column("Δ (A−B)" if two else "Δ (−best)", justify="right")
     table.add_column(f"{level:.0%} CI of Δ", justify="right")
-    table.add_column("p (paired)", justify="right")
+    table.add_column("p (refit)", justify="right")
     table.add_column("p Holm", justify="right")
+    table.add_column("swap p*", justify="right")
     table.add_column("McNemar p*", justify="right")
     table.add_column("DeLong p*", justify="right")
     for m, entry in result["metrics"].items():
@@ -234,32 +283,47 @@ def _print_compare(console, result, level) -> None:
             mc = c["tests"].get("mcnemar", {}).get("p_value") if "mcnemar" in c["tests"] else None
             dl = c["tests"].get("delong", {})
             calib = c.get("p_value_calibration", {})
-            p_cell = fmt_p(c["p_value"])
-            if not calib.get("in_holm_family", True):
+            refit = "studentised_refit" in c["tests"]
+            p_cell = fmt_p(c["p_value"]) if refit else "–"
+            if refit and not calib.get("in_holm_family", True):
                 rate = calib.get("measured_false_positive_rate")
                 p_cell += f" [FPR {rate}]" if rate else " [uncalibrated]"
+            swap = c["tests"]["paired_randomisation"]
             cells = [m] + ([] if two else [escape(c["a"].split(" (")[0])]) + [
                 fmt_number(c["value_a"]), fmt_number(c["value_b"]), fmt_number(c["delta"], 4), ci, p_cell,
-                fmt_p(c.get("p_holm")), fmt_p(mc) if "mcnemar" in c["tests"] else "–",
-                fmt_p(dl.get("p_value")) if dl else "–"]
+                fmt_p(c.get("p_holm")), f"{fmt_p(swap['p_value'])} [FPR {swap_rate(swap)}]",
+                fmt_p(mc) if "mcnemar" in c["tests"] else "–", fmt_p(dl.get("p_value")) if dl else "–"]
             table.add_row(*cells)
     console.print(table)
     if not two:
         for m, entry in result["metrics"].items():
             console.print(f"{m}: best = {escape(entry['best'])}", highlight=False)
+    refit = result.get("refit", {})
     first = next(iter(result["metrics"].values()))["comparisons"][0]
-    pr = first["tests"]["paired_randomisation"]
-    console.print(f"p (paired): {pr['test']}; {pr['assumptions']}; {pr['p_value_definition'].split('; C =')[0]}; "
-                  f"seed {result['seed']}.", highlight=False)
+    stud = next((c["tests"]["studentised_refit"] for e in result["metrics"].values() for c in e["comparisons"]
+                 if "studentised_refit" in c["tests"]), None)
+    if stud:
+        console.print(f"p (refit): {stud['test']}; p = (1 + C) / (P + 1) over {result['n_permutations']} rows, or the "
+                      f"sequential rule (h = {refit.get('early_stop')}); rows reused: "
+                      + ", ".join(f"{k} {v}" for k, v in refit.get("rows_reused", {}).items())
+                      + "; refit now: " + (", ".join(f"{k} {v}" for k, v in refit.get("rows_refit", {}).items()) or "none")
+                      + ".", highlight=False)
+    for run_id, why in refit.get("no_rows", {}).items():
+        console.print(f"[yellow]note:[/] run {run_id} has no permutation rows ({why}): its comparisons give only the "
+                      "descriptive subject swap (no Holm value, no mark).", highlight=False)
     console.print(f"p Holm: {result['correction']}.", highlight=False)
-    if any(not c.get("p_value_calibration", {}).get("in_holm_family", True)
-           for e in result["metrics"].values() for c in e["comparisons"]):
-        from ..stats.paired import CALIBRATION_SETTING
-
-        console.print(f"[FPR r]: the paired test's {CALIBRATION_SETTING}; at alpha = 0.05 such a p-value rejects a true "
-                      "null with about that rate, not 0.05.", highlight=False)
+    swap = first["tests"]["paired_randomisation"]
+    console.print(f"swap p*: {swap['test']}; {swap['p_value_definition'].split('; C =')[0]}; seed {result['seed']}. "
+                  "Secondary and descriptive: [FPR r] is its measured false-positive rate at alpha = 0.05 between "
+                  "leave-one-subject-out pipelines on null data.", highlight=False)
     console.print(f"CI: {first['ci_method']} of the difference (both pipelines scored on each resample).",
                   highlight=False)
+    for m, entry in result["metrics"].items():
+        rows = entry["comparisons"][0].get("ci_rows")
+        cov = rows["coverage"] if rows else interval_coverage(m, "bca", "difference")
+        if cov["coverage"]:
+            console.print(f"CI ({m}): {cov['note']} ({'permutation-widened' if rows else 'BCa bootstrap'} interval; "
+                          "benchmarks/bench_calibration.py).", highlight=False)
     console.print("* McNemar: exact test on correct/incorrect discordant pairs (accuracy); DeLong: Sun & Xu (2014) "
                   "fast algorithm (binary AUC). Both assume independent samples, which clips of one subject are not; "
                   "they are secondary.", highlight=False)

@@ -16,7 +16,7 @@ PRETTY_PROTOCOL = {"loso": "LOSO", "lodo": "LODO"}
 
 
 def footnotes(board, runs, groups, col_keys, labels, notes_undefined, notes_flags, notes_fallback,
-               notes_powerless=()) -> list[str]:
+              notes_powerless=(), notes_no_rows=()) -> list[str]:
     o = board["options"]
     metric = board["metric"]
     ci_name = {"bca": "BCa", "percentile": "percentile"}[o["ci"]]
@@ -26,16 +26,27 @@ def footnotes(board, runs, groups, col_keys, labels, notes_undefined, notes_flag
         f"{o['n_resamples']} resamples of the column's subjects, seed {o['seed']}. "
         + ("Higher is better." if board["higher_is_better"] else "Lower is better."),
         f"Bold: the best ranked pipeline of the column. {MARK}: not significantly worse than the best "
-        f"(paired subject-level randomisation test, two-sided, {o['n_permutations']} swap patterns or all of them "
-        f"when fewer, seed {o['seed']}; Holm-corrected over the column's comparisons with the best; "
-        f"α = {o['alpha']}), the numbers of `mebench compare --metric {metric}` on the column's ranked runs.",
+        f"(refit studentised paired permutation test, two-sided: both pipelines refit on the same permutation "
+        f"rows, up to {o.get('n_rows', 999)}, stored in the runs by `mebench stats --seed {o['seed']}` or the suite, "
+        f"T = Δ/SE from per-subject influence sums, sequential stop at h = {o.get('early_stop', 20)}; Holm-corrected "
+        f"over the column's comparisons with the best; α = {o['alpha']}), the numbers of "
+        f"`mebench compare --metric {metric} --no-refit` on the column's ranked runs.",
     ]
-    from ..stats.paired import calibration
+    from ..stats.calibration import interval_coverage, test_calibration
 
-    calib = calibration(metric)
-    if not calib["in_holm_family"]:
+    calib = test_calibration(metric)
+    if calib["in_holm_family"]:
+        notes.append(f"Measured calibration of that test ({calib['setting']}): false-positive rate "
+                     f"{calib['measured_false_positive_rate']} at α = 0.05 for {metric}.")
+    else:
         notes.append(f"No {MARK} marks for {metric}: {calib['note']}. The uncorrected p-values against the best are "
-                     "kept in the JSON output (`p_value`) with that rate.")
+                     "kept in the JSON output (`p_value`).")
+    cov = interval_coverage(metric, o["ci"])
+    if cov["coverage"]:
+        notes.append(f"Interval coverage: {cov['note']} (benchmarks/bench_calibration.py).")
+    if notes_no_rows:
+        notes.append(f"No stored permutation rows (so no {MARK} test; the descriptive subject swap's p-value is kept "
+                     "in the JSON output) for: " + "; ".join(notes_no_rows) + ". Store them with `mebench stats RUN`.")
     roles = {c["role"] for c in board["cells"]}
     if roles & {"control", "probe"}:
         notes.append("Controls (`majority`, `stratified-random`) and bias probes (`sex-only`, extractors declared "

@@ -174,16 +174,12 @@ def permutation_null(run_dir: Path, stats: dict, metric: str):
     ckpt = perm.get("checkpoint")
     if not ckpt:
         return None
+    from ..stats.permutation.rows import read_store
+
     path = run_dir / "permutations" / Path(ckpt).name  # this run's copy first, then the recorded path
-    if not path.is_file():
-        path = Path(ckpt)
-    if not path.is_file():
+    store = read_store(path if path.is_file() else Path(ckpt))
+    if store is None or metric not in store.metrics:
         return None
-    try:
-        data = json.loads(path.read_text())
-        names = list(data["key"]["metrics"])
-        j = names.index(metric)
-        rows = sorted(zip(data["indices"], data["values"]))[: int(perm.get("n_permutations") or len(data["indices"]))]
-        return np.asarray([np.nan if r[1][j] is None else r[1][j] for r in rows], float)
-    except (OSError, ValueError, KeyError, IndexError, TypeError, json.JSONDecodeError):
-        return None
+    values, _ = store.arrays(store.prefix(int(perm.get("n_used") or perm.get("n_permutations") or len(store.rows))),
+                             [metric])
+    return values[:, 0]

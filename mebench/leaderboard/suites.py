@@ -27,7 +27,7 @@ from ..fsutil import _current_umask, lock_file
 from ..store import RUN_FILES, open_run
 from .runs import STATS_FILE, find_run_dirs, sha256_bytes, short
 
-SUITE_KEYS = ("name", "description", "metrics", "seed", "protocols", "pipelines")
+SUITE_KEYS = ("name", "description", "metrics", "seed", "protocols", "pipelines", "rows")
 PINS_FILE = "pins.json"
 RECORD_FILE = "leaderboard.json"
 PINS_FORMAT = "mebench-pins/1"
@@ -46,6 +46,7 @@ class Suite:
     seed: int = 0
     protocols: list = field(default_factory=list)   # [(name, Config)]
     pipelines: list = field(default_factory=list)   # [(name, Config)]
+    rows: int = 0                                   # permutation rows refit per ranked pipeline (0: none)
 
 
 def _resolve_entry_path(raw: str, suite_path: Path) -> Path:
@@ -105,8 +106,22 @@ def load_suite(path) -> Suite:
         raise ConfigError(f"suite file {path}: name {name!r} must be letters, digits, '.', '_' or '-'.")
     for m in metrics:
         METRICS.entry(m)
+    rows = data.get("rows", 0)
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
+        raise ConfigError(f"suite file {path}: rows must be a non-negative whole number (permutation rows refit per "
+                          f"ranked pipeline), not {rows!r}.")
     return Suite(name, path, data.get("description", "").strip(), list(metrics), data.get("seed", 0),
-                 _entries(data.get("protocols"), "protocols", path), _entries(data.get("pipelines"), "pipelines", path))
+                 _entries(data.get("protocols"), "protocols", path), _entries(data.get("pipelines"), "pipelines", path),
+                 rows)
+
+
+def _ranked_method(run_dir) -> bool:
+    """Whether a finished run is a ranked method whose rows a board needs (not a control, probe or net)."""
+    from ..stats.stored_rows import is_expensive
+    from ..store import open_run
+
+    run = open_run(run_dir)
+    return run.role == "method" and not run.flags[0] and not is_expensive(run)
 
 
 def suite_definitions(board_dir) -> dict:
@@ -187,6 +202,7 @@ def run_suite(name_or_path: str, board_dir, root=None, jobs: int = 1, dataset_op
     """
     from ..errors import MebenchError
     from ..run import check_spec, execute
+    from ..stats.runs import store_rows
 
     echo = echo or (lambda m: None)
     board = Path(board_dir)
@@ -231,6 +247,9 @@ def run_suite(name_or_path: str, board_dir, root=None, jobs: int = 1, dataset_op
                 steps = RunProgress(display, f"[{i}/{len(specs)}] {spec.pipeline}")
             result = execute(spec, **({} if steps is None else {"progress": steps.folds, "fit_progress": steps.epochs,
                                                                 "extract_progress": steps.samples}))
+            if suite.rows and _ranked_method(result.run_dir):
+                echo(f"{tag}: refitting on {suite.rows} permutation rows (kept in the run for the board's marks)")
+                store_rows(result.run_dir, suite.rows, seed=0, jobs=spec.jobs, plugins=spec.plugins)
             res = add_run(result.run_dir, board, suite=suite.name, pin=True)
             added.append({"protocol": pname, "pipeline": qname, "run_id": res["run_id"], "path": res["path"]})
             echo(f"{tag}: stored {res['path']}")
@@ -427,6 +446,7 @@ def add_run(run_dir, board_dir, suite: str = "submitted", pin: bool = False) -> 
     names = list(RUN_FILES) + sorted(n for n in run.manifest.files if n not in RUN_FILES)
     if (run.dir / STATS_FILE).is_file():
         names.append(STATS_FILE)
+    names += sorted(str(p.relative_to(run.dir)) for p in (run.dir / "permutations").glob("rows-*.npz"))
     with board_lock(board):
         pins = read_pins(board)
         _, new_pin = check_pin(run, pins, allow_new=pin)

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import RunStoreError, UsageError
 from ..formatting import show_value
+from ..hashing import file_sha256
 from ..store import StoredRun
 from .notes import footnotes
 from .runs import column_key, finite
@@ -38,15 +39,17 @@ class BoardOptions:
 
     metric: str = "uf1"
     n_resamples: int = 2000
-    n_permutations: int = 10000
+    n_permutations: int = 10000     # swap patterns of the descriptive subject swap (runs without rows)
+    n_rows: int = 999               # permutation rows of the refit studentised test (from the runs' stores)
+    early_stop: int = 20            # h of the sequential rule
     seed: int = 0
     ci: str = "bca"
     level: float = 0.95
     alpha: float = 0.05
 
     def check(self) -> None:
-        if self.n_resamples < 1 or self.n_permutations < 1:
-            raise UsageError("--bootstrap and --permutations must be positive.")
+        if self.n_resamples < 1 or self.n_permutations < 1 or self.n_rows < 1:
+            raise UsageError("--bootstrap, --permutations and --rows must be positive.")
         if self.seed < 0:
             raise UsageError(f"--seed must be non-negative, got {self.seed}.")
         if not 0 < self.level < 1:
@@ -149,7 +152,7 @@ def _column_cells(col_runs: list, label: str, metric: str, opts: BoardOptions, b
     from ..metrics.batch import batch_metrics
     from ..stats.bootstrap import cluster_bootstrap, undefined_reason
 
-    notes: dict = {"undefined": [], "flags": [], "fallback": [], "powerless": []}
+    notes: dict = {"undefined": [], "flags": [], "fallback": [], "powerless": [], "no_rows": []}
     ranked, col_cells = [], []
     for r in col_runs:
         point = float(batch_metrics([metric], r.classes, r.y[None], r.pred[None], r.scores[None])[0, 0])
@@ -187,8 +190,17 @@ def _column_cells(col_runs: list, label: str, metric: str, opts: BoardOptions, b
         from ..stats.multiple import best_versus_rest
 
         runs = [r for r, _ in ranked]
+        from ..stats.stored_rows import rows_for_runs
+
+        outcome = rows_for_runs(runs, [metric], opts.n_rows, opts.seed, refit=False)  # a board never refits
+        for i, path in outcome.paths.items():  # the rows behind the marks, hashed so that verify sees an edit
+            if path is not None and Path(path).is_file():
+                ranked[i][1]["rows_file"] = {_rel(Path(path), base): file_sha256(path)}
+        for i, why in outcome.missing.items():
+            notes["no_rows"].append(f"{runs[i].label} on {label}")
         res = best_versus_rest(runs[0].y, [r.aligned_to(runs[0]) for r in runs], runs[0].subjects, runs[0].classes,
-                               [metric], [r.run_id for r in runs], opts.n_permutations, opts.seed)
+                               [metric], [r.run_id for r in runs], opts.n_permutations, opts.seed,
+                               rows=outcome.rows, n_rows=opts.n_rows, early_stop=opts.early_stop)
         best, values = res.best[metric], res.values[metric]
         ranked[best][1]["best"] = True
         smallest = res.smallest_holm_p(metric)
@@ -197,7 +209,7 @@ def _column_cells(col_runs: list, label: str, metric: str, opts: BoardOptions, b
                                       f"with {len(np.unique(runs[0].subjects))} subjects)")
         for t in res.comparisons[metric]:  # as compare: a test not calibrated for the metric marks nothing
             c = ranked[t.other(best)][1]
-            c["p_value"], c["p_holm"] = t.p_value, t.p_holm
+            c["p_value"], c["p_holm"], c["test"] = t.p_value, t.p_holm, t.test
             c["delta_vs_best"] = float(values[t.other(best)] - values[best])
             c["not_worse"] = None if t.p_holm is None else bool(t.p_holm > opts.alpha)
     return col_cells, ranked, notes
@@ -261,7 +273,7 @@ def build_board(runs: list, options: BoardOptions | None = None, base_dir=None, 
     else:
         done = [column(k) for k in col_keys]
     cells, columns, ranked_by_col = [], [], {}
-    all_notes: dict = {"undefined": [], "flags": [], "fallback": [], "powerless": [], "seeds": []}
+    all_notes: dict = {"undefined": [], "flags": [], "fallback": [], "powerless": [], "no_rows": [], "seeds": []}
     for key, (col_cells, ranked, notes) in zip(col_keys, done):
         cells.extend(col_cells)
         ranked_by_col[labels[key]] = ranked
@@ -281,7 +293,8 @@ def build_board(runs: list, options: BoardOptions | None = None, base_dir=None, 
              "cells": cells,
              "ranking": ranking}
     board["footnotes"] = footnotes(board, runs, groups, col_keys, labels, all_notes["undefined"], all_notes["flags"],
-                                    all_notes["fallback"], all_notes["powerless"]) + all_notes["seeds"]
+                                   all_notes["fallback"], all_notes["powerless"],
+                                   all_notes["no_rows"]) + all_notes["seeds"]
     return board
 
 

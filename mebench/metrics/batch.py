@@ -110,7 +110,7 @@ def from_confusion(kind: str, cm: np.ndarray) -> np.ndarray:
     return np.where(total > 0, out, np.nan)
 
 
-def _midranks_rows(s: np.ndarray) -> np.ndarray:
+def midranks_rows(s: np.ndarray) -> np.ndarray:
     """Mid-ranks (1-based, ties averaged) along the last axis of a 2-D array."""
     rows, n = s.shape
     order = np.argsort(s, axis=1, kind="stable")
@@ -142,7 +142,7 @@ def _auc_rows(pos: np.ndarray, s: np.ndarray) -> np.ndarray:
     rank_sum = (ps.astype(np.int64) @ np.arange(1, n + 1, dtype=np.int64)).astype(float)  # exact
     tied = (ss[:, 1:] == ss[:, :-1]).any(axis=1)
     if tied.any():
-        ranks = _midranks_rows(s[tied])
+        ranks = midranks_rows(s[tied])
         rank_sum[tied] = (ranks * pos[tied]).sum(axis=1)
     npos = pos.sum(axis=1).astype(float)
     nneg = n - npos

@@ -357,52 +357,63 @@ class PairComparison:
     smallest_p: float                # the smallest p-value the test can give
     p_holm: float | None = None      # None outside the Holm family
     detail: dict | None = None       # mebench.stats.paired.compare_predictions' entry, when intervals were asked for
+    test: str = "studentised"        # "studentised" (refit, the default) or "swap" (stored predictions only)
+    calibration: dict | None = None  # mebench.stats.calibration.test_calibration(metric, test)
 
     def other(self, best: int | None) -> int:  # the run of the pair that is not the best
         return self.a if self.b == best else self.b
 
+    @property
+    def in_family(self) -> bool:
+        return bool(self.calibration and self.calibration["in_holm_family"])
+
 
 @dataclass
 class BestVersusRest:
-    """Every run against the best one per metric, Holm-corrected over the calibrated metrics' tests."""
+    """Every run against the best one per metric, Holm-corrected over the calibrated tests."""
 
     values: dict                     # metric -> value per run
     best: dict                       # metric -> index of the best run (None when no value is finite)
     comparisons: dict                # metric -> [PairComparison]
-    calibration: dict                # metric -> mebench.stats.paired.calibration(metric)
     n_family: int                    # tests in the Holm family
 
     def in_holm_family(self, metric: str) -> bool:
-        return bool(self.calibration[metric]["in_holm_family"])
+        return any(c.in_family for c in self.comparisons[metric])
 
     def smallest_holm_p(self, metric: str) -> float | None:
         """The smallest Holm-adjusted p the family can give (None outside it): its size times the smallest p."""
-        if not self.in_holm_family(metric) or not self.comparisons[metric]:
+        family = [c for c in self.comparisons[metric] if c.in_family]
+        if not family:
             return None
-        return min(1.0, self.n_family * self.comparisons[metric][-1].smallest_p)
+        return min(1.0, self.n_family * min(c.smallest_p for c in family))
 
 
 def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permutations: int = 10000, seed: int = 0,
-                     intervals: dict | None = None, progress=None) -> BestVersusRest:
+                     intervals: dict | None = None, rows: list | None = None, n_rows: int = 999,
+                     early_stop: int = 0, progress=None) -> BestVersusRest:
     """Each run against the best one, per metric: the procedure of ``mebench compare`` and the leaderboard.
 
     Two runs are compared with each other; more are each compared with the best run of the metric
-    (ties go to the smallest id). The primary test is the paired subject-level randomisation test;
-    its p-values over all metrics whose test is calibrated (:func:`mebench.stats.paired.calibration`)
-    form one Holm family, the others carry their measured false-positive rate and no Holm value.
+    (ties go to the smallest id). The primary test is the refit studentised paired permutation test
+    (:mod:`mebench.stats.studentised`) when both runs have permutation rows, else the subject swap
+    (:mod:`mebench.stats.paired`), which is descriptive. The p-values of the tests whose measured
+    false-positive rate is in band (:func:`mebench.stats.calibration.test_calibration`) form one Holm
+    family; the others carry their measured rate and no Holm value.
 
     Parameters
     ----------
     y, aligned : array of int, list of (pred_codes, scores)
         True class codes shared by the runs; each run's predictions in the order of ``y``.
     subjects, classes, metrics, ids
-        Subject of each sample (the unit swapped); class labels in code order; metric names; run ids
-        (they break ties for the best).
+        Subject of each sample; class labels in code order; metric names; run ids (they break ties for the best).
     n_permutations, seed : int
-        Swap patterns of the paired test and their seed.
+        Swap patterns of the subject swap and the seed of both tests.
     intervals : dict or None
         ``{"n_resamples", "level", "ci"}`` adds bootstrap intervals and the secondary tests
         (:func:`mebench.stats.paired.compare_predictions`); None runs the primary test alone.
+    rows, n_rows, early_stop
+        Each run's :class:`mebench.stats.studentised.PipelineRows` (None where a run has none), the
+        permutation rows asked for, and h of the sequential rule (0: none).
     progress : callable, optional
         ``progress(done, total)`` after each comparison (pairs x metrics).
 
@@ -412,10 +423,13 @@ def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permut
     """
     from ..metrics.batch import batch_metrics
     from ..registry import METRICS
-    from .paired import calibration, compare_predictions, paired_randomisation
+    from .calibration import test_calibration
+    from .influence import has_influence
+    from .paired import compare_predictions, paired_randomisation
+    from .studentised import studentised_test
 
     y = np.asarray(y)
-    out = BestVersusRest({}, {}, {}, {}, 0)
+    out = BestVersusRest({}, {}, {}, 0)
     n_tests = len(metrics) * max(1, len(aligned) - 1)
     if progress:
         progress(0, n_tests)
@@ -425,24 +439,61 @@ def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permut
         best = best_index(values, hib, ids)
         if best is None and len(aligned) > 2:
             raise MebenchError(f"{name} is undefined for every run; nothing to compare.")
-        pairs = [(0, 1)] if len(aligned) == 2 else [(i, best) for i in range(len(aligned)) if i != best]
         comps = []
-        for i, j in pairs:
-            if intervals is None:
+        for i, j in pair_indices(len(aligned), best):
+            refit = rows is not None and rows[i] is not None and rows[j] is not None and has_influence(name)
+            stud = studentised_test(rows[i], rows[j], name, n_rows, early_stop) if refit else None
+            if intervals is None and stud is not None:
+                comp = PairComparison(name, i, j, stud.p_value, stud.smallest_p, detail={"tests": {
+                    "studentised_refit": {"p_value": stud.p_value, **stud.describe()}}})
+            elif intervals is None:
                 res = paired_randomisation(y, aligned[i], aligned[j], subjects, classes, [name], n_permutations,
                                            seed)[name]
-                comps.append(PairComparison(name, i, j, res.p_value, res.smallest_p))
+                comp = PairComparison(name, i, j, res.p_value, res.smallest_p, test="swap")
             else:
                 res = compare_predictions(y, aligned[i], aligned[j], subjects, classes, [name], n_permutations,
                                           seed=seed, **intervals)[name]
-                primary = res["tests"]["paired_randomisation"]
-                comps.append(PairComparison(name, i, j, res["p_value"], primary["smallest_attainable_p"], detail=res))
+                if stud is not None:
+                    res["tests"] = {"studentised_refit": {"p_value": stud.p_value, **stud.describe()}, **res["tests"]}
+                    res["p_value"] = stud.p_value
+                    _rows_interval(res, rows[i], rows[j], name, intervals["level"])
+                    comp = PairComparison(name, i, j, stud.p_value, stud.smallest_p, detail=res)
+                else:
+                    comp = PairComparison(name, i, j, res["p_value"],
+                                          res["tests"]["paired_randomisation"]["smallest_attainable_p"], detail=res,
+                                          test="swap")
+            comp.calibration = test_calibration(name, comp.test)
+            if comp.detail is not None:
+                comp.detail["p_value_calibration"] = comp.calibration
+                comp.detail["primary_test"] = comp.calibration["test"]
+            comps.append(comp)
             if progress:
                 progress(sum(map(len, out.comparisons.values())) + len(comps), n_tests)
         out.values[name], out.best[name], out.comparisons[name] = values, best, comps
-        out.calibration[name] = calibration(name)
-    family = [c for name in metrics if out.in_holm_family(name) for c in out.comparisons[name]]
+    family = [c for name in metrics for c in out.comparisons[name] if c.in_family]
     out.n_family = len(family)
     for c, p in zip(family, holm([c.p_value for c in family])):
         c.p_holm = p
     return out
+
+
+def _rows_interval(entry: dict, a, b, metric: str, level: float) -> None:
+    """Make the permutation-widened interval of the difference the reported one (the bootstrap stays in ``ci``)."""
+    from .calibration import interval_coverage
+    from .studentised import pair_interval
+
+    wide = pair_interval(a, b, metric, level)
+    if wide["low"] is None:
+        return
+    coverage = interval_coverage(metric, "perm", "difference")
+    entry["ci_bca"] = [entry["ci_low"], entry["ci_high"]]
+    entry["ci_low"], entry["ci_high"] = wide["low"], wide["high"]
+    entry["ci_method"] = (f"influence t interval widened by the permutation rows ({wide['n_rows']} rows, variance ratio "
+                          f"{wide['ratio']:.2f}), {level:.0%}; measured coverage of the 95% interval "
+                          f"{coverage['coverage'] or 'not measured'}")
+    entry["ci_rows"] = {**wide, "coverage": coverage}
+
+
+def pair_indices(n_runs: int, best: int | None) -> list[tuple[int, int]]:
+    """The tested pairs: the two runs, or every run against the best."""
+    return [(0, 1)] if n_runs == 2 else [(i, best) for i in range(n_runs) if i != best]

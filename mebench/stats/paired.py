@@ -1,37 +1,18 @@
-"""Comparing two pipelines evaluated on the same samples and folds.
+"""Comparing two pipelines evaluated on the same samples and folds: the tests on stored predictions.
 
-Primary test: a **paired subject-level randomisation test** of the difference in a pooled metric.
-Under H0 the two pipelines are exchangeable within every subject, so for each subject the
-predictions of A and B for all of that subject's samples may be swapped. The null distribution
-of ``metric(A*) - metric(B*)`` over random swaps gives a two-sided p-value,
-``p = (C + 1) / (N + 1)`` with ``C`` the swaps whose |difference| is at least the observed one
-(or the exact share when all 2^S swap patterns are enumerated). Reported with a
-subject-cluster bootstrap interval of the difference.
+The default paired test refits both pipelines (:mod:`.studentised`). This module holds the tests
+that need only the stored predictions, which ``mebench compare`` reports beside it:
 
-What it tests, and its limits (measured in tests/test_stats_calibration.py):
-it compares the two pipelines' held-out predictions on these subjects. It is exact when the two
-pipelines' predictions are exchangeable within subjects (calibrated in simulation, and a
-clip-level swap is shown to over-reject there).
-
-Between two *different* leave-one-subject-out pipelines the swap is not exchangeable under H0
-("equally good"), for a reason no rescaling of scores removes: every subject is training data for
-every other subject's model, so each pipeline's held-out predictions are dependent across subjects
-(Bengio & Grandvalet 2004). The per-subject contributions to the difference are then positively
-correlated, while the swap null treats them as independent: on null synthetic data the variance
-of the observed difference was about 1.45 times the swap null's, for every metric. Pooled AUC and
-UF1 add to it, because they are not sums over subjects (AUC compares scores across subjects;
-UF1's denominators pool prediction rates), and the swap mixes the two pipelines' scales and
-rates. Two remedies were measured and did not bring AUC into the binomial band: ranking each
-pipeline's scores over its pooled predictions before swapping (AUC 0.105), and sign-flipping
-additive per-subject contributions computed within each pipeline from the leave-one-subject-out
-jackknife, with no mixing (AUC 0.09-0.11, UF1 0.08-0.11). Accuracy and UAR (sums of per-clip
-terms with fixed weights) stayed within the band (0.05-0.07).
-
-So every AUC and UF1 p-value of this test carries the false-positive rate measured between unlike
-pipelines (``CALIBRATION``), and those metrics (and any metric whose calibration has not been
-measured) stay out of the Holm family of ``mebench compare`` until they are calibrated. It is not
-a test that the two learning algorithms are equally good over datasets (for that, repeated
-cross-validation with a corrected test is needed).
+* the **paired subject-level randomisation test** (subject swap): under H0 the two pipelines are
+  exchangeable within every subject, so for each subject the predictions of A and B for all of
+  that subject's samples may be swapped; ``p = (C + 1) / (N + 1)`` over random swaps (or the exact
+  share when all 2^S patterns are enumerated). Between two *different* leave-one-subject-out
+  pipelines the swap is not exchangeable under "equally good": every subject is training data for
+  every other subject's model, so each pipeline's held-out predictions are dependent across
+  subjects (Bengio & Grandvalet 2004) and the per-subject contributions to the difference are
+  positively correlated, while the swap null treats them as independent. It rejects more often
+  than alpha between unlike pipelines (measured: :func:`mebench.stats.calibration.test_calibration`
+  with ``test="swap"``), so it is secondary and descriptive, quoted with its measured rate.
 
 Secondary tests, each labelled "assumes independent samples" (clips of a subject are not):
 
@@ -56,37 +37,6 @@ from .bootstrap import subject_codes
 _SEED_TAG = 0x50414952  # "PAIR"
 _TOL = 1e-10
 INDEPENDENT = "assumes independent samples (ignores the clustering of clips within subjects)"
-
-# False-positive rates of the paired subject-level test at alpha = 0.05 between two unlike
-# leave-one-subject-out pipelines (ridge on the two halves of the HOOF grid) on null synthetic
-# deception data: 200 datasets of 8 subjects x 6 clips (tests/test_stats_calibration.py, which
-# checks these figures), 400 such datasets, and 300 datasets of 12 subjects x 12 clips.
-CALIBRATION = {"accuracy": {"calibrated": True, "rate": "0.05-0.07", "rates": (0.07, 0.052, 0.06)},
-               "uar": {"calibrated": True, "rate": "0.05-0.07", "rates": (0.07, 0.052, 0.06)},
-               "uf1": {"calibrated": False, "rate": "0.08-0.10", "rates": (0.10, 0.08, 0.077)},
-               "auc": {"calibrated": False, "rate": "0.11", "rates": (0.115, 0.108, 0.11)}}
-CALIBRATION_SETTING = ("false-positive rate at alpha = 0.05 measured between two unlike leave-one-subject-out "
-                       "pipelines on null data (binomial 99% band for 200 datasets: 0.015-0.095); "
-                       "see mebench.stats.paired")
-
-
-def calibration(metric) -> dict:
-    """The paired test's measured calibration for a metric (by name or Metric object).
-
-    ``in_holm_family`` is False unless the rate was measured within the binomial band.
-    """
-    kind = metric_kind(resolve_metric(metric))
-    entry = CALIBRATION.get(kind)
-    if entry is None:
-        return {"in_holm_family": False, "measured_false_positive_rate": None,
-                "note": "the paired test's calibration has not been measured for this metric; its p-value is not "
-                        "Holm-corrected"}
-    out = {"in_holm_family": entry["calibrated"], "measured_false_positive_rate": entry["rate"],
-           "setting": CALIBRATION_SETTING}
-    if not entry["calibrated"]:
-        out["note"] = (f"between unlike pipelines this test rejected {entry['rate']} of null datasets at alpha = 0.05 "
-                       "(above the binomial band): read the p-value with that rate; it is not Holm-corrected")
-    return out
 
 
 # ---- paired subject-level randomisation ----
@@ -319,6 +269,7 @@ def compare_predictions(y, a: tuple, b: tuple, subjects, classes, metrics, n_per
     ``p_value`` is the primary (paired randomisation) test.
     """
     from .bootstrap import cluster_bootstrap_difference
+    from .calibration import test_calibration
 
     classes = list(classes)
     y = np.asarray(y)
@@ -327,7 +278,7 @@ def compare_predictions(y, a: tuple, b: tuple, subjects, classes, metrics, n_per
     out = {}
     for name in metrics:
         pr, iv = primary[name], boot[name]
-        calib = calibration(name)
+        calib = test_calibration(name, "swap")
         tests = {"paired_randomisation": {"p_value": pr.p_value, **pr.describe(), "calibration": calib}}
         kind = metric_kind(resolve_metric(name))
         if kind == "accuracy":

@@ -83,9 +83,31 @@ def _refuse_implicit_refits(run: dict, plugins=()) -> None:
         "intervals).")
 
 
+def _widened_intervals(run, names, perm, level: float) -> dict:
+    """Each metric's interval widened by the run's permutation rows (:func:`mebench.stats.studentised.widened_interval`)."""
+    from .calibration import interval_coverage
+    from .influence import has_influence
+    from .stored_rows import observed_sums
+    from .studentised import widened_interval
+
+    store = perm.rows
+    if store is None:
+        return {}
+    values, sums = store.arrays(store.prefix(perm.n_used or perm.n_permutations))
+    obs_values, obs_sums = observed_sums(run, store.metrics)
+    out = {}
+    for name in names:
+        if has_influence(name) and name in store.metrics:
+            j = store.metrics.index(name)
+            out[name] = {**widened_interval(obs_values[j], obs_sums[:, j], values[:, j], sums[:, :, j], level),
+                         "coverage": interval_coverage(name, "perm", "single")}
+    return out
+
+
 def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 2000, jobs: int = 1, seed: int = 0,
               method: str = "auto", scheme: str = "auto", ci: str = "bca", level: float = 0.95, metrics=None,
-              plugins=(), progress=None, write: bool = True, backend: str | None = None) -> dict:
+              plugins=(), progress=None, write: bool = True, backend: str | None = None,
+              early_stop: int | None = None, notify=None) -> dict:
     """Bootstrap intervals, per-subject diagnostics and the permutation test for one run.
 
     Writes ``stats.json`` into the run directory (``metrics.json`` and the other run files are never
@@ -97,7 +119,8 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
     from ..metrics.batch import batch_metrics
     from ..store import open_run
     from .bootstrap import cluster_bootstrap
-    from .permutation import permutation_test, prepared_from_run
+    from .calibration import interval_coverage
+    from .permutation import DEFAULT_EARLY_STOP, permutation_test, prepared_from_run
 
     t0 = time.perf_counter()
     run_for_gate = open_run(run_dir) if n_permutations is None else None
@@ -135,8 +158,8 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
                             "intervals only.)") from None
         perm = permutation_test(prepared, n_permutations=n_permutations, metrics=names, seed=seed, jobs=jobs,
                                 method=method, scheme=scheme, checkpoint_dir=run.dir if store else None,
-                                progress=progress,
-                                backend=backend)
+                                progress=progress, backend=backend, notify=notify,
+                                early_stop=DEFAULT_EARLY_STOP if early_stop is None else early_stop)
         for name, v in zip(names, values):
             o = perm.observed.get(name)
             if o is not None and np.isfinite(o) and np.isfinite(v) and abs(o - v) > 1e-9:
@@ -144,11 +167,13 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
                              "is not bit-for-bit reproducible, so its permutation p-value refers to the refit.")
         notes.extend(perm.notes)
     per_subject = per_subject_from_predictions(run.predictions, names)
+    widened = _widened_intervals(run, names, perm, level) if perm else {}
     out_metrics = {}
     for j, name in enumerate(names):
         iv = boot[name]
         entry = {"value": iv.value, "ci_low": iv.ci_low, "ci_high": iv.ci_high, "ci_method": iv.method_label(),
-                 "p_value": perm.p_values[name] if perm else None, "bootstrap": iv.to_dict(), "notes": list(iv.notes)}
+                 "p_value": perm.p_values[name] if perm else None, "bootstrap": iv.to_dict(), "notes": list(iv.notes),
+                 "ci_coverage": interval_coverage(name, ci), "ci_rows": widened.get(name)}
         if perm:
             entry["p_value_test"] = perm.describe(name)
             entry["permutation_observed"] = perm.observed[name]
@@ -193,6 +218,27 @@ def run_stats(run_dir, n_permutations: int | None = None, n_resamples: int = 200
     return result
 
 
+def store_rows(run_dir, n_permutations: int, seed: int = 0, scheme: str = "auto", jobs: int = 1, plugins=(),
+               progress=None) -> dict:
+    """Refit a stored run on permutation rows 0..n_permutations-1 and keep them in the run (no early stop).
+
+    What ``mebench bench`` does for every ranked pipeline, so that its leaderboard marks need no refit.
+    Returns ``{"scheme", "seed", "rows", "computed", "method", "path"}``.
+    """
+    from ..store import open_run
+    from .permutation import choose_scheme, compute_rows, prepared_from_run, row_engine, row_store
+
+    run = open_run(run_dir)
+    prepared, _ = prepared_from_run(run, plugins=plugins)
+    if scheme == "auto":
+        scheme = choose_scheme(prepared.y, prepared.samples["subject_id"].astype(str).to_numpy())[0]
+    engine = row_engine(prepared, "auto", jobs)
+    store = row_store(prepared, scheme, seed, _metric_names(run), run.dir)
+    computed = compute_rows(prepared, engine, store, scheme, seed, n_permutations, jobs, progress=progress)
+    return {"scheme": scheme, "seed": seed, "rows": store.prefix(), "computed": computed, "method": engine.method,
+            "path": str(store.path)}
+
+
 # ---- mebench compare ----
 def check_comparable(runs: list) -> None:
     """Refuse (MebenchError) unless every run shares the first run's dataset fingerprint and folds."""
@@ -211,23 +257,36 @@ def check_comparable(runs: list) -> None:
                 "on the same dataset version and protocol, or rank pipelines across datasets with --across-datasets.")
 
 
-def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resamples: int = 2000, seed: int = 0,
-                 ci: str = "bca", level: float = 0.95, progress=None) -> dict:
+DEFAULT_ROWS = 999
+
+
+def compare_runs(run_dirs, metrics=None, n_permutations: int = DEFAULT_ROWS, n_resamples: int = 2000, seed: int = 0,
+                 ci: str = "bca", level: float = 0.95, n_swaps: int = 10000, refit: bool = True,
+                 refit_nets: bool = False, early_stop: int | None = None, scheme: str = "auto", jobs: int = 1,
+                 backend: str | None = None, plugins=(), notify=None, progress=None, row_progress=None) -> dict:
     """Paired comparisons of pipelines run on the same samples and folds.
 
-    Two runs: A vs B. More: every run against the best one for each metric. The primary p-values
-    of the rows (comparisons x metrics) whose metric has a calibrated paired test are
-    Holm-corrected together; the others carry their measured false-positive rate
-    (:data:`mebench.stats.paired.CALIBRATION`) and no Holm value. ``progress(done, total)`` counts
-    the comparisons (pairs x metrics).
+    Two runs: A vs B. More: every run against the best one for each metric. The primary test is the
+    refit studentised paired permutation test (:mod:`mebench.stats.studentised`) on ``n_permutations``
+    rows of the permutation stream (scheme, seed), taken from the runs' stored rows and refit where
+    missing (``refit``; nets only with ``refit_nets``). Runs that cannot get rows (a net not asked to
+    refit) are compared by the subject swap, descriptive. The p-values whose test is in band
+    (:mod:`mebench.stats.calibration`) are Holm-corrected together.
     """
+    from ..metrics.batch import batch_metrics
+    from ..model_files import offline
     from ..registry import METRICS
     from ..store import open_run
-    from .multiple import best_versus_rest
+    from .multiple import best_index, best_versus_rest, pair_indices
+    from .permutation import DEFAULT_EARLY_STOP
+    from .stored_rows import rows_for_runs
 
     if len(run_dirs) < 2:
         raise MebenchError("compare needs at least two run directories.")
+    if n_permutations < 1:
+        raise MebenchError(f"--permutations must be positive, got {n_permutations}.")
     _check_level_and_seed(level, seed)
+    early_stop = DEFAULT_EARLY_STOP if early_stop is None else early_stop
     runs = arrs = [open_run(d) for d in run_dirs]
     check_comparable(runs)
     names = metrics or [m for m in _metric_names(runs[0]) if all(m in r.metrics.get("pooled", {}) for r in runs)]
@@ -235,20 +294,39 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resample
     base = arrs[0]
     aligned = [a.aligned_to(base) for a in arrs]
     labels = [f"{a.label} ({a.run_id})" for a in arrs]
+    ids = [a.run_id for a in arrs]
+    pairs = []
+    for name in names:
+        hib = bool(getattr(METRICS.get(name), "higher_is_better", True))
+        values = [batch_metrics([name], base.classes, base.y[None], p[None], sc[None])[0, 0] for p, sc in aligned]
+        pairs += [(i, j, name) for i, j in pair_indices(len(arrs), best_index(values, hib, ids))]
+    refit = refit and not offline()
+    outcome = rows_for_runs(runs, names, n_permutations, seed, scheme, pairs, refit=refit, refit_nets=refit_nets,
+                            early_stop=early_stop, jobs=jobs, backend=backend, plugins=plugins, notify=notify,
+                            progress=row_progress)
+    if not refit:
+        lacking = [i for i, why in outcome.missing.items() if "net" not in why]
+        if lacking:
+            run = runs[lacking[0]]
+            raise MebenchError(
+                f"run {run.dir} holds no permutation rows for scheme '{outcome.scheme}' and seed {seed}, and refits are "
+                f"off ({'--offline' if offline() else '--no-refit'}). Store them first with `mebench stats {run.dir} "
+                f"--seed {seed}` (it keeps the rows in the run), or drop --no-refit/--offline so compare refits the "
+                "pipelines itself.")
+    res = best_versus_rest(base.y, aligned, base.subjects, base.classes, names, ids, n_swaps, seed,
+                           intervals={"n_resamples": n_resamples, "level": level, "ci": ci}, rows=outcome.rows,
+                           n_rows=n_permutations, early_stop=early_stop, progress=progress)
     out = {"mode": "same-dataset", "runs": [{"run_id": a.run_id, "pipeline": a.label, "run_dir": str(a.dir)}
                                             for a in arrs],
            "n": int(len(base.y)), "n_subjects": int(len(np.unique(base.subjects))), "metrics": {}}
-    res = best_versus_rest(base.y, aligned, base.subjects, base.classes, names, [a.run_id for a in arrs],
-                           n_permutations, seed, intervals={"n_resamples": n_resamples, "level": level, "ci": ci},
-                           progress=progress)
     for name in names:
         comps = []
         for c in res.comparisons[name]:
             row = {"a": labels[c.a], "b": labels[c.b], "run_a": arrs[c.a].run_id, "run_b": arrs[c.b].run_id,
                    **c.detail, "p_values": {t: v.get("p_value") for t, v in c.detail["tests"].items()},
                    "p_holm": c.p_holm}
-            if not res.in_holm_family(name):
-                row["p_holm_note"] = "outside the Holm family: " + res.calibration[name].get("note", "not calibrated")
+            if not c.in_family:
+                row["p_holm_note"] = "outside the Holm family: " + c.calibration.get("note", "not calibrated")
             comps.append(row)
         entry = {"higher_is_better": bool(getattr(METRICS.get(name), "higher_is_better", True)), "comparisons": comps}
         if len(arrs) > 2:
@@ -261,16 +339,19 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = 10000, n_resample
             entry["value"] = comps[0]["value_a"]
             entry["p_holm"] = comps[0]["p_holm"]
         out["metrics"][name] = entry
-    kept = sorted(name for name in names if res.in_holm_family(name))
+    kept = sorted({c.metric for name in names for c in res.comparisons[name] if c.in_family})
     left = [name for name in out["metrics"] if name not in kept]
-    out["correction"] = (f"Holm over the {res.n_family} primary (paired randomisation) p-values of the metrics whose "
-                         f"paired test is calibrated ({', '.join(kept) or 'none here'}); statsmodels multipletests, "
-                         "method='holm'"
-                         + (f". Not corrected: {', '.join(left)}, whose p-values carry the false-positive rate "
-                            "measured between unlike pipelines on null data" if left else "")
-                         + "; secondary tests are not corrected")
+    out["correction"] = (f"Holm over the {res.n_family} primary p-values whose test is calibrated "
+                         f"({', '.join(kept) or 'none here'}); statsmodels multipletests, method='holm'"
+                         + (f". Not corrected: {', '.join(left)}, whose p-values carry their measured false-positive "
+                            "rate" if left else "") + "; secondary tests are not corrected")
+    out["refit"] = {"scheme": outcome.scheme, "seed": seed, "n_permutations": n_permutations, "early_stop": early_stop,
+                    "rows_reused": {ids[i]: v for i, v in outcome.reused.items()},
+                    "rows_refit": {ids[i]: v for i, v in outcome.refit.items()},
+                    "no_rows": {ids[i]: why for i, why in outcome.missing.items()}}
     out["seed"] = seed
     out["n_permutations"] = n_permutations
+    out["n_swaps"] = n_swaps
     out["n_resamples"] = n_resamples
     return out
 
