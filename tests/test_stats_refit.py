@@ -81,7 +81,7 @@ def test_compare_reuses_rows_stored_by_stats(runs, tmp_path):
     assert f"mebench stats {a}" in refused.output and "Traceback" not in refused.output
     for run in (a, b):
         _json(run_cli("stats", run, "--permutations", "99", "--bootstrap", "50", "--early-stop", "0", "--json"))
-        assert [len(s.rows) for s in run_stores(run)] == [99]
+        assert [s.prefix() for s in run_stores(run)] == [99]
     reused = _json(run_cli("compare", a, b, "--no-refit", "--permutations", "99", "--bootstrap", "50", "--early-stop", "0",
                            "--json"))
     assert reused["refit"]["rows_refit"] == {} and set(reused["refit"]["rows_reused"].values()) == {99}

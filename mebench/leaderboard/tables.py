@@ -187,12 +187,18 @@ def _column_cells(col_runs: list, label: str, metric: str, opts: BoardOptions, b
     if len(ranked) == 1:
         ranked[0][1]["best"] = True
     elif len(ranked) > 1:
-        from ..stats.multiple import best_versus_rest
-
-        runs = [r for r, _ in ranked]
+        from ..registry import METRICS
+        from ..stats.multiple import best_index, best_versus_rest, pair_indices
         from ..stats.stored_rows import rows_for_runs
 
-        outcome = rows_for_runs(runs, [metric], opts.n_rows, opts.seed, refit=False)  # a board never refits
+        runs = [r for r, _ in ranked]
+        values = [float(batch_metrics([metric], r.classes, r.y[None], r.pred[None], r.scores[None])[0, 0])
+                  for r in runs]
+        top = best_index(values, bool(getattr(METRICS.get(metric), "higher_is_better", True)),
+                         [r.run_id for r in runs])
+        pairs = [(i, j, metric) for i, j in pair_indices(len(runs), top)]
+        outcome = rows_for_runs(runs, [metric], opts.n_rows, opts.seed, pairs=pairs, refit=False,
+                                early_stop=opts.early_stop)  # a board never refits
         for i, path in outcome.paths.items():  # the rows behind the marks, hashed so that verify sees an edit
             if path is not None and Path(path).is_file():
                 ranked[i][1]["rows_file"] = {_rel(Path(path), base): file_sha256(path)}
@@ -200,7 +206,11 @@ def _column_cells(col_runs: list, label: str, metric: str, opts: BoardOptions, b
             notes["no_rows"].append(f"{runs[i].label} on {label}")
         res = best_versus_rest(runs[0].y, [r.aligned_to(runs[0]) for r in runs], runs[0].subjects, runs[0].classes,
                                [metric], [r.run_id for r in runs], opts.n_permutations, opts.seed,
-                               rows=outcome.rows, n_rows=opts.n_rows, early_stop=opts.early_stop)
+                               rows=outcome.rows, n_rows=opts.n_rows, early_stop=opts.early_stop,
+                               unsettled=outcome.unsettled)
+        for i, j, _ in sorted(outcome.unsettled):
+            other = runs[i if j == top else j]
+            notes["no_rows"].append(f"{other.label} on {label} (its stored rows do not settle the test)")
         best, values = res.best[metric], res.values[metric]
         ranked[best][1]["best"] = True
         smallest = res.smallest_holm_p(metric)

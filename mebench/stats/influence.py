@@ -154,4 +154,4 @@ def studentised(values_a, sums_a, values_b, sums_b) -> tuple[np.ndarray, np.ndar
     se = np.sqrt(n_subj / max(n_subj - 1, 1) * np.sum(d * d, axis=-1))
     with np.errstate(invalid="ignore", divide="ignore"):
         t = np.where(se > 0, delta / np.where(se > 0, se, 1.0), np.where(delta == 0, 0.0, np.sign(delta) * np.inf))
-    return delta, se, np.where(np.isfinite(delta), t, np.nan)
+    return delta, se, np.where(np.isfinite(delta) & ~np.isnan(se), t, np.nan)

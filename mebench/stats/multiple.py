@@ -390,7 +390,7 @@ class BestVersusRest:
 
 def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permutations: int = 10000, seed: int = 0,
                      intervals: dict | None = None, rows: list | None = None, n_rows: int = 999,
-                     early_stop: int = 0, progress=None) -> BestVersusRest:
+                     early_stop: int = 0, progress=None, unsettled=()) -> BestVersusRest:
     """Each run against the best one, per metric: the procedure of ``mebench compare`` and the leaderboard.
 
     Two runs are compared with each other; more are each compared with the best run of the metric
@@ -411,9 +411,10 @@ def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permut
     intervals : dict or None
         ``{"n_resamples", "level", "ci"}`` adds bootstrap intervals and the secondary tests
         (:func:`mebench.stats.paired.compare_predictions`); None runs the primary test alone.
-    rows, n_rows, early_stop
+    rows, n_rows, early_stop, unsettled
         Each run's :class:`mebench.stats.studentised.PipelineRows` (None where a run has none), the
-        permutation rows asked for, and h of the sequential rule (0: none).
+        permutation rows asked for, h of the sequential rule (0: none), and the ``(i, j, metric)`` tests
+        the rows at hand cannot settle (they get the descriptive swap).
     progress : callable, optional
         ``progress(done, total)`` after each comparison (pairs x metrics).
 
@@ -441,7 +442,8 @@ def best_versus_rest(y, aligned: list, subjects, classes, metrics, ids, n_permut
             raise MebenchError(f"{name} is undefined for every run; nothing to compare.")
         comps = []
         for i, j in pair_indices(len(aligned), best):
-            refit = rows is not None and rows[i] is not None and rows[j] is not None and has_influence(name)
+            refit = (rows is not None and rows[i] is not None and rows[j] is not None and has_influence(name)
+                     and (i, j, name) not in unsettled)
             stud = studentised_test(rows[i], rows[j], name, n_rows, early_stop) if refit else None
             if intervals is None and stud is not None:
                 comp = PairComparison(name, i, j, stud.p_value, stud.smallest_p, detail={"tests": {

@@ -295,8 +295,10 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = DEFAULT_ROWS, n_r
     aligned = [a.aligned_to(base) for a in arrs]
     labels = [f"{a.label} ({a.run_id})" for a in arrs]
     ids = [a.run_id for a in arrs]
+    from .influence import has_influence
+
     pairs = []
-    for name in names:
+    for name in [n for n in names if has_influence(n)]:
         hib = bool(getattr(METRICS.get(name), "higher_is_better", True))
         values = [batch_metrics([name], base.classes, base.y[None], p[None], sc[None])[0, 0] for p, sc in aligned]
         pairs += [(i, j, name) for i, j in pair_indices(len(arrs), best_index(values, hib, ids))]
@@ -313,6 +315,14 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = DEFAULT_ROWS, n_r
                 f"off ({'--offline' if offline() else '--no-refit'}). Store them first with `mebench stats {run.dir} "
                 f"--seed {seed}` (it keeps the rows in the run), or drop --no-refit/--offline so compare refits the "
                 "pipelines itself.")
+    if not refit and outcome.unsettled:
+        i, j, name = sorted(outcome.unsettled)[0]
+        held = {k: len(outcome.rows[k].values) for k in (i, j)}
+        raise MebenchError(
+            f"the stored permutation rows of {runs[i].dir} ({held[i]} rows) and {runs[j].dir} ({held[j]} rows) neither "
+            f"reach --permutations {n_permutations} nor settle the {name} test by the sequential rule (they were kept "
+            "for another test), and refits are off. Drop --no-refit so compare refits the missing rows, or store "
+            f"more with `mebench stats RUN --seed {seed} --permutations {n_permutations} --early-stop 0`.")
     res = best_versus_rest(base.y, aligned, base.subjects, base.classes, names, ids, n_swaps, seed,
                            intervals={"n_resamples": n_resamples, "level": level, "ci": ci}, rows=outcome.rows,
                            n_rows=n_permutations, early_stop=early_stop, progress=progress)

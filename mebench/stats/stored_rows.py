@@ -30,6 +30,7 @@ class RowsOutcome:
     refit: dict = field(default_factory=dict)       # run index -> rows computed now
     reused: dict = field(default_factory=dict)      # run index -> rows taken from the run's store
     paths: dict = field(default_factory=dict)       # run index -> the store file read or written
+    unsettled: set = field(default_factory=set)     # (i, j, metric) tests the stored rows cannot settle
     scheme: str = ""
     seed: int = 0
 
@@ -80,19 +81,22 @@ def rows_for_runs(runs, metrics, n_permutations: int, seed: int = 0, scheme: str
 
     ``pairs``: ``[(i, j, metric)]`` tests to settle; rows are refit round by round (doubling from 50)
     until each is settled by the sequential rule with ``early_stop`` or all ``n_permutations`` rows exist.
+    Without refits, a test that the rows at hand neither complete nor settle is listed in ``unsettled``
+    (fewer rows were kept for another test, so they cannot stand for this one).
+    The observed statistic comes from the same refit procedure as the rows (a store's row -1) where a
+    store has it, else from the stored predictions.
     """
-    from .permutation import compute_rows, prepared_from_run, row_engine, row_store
+    from ..fsutil import unwritable_reason
+    from .permutation import compute_rows, observed_row, prepared_from_run, row_engine, row_store
 
     names = store_metrics(metrics)
-    first = runs[0]
     if scheme == "auto":
-        scheme = choose_scheme(first.y, np.asarray(first.subjects).astype(str))[0]
+        scheme = _stored_scheme(runs, seed) or choose_scheme(runs[0].y, np.asarray(runs[0].subjects).astype(str))[0]
     out = RowsOutcome([None] * len(runs), scheme=scheme, seed=seed)
     stores, prepared, engines = {}, {}, {}
     for i, run in enumerate(runs):
         stores[i] = find_store(run, scheme, seed, names)
         out.reused[i] = 0 if stores[i] is None else stores[i].prefix(n_permutations)
-    observed = {i: observed_sums(run, names) for i, run in enumerate(runs)}
     targets, n = [], 50
     while n < n_permutations and refit and pairs:
         targets.append(n)
@@ -113,24 +117,43 @@ def rows_for_runs(runs, metrics, n_permutations: int, seed: int = 0, scheme: str
             if i not in prepared:
                 prepared[i], _ = prepared_from_run(run, plugins=plugins)
                 engines[i] = row_engine(prepared[i], "auto", jobs)
-                stores[i] = row_store(prepared[i], scheme, seed, names, run.dir)
+                writable = unwritable_reason(run.dir) is None  # a read-only run: rows kept in memory only
+                stores[i] = row_store(prepared[i], scheme, seed, names, run.dir if writable else None)
                 _check_stream(runs, stores, i)
-                if notify and engines[i].predict is None:
+                values, sums, seconds = observed_row(prepared[i], engines[i], stores[i])
+                stores[i].rows[-1] = (values, sums)
+                estimate = seconds * (n_permutations - have) / max(1, jobs if engines[i].predict is None else 1)
+                if notify and estimate > 3:
                     notify(f"refitting {run.label} ({run.run_id}) on up to {n_permutations - have} permutation rows "
-                           f"({engines[i].method} path)")
+                           f"({engines[i].method} path): about {estimate:.0f} s")
+                if notify and not writable:
+                    notify(f"{run.dir} is not writable: its rows are kept in memory only")
             out.refit[i] = out.refit.get(i, 0) + compute_rows(prepared[i], engines[i], stores[i], scheme, seed,
                                                                target, jobs, backend, progress=progress)
-        for i in range(len(runs)):
+        for i, run in enumerate(runs):
             if i not in out.missing and stores[i] is not None:
                 out.paths[i] = stores[i].path
                 values, sums = stores[i].arrays(stores[i].prefix(target), names)
-                out.rows[i] = PipelineRows(names, *observed[i], values, sums, scheme, seed)
+                observed = stores[i].observed(names) or observed_sums(run, names)
+                out.rows[i] = PipelineRows(names, *observed, values, sums, scheme, seed)
         if all(out.rows[i] is None or out.rows[j] is None or decided(out.rows[i], out.rows[j], m, n_permutations,
                                                                      early_stop)
                for i, j, m in (pairs or [])):
             break
+    out.unsettled = {(i, j, m) for i, j, m in (pairs or []) if out.rows[i] is not None and out.rows[j] is not None
+                     and not decided(out.rows[i], out.rows[j], m, n_permutations, early_stop)}
     _check_stream(runs, stores, None)
     return out
+
+
+def _stored_scheme(runs, seed: int) -> str | None:
+    """The scheme of the rows every run already holds for ``seed`` (what ``mebench stats`` chose), if one."""
+    common = None
+    for run in runs:
+        schemes = {s.key.get("stream", {}).get("scheme") for s in run_stores(run.dir)
+                   if s.key.get("stream", {}).get("seed") == seed}
+        common = schemes if common is None else common & schemes
+    return next(iter(common)) if common and len(common) == 1 else None
 
 
 def _check_stream(runs, stores, new) -> None:

@@ -98,7 +98,8 @@ def studentised_test(a: PipelineRows, b: PipelineRows, metric: str, n_permutatio
     if not np.isfinite(delta) or np.isnan(t):
         return StudentisedResult(metric, None, None, None, None, 0, 0, n_permutations, False, early_stop, a.scheme,
                                  a.seed, undefined, len(t_rows))
-    exceed = np.where(np.isnan(t_rows), np.nan, (np.abs(t_rows) >= abs(t) - _TOL * max(1.0, abs(t))).astype(float))
+    threshold = abs(t) - _TOL * max(1.0, abs(t)) if np.isfinite(t) else np.inf  # |T| = inf: only |T*| = inf ties
+    exceed = np.where(np.isnan(t_rows), np.nan, (np.abs(t_rows) >= threshold).astype(float))
     p, c, used, stopped = sequential_p(exceed, early_stop)
     return StudentisedResult(metric, delta, se, t, p, c, used, n_permutations, stopped, early_stop, a.scheme, a.seed,
                              undefined, len(t_rows))

@@ -345,13 +345,14 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
                      f"{arrangements['smallest_p']:.2g}.")
     store = row_store(prepared, scheme, seed, metric_names, checkpoint_dir)
     resumed = store.prefix(n_permutations)
-    obs_values, _, seconds = observed_row(prepared, engine, store)
+    obs_values, obs_sums, seconds = observed_row(prepared, engine, store)
+    store.rows[-1] = (obs_values, obs_sums)  # the same procedure's observed row, for the paired test
     cols = [store.metrics.index(m) for m in metric_names]
     observed = {name: float(obs_values[c]) for name, c in zip(metric_names, cols)}
     hib = {name: bool(getattr(m, "higher_is_better", True)) for name, m in zip(metric_names, metric_objs)}
     missing = n_permutations - resumed
     estimate = seconds * missing / max(1, jobs if engine.predict is None else 1)
-    if notify and engine.predict is None and missing and estimate > 3:
+    if notify and missing and estimate > 3:
         notify(f"about {estimate:.0f} s for up to {missing} refits of the pipeline ({seconds:.2f} s each, {jobs} "
                f"job(s)); the sequential rule stops earlier when p is clearly large")
     computed, used = 0, resumed

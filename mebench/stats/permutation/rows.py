@@ -78,6 +78,13 @@ class RowStore:
         sums = np.stack([self.rows[i][1] for i in range(count)])[:, :, cols]
         return values, sums
 
+    def observed(self, metrics) -> tuple[np.ndarray, np.ndarray] | None:
+        """The refit on the observed labels (row -1), for ``metrics``, when the store holds it."""
+        if -1 not in self.rows:
+            return None
+        cols = [self.metrics.index(m) for m in metrics]
+        return self.rows[-1][0][cols], self.rows[-1][1][:, cols]
+
     def add(self, start: int, values: np.ndarray, sums: np.ndarray) -> None:
         for i in range(len(values)):
             self.rows[start + i] = (np.asarray(values[i], float), np.asarray(sums[i], float))
