@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from sklearn import metrics as skm
 
 
 @dataclass(frozen=True)
@@ -63,6 +62,8 @@ def _uf1(y_true, y_pred, scores, classes):
         return float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        from sklearn import metrics as skm  # imported when first used: most callers need only batch.py
+
         return float(skm.f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
 
 
@@ -71,6 +72,8 @@ def _auc(y_true, y_pred, scores, classes):
     present = _present(y_true, classes)
     if len(present) < 2:
         return float("nan")
+    from sklearn import metrics as skm  # imported when first used: most callers need only batch.py
+
     if len(classes) == 2:
         return float(skm.roc_auc_score(y_true == classes[1], scores[:, 1]))
     aucs = [skm.roc_auc_score(y_true == c, scores[:, j]) for j, c in enumerate(classes) if c in present]

@@ -226,7 +226,7 @@ def store_rows(run_dir, n_permutations: int, seed: int = 0, scheme: str = "auto"
     Returns ``{"scheme", "seed", "rows", "computed", "method", "path"}``.
     """
     from ..store import open_run
-    from .permutation import choose_scheme, compute_rows, prepared_from_run, row_engine, row_store
+    from .permutation import choose_scheme, compute_rows, observed_row, prepared_from_run, row_engine, row_store
 
     run = open_run(run_dir)
     prepared, _ = prepared_from_run(run, plugins=plugins)
@@ -234,6 +234,8 @@ def store_rows(run_dir, n_permutations: int, seed: int = 0, scheme: str = "auto"
         scheme = choose_scheme(prepared.y, prepared.samples["subject_id"].astype(str).to_numpy())[0]
     engine = row_engine(prepared, "auto", jobs)
     store = row_store(prepared, scheme, seed, _metric_names(run), run.dir)
+    store.rows[-1] = observed_row(prepared, engine, store)[:2]  # the observed statistic by the same procedure
+    store.planned = max(store.planned, n_permutations)
     computed = compute_rows(prepared, engine, store, scheme, seed, n_permutations, jobs, progress=progress)
     return {"scheme": scheme, "seed": seed, "rows": store.prefix(), "computed": computed, "method": engine.method,
             "path": str(store.path)}

@@ -141,9 +141,17 @@ def rows_for_runs(runs, metrics, n_permutations: int, seed: int = 0, scheme: str
                for i, j, m in (pairs or [])):
             break
     out.unsettled = {(i, j, m) for i, j, m in (pairs or []) if out.rows[i] is not None and out.rows[j] is not None
-                     and not decided(out.rows[i], out.rows[j], m, n_permutations, early_stop)}
+                     and not decided(out.rows[i], out.rows[j], m, n_permutations, early_stop)
+                     and not _fixed_design(stores[i], stores[j])}
     _check_stream(runs, stores, None)
     return out
+
+
+def _fixed_design(a, b) -> bool:
+    """Whether the rows both stores hold were all asked for without an early stop (a fixed number of rows, so
+    p = (1 + C) / (L + 1) over them is valid whatever another test did with them)."""
+    held = min(a.prefix(), b.prefix())
+    return held > 0 and min(a.planned, b.planned) >= held
 
 
 def _stored_scheme(runs, seed: int) -> str | None:

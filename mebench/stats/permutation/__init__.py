@@ -347,6 +347,8 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
     resumed = store.prefix(n_permutations)
     obs_values, obs_sums, seconds = observed_row(prepared, engine, store)
     store.rows[-1] = (obs_values, obs_sums)  # the same procedure's observed row, for the paired test
+    if early_stop == 0:  # every row up to n_permutations will be computed: a fixed design another test may use
+        store.planned = max(store.planned, n_permutations)
     cols = [store.metrics.index(m) for m in metric_names]
     observed = {name: float(obs_values[c]) for name, c in zip(metric_names, cols)}
     hib = {name: bool(getattr(m, "higher_is_better", True)) for name, m in zip(metric_names, metric_objs)}

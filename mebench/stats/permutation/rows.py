@@ -61,6 +61,7 @@ class RowStore:
     subjects: list
     path: Path | None = None
     rows: dict = field(default_factory=dict)
+    planned: int = 0  # rows 0..planned-1 were asked for without an early stop: a fixed design, whatever they show
 
     def prefix(self, limit: int | None = None) -> int:
         """How many rows 0, 1, ... are present without a gap (at most ``limit``)."""
@@ -99,7 +100,8 @@ class RowStore:
         values, sums = (np.stack([self.rows[i][0] for i in index]), np.stack([self.rows[i][1] for i in index])) \
             if len(index) else (np.empty((0, len(self.metrics))), np.empty((0, len(self.subjects), len(self.metrics))))
         buf = io.BytesIO()
-        header = json.dumps({"key": self.key, "metrics": self.metrics, "subjects": self.subjects}, default=str)
+        header = json.dumps({"key": self.key, "metrics": self.metrics, "subjects": self.subjects,
+                             "planned": self.planned}, default=str)
         np.savez_compressed(buf, header=np.array(header), index=index, values=values, sums=sums)
         atomic_write_bytes(self.path, buf.getvalue())
 
@@ -120,7 +122,7 @@ def read_store(path: Path) -> RowStore | None:
         return None
     if len(index) != len(values) or len(index) != len(sums):
         return None
-    store = RowStore(header["key"], header["metrics"], header["subjects"], Path(path))
+    store = RowStore(header["key"], header["metrics"], header["subjects"], Path(path), planned=int(header.get("planned", 0)))
     store.rows = {int(i): (values[j], sums[j]) for j, i in enumerate(index)}
     return store
 
