@@ -294,6 +294,13 @@ def compute_rows(prepared, engine: RowEngine, store: RowStore, scheme: str, seed
     return len(todo)
 
 
+def _announce(notify, seconds: float, rows: int, how: str) -> None:
+    """Print the estimated time of the rows still to compute when it exceeds a few seconds."""
+    if notify and rows > 0 and seconds > 3:
+        notify(f"about {seconds:.0f} s for up to {rows} more permutation rows ({how}); the sequential rule stops "
+               "earlier when p is clearly large")
+
+
 def _rounds(total: int, first: int) -> list[int]:
     """Row counts after which the sequential rule is checked: doubling from ``first`` up to ``total``."""
     out, n = [], max(1, first)
@@ -353,13 +360,18 @@ def permutation_test(prepared, n_permutations: int = 1000, metrics=None, seed: i
     observed = {name: float(obs_values[c]) for name, c in zip(metric_names, cols)}
     hib = {name: bool(getattr(m, "higher_is_better", True)) for name, m in zip(metric_names, metric_objs)}
     missing = n_permutations - resumed
-    estimate = seconds * missing / max(1, jobs if engine.predict is None else 1)
-    if notify and missing and estimate > 3:
-        notify(f"about {estimate:.0f} s for up to {missing} refits of the pipeline ({seconds:.2f} s each, {jobs} "
-               f"job(s)); the sequential rule stops earlier when p is clearly large")
+    if engine.predict is None:  # one refit per row: the observed refit's time, per worker
+        _announce(notify, seconds * missing / max(1, jobs), missing, f"{seconds:.2f} s each, {jobs} job(s)")
     computed, used = 0, resumed
-    for target in _rounds(n_permutations, 50 if engine.predict is None else n_permutations):
-        computed += compute_rows(prepared, engine, store, scheme, seed, target, jobs, backend, chunk_size, progress)
+    first = 50 if engine.predict is None else min(16, n_permutations)  # direct paths: time a small batch first
+    for target in _rounds(n_permutations, first):
+        t_round = time.perf_counter()
+        done = compute_rows(prepared, engine, store, scheme, seed, target, jobs, backend, chunk_size, progress)
+        if engine.predict is not None and computed == 0 and done:
+            per_row = (time.perf_counter() - t_round) / done
+            _announce(notify, per_row * (n_permutations - target), n_permutations - target,
+                      f"{engine.method} path, {per_row * 1000:.1f} ms per row")
+        computed += done
         used = target
         values, _ = store.arrays(target, metric_names)
         if early_stop > 0 and all(not np.isfinite(observed[m]) or sequential_p(
