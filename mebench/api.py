@@ -76,11 +76,12 @@ class Run:
 
     def stats(self, permutations: int | None = None, bootstrap: int = 2000, seed: int = 0, jobs: int = 1,
               method: str = "auto", scheme: str = "auto", ci: str = "bca", level: float = 0.95, metrics=None,
-              plugins=(), progress: bool = True) -> dict:
+              plugins=(), progress: bool = True, early_stop: int | None = None) -> dict:
         """Bootstrap CIs and the permutation test against chance, as ``mebench stats``; written to ``stats.json``.
 
-        ``permutations`` None is the default (1000; a net's refits must be asked for), 0 skips the test.
-        Returns the ``stats.json`` content.
+        ``permutations`` None is the default (1000; a net's refits must be asked for), 0 skips the test;
+        ``early_stop`` is h of the sequential rule (None: the default, 20; 0: keep every row, a fixed design
+        that any later comparison can use). Returns the ``stats.json`` content.
         """
         from .progress import Progress
         from .stats.runs import run_stats
@@ -89,12 +90,15 @@ class Run:
         with Progress(enabled=progress) as display:
             task = display.task("permutations", unit="permutations")
             return run_stats(self.dir, permutations, bootstrap, resolve_jobs(jobs), seed, method, scheme, ci, level,
-                             list(metrics) if metrics else None, tuple(plugins), task.callback())
+                             list(metrics) if metrics else None, tuple(plugins), task.callback(),
+                             early_stop=early_stop)
 
-    def compare(self, other, *more, metrics=None, permutations: int = 10000, bootstrap: int = 2000, seed: int = 0,
-                ci: str = "bca", level: float = 0.95, progress: bool = True) -> dict:
+    def compare(self, other, *more, metrics=None, permutations: int = 999, bootstrap: int = 2000, seed: int = 0,
+                ci: str = "bca", level: float = 0.95, progress: bool = True, refit: bool = True,
+                early_stop: int | None = None, swaps: int = 10000) -> dict:
         """Paired comparison with ``other`` (and ``more``), as ``mebench compare``: the same samples and folds
-        are required; returns the JSON result of ``mebench compare --json``."""
+        are required; ``permutations`` rows of the refit studentised test (stored rows reused, missing ones
+        refit unless ``refit=False``); returns the JSON result of ``mebench compare --json``."""
         from .progress import Progress
         from .stats.runs import compare_runs
 
@@ -104,7 +108,7 @@ class Run:
         with Progress(enabled=progress) as display:
             task = display.task("compare", unit="comparisons")
             return compare_runs(dirs, list(metrics) if metrics else None, permutations, bootstrap, seed, ci, level,
-                                progress=task.callback())
+                                n_swaps=swaps, refit=refit, early_stop=early_stop, progress=task.callback())
 
     def report(self, out=None, bootstrap: int = 2000, seed: int = 0, overwrite: bool = False,
                progress: bool = True):

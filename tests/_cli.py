@@ -133,6 +133,7 @@ def run_cli(*args, env: dict | None = None, cwd=None, check: bool = False, proce
         from mebench.cli import main
 
         before = os.getcwd()
+        offline = os.environ.get("MEBENCH_OFFLINE")  # `mebench --offline` sets it for its workers: not for later tests
         if cwd is not None:
             os.chdir(cwd)
         try:
@@ -140,6 +141,10 @@ def run_cli(*args, env: dict | None = None, cwd=None, check: bool = False, proce
                                         catch_exceptions=catch_exceptions)
         finally:
             os.chdir(before)
+            if offline is None:
+                os.environ.pop("MEBENCH_OFFLINE", None)
+            else:
+                os.environ["MEBENCH_OFFLINE"] = offline
     if check:
         assert result.exit_code == 0, result.output
     return result

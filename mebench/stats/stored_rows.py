@@ -49,7 +49,10 @@ def is_expensive(run, plugins=()) -> bool:
 
 
 def find_store(run, scheme: str, seed: int, metrics):
-    """The run's stored rows for (scheme, seed) that belong to this run's pipeline and folds, or None."""
+    """The run's stored rows for (scheme, seed) that belong to this run's pipeline and folds, or None (also for a
+    run that is not a stored run directory, such as a seed ensemble)."""
+    if getattr(run, "manifest", None) is None or getattr(run, "dir", None) is None:
+        return None
     held = hashlib.sha256("\n".join(sorted(run.predictions["sample_id"].astype(str))).encode()).hexdigest()
     best = None
     for store in run_stores(run.dir):
