@@ -39,6 +39,8 @@ def is_expensive(run, plugins=()) -> bool:
     """Whether the run's classifier is a net (refits take hours): it refits only when asked."""
     from ..registry import CLASSIFIERS, load_plugin_file
 
+    if getattr(run, "manifest", None) is None:  # not a stored run directory (a seed ensemble)
+        return False
     for plugin in plugins:
         load_plugin_file(plugin)
     name = run.manifest.config.get("classifier")
@@ -110,9 +112,11 @@ def rows_for_runs(runs, metrics, n_permutations: int, seed: int = 0, scheme: str
             have = 0 if stores[i] is None else stores[i].prefix(target)
             if have >= target or i in out.missing:
                 continue
-            why = None if refit else "refits are off (--no-refit or --offline)"
-            if why is None and not refit_nets and is_expensive(run, plugins):
+            why = None
+            if not refit_nets and is_expensive(run, plugins):
                 why = "its classifier is a net, which refits only when asked (--refit-nets)"
+            elif not refit:
+                why = "refits are off (--no-refit or --offline)"
             if why is not None:
                 if have == 0:
                     out.missing[i] = why

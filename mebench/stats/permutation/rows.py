@@ -99,11 +99,25 @@ class RowStore:
         index = np.array(sorted(self.rows), dtype=np.int64)
         values, sums = (np.stack([self.rows[i][0] for i in index]), np.stack([self.rows[i][1] for i in index])) \
             if len(index) else (np.empty((0, len(self.metrics))), np.empty((0, len(self.subjects), len(self.metrics))))
-        buf = io.BytesIO()
         header = json.dumps({"key": self.key, "metrics": self.metrics, "subjects": self.subjects,
                              "planned": self.planned}, default=str)
-        np.savez_compressed(buf, header=np.array(header), index=index, values=values, sums=sums)
-        atomic_write_bytes(self.path, buf.getvalue())
+        atomic_write_bytes(self.path, _npz_bytes({"header": np.array(header), "index": index, "values": values,
+                                                  "sums": sums}))
+
+
+def _npz_bytes(arrays: dict) -> bytes:
+    """An ``.npz`` file (what ``np.load`` reads) with fixed entry dates, so equal rows give equal bytes."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            data = io.BytesIO()
+            np.lib.format.write_array(data, np.asanyarray(array), allow_pickle=False)
+            archive.writestr(entry, data.getvalue())
+    return buf.getvalue()
 
 
 def rows_path(directory, key: dict) -> Path:
