@@ -197,12 +197,17 @@ def two_runs(tmp_path_factory):
     return ridge(base / "a", 1.0), ridge(base / "b", 100.0)
 
 
-def test_leaderboard_verify_compare_and_report_count_their_work(two_runs, tmp_path):
+def test_leaderboard_verify_compare_and_report_count_their_work(two_runs, tmp_path, monkeypatch):
     """Each long command hands the shared display a count with a total (the display's timing is tested above)."""
+    import time
+
+    from mebench.leaderboard import tables
     from mebench.leaderboard.report import render_report
     from mebench.leaderboard.verify import verify
     from mebench.stats.runs import compare_runs
 
+    cells = tables._column_cells  # a column that takes longer than one display interval, however warm the caches
+    monkeypatch.setattr(tables, "_column_cells", lambda *args, **kw: (time.sleep(0.2), cells(*args, **kw))[1])
     a, b = two_runs
     record = tmp_path / "board.json"
     table = run_cli("leaderboard", a, b, "--bootstrap", 300, "--permutations", 300, "--format", "json", "--out",
