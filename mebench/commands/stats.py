@@ -316,8 +316,8 @@ def _print_compare(console, result, level) -> None:
     console.print(f"swap p*: {swap['test']}; {swap['p_value_definition'].split('; C =')[0]}; seed {result['seed']}. "
                   "Secondary and descriptive: [FPR r] is its measured false-positive rate at alpha = 0.05 between "
                   "leave-one-subject-out pipelines on null data.", highlight=False)
-    console.print(f"CI: {first['ci_method']} of the difference (both pipelines scored on each resample).",
-                  highlight=False)
+    console.print(f"CI of Δ: {first['ci_method']}" + ("." if first.get("ci_rows") else
+                                                     " (both pipelines scored on each resample)."), highlight=False)
     for m, entry in result["metrics"].items():
         rows = entry["comparisons"][0].get("ci_rows")
         cov = rows["coverage"] if rows else interval_coverage(m, "bca", "difference")
