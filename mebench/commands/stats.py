@@ -152,7 +152,7 @@ def _print_stats(console, result) -> None:
                           f"{rows['coverage']['note']}.", highlight=False)
         cov = e.get("ci_coverage") or {}
         if cov.get("coverage") and not cov.get("in_band"):
-            console.print(f"[yellow]note ({m}, CI):[/] {cov['note']} (nominal {level:.0%}; "
+            console.print(f"[yellow]note ({m}, bootstrap CI):[/] {cov['note']} (nominal {level:.0%}; "
                           "benchmarks/bench_calibration.py)", highlight=False)
         for note in e["notes"]:
             console.print(f"[yellow]note ({m}):[/] {note}", highlight=False)

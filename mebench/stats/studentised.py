@@ -106,14 +106,15 @@ def studentised_test(a: PipelineRows, b: PipelineRows, metric: str, n_permutatio
 
 
 def widened_interval(value: float, sums: np.ndarray, row_values: np.ndarray, row_sums: np.ndarray,
-                     level: float = 0.95) -> dict:
+                     level: float = 0.95, bounds: tuple = (0.0, 1.0)) -> dict:
     """The influence t interval widened by the permutation rows: a calibrated interval under LOSO.
 
     The influence SE treats subjects as independent, but under leave-one-subject-out the held-out
     predictions of different subjects share training data, so the estimate varies more than it says.
     The permutation rows are refits of the whole procedure: the ratio of their variance to their mean
     influence variance measures that excess, and the interval is value +- t_{S-1} SE sqrt(ratio)
-    (never narrower than the t interval). ``sums`` (S,) and ``row_sums`` (L, S) are per-subject
+    (never narrower than the t interval), clipped to ``bounds`` (the metric's range; (-1, 1) for a
+    difference, which cannot lower its coverage). ``sums`` (S,) and ``row_sums`` (L, S) are per-subject
     influence sums (of a difference: A's minus B's). Measured coverage: :mod:`.calibration`.
     """
     from scipy.stats import t as student_t
@@ -127,16 +128,18 @@ def widened_interval(value: float, sums: np.ndarray, row_values: np.ndarray, row
         return {"low": None, "high": None, "ratio": None, "se": se, "n_rows": int(ok.sum())}
     ratio = float(np.var(np.asarray(row_values)[ok], ddof=1) / np.mean(row_var[ok]))
     half = float(student_t.ppf(0.5 + level / 2, n_subjects - 1)) * se * np.sqrt(max(ratio, 1.0))
-    return {"low": float(value - half), "high": float(value + half), "ratio": ratio, "se": se,
-            "n_rows": int(ok.sum())}
+    return {"low": float(max(value - half, bounds[0])), "high": float(min(value + half, bounds[1])), "ratio": ratio,
+            "se": se, "n_rows": int(ok.sum())}
 
 
 def pair_interval(a: PipelineRows, b: PipelineRows, metric: str, level: float = 0.95) -> dict:
     """:func:`widened_interval` of metric(A) - metric(B) from both pipelines' rows."""
     ja, jb = a.column(metric), b.column(metric)
     n = min(len(a.values), len(b.values))
-    return widened_interval(a.observed_values[ja] - b.observed_values[jb], a.observed_sums[:, ja] - b.observed_sums[:, jb],
-                            a.values[:n, ja] - b.values[:n, jb], a.sums[:n, :, ja] - b.sums[:n, :, jb], level)
+    value = a.observed_values[ja] - b.observed_values[jb]
+    sums = a.observed_sums[:, ja] - b.observed_sums[:, jb]
+    return widened_interval(value, sums, a.values[:n, ja] - b.values[:n, jb], a.sums[:n, :, ja] - b.sums[:n, :, jb],
+                            level, bounds=(-1.0, 1.0))
 
 
 def decided(a: PipelineRows, b: PipelineRows, metric: str, n_permutations: int, early_stop: int) -> bool:
