@@ -82,7 +82,8 @@ def test_compare_reuses_rows_stored_by_stats(runs, tmp_path):
     for run in (a, b):
         _json(run_cli("stats", run, "--permutations", "99", "--bootstrap", "50", "--early-stop", "0", "--json"))
         assert [s.prefix() for s in run_stores(run)] == [99]
-    reused = _json(run_cli("compare", a, b, "--no-refit", "--permutations", "99", "--bootstrap", "50", "--early-stop", "0",
+    reused = _json(run_cli("compare", a, b, "--no-refit", "--permutations", "99", "--bootstrap", "50",
+                           "--early-stop", "0",
                            "--json"))
     assert reused["refit"]["rows_refit"] == {} and set(reused["refit"]["rows_reused"].values()) == {99}
     c, d = _fresh(runs, tmp_path / "again", "ridge", "ridge100")

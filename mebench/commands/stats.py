@@ -306,7 +306,8 @@ def _print_compare(console, result, level) -> None:
         console.print(f"p (refit): {stud['test']}; p = (1 + C) / (P + 1) over {result['n_permutations']} rows, or the "
                       f"sequential rule (h = {refit.get('early_stop')}); rows reused: "
                       + ", ".join(f"{k} {v}" for k, v in refit.get("rows_reused", {}).items())
-                      + "; refit now: " + (", ".join(f"{k} {v}" for k, v in refit.get("rows_refit", {}).items()) or "none")
+                      + "; refit now: "
+                      + (", ".join(f"{k} {v}" for k, v in refit.get("rows_refit", {}).items()) or "none")
                       + ".", highlight=False)
     for run_id, why in refit.get("no_rows", {}).items():
         console.print(f"[yellow]note:[/] run {run_id} has no permutation rows ({why}): its comparisons give only the "

@@ -143,7 +143,8 @@ def influence_sums(metrics, Y, P, S, subject_code, n_subjects: int, k: int) -> t
 def studentised(values_a, sums_a, values_b, sums_b) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(delta, se, T)`` of A minus B for every row and metric: arrays shaped like ``values_a``.
 
-    ``sums_*`` are the per-subject influence sums, shaped like the values plus a last axis of subjects. SE = sqrt(S / (S - 1) sum_s d_s^2); T =
+    ``sums_*`` are the per-subject influence sums, shaped like the values plus a last axis of subjects.
+    SE = sqrt(S / (S - 1) sum_s d_s^2); T =
     delta / SE, with T = 0 when both are zero and +-inf when only SE is zero (identical per-subject
     contributions cannot explain a difference).
     """

@@ -490,7 +490,8 @@ def _rows_interval(entry: dict, a, b, metric: str, level: float) -> None:
     coverage = interval_coverage(metric, "perm", "difference")
     entry["ci_bca"] = [entry["ci_low"], entry["ci_high"]]
     entry["ci_low"], entry["ci_high"] = wide["low"], wide["high"]
-    entry["ci_method"] = (f"influence t interval widened by the permutation rows ({wide['n_rows']} rows, variance ratio "
+    entry["ci_method"] = (f"influence t interval widened by the permutation rows ({wide['n_rows']} rows, variance "
+                          "ratio "
                           f"{wide['ratio']:.2f}), {level:.0%}; measured coverage of the 95% interval "
                           f"{coverage['coverage'] or 'not measured'}")
     entry["ci_rows"] = {**wide, "coverage": coverage}

@@ -84,7 +84,8 @@ def _refuse_implicit_refits(run: dict, plugins=()) -> None:
 
 
 def _widened_intervals(run, names, perm, level: float) -> dict:
-    """Each metric's interval widened by the run's permutation rows (:func:`mebench.stats.studentised.widened_interval`)."""
+    """Each metric's interval widened by the run's permutation rows
+    (:func:`mebench.stats.studentised.widened_interval`)."""
     from .calibration import interval_coverage
     from .influence import has_influence
     from .stored_rows import observed_sums
@@ -313,7 +314,8 @@ def compare_runs(run_dirs, metrics=None, n_permutations: int = DEFAULT_ROWS, n_r
         if lacking:
             run = runs[lacking[0]]
             raise MebenchError(
-                f"run {run.dir} holds no permutation rows for scheme '{outcome.scheme}' and seed {seed}, and refits are "
+                f"run {run.dir} holds no permutation rows for scheme '{outcome.scheme}' and seed {seed}, and refits "
+                "are "
                 f"off ({'--offline' if offline() else '--no-refit'}). Store them first with `mebench stats {run.dir} "
                 f"--seed {seed}` (it keeps the rows in the run), or drop --no-refit/--offline so compare refits the "
                 "pipelines itself.")

@@ -56,7 +56,8 @@ from .schemes import (
     subject_codes,
 )
 
-__all__ = ["BLOCK", "DEFAULT_EARLY_STOP", "observed_row", "LinearOperator", "PermutationResult", "ROWS_FORMAT", "RowEngine",
+__all__ = ["BLOCK", "DEFAULT_EARLY_STOP", "observed_row", "LinearOperator", "PermutationResult", "ROWS_FORMAT",
+           "RowEngine",
            "SCHEMES", "SCHEME_NULL", "arrangement_summary", "choose_scheme", "compute_rows", "format_arrangements",
            "linear_path_available", "linear_predict", "linear_scores", "logreg_operator", "logreg_path_available",
            "logreg_predict", "n_arrangements", "p_value",

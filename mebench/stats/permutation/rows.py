@@ -136,7 +136,8 @@ def read_store(path: Path) -> RowStore | None:
         return None
     if len(index) != len(values) or len(index) != len(sums):
         return None
-    store = RowStore(header["key"], header["metrics"], header["subjects"], Path(path), planned=int(header.get("planned", 0)))
+    store = RowStore(header["key"], header["metrics"], header["subjects"], Path(path),
+                     planned=int(header.get("planned", 0)))
     store.rows = {int(i): (values[j], sums[j]) for j, i in enumerate(index)}
     return store
 
