@@ -117,7 +117,9 @@ def test_every_error_starts_with_one_lower_case_prefix():
 # ---- interruptions ----
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_run_says_how_to_resume_with_the_conventional_status(tmp_path, sig, code):
-    proc = start_cli("run", *small_opts(subjects=8, clips_per_subject=20, frames=24), "--no-cache",
+    # enough work that the run is still going when the signal arrives, however fast the machine (it is stopped
+    # at its first progress line, so the size costs nothing)
+    proc = start_cli("run", *small_opts(subjects=24, clips_per_subject=40, frames=48), "--no-cache",
                      "--out", tmp_path / "run", env={"MEBENCH_PROGRESS_INTERVAL": "0.1"})
     try:
         first = proc.stderr.readline()  # the first progress line: the run is working
@@ -231,8 +233,8 @@ def test_leaderboard_verify_compare_and_report_count_their_work(two_runs, tmp_pa
 
 def test_an_interrupted_data_synth_leaves_no_half_tree_and_the_same_command_completes(tmp_path):
     out = tmp_path / "synth"
-    args = ("data", "synth", "--out", out, "--dataset-opt", "subjects=4", "--dataset-opt", "clips_per_subject=10",
-            "--dataset-opt", "frames=12")
+    args = ("data", "synth", "--out", out, "--dataset-opt", "subjects=8", "--dataset-opt", "clips_per_subject=10",
+            "--dataset-opt", "frames=60")  # still writing when the signal arrives, however fast the machine
     proc = start_cli(*args, env={"MEBENCH_PROGRESS_INTERVAL": "0.1"})
     try:
         assert "data synth: " in proc.stderr.readline()
@@ -244,7 +246,7 @@ def test_an_interrupted_data_synth_leaves_no_half_tree_and_the_same_command_comp
     assert not out.exists() and (tmp_path / ".synth.partial").is_dir()
     again = run_cli(*args, check=True)
     assert f"to {out}" in again.output and not (tmp_path / ".synth.partial").exists()
-    assert len(list((out / "CASME2_RAW_selected").glob("sub*/*"))) == 40
+    assert len(list((out / "CASME2_RAW_selected").glob("sub*/*"))) == 80
 
 
 def test_the_eta_counts_only_work_done_since_the_step_started():
